@@ -1,0 +1,130 @@
+"""The ``hub`` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hub_kernel import __version__, config
+from hub_kernel.exceptions import HubError
+
+app = typer.Typer(
+    name="hub",
+    help="hub: Jupyter-first analytics whose agents arrange live dashboards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+) -> None:
+    settings = config.reload_settings()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _fail(exc: HubError) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def version() -> None:
+    """Print hub's version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    notebook: Annotated[Path, typer.Argument(help="Notebook to serve as a dashboard.")],
+    port: Annotated[int | None, typer.Option(help="Port (default HUB_SERVE_PORT, 8866).")] = None,
+    ip: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="Access token; required off loopback (generated when not given).",
+        envvar="HUB_SERVE_TOKEN")] = None,
+    dataset: Annotated[Path | None, typer.Option(help="Dataset the dashboard opens.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
+) -> None:
+    """Serve NOTEBOOK with Voila (loopback only unless given --ip and a token)."""
+    from hub_kernel import serve as serving
+
+    try:
+        plan = serving.plan_serve(notebook, ip=ip, port=port, token=token, dataset=dataset)
+    except HubError as exc:
+        _fail(exc)
+    _announce(plan, dry_run)
+    if not dry_run:
+        serving.serve(plan)
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Port (default 8866).")] = None,
+    dataset: Annotated[Path | None, typer.Option(help="A CSV/Parquet file instead of the sample.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
+) -> None:
+    """Serve the dashboard notebook on 127.0.0.1 over the bundled sample dataset."""
+    from hub_kernel import serve as serving
+
+    try:
+        notebook = serving.repo_notebook("dashboard.ipynb")
+        plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset)
+    except HubError as exc:
+        _fail(exc)
+    _announce(plan, dry_run)
+    if not dry_run:
+        serving.serve(plan)
+
+
+def _announce(plan, dry_run: bool) -> None:
+    if dry_run:
+        console.print(" ".join(plan.argv), soft_wrap=True, markup=False)
+    if plan.token:
+        console.print("[bold]Token required:[/] share this URL only with people who may see it.")
+    console.print(f"Dashboard: {plan.url}", soft_wrap=True, markup=False)
+
+
+@app.command()
+def doctor(
+    strict: Annotated[bool, typer.Option(help="Treat warnings as failures.")] = False,
+) -> None:
+    """Check that hub can run here: versions, HUB_HOME, a kernel, MLflow, a browser."""
+    from hub_kernel.doctor import run_checks
+
+    results = run_checks(config.get_settings())
+    table = Table(title=f"hub {__version__} doctor")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for check in results:
+        table.add_row(check.name, f"[{colours[check.status]}]{check.status}[/]", escape(check.detail))
+    console.print(table)
+    bad = [c for c in results if c.status == "fail" or (strict and c.status == "warn")]
+    if bad:
+        err_console.print(f"[bold red]{len(bad)} problem(s):[/]")
+        for check in bad:
+            err_console.print(f"- {check.name}: {escape(check.detail)}")
+        raise typer.Exit(1)
+    console.print("[green]all good[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

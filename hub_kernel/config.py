@@ -1,0 +1,105 @@
+"""Settings for hub, read from ``HUB_*`` environment variables and a ``.env`` file.
+
+``settings`` is the process-wide instance; ``reload_settings()`` re-reads the environment (the CLI
+does so at start-up). Secrets (tokens, API keys) come only from the environment and are typed
+``SecretStr`` so they never show up in reprs or logs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AutonomyMode = Literal["assisted", "supervised", "autonomous"]
+
+
+class RewardWeights(BaseModel):
+    """Weights of the dashboard reward terms (the product's design: .30/.25/.20/.15/.10).
+
+    They need not sum to one; ``normalized()`` rescales them.
+    """
+
+    engagement: float = Field(0.30, ge=0)
+    accuracy: float = Field(0.25, ge=0)
+    task_completion: float = Field(0.20, ge=0)
+    satisfaction: float = Field(0.15, ge=0)
+    efficiency: float = Field(0.10, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> RewardWeights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one reward weight must be positive")
+        return self
+
+    def normalized(self) -> dict[str, float]:
+        values = self.model_dump()
+        total = sum(values.values())
+        return {k: v / total for k, v in values.items()}
+
+
+class Settings(BaseSettings):
+    """All of hub's configuration. Environment variables use the ``HUB_`` prefix, e.g. ``HUB_HOME``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    home: Path = Field(Path(".hub"), description="Folder holding all of hub's state.")
+    dataset: Path | None = Field(None, description="Dataset the dashboard opens (default: sample).")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default sqlite:///$HUB_HOME/mlflow.db."
+    )
+    autonomy_mode: AutonomyMode = "assisted"
+    reward_weights: RewardWeights = Field(default_factory=RewardWeights)
+    serve_ip: str = "127.0.0.1"
+    serve_port: int = Field(8866, ge=1, le=65535)
+    serve_token: SecretStr | None = Field(None, description="Token for a non-loopback server.")
+    kernel_cull_idle_seconds: int = Field(900, ge=0)
+    browser_path: Path = Path("/usr/bin/chromium")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI in force (embedded SQLite store under ``home`` by default)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def static_dir(self) -> Path:
+        """Static files served next to dashboards (BokehJS link)."""
+        return self.home / "static"
+
+    def ensure_home(self) -> Path:
+        """Create ``home`` if needed and return it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+
+settings = Settings()
+
+
+def reload_settings() -> Settings:
+    """Re-read the environment and ``.env`` into the module-level ``settings``."""
+    global settings
+    settings = Settings()
+    return settings
+
+
+def get_settings() -> Settings:
+    """The settings in force (use this rather than a copy taken at import time)."""
+    return settings

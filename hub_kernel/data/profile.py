@@ -1,0 +1,121 @@
+"""Dataset profiles: what kind each column is, how complete, how varied.
+
+The profile is the "data characteristics" part of what the agents observe, and what the default
+dashboard layout is built from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+ColumnKind = Literal["numeric", "datetime", "boolean", "categorical", "text"]
+
+# a text column with at most this many distinct values (or this share of rows) is categorical
+_MAX_CATEGORIES = 50
+_CATEGORY_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    name: str
+    kind: ColumnKind
+    dtype: str
+    n_missing: int
+    n_unique: int
+    missing_share: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    n_rows: int
+    n_columns: int
+    memory_bytes: int
+    columns: tuple[ColumnProfile, ...]
+
+    def of_kind(self, *kinds: ColumnKind) -> list[ColumnProfile]:
+        return [c for c in self.columns if c.kind in kinds]
+
+    def column(self, name: str) -> ColumnProfile:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def n_missing(self) -> int:
+        return sum(c.n_missing for c in self.columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _kind(column: pd.Series) -> ColumnKind:
+    if pd.api.types.is_bool_dtype(column):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(column):
+        return "numeric"
+    non_null = column.dropna()
+    n_unique = non_null.nunique()
+    if n_unique <= _MAX_CATEGORIES or n_unique <= _CATEGORY_SHARE * max(len(non_null), 1):
+        return "categorical"
+    return "text"
+
+
+def _autocorr(values: pd.Series) -> float:
+    if len(values) < 3 or values.nunique() < 2:
+        return 0.0
+    result = values.autocorr(lag=1)
+    return 0.0 if np.isnan(result) else float(result)
+
+
+def _stats(column: pd.Series, kind: ColumnKind) -> dict[str, Any]:
+    non_null = column.dropna()
+    if non_null.empty:
+        return {}
+    if kind == "numeric":
+        values = non_null.astype("float64")
+        return {
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "skew": float(values.skew()) if len(values) > 2 else 0.0,
+            # lag-1 autocorrelation in row order: high for smooth series worth a line chart
+            "autocorr": _autocorr(values),
+        }
+    if kind == "datetime":
+        return {"min": non_null.min().isoformat(), "max": non_null.max().isoformat()}
+    counts = non_null.astype(str).value_counts()
+    return {"top": str(counts.index[0]), "top_count": int(counts.iloc[0])}
+
+
+def profile_dataset(frame: pd.DataFrame) -> DatasetProfile:
+    """Profile every column of ``frame``."""
+    n_rows = len(frame)
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        kind = _kind(column)
+        n_missing = int(column.isna().sum())
+        columns.append(
+            ColumnProfile(
+                name=str(name),
+                kind=kind,
+                dtype=str(column.dtype),
+                n_missing=n_missing,
+                n_unique=int(column.nunique(dropna=True)),
+                missing_share=float(n_missing / n_rows) if n_rows else 0.0,
+                stats=_stats(column, kind),
+            )
+        )
+    memory = int(np.int64(frame.memory_usage(deep=True).sum()))
+    return DatasetProfile(
+        n_rows=n_rows, n_columns=frame.shape[1], memory_bytes=memory, columns=tuple(columns)
+    )

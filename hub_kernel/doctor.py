@@ -1,0 +1,135 @@
+"""Health checks behind ``hub doctor``: each check says ok, warn or fail, and what to do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Literal
+
+from hub_kernel.config import Settings
+
+Status = Literal["ok", "warn", "fail"]
+
+PACKAGES = (
+    "pandas", "pyarrow", "scikit-learn", "ipywidgets", "bokeh", "jupyter_bokeh", "voila",
+    "papermill", "nbconvert", "mlflow", "gymnasium", "stable-baselines3", "torch",
+    "pydantic-settings", "typer",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+
+def check_python(settings: Settings) -> Check:
+    ok = sys.version_info >= (3, 10)
+    return Check("python", "ok" if ok else "fail",
+                 f"{sys.version.split()[0]} at {sys.executable}" + ("" if ok else "; need 3.10+"))
+
+
+def check_packages(settings: Settings) -> Check:
+    found, missing = [], []
+    for name in PACKAGES:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            missing.append(name)
+    if missing:
+        return Check("packages", "fail",
+                     f"missing: {', '.join(missing)}; run `make install` or "
+                     "`pip install torch==2.13.0 && pip install -e .[dev]`")
+    return Check("packages", "ok", ", ".join(found))
+
+
+def check_home(settings: Settings) -> Check:
+    try:
+        home = settings.ensure_home()
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".doctor-") as handle:
+            handle.write(b"ok")
+            handle.flush()
+    except OSError as exc:
+        return Check("HUB_HOME", "fail",
+                     f"{settings.home} is not writable ({exc.strerror}); set HUB_HOME to a "
+                     "writable folder")
+    return Check("HUB_HOME", "ok", f"{home} is writable")
+
+
+def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
+    from jupyter_client.manager import start_new_kernel
+
+    try:
+        manager, client = start_new_kernel(kernel_name="python3", startup_timeout=timeout)
+    except Exception as exc:
+        return Check("kernel", "fail",
+                     f"the python3 kernel does not start ({exc}); reinstall ipykernel")
+    try:
+        reply = client.execute_interactive("import sys; print(sys.executable)", timeout=timeout,
+                                           output_hook=lambda msg: None)
+        status = reply["content"]["status"]
+        spec = manager.kernel_spec
+        where = spec.argv[0] if spec else "?"
+    except Exception as exc:
+        return Check("kernel", "fail", f"the python3 kernel started but does not run code ({exc})")
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    if status != "ok":
+        return Check("kernel", "fail", f"the python3 kernel answered {status!r}")
+    return Check("kernel", "ok", f"python3 kernel runs code ({where})")
+
+
+def check_mlflow(settings: Settings) -> Check:
+    try:
+        settings.ensure_home()
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        n = len(client.search_experiments())
+    except Exception as exc:
+        return Check("mlflow", "fail",
+                     f"store {settings.tracking_uri} does not open: {exc}; check "
+                     "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME")
+    return Check("mlflow", "ok", f"{settings.tracking_uri} opens ({n} experiments)")
+
+
+def check_browser(settings: Settings) -> Check:
+    path = settings.browser_path
+    resolved = path if path.is_file() and os.access(path, os.X_OK) else None
+    if resolved is None:
+        found = shutil.which("chromium")
+        resolved = found and type(path)(found)
+    if not resolved:
+        return Check("browser", "warn",
+                     f"no Chromium at {path} (needed for browser tests and PDF reports); "
+                     "install it with `apt-get install chromium` or set HUB_BROWSER_PATH")
+    try:
+        out = subprocess.run([str(resolved), "--version"], capture_output=True, text=True,
+                             timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check("browser", "fail", f"{resolved} does not run: {exc}")
+    return Check("browser", "ok", f"{out} at {resolved}")
+
+
+CHECKS: tuple[Callable[[Settings], Check], ...] = (
+    check_python, check_packages, check_home, check_kernel, check_mlflow, check_browser,
+)
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Run every check; a check that crashes is reported as failed, never raised."""
+    results = []
+    for check in CHECKS:
+        try:
+            results.append(check(settings))
+        except Exception as exc:
+            results.append(Check(check.__name__.removeprefix("check_"), "fail", repr(exc)))
+    return results

@@ -1,0 +1,47 @@
+"""The hub exception tree. Every error a user can cause is a ``HubError`` with a message saying
+what went wrong and what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HubError(Exception):
+    """Base class of every error hub raises on purpose."""
+
+
+class ConfigError(HubError):
+    """A setting is missing or invalid."""
+
+
+class DataError(HubError):
+    """Input data cannot be read. Carries the offending source and the reason."""
+
+    def __init__(self, source: str | Path, reason: str) -> None:
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class ValidationError(HubError):
+    """Data was read but breaks a declared schema."""
+
+
+class LayoutError(HubError):
+    """A dashboard layout operation is impossible (unknown tile, bad size, pinned tile...)."""
+
+
+class ModelError(HubError):
+    """Model training, registry or serving failed."""
+
+
+class AgentError(HubError):
+    """An agent could not decide or act."""
+
+
+class ServeError(HubError):
+    """The dashboard server cannot be started as asked."""
+
+
+class RegistryError(HubError):
+    """A name is unknown to a registry of pluggable parts."""

@@ -1,0 +1,148 @@
+"""Serving notebooks as dashboards with Voila.
+
+Loopback by default. Any other address requires a token (generated when not given): hub never
+starts an open server on the network. BokehJS is served as a static file next to the page.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import shutil
+import socket
+import sys
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+
+from hub_kernel.config import Settings, get_settings
+from hub_kernel.exceptions import ServeError
+
+logger = logging.getLogger("hub_kernel")
+
+BOKEHJS_NAME = "hub-bokehjs"
+BOKEHJS_ROUTE = f"voila/labextensions/{BOKEHJS_NAME}"
+
+
+def is_loopback(ip: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def port_is_free(ip: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def prepare_bokehjs(settings: Settings) -> Path | None:
+    """Copy ``bokeh.min.js`` to ``$HUB_HOME/static/hub-bokehjs/js/``; return the static root.
+
+    A copy, not a link: Voila's file handler refuses files that resolve outside its folders.
+    Found without importing bokeh (hub_kernel stays UI-free). ``None`` if bokeh is absent.
+    """
+    spec = find_spec("bokeh")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    source = Path(next(iter(spec.submodule_search_locations))) / "server/static/js/bokeh.min.js"
+    if not source.is_file():
+        return None
+    root = settings.static_dir
+    if (root / BOKEHJS_NAME).is_symlink():  # left by an older hub; Voila refuses links
+        (root / BOKEHJS_NAME).unlink()
+    target = root / BOKEHJS_NAME / "js" / "bokeh.min.js"
+    if not target.is_file() or target.read_bytes() != source.read_bytes():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)  # atomic: a page loading meanwhile never sees half a file
+    return root
+
+
+@dataclass
+class ServePlan:
+    """What ``serve`` will run: the Voila command line, its environment and the URL to open."""
+
+    argv: list[str]
+    env: dict[str, str] = field(repr=False)
+    url: str
+    token: str | None = field(default=None, repr=False)
+
+
+def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: int | None = None,
+               token: str | None = None, dataset: str | os.PathLike[str] | None = None,
+               settings: Settings | None = None) -> ServePlan:
+    """Check the request and build the Voila command for it."""
+    settings = settings or get_settings()
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise ServeError(f"notebook not found: {notebook}")
+    if notebook.suffix != ".ipynb":
+        raise ServeError(f"{notebook} is not a notebook (.ipynb)")
+    ip = ip or settings.serve_ip
+    port = settings.serve_port if port is None else port
+    if token is None and settings.serve_token is not None:
+        token = settings.serve_token.get_secret_value()
+    if not is_loopback(ip) and not token:
+        token = secrets.token_urlsafe(24)
+    if token is not None and len(token) < 16:
+        raise ServeError("the token must be at least 16 characters long")
+    if not port_is_free(ip, port):
+        raise ServeError(f"port {port} on {ip} is in use; pick another with --port")
+
+    settings.ensure_home()
+    env = dict(os.environ)
+    env["HUB_HOME"] = str(settings.home)
+    if dataset is not None:
+        if not Path(dataset).is_file():
+            raise ServeError(f"dataset not found: {dataset}")
+        env["HUB_DATASET"] = str(Path(dataset).resolve())
+    argv = [
+        sys.executable, "-m", "voila", str(notebook),
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.port_retries=0",
+        f"--Voila.ip={ip}",
+        f"--MappingKernelManager.cull_idle_timeout={settings.kernel_cull_idle_seconds}",
+        "--MappingKernelManager.cull_interval=60",
+    ]
+    if token:
+        argv.append(f"--Voila.token={token}")
+    static_root = prepare_bokehjs(settings)
+    if static_root is not None:
+        argv.append(f"--VoilaConfiguration.extra_labextensions_path=['{static_root}']")
+        env["HUB_BOKEHJS_ROUTE"] = BOKEHJS_ROUTE
+    host = f"[{ip}]" if ":" in ip else ip
+    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    return ServePlan(argv=argv, env=env, url=url, token=token)
+
+
+def serve(plan: ServePlan) -> None:
+    """Replace this process with the Voila server (signals such as SIGTERM reach Voila)."""
+    logger.info("serving: %s", " ".join(plan.argv))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(plan.argv[0], plan.argv, plan.env)
+
+
+def repo_notebook(name: str) -> Path:
+    """A notebook of the project's ``notebooks/`` folder (cwd first, then the source tree)."""
+    candidates = [Path.cwd() / "notebooks" / name, Path(__file__).resolve().parents[1] / "notebooks" / name]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ServeError(
+        f"notebooks/{name} not found (looked in {', '.join(str(c.parent) for c in candidates)}); "
+        "run from a clone of the hub repository"
+    )

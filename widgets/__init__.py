@@ -1,0 +1,8 @@
+"""hub's UI layer: ipywidgets + bokeh components. Depends on hub_kernel, never the reverse."""
+
+from __future__ import annotations
+
+from widgets.dashboard import Dashboard
+from widgets.tiles import TileView
+
+__all__ = ["Dashboard", "TileView"]

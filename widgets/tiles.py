@@ -1,0 +1,124 @@
+"""Tile views: a header with the title and controls, and a body (HTML or a bokeh chart).
+
+Everything shown from the data goes through ``html.escape``: column names and values are user text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+import ipywidgets as w
+import pandas as pd
+
+from hub_kernel.data.profile import DatasetProfile
+from hub_kernel.layout import Tile
+from widgets.bokehjs import ensure_bokehjs
+from widgets.charts import chart_figure
+
+TileAction = Callable[[str, str], None]  # (tile id, action name)
+
+CONTROLS = (("first", "⇤", "Move this tile to the first slot"),
+            ("expand", "⤢", "Expand or shrink this tile"))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:,.3g}"
+
+
+def overview_html(profile: DatasetProfile) -> str:
+    """The overview tile: size of the data and one row per column."""
+    rows = []
+    for c in profile.columns:
+        if c.kind == "numeric" and c.stats:
+            summary = f"{_fmt(c.stats['min'])} – {_fmt(c.stats['max'])}"
+        elif c.kind == "datetime" and c.stats:
+            summary = f"{c.stats['min'][:10]} – {c.stats['max'][:10]}"
+        elif c.stats:
+            summary = f"top: {c.stats['top']} ({c.stats['top_count']:,})"
+        else:
+            summary = "empty"
+        rows.append(
+            f"<tr><td class='hub-col'>{escape(c.name)}</td><td>{escape(c.kind)}</td>"
+            f"<td>{c.n_unique:,}</td><td>{escape(summary)}</td></tr>"
+        )
+    return (
+        f"<div class='hub-overview'><p><b>{profile.n_rows:,}</b> rows × "
+        f"<b>{profile.n_columns:,}</b> columns · {profile.memory_bytes / 1e6:,.1f} MB</p>"
+        "<table class='hub-table'><thead><tr><th>column</th><th>kind</th><th>distinct</th>"
+        f"<th>values</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def missing_html(profile: DatasetProfile) -> str:
+    """The missing-values tile: share of missing values per column, worst first."""
+    if profile.n_missing == 0:
+        return (
+            f"<p class='hub-missing-none'>No missing values in any of the "
+            f"{profile.n_columns:,} columns ({profile.n_rows:,} rows).</p>"
+        )
+    rows = []
+    for c in sorted(profile.columns, key=lambda c: -c.missing_share):
+        if not c.n_missing:
+            continue
+        pct = 100 * c.missing_share
+        rows.append(
+            f"<tr><td class='hub-col'>{escape(c.name)}</td><td>{c.n_missing:,}</td>"
+            f"<td><div class='hub-bar' style='width:{pct:.1f}%'></div>{pct:.1f}%</td></tr>"
+        )
+    return (
+        "<table class='hub-table'><thead><tr><th>column</th><th>missing</th><th>share</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+class TileView(w.VBox):
+    """The widget of one tile. ``show(tile)`` refreshes it when the layout changes the tile."""
+
+    def __init__(self, tile: Tile, frame: pd.DataFrame, profile: DatasetProfile,
+                 on_action: TileAction | None = None) -> None:
+        self._frame = frame
+        self._profile = profile
+        self._on_action = on_action
+        self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        self._title.add_class("hub-tile-title")
+        buttons = []
+        for action, label, tooltip in CONTROLS:
+            button = w.Button(description=label, tooltip=tooltip,
+                              layout=w.Layout(width="32px", padding="0"))
+            button.add_class(f"hub-{action}")
+            button.on_click(lambda _b, a=action: self._act(a))
+            buttons.append(button)
+        header = w.HBox([self._title, *buttons], layout=w.Layout(align_items="center"))
+        header.add_class("hub-tile-header")
+        self._body = w.Box(layout=w.Layout(width="100%"))
+        super().__init__([header, self._body], layout=w.Layout(min_width="0"))
+        self.add_class("hub-tile")
+        self.add_class(f"hub-tile--{tile.id}")
+        self.tile: Tile | None = None
+        self.show(tile)
+
+    def show(self, tile: Tile) -> None:
+        previous, self.tile = self.tile, tile
+        self._title.value = f"<span>{escape(tile.title)}</span>" + (" 📌" if tile.pinned else "")
+        if previous is None or (previous.chart_type, previous.columns, previous.height) != (
+            tile.chart_type, tile.columns, tile.height
+        ):
+            self._body.children = [self._render_body(tile)]
+
+    def _render_body(self, tile: Tile) -> w.Widget:
+        if tile.kind == "overview":
+            return w.HTML(overview_html(self._profile))
+        if tile.kind == "missing":
+            return w.HTML(missing_html(self._profile))
+        ensure_bokehjs()
+        from jupyter_bokeh import BokehModel
+
+        model = BokehModel(chart_figure(self._frame, tile, height=240 * tile.height),
+                           layout=w.Layout(width="100%"))
+        model.add_class("hub-chart")
+        return model
+
+    def _act(self, action: str) -> None:
+        if self._on_action is not None and self.tile is not None:
+            self._on_action(self.tile.id, action)
