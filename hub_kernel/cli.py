@@ -29,7 +29,10 @@ err_console = Console(stderr=True)
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
-    settings = config.reload_settings()
+    try:
+        settings = config.reload_settings()
+    except HubError as exc:
+        _fail(exc)
     logging.basicConfig(
         level=logging.DEBUG if verbose else settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub_kernel.exceptions import ConfigError
 
 AutonomyMode = Literal["assisted", "supervised", "autonomous"]
 
@@ -90,13 +93,25 @@ class Settings(BaseSettings):
         return self.home
 
 
-settings = Settings()
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and ``.env``; a bad value raises ``ConfigError``."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"HUB_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid setting(s): {problems}") from None
+
+
+settings = load_settings()
 
 
 def reload_settings() -> Settings:
     """Re-read the environment and ``.env`` into the module-level ``settings``."""
     global settings
-    settings = Settings()
+    settings = load_settings()
     return settings
 
 

@@ -71,12 +71,17 @@ def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
     except Exception as exc:
         return Check("kernel", "fail",
                      f"the python3 kernel does not start ({exc}); reinstall ipykernel")
+    printed: list[str] = []
+
+    def collect(msg: dict) -> None:
+        if msg["header"]["msg_type"] == "stream":
+            printed.append(msg["content"]["text"])
+
     try:
         reply = client.execute_interactive("import sys; print(sys.executable)", timeout=timeout,
-                                           output_hook=lambda msg: None)
+                                           output_hook=collect)
         status = reply["content"]["status"]
-        spec = manager.kernel_spec
-        where = spec.argv[0] if spec else "?"
+        where = "".join(printed).strip() or "?"
     except Exception as exc:
         return Check("kernel", "fail", f"the python3 kernel started but does not run code ({exc})")
     finally:

@@ -260,7 +260,7 @@ def tile_id_for(prefix: str, *columns: str) -> str:
     import hashlib
 
     raw = "-".join((prefix, *columns))
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", raw).strip("-")[:40] or prefix
+    slug = re.sub(r"[^A-Za-z0-9_]+", "-", raw).strip("-")[:40] or prefix
     if slug != raw:
         slug = f"{slug}-{hashlib.sha1(raw.encode()).hexdigest()[:6]}"  # noqa: S324 - not security
     return slug

@@ -1,0 +1,297 @@
+"""First paint of hub's dashboard against a bare Voila notebook.
+
+Measured: wall time from the start of ``page.goto`` until the page shows its content, in headless
+Debian Chromium (Playwright, sync API). Each load is a cold viewer: a fresh browser context (no
+HTTP cache, no cookies) and, as Voila does for every page, a fresh kernel that runs the notebook.
+
+- hub: ``hub demo`` (Voila serving ``notebooks/dashboard.ipynb`` over the bundled sample, with a
+  fresh ``HUB_HOME``). Shown when every ``.hub-tile`` is visible (at least ``--tiles`` of them)
+  and every chart tile (at least ``--charts``) has a visible bokeh ``<canvas>``.
+- peer: plain ``voila`` serving a one-cell notebook, ``print("hello from voila")``. Shown when
+  that text is visible. This is the floor: Voila's own page, kernel start and execution.
+
+One warm-up load per server is not counted (first imports, OS file cache). The measured loads
+alternate between the servers (hub, bare, hub, bare, ...) so machine noise hits both. The goal is
+a median ratio hub/bare of at most 1.5. Missing the goal still exits 0 (this is a measurement);
+a page that fails to load, or a server that dies, exits 1.
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/first_paint.py [--runs 5] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from playwright.sync_api import Browser, Error, Page, sync_playwright
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("HUB_BROWSER_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+GOAL_RATIO = 1.5
+HELLO = "hello from voila"
+
+# Predicates run in the page on every animation frame; they return performance.now() (ms since
+# the navigation started, browser side) once the content is visible, else false. Bokeh draws
+# inside shadow roots, so canvases are searched through them.
+_VISIBLE_JS = """
+const visible = (el) => {
+  const r = el.getBoundingClientRect();
+  return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+};
+const deepAll = (root, selector, out = []) => {
+  out.push(...root.querySelectorAll(selector));
+  for (const el of root.querySelectorAll('*')) {
+    if (el.shadowRoot) deepAll(el.shadowRoot, selector, out);
+  }
+  return out;
+};
+"""
+HUB_READY_JS = "([minTiles, minCharts]) => {" + _VISIBLE_JS + """
+  const tiles = [...document.querySelectorAll('.hub-tile')];
+  if (tiles.length < minTiles || !tiles.every(visible)) return false;
+  const charts = [...document.querySelectorAll('.hub-tile .hub-chart')];
+  if (charts.length < minCharts) return false;
+  if (!charts.every((c) => deepAll(c, 'canvas').some(visible))) return false;
+  return performance.now();
+}"""
+BARE_READY_JS = "(text) => {" + _VISIBLE_JS + """
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.data.includes(text) && node.parentElement && visible(node.parentElement)) {
+      return performance.now();
+    }
+  }
+  return false;
+}"""
+
+
+class BenchError(RuntimeError):
+    """A server or a page that did not come up."""
+
+
+@dataclass
+class Server:
+    """A Voila server started by this script, its URL and its log file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise BenchError(f"{self.name} server exited with {self.process.returncode}:\n"
+                             f"{self.tail()}")
+
+
+@dataclass
+class Load:
+    """One page load: wall time from goto to visible, the browser's own clock, console errors."""
+
+    seconds: float
+    browser_ms: float
+    errors: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(server: Server, port: int, timeout: float = 60.0) -> None:
+    """Poll a TCP connect (a GET / would start a kernel and run the notebook)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server.check_alive()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise BenchError(f"{server.name} server not listening on {port} after {timeout:.0f} s:\n"
+                     f"{server.tail()}")
+
+
+def stop(server: Server) -> None:
+    """SIGTERM (Voila shuts its kernels down), then kill the process group after 10 s."""
+    proc = server.process
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+    # the group holds the kernels too; its id is the server's pid (start_new_session)
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@contextmanager
+def start_server(name: str, argv: list[str], env: dict[str, str], port: int,
+                 workdir: Path) -> Iterator[Server]:
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    server = Server(name, process, f"http://127.0.0.1:{port}/", log)
+    try:
+        wait_for_port(server, port)
+        yield server
+    finally:
+        stop(server)
+
+
+def hub_server(workdir: Path) -> tuple[list[str], dict[str, str], int]:
+    port = free_port()
+    home = workdir / "hub-home"
+    home.mkdir()
+    env = dict(os.environ, HUB_HOME=str(home), HUB_KERNEL_CULL_IDLE_SECONDS="30")
+    env.pop("HUB_DATASET", None)
+    return [sys.executable, "-m", "hub_kernel.cli", "demo", "--port", str(port)], env, port
+
+
+def bare_server(workdir: Path) -> tuple[list[str], dict[str, str], int]:
+    port = free_port()
+    notebook = workdir / "bare" / "hello.ipynb"
+    notebook.parent.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"print({HELLO!r})")])
+    nbformat.write(nb, notebook)
+    argv = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+            "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
+            "--MappingKernelManager.cull_idle_timeout=30",
+            "--MappingKernelManager.cull_interval=10"]
+    return argv, dict(os.environ), port
+
+
+def measure(browser: Browser, server: Server, predicate: str, arg: object,
+            timeout_ms: float) -> Load:
+    """Load the server's page in a fresh context; time goto start to the predicate holding."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    try:
+        page: Page = context.new_page()
+        page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}")
+                if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("requestfailed", lambda r: errors.append(f"requestfailed: {r.url} {r.failure}"))
+        start = time.perf_counter()
+        try:
+            page.goto(server.url, wait_until="commit", timeout=timeout_ms)
+            handle = page.wait_for_function(predicate, arg=arg, polling="raf", timeout=timeout_ms)
+        except Error as exc:
+            server.check_alive()
+            shown = "\n".join(errors[-20:]) or "(no console errors)"
+            raise BenchError(f"{server.name}: page not ready: {exc.message.splitlines()[0]}\n"
+                             f"browser:\n{shown}\nserver log:\n{server.tail()}") from exc
+        seconds = time.perf_counter() - start
+        browser_ms = float(handle.json_value())
+        page.close()
+        return Load(seconds, browser_ms, errors)
+    finally:
+        context.close()
+
+
+def report(hub: list[Load], bare: list[Load], servers: list[Server]) -> dict[str, object]:
+    hub_s = [load.seconds for load in hub]
+    bare_s = [load.seconds for load in bare]
+    hub_median, bare_median = statistics.median(hub_s), statistics.median(bare_s)
+    ratio = hub_median / bare_median
+    met = ratio <= GOAL_RATIO
+    print(f"\nfirst paint, seconds from goto to visible ({len(hub)} runs each, cold contexts)")
+    print(f"{'run':>6}  {'hub dashboard':>13}  {'bare voila':>10}")
+    for i, (a, b) in enumerate(zip(hub_s, bare_s, strict=True), 1):
+        print(f"{i:>6}  {a:>13.3f}  {b:>10.3f}")
+    print(f"{'median':>6}  {hub_median:>13.3f}  {bare_median:>10.3f}")
+    print(f"{'min':>6}  {min(hub_s):>13.3f}  {min(bare_s):>10.3f}")
+    print(f"{'max':>6}  {max(hub_s):>13.3f}  {max(bare_s):>10.3f}")
+    print(f"\nratio hub/bare (medians): {ratio:.2f}")
+    print(f"goal: ratio <= {GOAL_RATIO}: {'met' if met else 'NOT met'}")
+
+    problems = {name: sorted({e for load in loads for e in load.errors})
+                for name, loads in (("hub", hub), ("bare", bare))}
+    for name, lines in problems.items():
+        if lines:
+            print(f"\n{name} page: browser errors/warnings (deduplicated):")
+            for line in lines:
+                print(f"  {' '.join(line.split())[:240]}")
+    for server in servers:
+        bad = [line for line in server.log.read_text(errors="replace").splitlines()
+               if line.startswith(("[E ", "[C ")) or "Traceback" in line or "ERROR" in line]
+        if bad:
+            print(f"\n{server.name} server log errors ({len(bad)}, first 10):")
+            for line in bad[:10]:
+                print(f"  {line[:300]}")
+    return {
+        "goal_ratio": GOAL_RATIO,
+        "ratio": ratio,
+        "goal_met": met,
+        "hub": {"seconds": hub_s, "median": hub_median,
+                "browser_ms": [load.browser_ms for load in hub]},
+        "bare": {"seconds": bare_s, "median": bare_median,
+                 "browser_ms": [load.browser_ms for load in bare]},
+        "browser_errors": problems,
+        "chromium": CHROMIUM,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=5, help="measured loads per server")
+    parser.add_argument("--tiles", type=int, default=6, help="tiles expected (bundled sample: 6)")
+    parser.add_argument("--charts", type=int, default=4,
+                        help="chart tiles expected (bundled sample: 4)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per load")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    timeout_ms = args.timeout * 1000
+
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hub-bench-")))
+        try:
+            hub = stack.enter_context(start_server("hub", *hub_server(workdir), workdir))
+            bare = stack.enter_context(start_server("bare", *bare_server(workdir), workdir))
+            playwright = stack.enter_context(sync_playwright())
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            stack.callback(browser.close)
+            targets = [(hub, HUB_READY_JS, [args.tiles, args.charts]), (bare, BARE_READY_JS, HELLO)]
+            loads: dict[str, list[Load]] = {"hub": [], "bare": []}
+            for run in range(args.runs + 1):  # run 0 is the warm-up
+                for server, predicate, arg in targets:
+                    load = measure(browser, server, predicate, arg, timeout_ms)
+                    label = "warm-up" if run == 0 else f"run {run}"
+                    print(f"{label:>8} {server.name:>4}: {load.seconds:.3f} s", flush=True)
+                    if run:
+                        loads[server.name].append(load)
+            results = report(loads["hub"], loads["bare"], [hub, bare])
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

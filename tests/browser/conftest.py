@@ -1,0 +1,122 @@
+"""A real Voila server (``hub demo``) and headless Debian Chromium driven by Playwright.
+
+Nothing here is skipped: without Chromium the tests fail and say how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("HUB_BROWSER_PATH", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(os.environ.get("HUB_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``hub demo`` in a subprocess; stopped with SIGTERM (Voila keeps kernels otherwise)."""
+
+    def __init__(self, home: Path, dataset: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = home / f"voila-{self.port}.log"
+        cmd = [sys.executable, "-m", "hub_kernel.cli", "demo", "--port", str(self.port)]
+        if dataset is not None:
+            cmd += ["--dataset", str(dataset)]
+        env = {**os.environ, "HUB_HOME": str(home)}
+        self._log_handle = self.log.open("w")
+        self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log_handle,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hub demo exited with {self.process.returncode}:\n"
+                                   f"{self.log.read_text()[-3000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"hub demo did not listen on {self.port} within 60 s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log_handle.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    assert CHROMIUM.exists(), (
+        f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` "
+        "(make test does this as root); browser tests are never skipped"
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("hub-home"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path_factory):
+    servers: list[Server] = []
+
+    def start(dataset: Path | None = None) -> Server:
+        servers.append(Server(tmp_path_factory.mktemp("hub-home"), dataset))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def screenshot(request):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, label: str) -> Path:
+        path = ARTIFACTS / f"{request.node.name}-{label}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

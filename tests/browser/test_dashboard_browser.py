@@ -1,0 +1,89 @@
+"""The dashboard as a viewer sees it: served by ``hub demo``, opened in headless Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 90_000  # ms; the first page load starts a kernel and imports pandas and bokeh
+
+
+def open_dashboard(page, url):
+    page.goto(url)
+    page.locator(".hub-tile").first.wait_for(timeout=TIMEOUT)
+    page.locator(".hub-chart canvas").first.wait_for(timeout=TIMEOUT)
+
+
+def tile_box(page, tile_id):
+    return page.locator(f".hub-tile--{tile_id}").bounding_box()
+
+
+def test_dashboard_shows_tiles_and_bokeh_charts(page, demo_server, screenshot):
+    open_dashboard(page, demo_server.url)
+    tiles = page.locator(".hub-tile")
+    assert tiles.count() == 6
+    for i in range(6):
+        assert tiles.nth(i).is_visible()
+    canvases = page.locator(".hub-chart canvas")
+    assert canvases.count() >= 4
+    assert all(canvases.nth(i).is_visible() for i in range(canvases.count()))
+    assert "1,461 rows" in page.locator(".hub-tile--overview").inner_text()
+    assert "No missing values" in page.locator(".hub-tile--missing").inner_text()
+    line = tile_box(page, "line-date-temp_max")
+    overview = tile_box(page, "overview")
+    assert line["width"] > 1.8 * overview["width"]  # the trend tile spans two columns
+    assert page.errors == []
+    screenshot(page, "loaded")
+
+
+def test_layout_changes_from_the_page(page, demo_server, screenshot):
+    open_dashboard(page, demo_server.url)
+    status = page.locator(".hub-status")
+    assert status.inner_text() == "layout v0"
+    first = tile_box(page, "overview")
+    missing = tile_box(page, "missing")
+    assert missing["y"] > first["y"]
+
+    page.locator(".hub-tile--missing .hub-first").click()
+    page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v1')")
+    moved = tile_box(page, "missing")
+    assert (moved["x"], moved["y"]) == pytest.approx((first["x"], first["y"]), abs=2)
+    assert tile_box(page, "overview")["x"] > moved["x"]
+    screenshot(page, "moved")
+
+    narrow = tile_box(page, "bar-weather")["width"]
+    page.locator(".hub-tile--bar-weather .hub-expand").click()
+    page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v2')")
+    wide = tile_box(page, "bar-weather")["width"]
+    assert wide > 2.5 * narrow
+    page.locator(".hub-tile--bar-weather canvas").first.wait_for()
+    screenshot(page, "expanded")
+
+    page.locator(".hub-reset").click()
+    page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v3')")
+    assert tile_box(page, "overview")["y"] == pytest.approx(first["y"], abs=2)
+    assert tile_box(page, "bar-weather")["width"] == pytest.approx(narrow, abs=2)
+    assert page.errors == []
+
+
+def test_hostile_column_names_are_shown_as_text(page, start_server, tmp_path, screenshot):
+    data = tmp_path / "hostile.csv"
+    data.write_text(
+        '"<script>alert(1)</script>","<img src=x onerror=alert(2)>",n\n'
+        '"<b>bold</b>",a,1\n"<b>bold</b>",b,\n"x",c,3\n'
+    )
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    server = start_server(data)
+    page.goto(server.url)
+    overview = page.locator(".hub-tile--overview")
+    overview.wait_for(timeout=TIMEOUT)
+    text = overview.inner_text()
+    assert "<script>alert(1)</script>" in text
+    assert "<img src=x onerror=alert(2)>" in text
+    assert "top: <b>bold</b> (2)" in text
+    assert page.locator(".hub-tile img").count() == 0
+    page.wait_for_timeout(500)
+    assert dialogs == []
+    screenshot(page, "hostile")

@@ -1,0 +1,65 @@
+import re
+
+from typer.testing import CliRunner
+
+from hub_kernel.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "serve", "doctor"):
+        assert command in result.output
+
+
+def test_serve_dry_run_binds_loopback_by_default(repo, hub_home):
+    result = runner.invoke(app, ["serve", str(repo / "notebooks/dashboard.ipynb"), "--port", "0",
+                                 "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "--Voila.ip=127.0.0.1" in result.output
+    assert "token" not in result.output.lower()
+
+
+def test_serve_off_loopback_prints_a_token_url(repo, hub_home):
+    result = runner.invoke(app, ["serve", str(repo / "notebooks/dashboard.ipynb"), "--ip",
+                                 "0.0.0.0", "--port", "0", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    match = re.search(r"Dashboard: http://0\.0\.0\.0:0/\?token=(\S+)", result.output)
+    assert match
+    assert f"--Voila.token={match.group(1)}" in result.output
+
+
+def test_serve_missing_notebook_exits_1_without_traceback(tmp_path, hub_home):
+    result = runner.invoke(app, ["serve", str(tmp_path / "nope.ipynb"), "--dry-run"])
+    assert result.exit_code == 1
+    assert "notebook not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_demo_serves_the_dashboard_notebook(hub_home):
+    result = runner.invoke(app, ["demo", "--port", "0", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "notebooks/dashboard.ipynb" in result.output
+    assert "127.0.0.1" in result.output
+
+
+def test_bad_setting_is_reported_not_raised(monkeypatch):
+    monkeypatch.setenv("HUB_SERVE_PORT", "not-a-port")
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 1
+    assert "HUB_SERVE_PORT" in result.output
+
+
+def test_doctor_passes_here_and_fails_on_unwritable_home(tmp_path, monkeypatch, hub_home):
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    for check in ("python", "packages", "HUB_HOME", "kernel", "mlflow", "browser"):
+        assert check in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    monkeypatch.setenv("HUB_HOME", str(blocker / "home"))
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    assert "HUB_HOME" in result.output and "not writable" in result.output

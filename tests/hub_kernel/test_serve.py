@@ -1,0 +1,68 @@
+import socket
+
+import pytest
+
+from hub_kernel.exceptions import ServeError
+from hub_kernel.serve import is_loopback, plan_serve, prepare_bokehjs
+
+
+@pytest.fixture
+def notebook(repo):
+    return repo / "notebooks" / "dashboard.ipynb"
+
+
+def test_loopback_addresses():
+    assert is_loopback("127.0.0.1") and is_loopback("127.3.4.5")
+    assert is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+    assert not is_loopback("example.org")
+
+
+def test_loopback_serving_needs_no_token(notebook, hub_home):
+    plan = plan_serve(notebook, port=0)
+    assert plan.token is None
+    assert "--Voila.ip=127.0.0.1" in plan.argv
+    assert not any(a.startswith("--Voila.token") for a in plan.argv)
+    assert plan.url.startswith("http://127.0.0.1:")
+
+
+def test_any_other_address_gets_a_generated_token(notebook, hub_home):
+    plan = plan_serve(notebook, ip="0.0.0.0", port=0)
+    assert plan.token and len(plan.token) >= 16
+    assert f"--Voila.token={plan.token}" in plan.argv
+    assert plan.url.endswith(f"?token={plan.token}")
+    assert plan_serve(notebook, ip="0.0.0.0", port=0).token != plan.token
+
+
+def test_given_token_is_used_and_short_ones_refused(notebook, hub_home):
+    plan = plan_serve(notebook, ip="0.0.0.0", port=0, token="x" * 20)
+    assert plan.token == "x" * 20
+    with pytest.raises(ServeError, match="at least 16"):
+        plan_serve(notebook, ip="0.0.0.0", port=0, token="short")
+
+
+def test_busy_port_and_missing_notebook_are_clear_errors(notebook, hub_home, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(ServeError, match=f"port {port} .* in use"):
+            plan_serve(notebook, port=port)
+    with pytest.raises(ServeError, match="notebook not found"):
+        plan_serve(tmp_path / "nope.ipynb")
+    with pytest.raises(ServeError, match="dataset not found"):
+        plan_serve(notebook, port=0, dataset=tmp_path / "nope.csv")
+
+
+def test_bokehjs_is_served_from_hub_home(notebook, hub_home):
+    plan = plan_serve(notebook, port=0)
+    js = hub_home / "static" / "hub-bokehjs" / "js" / "bokeh.min.js"
+    assert js.is_file() and not js.is_symlink()
+    assert js.stat().st_size > 500_000
+    assert plan.env["HUB_BOKEHJS_ROUTE"] == "voila/labextensions/hub-bokehjs"
+    assert f"--VoilaConfiguration.extra_labextensions_path=['{hub_home / 'static'}']" in plan.argv
+    before = js.stat().st_mtime_ns
+    from hub_kernel import config
+
+    prepare_bokehjs(config.get_settings())  # unchanged bokeh: no rewrite
+    assert js.stat().st_mtime_ns == before

@@ -1,0 +1,92 @@
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hub_kernel.layout import Tile
+from widgets import Dashboard
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def dashboard():
+    return Dashboard.from_path(None)
+
+
+def positions(dashboard):
+    css = dashboard._positions.value
+    return {m[0]: (int(m[1]), int(m[2]), int(m[3]), int(m[4])) for m in re.findall(
+        r"\.hub-tile--([\w-]+) \{ grid-row: (\d+) / span (\d+); grid-column: (\d+) / span (\d+);",
+        css)}
+
+
+def tile_ids(dashboard):
+    return [view.tile.id for view in dashboard._grid.children]
+
+
+def button(view, action):
+    return next(b for b in view.children[0].children if f"hub-{action}" in b._dom_classes)
+
+
+def test_dashboard_renders_the_default_layout(dashboard):
+    assert tile_ids(dashboard) == dashboard.tile_layout.ids
+    assert len(tile_ids(dashboard)) == 6
+    assert positions(dashboard)["line-date-temp_max"] == (1, 1, 2, 2)  # row 1, columns 2-3
+    assert "repeat(3, minmax(0, 1fr))" in dashboard._positions.value
+
+
+def test_tile_buttons_change_the_layout_and_the_grid_follows(dashboard):
+    views = {v.tile.id: v for v in dashboard._grid.children}
+    chart_before = views["bar-weather"]._body.children[0]
+    button(views["missing"], "first").click()
+    assert tile_ids(dashboard)[0] == "missing"
+    assert positions(dashboard)["missing"] == (1, 1, 1, 1)
+    button(views["bar-weather"], "expand").click()
+    assert positions(dashboard)["bar-weather"][3] == 3
+    assert views["bar-weather"]._body.children[0] is chart_before  # moved, not rebuilt
+    assert "layout v2" in dashboard._status.value
+    button(views["bar-weather"], "expand").click()
+    assert positions(dashboard)["bar-weather"][3] == 1
+
+
+def test_code_changes_to_the_layout_rerender(dashboard):
+    layout = dashboard.tile_layout
+    layout.set_chart_type("hist-temp_min", "line")
+    view = next(v for v in dashboard._grid.children if v.tile.id == "hist-temp_min")
+    assert view.tile.chart_type == "line"
+    layout.remove("overview")
+    assert "overview" not in tile_ids(dashboard)
+    layout.add(Tile(id="overview", kind="overview", title="Overview", width=3), slot=0)
+    assert positions(dashboard)["overview"] == (1, 1, 1, 3)
+    dashboard.reset()
+    assert tile_ids(dashboard) == dashboard._initial.ids
+
+
+def test_refused_change_is_shown_not_raised(dashboard):
+    dashboard.tile_layout.pin("overview")
+    dashboard._initial.replace([t for t in dashboard._initial if t.id != "overview"])
+    dashboard.reset()
+    assert "pinned" in dashboard._status.value
+    assert "overview" in tile_ids(dashboard)
+
+
+def test_user_text_is_escaped_everywhere():
+    frame = pd.DataFrame({
+        HOSTILE: ["<b>x</b>", "<img src=x onerror=alert(2)>", "<b>x</b>"],
+        "value": [1.0, np.nan, 3.0],
+        "when": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+    })
+    dashboard = Dashboard(frame, title="<i>title</i>")
+    html = [dashboard.children[2].children[0].value]
+    for view in dashboard._grid.children:
+        html.append(view._title.value)
+        body = view._body.children[0]
+        if hasattr(body, "value"):
+            html.append(body.value)
+    page = "\n".join(html)
+    assert "<script>" not in page and "<img" not in page and "<i>title" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "top: &lt;b&gt;x&lt;/b&gt; (2)" in page
+    assert "value</td><td>1</td>" in page  # missing tile lists the column with a gap
