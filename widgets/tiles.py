@@ -64,7 +64,7 @@ def missing_html(profile: DatasetProfile) -> str:
         pct = 100 * c.missing_share
         rows.append(
             f"<tr><td class='hub-col'>{escape(c.name)}</td><td>{c.n_missing:,}</td>"
-            f"<td><div class='hub-bar' style='width:{pct:.1f}%'></div>{pct:.1f}%</td></tr>"
+            f"<td><span class='hub-bar' style='width:{pct * 0.8:.0f}px'></span>{pct:.1f}%</td></tr>"
         )
     return (
         "<table class='hub-table'><thead><tr><th>column</th><th>missing</th><th>share</th></tr>"
