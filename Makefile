@@ -16,6 +16,8 @@ demo: install
 	$(VENV)/bin/hub demo
 
 test: install browser
+	$(VENV)/bin/ruff check hub_kernel widgets tests benchmarks
+	$(VENV)/bin/mypy
 	$(VENV)/bin/hub doctor --strict
 	$(PY) -m pytest tests notebooks --nbval-lax $(PYTEST_ARGS)
 

@@ -204,6 +204,9 @@ def measure(browser: Browser, server: Server, predicate: str, arg: object,
                              f"browser:\n{shown}\nserver log:\n{server.tail()}") from exc
         seconds = time.perf_counter() - start
         browser_ms = float(handle.json_value())
+        # leave the page as a viewer would: Voila's beforeunload handler shuts the kernel down
+        # (closing the context alone skips it, and kernels would pile up until culled)
+        page.goto("about:blank", timeout=timeout_ms)
         page.close()
         return Load(seconds, browser_ms, errors)
     finally:

@@ -76,7 +76,9 @@ def serve(
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Port (default 8866).")] = None,
-    dataset: Annotated[Path | None, typer.Option(help="A CSV/Parquet file instead of the sample.")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="A CSV/Parquet file instead of the sample.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
 ) -> None:
     """Serve the dashboard notebook on 127.0.0.1 over the bundled sample dataset."""
@@ -114,7 +116,8 @@ def doctor(
     table.add_column("detail", overflow="fold")
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}
     for check in results:
-        table.add_row(check.name, f"[{colours[check.status]}]{check.status}[/]", escape(check.detail))
+        status = f"[{colours[check.status]}]{check.status}[/]"
+        table.add_row(check.name, status, escape(check.detail))
     console.print(table)
     bad = [c for c in results if c.status == "fail" or (strict and c.status == "warn")]
     if bad:

@@ -44,7 +44,7 @@ class RewardWeights(BaseModel):
 
 
 class Settings(BaseSettings):
-    """All of hub's configuration. Environment variables use the ``HUB_`` prefix, e.g. ``HUB_HOME``."""
+    """All of hub's configuration, from ``HUB_``-prefixed variables (e.g. ``HUB_HOME``)."""
 
     model_config = SettingsConfigDict(
         env_prefix="HUB_",

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Literal
 
 from hub_kernel.config import Settings
@@ -108,10 +109,8 @@ def check_mlflow(settings: Settings) -> Check:
 
 def check_browser(settings: Settings) -> Check:
     path = settings.browser_path
-    resolved = path if path.is_file() and os.access(path, os.X_OK) else None
-    if resolved is None:
-        found = shutil.which("chromium")
-        resolved = found and type(path)(found)
+    found = str(path) if path.is_file() and os.access(path, os.X_OK) else shutil.which("chromium")
+    resolved = Path(found) if found else None
     if not resolved:
         return Check("browser", "warn",
                      f"no Chromium at {path} (needed for browser tests and PDF reports); "

@@ -133,12 +133,13 @@ def serve(plan: ServePlan) -> None:
     logger.info("serving: %s", " ".join(plan.argv))
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(plan.argv[0], plan.argv, plan.env)
+    os.execve(plan.argv[0], plan.argv, plan.env)  # noqa: S606 - argv is built above, no shell
 
 
 def repo_notebook(name: str) -> Path:
     """A notebook of the project's ``notebooks/`` folder (cwd first, then the source tree)."""
-    candidates = [Path.cwd() / "notebooks" / name, Path(__file__).resolve().parents[1] / "notebooks" / name]
+    source_tree = Path(__file__).resolve().parents[1]
+    candidates = [Path.cwd() / "notebooks" / name, source_tree / "notebooks" / name]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -53,7 +53,7 @@ def chart_data(frame: pd.DataFrame, tile: Tile) -> dict[str, list[Any]]:
 
 def chart_figure(frame: pd.DataFrame, tile: Tile, height: int = 240) -> Any:
     """A bokeh figure for a chart tile."""
-    from bokeh.models import ColumnDataSource
+    from bokeh.models import ColumnDataSource, DataRange1d, FactorRange
     from bokeh.plotting import figure
 
     data = chart_data(frame, tile)
@@ -65,13 +65,14 @@ def chart_figure(frame: pd.DataFrame, tile: Tile, height: int = 240) -> Any:
     }
     source = ColumnDataSource(data)
     if tile.chart_type == "histogram":
-        fig = figure(**common)
+        fig = figure(y_range=DataRange1d(start=0), **common)
         fig.quad(left="left", right="right", top="count", bottom=0, source=source,
                  fill_color=PALETTE[0], line_color="white")
         fig.xaxis.axis_label = tile.columns[0]
         fig.yaxis.axis_label = "rows"
     elif tile.chart_type == "bar":
-        fig = figure(x_range=data["category"], **common)
+        fig = figure(x_range=FactorRange(factors=data["category"]), y_range=DataRange1d(start=0),
+                     **common)
         fig.vbar(x="category", top="count", width=0.8, source=source, fill_color=PALETTE[1],
                  line_color=None)
         fig.xaxis.major_label_orientation = 0.8 if len(data["category"]) > 6 else 0
@@ -87,8 +88,6 @@ def chart_figure(frame: pd.DataFrame, tile: Tile, height: int = 240) -> Any:
             fig.scatter(x="x", y="y", source=source, size=4, alpha=0.5, color=PALETTE[3])
         fig.xaxis.axis_label = tile.columns[0] if len(tile.columns) == 2 else "row"
         fig.yaxis.axis_label = tile.columns[-1]
-    if tile.chart_type in ("histogram", "bar"):
-        fig.y_range.start = 0
     fig.outline_line_color = None
     fig.grid.grid_line_alpha = 0.4
     return fig

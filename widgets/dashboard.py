@@ -34,14 +34,15 @@ STYLE = """<style>
 .hub-tile-header { border-bottom: 1px solid #eef1f4; margin-bottom: 6px; }
 .hub-tile-title { font-weight: 600; overflow: hidden; text-overflow: ellipsis; }
 .hub-table { border-collapse: collapse; font-size: 12px; width: 100%; }
-.hub-table th, .hub-table td { text-align: left; padding: 2px 6px; border-bottom: 1px solid #f0f0f0; }
+.hub-table th, .hub-table td { text-align: left; padding: 2px 6px;
+                               border-bottom: 1px solid #f0f0f0; }
 .hub-col { font-family: ui-monospace, monospace; word-break: break-all; }
 .hub-bar { display: inline-block; height: 8px; background: #b5485d; margin-right: 6px; }
 </style>"""
 
 
 class Dashboard(w.VBox):
-    """A live dashboard of ``frame``, arranged by ``tile_layout`` (default: built from the profile)."""
+    """A live dashboard of ``frame`` arranged by ``tile_layout`` (default: from the profile)."""
 
     def __init__(self, frame: pd.DataFrame, tile_layout: Layout | None = None,
                  profile: DatasetProfile | None = None, title: str = "Dashboard") -> None:
@@ -85,7 +86,8 @@ class Dashboard(w.VBox):
     def _render(self, layout: Layout) -> None:
         views = []
         scope = f".{self._scope} .hub-grid"
-        rules = [f"{scope} {{ grid-template-columns: repeat({layout.n_columns}, minmax(0, 1fr)); }}"]
+        columns = f"repeat({layout.n_columns}, minmax(0, 1fr))"
+        rules = [f"{scope} {{ grid-template-columns: {columns}; }}"]
         for placement in layout.placements():
             tile = placement.tile
             view = self._views.get(tile.id)

@@ -62,7 +62,7 @@ def coerce_dates(frame: pd.DataFrame) -> pd.DataFrame:
         if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
             continue
         sample = column.dropna().head(_DATE_SAMPLE)
-        if sample.empty or not sample.map(lambda v: isinstance(v, str) and any(c.isdigit() for c in v)).all():
+        if sample.empty or not sample.map(_has_digit).all():
             continue
         parsed = pd.to_datetime(sample, errors="coerce")
         if parsed.notna().mean() >= _DATE_SHARE:
@@ -70,8 +70,12 @@ def coerce_dates(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _has_digit(value: object) -> bool:
+    return isinstance(value, str) and any(c.isdigit() for c in value)
+
+
 def load_dataset(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Load the dataset the dashboard should show: ``path``, else ``HUB_DATASET``, else the sample."""
+    """The dataset to show: ``path``, else ``HUB_DATASET``, else the bundled sample."""
     from hub_kernel.config import get_settings
 
     chosen = path or get_settings().dataset or sample_path()
