@@ -1,8 +1,10 @@
 """First paint of hub's dashboard against a bare Voila notebook.
 
 Measured: wall time from the start of ``page.goto`` until the page shows its content, in headless
-Debian Chromium (Playwright, sync API). Each load is a cold viewer: a fresh browser context (no
-HTTP cache, no cookies) and, as Voila does for every page, a fresh kernel that runs the notebook.
+Debian Chromium (Playwright, sync API). Each load is a cold first-time viewer: a fresh browser
+context (empty HTTP cache, so BokehJS and Voila's bundles are fetched every time; no cookies) and,
+as Voila does for every page, a fresh kernel that runs the notebook. After each load the page is
+left for about:blank, as a viewer would leave it (untimed); idle kernels are culled after 30 s.
 
 - hub: ``hub demo`` (Voila serving ``notebooks/dashboard.ipynb`` over the bundled sample, with a
   fresh ``HUB_HOME``). Shown when every ``.hub-tile`` is visible (at least ``--tiles`` of them)
@@ -15,7 +17,8 @@ alternate between the servers (hub, bare, hub, bare, ...) so machine noise hits 
 a median ratio hub/bare of at most 1.5. Missing the goal still exits 0 (this is a measurement);
 a page that fails to load, or a server that dies, exits 1.
 
-Run: ``make bench`` or ``.venv/bin/python benchmarks/first_paint.py [--runs 5] [--json out.json]``.
+Run: ``make bench`` or ``.venv/bin/python benchmarks/first_paint.py [--runs 5] [--json out.json]``
+(Chromium at /usr/bin/chromium, or ``HUB_BROWSER_PATH``; never a downloaded one).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -44,6 +48,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 GOAL_RATIO = 1.5
 HELLO = "hello from voila"
+MAX_LISTED = 6  # lines of each error listing printed
 
 # Predicates run in the page on every animation frame; they return performance.now() (ms since
 # the navigation started, browser side) once the content is visible, else false. Bokeh draws
@@ -70,6 +75,7 @@ HUB_READY_JS = "([minTiles, minCharts]) => {" + _VISIBLE_JS + """
   return performance.now();
 }"""
 BARE_READY_JS = "(text) => {" + _VISIBLE_JS + """
+  if (!document.body) return false;
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     if (node.data.includes(text) && node.parentElement && visible(node.parentElement)) {
@@ -78,6 +84,11 @@ BARE_READY_JS = "(text) => {" + _VISIBLE_JS + """
   }
   return false;
 }"""
+
+
+_FAILED_REQUEST = re.compile(r"[45]\d\d [A-Z]+ \S+ \([^)]*\): ")  # with a reason: once per failure
+_ERROR_LINE = re.compile(r"^\[[EC] |\bERROR\b|\bCRITICAL\b")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class BenchError(RuntimeError):
@@ -194,7 +205,7 @@ def measure(browser: Browser, server: Server, predicate: str, arg: object,
         page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
         page.on("requestfailed", lambda r: errors.append(f"requestfailed: {r.url} {r.failure}"))
         start = time.perf_counter()
-        try:
+        try:  # "commit": Voila streams the page while the kernel runs; the predicate decides
             page.goto(server.url, wait_until="commit", timeout=timeout_ms)
             handle = page.wait_for_function(predicate, arg=arg, polling="raf", timeout=timeout_ms)
         except Error as exc:
@@ -204,13 +215,38 @@ def measure(browser: Browser, server: Server, predicate: str, arg: object,
                              f"browser:\n{shown}\nserver log:\n{server.tail()}") from exc
         seconds = time.perf_counter() - start
         browser_ms = float(handle.json_value())
-        # leave the page as a viewer would: Voila's beforeunload handler shuts the kernel down
-        # (closing the context alone skips it, and kernels would pile up until culled)
+        # untimed: let the page finish setting up (its kernel websocket), as a viewer would;
+        # leaving earlier makes the server log tracebacks of its own
+        with suppress(Error):
+            page.wait_for_load_state("networkidle", timeout=15_000)
+        seen = list(errors)
+        # leave as a viewer would: Voila's beforeunload handler asks the server to shut the
+        # kernel down (closing the context alone skips it)
         page.goto("about:blank", timeout=timeout_ms)
         page.close()
-        return Load(seconds, browser_ms, errors)
+        return Load(seconds, browser_ms, seen)
     finally:
         context.close()
+
+
+def log_errors(server: Server) -> list[str]:
+    """A server log's errors, deduplicated with counts: error lines, refused or failed requests
+    (with their reason) and each traceback's exception line."""
+    counts: dict[str, int] = {}
+    in_traceback = False
+    for line in server.log.read_text(errors="replace").splitlines():
+        if line.startswith("Traceback"):
+            in_traceback = True
+            continue
+        if in_traceback:
+            if not line.strip() or line.startswith((" ", "\t", "The above", "During handling")):
+                continue
+            in_traceback = False
+        elif not (_ERROR_LINE.search(line) or _FAILED_REQUEST.match(line)):
+            continue
+        line = _UUID.sub("<id>", line)
+        counts[line] = counts.get(line, 0) + 1
+    return [f"{n}x {line}" for line, n in counts.items()]
 
 
 def report(hub: list[Load], bare: list[Load], servers: list[Server]) -> dict[str, object]:
@@ -229,20 +265,24 @@ def report(hub: list[Load], bare: list[Load], servers: list[Server]) -> dict[str
     print(f"\nratio hub/bare (medians): {ratio:.2f}")
     print(f"goal: ratio <= {GOAL_RATIO}: {'met' if met else 'NOT met'}")
 
-    problems = {name: sorted({e for load in loads for e in load.errors})
-                for name, loads in (("hub", hub), ("bare", bare))}
-    for name, lines in problems.items():
+    hub_errors = {" ".join(e.split()) for load in hub for e in load.errors}
+    bare_errors = {" ".join(e.split()) for load in bare for e in load.errors}
+    problems = {"both pages": sorted(hub_errors & bare_errors),
+                "hub page only": sorted(hub_errors - bare_errors),
+                "bare page only": sorted(bare_errors - hub_errors)}
+    for where, lines in problems.items():
         if lines:
-            print(f"\n{name} page: browser errors/warnings (deduplicated):")
+            print(f"\nbrowser errors/warnings, {where}:")
+            for line in lines[:MAX_LISTED]:
+                print(f"  {line[:200]}")
+            if len(lines) > MAX_LISTED:
+                print(f"  ... and {len(lines) - MAX_LISTED} more (all in --json)")
+    server_errors = {server.name: log_errors(server) for server in servers}
+    for name, lines in server_errors.items():
+        if lines:
+            print(f"\n{name} server log, errors:")
             for line in lines:
-                print(f"  {' '.join(line.split())[:240]}")
-    for server in servers:
-        bad = [line for line in server.log.read_text(errors="replace").splitlines()
-               if line.startswith(("[E ", "[C ")) or "Traceback" in line or "ERROR" in line]
-        if bad:
-            print(f"\n{server.name} server log errors ({len(bad)}, first 10):")
-            for line in bad[:10]:
-                print(f"  {line[:300]}")
+                print(f"  {line[:200]}")
     return {
         "goal_ratio": GOAL_RATIO,
         "ratio": ratio,
@@ -252,6 +292,7 @@ def report(hub: list[Load], bare: list[Load], servers: list[Server]) -> dict[str
         "bare": {"seconds": bare_s, "median": bare_median,
                  "browser_ms": [load.browser_ms for load in bare]},
         "browser_errors": problems,
+        "server_errors": server_errors,
         "chromium": CHROMIUM,
     }
 
