@@ -59,13 +59,18 @@ def serve(
         help="Access token; required off loopback (generated when not given).",
         envvar="HUB_SERVE_TOKEN")] = None,
     dataset: Annotated[Path | None, typer.Option(help="Dataset the dashboard opens.")] = None,
+    preheat: Annotated[bool | None, typer.Option(
+        "--preheat/--no-preheat",
+        help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
 ) -> None:
     """Serve NOTEBOOK with Voila (loopback only unless given --ip and a token)."""
     from hub_kernel import serve as serving
 
     try:
-        plan = serving.plan_serve(notebook, ip=ip, port=port, token=token, dataset=dataset)
+        plan = serving.plan_serve(notebook, ip=ip, port=port, token=token, dataset=dataset,
+                                  preheat=preheat)
     except HubError as exc:
         _fail(exc)
     _announce(plan, dry_run)
@@ -79,6 +84,10 @@ def demo(
     dataset: Annotated[
         Path | None, typer.Option(help="A CSV/Parquet file instead of the sample.")
     ] = None,
+    preheat: Annotated[bool | None, typer.Option(
+        "--preheat/--no-preheat",
+        help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
 ) -> None:
     """Serve the dashboard notebook on 127.0.0.1 over the bundled sample dataset."""
@@ -86,7 +95,8 @@ def demo(
 
     try:
         notebook = serving.repo_notebook("dashboard.ipynb")
-        plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset)
+        plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset,
+                                  preheat=preheat)
     except HubError as exc:
         _fail(exc)
     _announce(plan, dry_run)

@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     serve_ip: str = "127.0.0.1"
     serve_port: int = Field(8866, ge=1, le=65535)
     serve_token: SecretStr | None = Field(None, description="Token for a non-loopback server.")
-    kernel_cull_idle_seconds: int = Field(900, ge=0)
+    serve_preheat: bool = Field(
+        True, description="Keep a pool of kernels that already ran the notebook (Voila preheat)."
+    )
+    serve_pool_size: int = Field(1, ge=1, le=16)
+    # idle kernels of pages that were left; kernels with an open page are never culled
+    kernel_cull_idle_seconds: int = Field(300, ge=0)
     browser_path: Path = Path("/usr/bin/chromium")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

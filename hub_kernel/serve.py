@@ -23,7 +23,7 @@ from hub_kernel.exceptions import ServeError
 logger = logging.getLogger("hub_kernel")
 
 BOKEHJS_NAME = "hub-bokehjs"
-BOKEHJS_ROUTE = f"voila/labextensions/{BOKEHJS_NAME}"
+TEMPLATE = "hub"
 
 
 def is_loopback(ip: str) -> bool:
@@ -70,6 +70,18 @@ def prepare_bokehjs(settings: Settings) -> Path | None:
     return root
 
 
+def _template_root() -> Path | None:
+    """The Jupyter data folder holding hub's Voila template (shipped in the widgets package).
+
+    Located without importing ``widgets``: the engine never imports the UI layer.
+    """
+    spec = find_spec("widgets")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations))) / "share"
+    return root if (root / "voila" / "templates" / TEMPLATE / "index.html.j2").is_file() else None
+
+
 @dataclass
 class ServePlan:
     """What ``serve`` will run: the Voila command line, its environment and the URL to open."""
@@ -82,9 +94,15 @@ class ServePlan:
 
 def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: int | None = None,
                token: str | None = None, dataset: str | os.PathLike[str] | None = None,
-               settings: Settings | None = None) -> ServePlan:
-    """Check the request and build the Voila command for it."""
+               preheat: bool | None = None, settings: Settings | None = None) -> ServePlan:
+    """Check the request and build the Voila command for it.
+
+    With ``preheat`` (default from settings) Voila keeps ``serve_pool_size`` kernels that have
+    already run the notebook, so a viewer does not wait for imports and data loading; each
+    pooled kernel holds its memory (~180 MB for the dashboard) while it waits.
+    """
     settings = settings or get_settings()
+    preheat = settings.serve_preheat if preheat is None else preheat
     notebook = Path(notebook)
     if not notebook.is_file():
         raise ServeError(f"notebook not found: {notebook}")
@@ -119,10 +137,17 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
     ]
     if token:
         argv.append(f"--Voila.token={token}")
+    if preheat:
+        argv += ["--preheat_kernel=True", f"--pool_size={settings.serve_pool_size}"]
     static_root = prepare_bokehjs(settings)
-    if static_root is not None:
-        argv.append(f"--VoilaConfiguration.extra_labextensions_path=['{static_root}']")
-        env["HUB_BOKEHJS_ROUTE"] = BOKEHJS_ROUTE
+    template_root = _template_root()
+    if static_root is not None and template_root is not None:
+        argv += [f"--VoilaConfiguration.extra_labextensions_path={static_root}",
+                 f"--template={TEMPLATE}"]
+        env["JUPYTER_PATH"] = os.pathsep.join(
+            p for p in (str(template_root), env.get("JUPYTER_PATH", "")) if p
+        )
+        env["HUB_BOKEHJS_IN_PAGE"] = "1"
     host = f"[{ip}]" if ":" in ip else ip
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     return ServePlan(argv=argv, env=env, url=url, token=token)

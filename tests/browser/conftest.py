@@ -32,13 +32,14 @@ def free_port() -> int:
 class Server:
     """``hub demo`` in a subprocess; stopped with SIGTERM (Voila keeps kernels otherwise)."""
 
-    def __init__(self, home: Path, dataset: Path | None = None) -> None:
+    def __init__(self, home: Path, dataset: Path | None = None, preheat: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = home / f"voila-{self.port}.log"
         cmd = [sys.executable, "-m", "hub_kernel.cli", "demo", "--port", str(self.port)]
         if dataset is not None:
             cmd += ["--dataset", str(dataset)]
+        cmd.append("--preheat" if preheat else "--no-preheat")
         env = {**os.environ, "HUB_HOME": str(home)}
         self._log_handle = self.log.open("w")
         self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log_handle,
@@ -101,8 +102,8 @@ def demo_server(tmp_path_factory) -> Iterator[Server]:
 def start_server(tmp_path_factory):
     servers: list[Server] = []
 
-    def start(dataset: Path | None = None) -> Server:
-        servers.append(Server(tmp_path_factory.mktemp("hub-home"), dataset))
+    def start(dataset: Path | None = None, preheat: bool = True) -> Server:
+        servers.append(Server(tmp_path_factory.mktemp("hub-home"), dataset, preheat))
         return servers[-1]
 
     yield start

@@ -75,7 +75,7 @@ def test_hostile_column_names_are_shown_as_text(page, start_server, tmp_path, sc
     )
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    server = start_server(data)
+    server = start_server(data, preheat=False)  # the kernel runs after the request
     page.goto(server.url)
     overview = page.locator(".hub-tile--overview")
     overview.wait_for(timeout=TIMEOUT)

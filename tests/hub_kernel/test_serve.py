@@ -1,4 +1,5 @@
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -59,8 +60,11 @@ def test_bokehjs_is_served_from_hub_home(notebook, hub_home):
     js = hub_home / "static" / "hub-bokehjs" / "js" / "bokeh.min.js"
     assert js.is_file() and not js.is_symlink()
     assert js.stat().st_size > 500_000
-    assert plan.env["HUB_BOKEHJS_ROUTE"] == "voila/labextensions/hub-bokehjs"
-    assert f"--VoilaConfiguration.extra_labextensions_path=['{hub_home / 'static'}']" in plan.argv
+    assert plan.env["HUB_BOKEHJS_IN_PAGE"] == "1"
+    assert f"--VoilaConfiguration.extra_labextensions_path={hub_home / 'static'}" in plan.argv
+    assert "--template=hub" in plan.argv
+    template_root = plan.env["JUPYTER_PATH"].split(":")[0]
+    assert (Path(template_root) / "voila/templates/hub/index.html.j2").is_file()
     before = js.stat().st_mtime_ns
     from hub_kernel import config
 
