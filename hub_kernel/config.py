@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     # idle kernels of pages that were left; kernels with an open page are never culled
     kernel_cull_idle_seconds: int = Field(300, ge=0)
     browser_path: Path = Path("/usr/bin/chromium")
+    # ingestion limits: hostile input is refused before it is expanded in memory
+    max_file_bytes: int = Field(20 * 2**30, ge=1, description="Largest file ingested.")
+    max_uncompressed_bytes: int = Field(
+        2 * 2**30, ge=1, description="Largest uncompressed size of an xlsx (zip) archive."
+    )
+    max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
+    max_columns: int = Field(50_000, ge=1)
+    csv_block_bytes: int = Field(64 * 2**20, ge=2**16, description="CSV read block size.")
+    # live streams
+    stream_window_rows: int = Field(5_000, ge=1, description="Rows kept for live display.")
+    stream_backoff_max_seconds: float = Field(30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("home", mode="after")
@@ -86,6 +97,16 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.home / "mlartifacts"
+
+    @property
+    def catalog_dir(self) -> Path:
+        """Ingested datasets, one folder each (Parquet data, metadata, schema)."""
+        return self.home / "catalog"
+
+    @property
+    def streams_dir(self) -> Path:
+        """Durable storage of rows received from live streams."""
+        return self.home / "streams"
 
     @property
     def static_dir(self) -> Path:

@@ -23,6 +23,14 @@ class DataError(HubError):
         super().__init__(f"{self.source}: {reason}")
 
 
+class StreamError(DataError):
+    """A live stream cannot be reached, or sends what cannot be used."""
+
+
+class CatalogError(HubError):
+    """The dataset catalog cannot store or find a dataset."""
+
+
 class ValidationError(HubError):
     """Data was read but breaks a declared schema."""
 
