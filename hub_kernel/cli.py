@@ -113,6 +113,60 @@ def _announce(plan, dry_run: bool) -> None:
 
 
 @app.command()
+def ingest(
+    path: Annotated[str, typer.Argument(help="File path or http(s) URL to ingest.")],
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet name or index.")] = None,
+    schema: Annotated[Path | None, typer.Option(
+        help="A pandera schema (JSON/YAML) to declare for this dataset and check.")] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: file name).")] = None,
+    save_schema: Annotated[bool, typer.Option(
+        help="Declare this batch's column types as the dataset's schema.")] = False,
+) -> None:
+    """Ingest PATH into the catalog and print its validation report.
+
+    Exits 1 when the input cannot be read (nothing is stored) and 2 when the data was stored
+    but breaks the dataset's declared schema.
+    """
+    from hub_kernel.data.catalog import Catalog
+    from hub_kernel.data.validation import infer_schema
+
+    catalog = Catalog()
+    sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
+    try:
+        result = catalog.ingest(path, name=name, sheet=sheet_arg, schema=schema)
+        if save_schema:
+            catalog.declare_schema(result.record.name,
+                                   infer_schema(catalog.load(result.record.id)))
+    except HubError as exc:
+        _fail(exc)
+    record, report = result.record, result.report
+    verb = "stored as" if result.created else "already in the catalog as"
+    console.print(f"{escape(record.name)}: {verb} [bold]{record.id}[/] "
+                  f"({record.n_rows:,} rows × {record.n_columns:,} columns)")
+    if record.source_info:
+        details = ", ".join(f"{k}={v}" for k, v in record.source_info.items())
+        console.print(f"read with {escape(details)}", markup=True)
+    table = Table(title=escape(report.summary()))
+    for column in ("severity", "check", "column", "problem", "examples"):
+        table.add_column(column, overflow="fold")
+    colours = {"error": "red", "warning": "yellow", "info": "blue"}
+    for issue in report.issues:
+        table.add_row(f"[{colours[issue.severity]}]{issue.severity}[/]", issue.check,
+                      escape(issue.column or ""), escape(issue.message),
+                      escape(", ".join(issue.examples)))
+    if report.issues:
+        console.print(table)
+    else:
+        console.print("[green]no problems found[/]")
+    if save_schema:
+        console.print(f"declared the schema of {escape(record.name)} from this batch")
+    if not report.ok:
+        err_console.print(f"[bold red]{len(report.errors)} schema error(s)[/]: the batch is "
+                          "stored but marked invalid")
+        raise typer.Exit(2)
+
+
+@app.command()
 def doctor(
     strict: Annotated[bool, typer.Option(help="Treat warnings as failures.")] = False,
 ) -> None:

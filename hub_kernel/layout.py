@@ -188,14 +188,18 @@ class Layout:
         self._changed(f"remove {tile_id}")
         return tile
 
-    def replace(self, tiles: Sequence[Tile], n_columns: int | None = None) -> None:
+    def replace(self, tiles: Sequence[Tile], n_columns: int | None = None, *,
+                override_pins: bool = False) -> None:
         """Swap in a whole new arrangement (what an agent proposes) in one change.
 
-        Pinned tiles must stay, unchanged, in the slot they have.
+        Pinned tiles must stay, unchanged, in the slot they have, unless ``override_pins``:
+        only a person's explicit action (new data, reset) passes it, never an agent.
         """
         n_columns = n_columns or self.n_columns
         candidate = Layout(tiles, n_columns)
         for slot, tile in enumerate(self._tiles):
+            if override_pins:
+                break
             if tile.pinned and (slot >= len(candidate) or candidate._tiles[slot] != tile):
                 raise LayoutError(f"pinned tile {tile.id!r} must keep slot {slot} unchanged")
         self._tiles = list(candidate._tiles)

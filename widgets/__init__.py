@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from widgets.dashboard import Dashboard
 from widgets.tiles import TileView
+from widgets.upload import UploadPanel, ValidationReportView
 
-__all__ = ["Dashboard", "TileView"]
+__all__ = ["Dashboard", "TileView", "UploadPanel", "ValidationReportView"]

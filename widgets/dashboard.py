@@ -16,7 +16,8 @@ from html import escape
 import ipywidgets as w
 import pandas as pd
 
-from hub_kernel.data import load_dataset, profile_dataset
+from hub_kernel.config import get_settings
+from hub_kernel.data import load_dataset, profile_dataset, sample_path
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.exceptions import HubError
 from hub_kernel.layout import Layout, default_layout
@@ -65,9 +66,10 @@ class Dashboard(w.VBox):
         reset = w.Button(description="Reset layout", tooltip="Back to the starting layout")
         reset.add_class("hub-reset")
         reset.on_click(lambda _b: self.reset())
-        toolbar = w.HBox([w.HTML(f"<h2 style='margin:0'>{escape(title)}</h2>",
-                                 layout=w.Layout(flex="1 1 auto")), self._status, reset],
-                         layout=w.Layout(align_items="center"))
+        self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        self._title.add_class("hub-title")
+        self.title = title
+        toolbar = w.HBox([self._title, self._status, reset], layout=w.Layout(align_items="center"))
         super().__init__([w.HTML(STYLE), self._positions, toolbar, self._grid])
         self.add_class("hub-dashboard")
         self.add_class(self._scope)
@@ -77,7 +79,36 @@ class Dashboard(w.VBox):
     @classmethod
     def from_path(cls, path: str | os.PathLike[str] | None = None, **kwargs) -> Dashboard:
         """Dashboard of a file (``None``: ``HUB_DATASET``, else the bundled sample)."""
-        return cls(load_dataset(path), **kwargs)
+        chosen = path or get_settings().dataset or sample_path()
+        kwargs.setdefault("title", os.path.basename(os.fspath(chosen)))
+        return cls(load_dataset(chosen), **kwargs)
+
+    @property
+    def title(self) -> str:
+        return self._title_text
+
+    @title.setter
+    def title(self, value: str) -> None:
+        self._title_text = value
+        self._title.value = f"<h2 style='margin:0'>{escape(value)}</h2>"
+
+    def follow(self, upload) -> None:
+        """Show every dataset uploaded through ``upload`` (a ``widgets.UploadPanel``)."""
+        upload.on_dataset(lambda record, frame: self.set_data(frame, title=record.name))
+
+    def set_data(self, frame: pd.DataFrame, profile: DatasetProfile | None = None,
+                 title: str | None = None) -> None:
+        """Show another table: new profile, new starting layout, every tile rebuilt."""
+        if title is not None:
+            self.title = title
+        self.frame = frame
+        self.profile = profile or profile_dataset(frame)
+        fresh = default_layout(self.profile)
+        self._initial = fresh.copy()
+        for view in self._views.values():
+            view.close()
+        self._views.clear()
+        self.tile_layout.replace(fresh.tiles, fresh.n_columns, override_pins=True)
 
     def reset(self) -> None:
         """Return to the layout the dashboard started with."""

@@ -1,0 +1,78 @@
+import json
+
+import pandas as pd
+import pytest
+
+from hub_kernel.data import sample_path
+from hub_kernel.data.catalog import Catalog
+from hub_kernel.data.validation import infer_schema
+from hub_kernel.exceptions import CatalogError, DataError
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    return Catalog(tmp_path / "catalog")
+
+
+def test_ingest_stores_parquet_with_metadata(catalog):
+    result = catalog.ingest(sample_path())
+    record = result.record
+    assert result.created
+    assert (record.name, record.n_rows, record.n_columns) == ("seattle-weather.csv", 1461, 6)
+    folder = catalog.datasets_dir / record.id
+    assert {p.name for p in folder.iterdir()} == {"data.parquet", "meta.json", "report.json"}
+    assert json.loads((folder / "meta.json").read_text())["content_hash"] == record.content_hash
+    stored = catalog.load(record.id)
+    assert stored.shape == (1461, 6)
+    assert pd.api.types.is_datetime64_any_dtype(stored["date"])
+    assert catalog.get("seattle-weather.csv") == record
+    assert catalog.get(record.id[:6]) == record
+
+
+def test_same_content_is_stored_once(catalog, tmp_path):
+    first = catalog.ingest(sample_path())
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(sample_path().read_bytes())
+    again = catalog.ingest(copy)
+    upload = catalog.ingest(sample_path().read_bytes(), name="seattle-weather.csv")
+    assert not again.created and not upload.created
+    assert again.record.id == upload.record.id == first.record.id
+    assert len(catalog.list()) == 1
+    assert again.report.summary() == first.report.summary()
+
+
+def test_bad_input_stores_nothing(catalog, tmp_path):
+    catalog.ingest(sample_path())
+    before = sorted(p.name for p in catalog.datasets_dir.iterdir())
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"\x00\xff" * 500)
+    with pytest.raises(DataError, match="garbage.csv"):
+        catalog.ingest(garbage)
+    with pytest.raises(DataError, match="needs a file name"):
+        catalog.ingest(b"a,b\n1,2\n")
+    assert sorted(p.name for p in catalog.datasets_dir.iterdir()) == before
+
+
+def test_declared_schema_checks_every_new_batch(catalog, tmp_path):
+    first = tmp_path / "sales.csv"
+    first.write_text("region,amount\nnorth,10\nsouth,12\n")
+    catalog.ingest(first)
+    catalog.declare_schema("sales.csv", infer_schema(catalog.load("sales.csv")))
+    second = tmp_path / "batch2" / "sales.csv"
+    second.parent.mkdir()
+    second.write_text("region,amount\nnorth,11\neast,lots\n")
+    result = catalog.ingest(second)
+    assert result.created and not result.record.valid
+    assert any(i.column == "amount" and "lots" in i.examples for i in result.report.errors)
+    assert [r.valid for r in catalog.batches("sales.csv")] == [True, False]
+    assert (catalog.datasets_dir / result.record.id / "schema.json").is_file()
+    assert catalog.load("sales.csv")["amount"].tolist() == ["11", "lots"]  # nothing lost
+
+
+def test_unknown_dataset_and_damaged_entries(catalog):
+    record = catalog.ingest(sample_path()).record
+    with pytest.raises(CatalogError, match="no dataset 'nope'"):
+        catalog.get("nope")
+    (catalog.datasets_dir / "junk").mkdir()
+    (catalog.datasets_dir / "junk" / "meta.json").write_text("{broken")
+    assert [r.id for r in catalog.list()] == [record.id]
