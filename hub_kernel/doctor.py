@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -68,7 +69,8 @@ def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
     from jupyter_client.manager import start_new_kernel
 
     try:
-        manager, client = start_new_kernel(kernel_name="python3", startup_timeout=timeout)
+        manager, client = start_new_kernel(kernel_name="python3", startup_timeout=timeout,
+                                           stderr=subprocess.DEVNULL)
     except Exception as exc:
         return Check("kernel", "fail",
                      f"the python3 kernel does not start ({exc}); reinstall ipykernel")
@@ -96,6 +98,8 @@ def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
 def check_mlflow(settings: Settings) -> Check:
     try:
         settings.ensure_home()
+        for noisy in ("mlflow", "alembic"):  # first use of a store logs its migrations
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=settings.tracking_uri)
