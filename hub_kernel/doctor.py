@@ -98,9 +98,11 @@ def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
 def check_mlflow(settings: Settings) -> Check:
     try:
         settings.ensure_home()
-        for noisy in ("mlflow", "alembic"):  # first use of a store logs its migrations
-            logging.getLogger(noisy).setLevel(logging.WARNING)
         from mlflow.tracking import MlflowClient
+
+        # mlflow sets its loggers' level on import; a new store logs each migration
+        for noisy in ("mlflow", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
         client = MlflowClient(tracking_uri=settings.tracking_uri)
         n = len(client.search_experiments())
