@@ -7,8 +7,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.hub-installed
 TORCH := torch==2.13.0
+# Where a CPU build of torch is not found by plain pip (it is on hub's machines), point this at
+# a CPU wheel index, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
+export HUB_BROWSER_PATH := $(CHROMIUM)
 
 .PHONY: demo test install browser lint bench doctor clean
 
@@ -27,9 +31,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch first and pinned: an unpinned resolve (through stable-baselines3) pulls CUDA wheels.
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet $(TORCH)
+	$(PIP) install --quiet $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -37,12 +41,16 @@ $(STAMP): pyproject.toml | $(PY)
 # we may (root, apt); otherwise the run fails with the command to run: nothing is skipped.
 browser:
 	@if [ ! -x "$(CHROMIUM)" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  if command -v apt-get >/dev/null; then \
 	    echo "installing chromium with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "Chromium is missing at $(CHROMIUM): run 'sudo apt-get install chromium'" >&2; exit 1; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || true; \
 	  fi; \
+	fi; \
+	if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "Chromium is missing at $(CHROMIUM): run 'sudo apt-get install chromium'" \
+	       "or set CHROMIUM=/path/to/chromium" >&2; exit 1; \
 	fi
 
 lint: install

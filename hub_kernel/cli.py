@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub_kernel import __version__, config
+from hub_kernel.data.stream_cli import app as stream_app
 from hub_kernel.exceptions import HubError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+app.add_typer(stream_app, name="stream", help="Live WebSocket streams.")
 
 
 @app.callback()

@@ -1,12 +1,19 @@
 """Settings for hub, read from ``HUB_*`` environment variables and a ``.env`` file.
 
-``settings`` is the process-wide instance; ``reload_settings()`` re-reads the environment (the CLI
-does so at start-up). Secrets (tokens, API keys) come only from the environment and are typed
-``SecretStr`` so they never show up in reprs or logs.
+``get_settings()`` returns the process-wide instance, built on first use (so a bad variable is
+reported where it is used, not at import); ``reload_settings()`` re-reads the environment.
+``HUB_ENV_FILE`` names the ``.env`` file (default ``.env`` in the working directory). Secrets
+(tokens, API keys) come from the environment or that uncommitted file, typed ``SecretStr`` so
+they never show up in reprs or logs.
+
+Without ``HUB_HOME``, the home is the nearest ``.hub`` folder in the working directory or one of
+its parents (as git finds ``.git``), else ``./.hub``: a notebook kernel started in
+``notebooks/`` uses the project's ``.hub`` like the ``hub`` command run at the top.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -87,6 +94,11 @@ class Settings(BaseSettings):
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
+        if value == Path(".hub") and "HUB_HOME" not in os.environ:
+            here = Path.cwd().resolve()
+            for folder in (here, *here.parents):
+                if (folder / ".hub").is_dir():
+                    return folder / ".hub"
         return value.expanduser().resolve()
 
     @property
@@ -121,8 +133,9 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment and ``.env``; a bad value raises ``ConfigError``."""
+    env_file = os.environ.get("HUB_ENV_FILE", ".env")
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except PydanticValidationError as exc:
         problems = "; ".join(
             f"HUB_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
@@ -131,16 +144,22 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"invalid setting(s): {problems}") from None
 
 
-settings = load_settings()
+_settings: Settings | None = None
 
 
 def reload_settings() -> Settings:
-    """Re-read the environment and ``.env`` into the module-level ``settings``."""
-    global settings
-    settings = load_settings()
-    return settings
+    """Re-read the environment and ``.env``."""
+    global _settings
+    _settings = load_settings()
+    return _settings
 
 
 def get_settings() -> Settings:
     """The settings in force (use this rather than a copy taken at import time)."""
-    return settings
+    return _settings if _settings is not None else reload_settings()
+
+
+def __getattr__(name: str) -> object:
+    if name == "settings":  # `from hub_kernel.config import settings` still works, lazily
+        return get_settings()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,9 +33,9 @@ class Check:
 
 
 def check_python(settings: Settings) -> Check:
-    ok = sys.version_info >= (3, 10)
+    ok = sys.version_info >= (3, 11)
     return Check("python", "ok" if ok else "fail",
-                 f"{sys.version.split()[0]} at {sys.executable}" + ("" if ok else "; need 3.10+"))
+                 f"{sys.version.split()[0]} at {sys.executable}" + ("" if ok else "; need 3.11+"))
 
 
 def check_packages(settings: Settings) -> Check:
@@ -81,8 +81,9 @@ def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
             printed.append(msg["content"]["text"])
 
     try:
-        reply = client.execute_interactive("import sys; print(sys.executable)", timeout=timeout,
-                                           output_hook=collect)
+        # the kernel must run hub from this environment (a user-level kernelspec could win)
+        code = "import sys, hub_kernel, widgets; print(sys.prefix)"
+        reply = client.execute_interactive(code, timeout=timeout, output_hook=collect)
         status = reply["content"]["status"]
         where = "".join(printed).strip() or "?"
     except Exception as exc:
@@ -91,8 +92,15 @@ def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
     if status != "ok":
-        return Check("kernel", "fail", f"the python3 kernel answered {status!r}")
-    return Check("kernel", "ok", f"python3 kernel runs code ({where})")
+        error = reply["content"].get("ename", status)
+        return Check("kernel", "fail",
+                     f"the python3 kernel cannot import hub ({error}); its kernelspec points at "
+                     "another Python: remove it (`jupyter kernelspec list`) or reinstall hub there")
+    if os.path.realpath(where) != os.path.realpath(sys.prefix):
+        return Check("kernel", "fail",
+                     f"the python3 kernel runs {where}, not this environment ({sys.prefix}); "
+                     "`jupyter kernelspec list` shows which kernelspec wins")
+    return Check("kernel", "ok", f"python3 kernel runs hub from {where}")
 
 
 def check_mlflow(settings: Settings) -> Check:

@@ -7,6 +7,7 @@ starts an open server on the network. BokehJS is served as a static file next to
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -70,6 +71,19 @@ def prepare_bokehjs(settings: Settings) -> Path | None:
     return root
 
 
+def _private_config(settings: Settings, port: int, config: dict) -> Path:
+    """Write a ``voila.json`` only this user can read; return its folder."""
+    folder = settings.home / "run" / f"voila-{port}"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    path = folder / "voila.json"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(config, handle)
+    path.chmod(0o600)
+    return folder
+
+
 def _template_root() -> Path | None:
     """The Jupyter data folder holding hub's Voila template (shipped in the widgets package).
 
@@ -120,8 +134,13 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         raise ServeError(f"port {port} on {ip} is in use; pick another with --port")
 
     settings.ensure_home()
+    # kernels start in the notebook's folder: hand them what this command resolved
     env = dict(os.environ)
     env["HUB_HOME"] = str(settings.home)
+    env_file = Path(os.environ.get("HUB_ENV_FILE", ".env"))
+    if env_file.is_file():
+        env["HUB_ENV_FILE"] = str(env_file.resolve())
+    dataset = dataset if dataset is not None else settings.dataset
     if dataset is not None:
         if not Path(dataset).is_file():
             raise ServeError(f"dataset not found: {dataset}")
@@ -136,7 +155,11 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         "--MappingKernelManager.cull_interval=60",
     ]
     if token:
-        argv.append(f"--Voila.token={token}")
+        # not on the command line, which every local user can read (ps, /proc/PID/cmdline)
+        config_dir = _private_config(settings, port, {"Voila": {"token": token}})
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+            p for p in (str(config_dir), env.get("JUPYTER_CONFIG_PATH", "")) if p
+        )
     if preheat:
         argv += ["--preheat_kernel=True", f"--pool_size={settings.serve_pool_size}"]
     static_root = prepare_bokehjs(settings)

@@ -21,7 +21,8 @@ def chart_data(frame: pd.DataFrame, tile: Tile) -> dict[str, list[Any]]:
     if missing:
         raise LayoutError(f"tile {tile.id!r} shows columns not in the data: {missing}")
     if tile.chart_type == "histogram":
-        values = pd.to_numeric(frame[tile.columns[0]], errors="coerce").dropna().to_numpy(float)
+        values = pd.to_numeric(frame[tile.columns[0]], errors="coerce").to_numpy(float)
+        values = values[np.isfinite(values)]  # NaN and ±inf cannot be binned
         if values.size == 0:
             return {"left": [], "right": [], "count": []}
         counts, edges = np.histogram(values, bins=min(30, max(5, int(np.sqrt(values.size)))))
@@ -38,7 +39,8 @@ def chart_data(frame: pd.DataFrame, tile: Tile) -> dict[str, list[Any]]:
             y = frame[tile.columns[0]]
         else:
             x, y = frame[tile.columns[0]], frame[tile.columns[1]]
-        data = pd.DataFrame({"x": x, "y": pd.to_numeric(y, errors="coerce")}).dropna()
+        data = pd.DataFrame({"x": x, "y": pd.to_numeric(y, errors="coerce")})
+        data = data[np.isfinite(data["y"].to_numpy(float))].dropna()
         if tile.chart_type == "line":
             data = data.sort_values("x")
         if len(data) > MAX_POINTS:

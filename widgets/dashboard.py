@@ -99,11 +99,11 @@ class Dashboard(w.VBox):
     def set_data(self, frame: pd.DataFrame, profile: DatasetProfile | None = None,
                  title: str | None = None) -> None:
         """Show another table: new profile, new starting layout, every tile rebuilt."""
+        profile = profile or profile_dataset(frame)
+        fresh = default_layout(profile)  # before touching anything: may raise on odd data
         if title is not None:
             self.title = title
-        self.frame = frame
-        self.profile = profile or profile_dataset(frame)
-        fresh = default_layout(self.profile)
+        self.frame, self.profile = frame, profile
         self._initial = fresh.copy()
         for view in self._views.values():
             view.close()

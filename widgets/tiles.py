@@ -5,6 +5,7 @@ Everything shown from the data goes through ``html.escape``: column names and va
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from html import escape
 
@@ -16,6 +17,7 @@ from hub_kernel.layout import Tile
 from widgets.bokehjs import ensure_bokehjs
 from widgets.charts import chart_figure
 
+logger = logging.getLogger("hub_kernel")
 TileAction = Callable[[str, str], None]  # (tile id, action name)
 
 CONTROLS = (("first", "⇤", "Move this tile to the first slot"),
@@ -104,7 +106,13 @@ class TileView(w.VBox):
         if previous is None or (previous.chart_type, previous.columns, previous.height) != (
             tile.chart_type, tile.columns, tile.height
         ):
-            self._body.children = [self._render_body(tile)]
+            try:
+                body = self._render_body(tile)
+            except Exception as exc:  # one broken tile must not take the dashboard down
+                logger.exception("tile %s cannot be drawn", tile.id)
+                body = w.HTML(f"<p class='hub-error' style='color:#b5485d'>This tile cannot be "
+                              f"drawn: {escape(str(exc))}</p>")
+            self._body.children = [body]
 
     def _render_body(self, tile: Tile) -> w.Widget:
         if tile.kind == "overview":

@@ -61,10 +61,15 @@ class UploadPanel(w.VBox):
         try:
             result = self.catalog.ingest(content, name=filename)
             frame = self.catalog.load(result.record.id)
-        except HubError as exc:
-            logger.warning("upload of %s refused: %s", filename, exc)
+        except Exception as exc:  # the page must always answer, whatever went wrong
+            if isinstance(exc, HubError):
+                logger.warning("upload of %s refused: %s", filename, exc)
+                message = str(exc)
+            else:
+                logger.exception("upload of %s failed", filename)
+                message = f"{filename}: unexpected error ({type(exc).__name__}: {exc})"
             self.status.value = (f"<span class='hub-error' style='color:#b5485d'>"
-                                 f"{escape(str(exc))}</span>")
+                                 f"{escape(message)}</span>")
             self.report_view.show(None)
             return None
         record = result.record

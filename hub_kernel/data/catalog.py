@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
@@ -82,23 +83,47 @@ def slug(name: str) -> str:
 
 def _report_from_dict(data: dict[str, Any]) -> ValidationReport:
     return ValidationReport(
-        name=data["name"], n_rows=data["n_rows"], n_columns=data["n_columns"],
+        name=data["name"],
+        n_rows=data["n_rows"],
+        n_columns=data["n_columns"],
         columns=[ColumnReport(**c) for c in data["columns"]],
         issues=[Issue(**{**i, "examples": tuple(i["examples"])}) for i in data["issues"]],
         schema_checked=data.get("schema_checked", False),
     )
 
 
+_ARROW_SAFE = {
+    "string",
+    "empty",
+    "bytes",
+    "floating",
+    "integer",
+    "mixed-integer-float",
+    "decimal",
+    "boolean",
+    "datetime64",
+    "datetime",
+    "date",
+    "timedelta64",
+    "timedelta",
+    "time",
+    "period",
+    "categorical",
+}
+
+
 def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Column names as text, and mixed-type object columns as text, so Parquet can hold them."""
-    out = frame.copy()
+    """Column names as text, and object columns Arrow cannot type (mixed values, lists,
+    dicts) as text, keeping missing values missing, so Parquet can hold them."""
+    out = frame.copy(deep=False)
     out.columns = [str(c) for c in out.columns]
-    for name in out.columns:
-        column = out[name]
-        if pd.api.types.is_object_dtype(column):
-            kinds = {type(v) for v in column.dropna().head(1000)}
-            if len(kinds) > 1 or kinds & {list, dict, tuple, set}:
-                out[name] = column.map(lambda v: v if v is None or v is pd.NA else str(v))
+    for position, _name in enumerate(out.columns):
+        column = out.iloc[:, position]
+        if (
+            pd.api.types.is_object_dtype(column)
+            and pd.api.types.infer_dtype(column, skipna=True) not in _ARROW_SAFE
+        ):
+            out.isetitem(position, column.astype("string"))
     return out
 
 
@@ -115,8 +140,14 @@ class Catalog:
         self.schemas_dir = self.root / "schemas"
 
     # -- writing ---------------------------------------------------------------------------
-    def ingest(self, source: Source, *, name: str | None = None, sheet: str | int | None = None,
-               schema: Any = None) -> IngestResult:
+    def ingest(
+        self,
+        source: Source,
+        *,
+        name: str | None = None,
+        sheet: str | int | None = None,
+        schema: Any = None,
+    ) -> IngestResult:
         """Read, validate and store ``source`` (a path, URL or bytes) unless already stored.
 
         ``schema`` (a pandera schema or a path to one) is declared for the dataset ``name``
@@ -126,25 +157,42 @@ class Catalog:
         name, label = self._name_and_label(source, name)
         content_hash = self._hash(source, label, sheet)
         dataset_id = content_hash[:16]
-        if schema is not None:
-            self.declare_schema(name, load_schema(schema) if isinstance(schema, str | Path)
-                                else schema)
+        if isinstance(schema, str | Path):
+            schema = load_schema(schema)
         existing = self._read_record(dataset_id)
-        if existing is not None:  # same bytes (and sheet): already stored, whatever its name
-            return IngestResult(existing, self.report(dataset_id), created=False)
+        if existing is not None:  # same bytes (and sheet): stored once, whatever its name
+            if schema is not None:
+                self.declare_schema(name, schema)
+            declared = self.declared_schema(name)
+            if declared is None and name == existing.name:
+                return IngestResult(existing, self.report(dataset_id), created=False)
+            # checked against the schema in force for the name asked for now
+            report = validate(self.load(dataset_id), declared, name=name)
+            return IngestResult(existing, report, created=False)
 
-        frame = read_table(source, name=label, sheet=sheet) if isinstance(source, bytes) else \
-            read_table(source, sheet=sheet)
+        frame = (
+            read_table(source, name=label, sheet=sheet)
+            if isinstance(source, bytes)
+            else read_table(source, sheet=sheet)
+        )
+        if schema is not None:  # declared only once the input has proved readable
+            self.declare_schema(name, schema)
         declared = self.declared_schema(name)
         profile = profile_dataset(frame)
         report = validate(frame, declared, name=name, profile=profile)
         info = dict(frame.attrs.get("hub_source", {}))
         record = DatasetRecord(
-            id=dataset_id, name=name, source=label, content_hash=content_hash,
-            ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            n_rows=len(frame), n_columns=frame.shape[1],
+            id=dataset_id,
+            name=name,
+            source=label,
+            content_hash=content_hash,
+            ingested_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+            n_rows=len(frame),
+            n_columns=frame.shape[1],
             columns={str(c.name): c.dtype for c in profile.columns},
-            valid=report.ok, n_errors=len(report.errors), n_warnings=len(report.warnings),
+            valid=report.ok,
+            n_errors=len(report.errors),
+            n_warnings=len(report.warnings),
             source_info={k: v for k, v in info.items() if isinstance(v, str | int | float | bool)},
             sheet=None if sheet is None else str(sheet),
         )
@@ -157,7 +205,7 @@ class Catalog:
         return save_schema(schema, self.schemas_dir / f"{slug(name)}.json")
 
     # -- reading ---------------------------------------------------------------------------
-    def list(self) -> list[DatasetRecord]:
+    def datasets(self) -> list[DatasetRecord]:
         """All stored datasets, oldest first."""
         if not self.datasets_dir.is_dir():
             return []
@@ -172,7 +220,7 @@ class Catalog:
 
     def get(self, key: str) -> DatasetRecord:
         """A dataset by id, unique id prefix, or name (then its latest batch)."""
-        records = self.list()
+        records = self.datasets()
         exact = [r for r in records if r.id == key]
         if exact:
             return exact[0]
@@ -184,11 +232,12 @@ class Catalog:
             return prefixed[0]
         if len(prefixed) > 1:
             raise CatalogError(f"{key!r} matches several datasets: {[r.id for r in prefixed]}")
-        raise CatalogError(f"no dataset {key!r} in the catalog at {self.root}; "
-                           "`hub ingest PATH` adds one")
+        raise CatalogError(
+            f"no dataset {key!r} in the catalog at {self.root}; `hub ingest PATH` adds one"
+        )
 
     def batches(self, name: str) -> list[DatasetRecord]:
-        return [r for r in self.list() if r.name == name]
+        return [r for r in self.datasets() if r.name == name]
 
     def load(self, key: str) -> pd.DataFrame:
         """The stored table of a dataset."""
@@ -218,7 +267,11 @@ class Catalog:
             return name, name
         text = os.fspath(source)
         if re.match(r"^https?://", text, re.I):
-            return name or text.rstrip("/").rsplit("/", 1)[-1] or text, text
+            parts = urlsplit(text)  # no credentials or query (tokens) in the catalog or logs
+            clean = urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+            if parts.port:
+                clean = clean.replace(parts.hostname or "", f"{parts.hostname}:{parts.port}", 1)
+            return name or parts.path.rstrip("/").rsplit("/", 1)[-1] or clean, clean
         path = Path(text)
         return name or path.name, str(path.resolve())
 
@@ -253,20 +306,28 @@ class Catalog:
             logger.warning("skipping unreadable catalog entry %s: %s", meta.parent, exc)
             return None
 
-    def _store(self, record: DatasetRecord, frame: pd.DataFrame, report: ValidationReport,
-               schema: Any) -> None:
+    def _store(
+        self, record: DatasetRecord, frame: pd.DataFrame, report: ValidationReport, schema: Any
+    ) -> None:
         self.datasets_dir.mkdir(parents=True, exist_ok=True)
         self._clean_stale()
         tmp = self.datasets_dir / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
-            _parquet_safe(frame).to_parquet(tmp / "data.parquet", index=False)
-            (tmp / "report.json").write_text(json.dumps(report.to_dict(), default=str),
-                                             encoding="utf-8")
+            try:
+                _parquet_safe(frame).to_parquet(tmp / "data.parquet", index=False)
+            except (ValueError, TypeError, ImportError) as exc:  # pyarrow's conversion errors
+                raise CatalogError(
+                    f"dataset {record.name!r} cannot be stored as Parquet: {exc}"
+                ) from exc
+            (tmp / "report.json").write_text(
+                json.dumps(report.to_dict(), default=str), encoding="utf-8"
+            )
             if schema is not None:
                 save_schema(schema, tmp / "schema.json")
-            (tmp / "meta.json").write_text(json.dumps(record.to_dict(), indent=2, default=str),
-                                           encoding="utf-8")
+            (tmp / "meta.json").write_text(
+                json.dumps(record.to_dict(), indent=2, default=str), encoding="utf-8"
+            )
             target = self.datasets_dir / record.id
             try:
                 tmp.rename(target)
@@ -275,8 +336,9 @@ class Catalog:
                     raise
                 logger.info("dataset %s was stored concurrently; keeping that copy", record.id)
         except OSError as exc:
-            raise CatalogError(f"cannot store dataset {record.name!r} in {self.root}: {exc}") \
-                from exc
+            raise CatalogError(
+                f"cannot store dataset {record.name!r} in {self.root}: {exc}"
+            ) from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

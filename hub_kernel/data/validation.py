@@ -27,6 +27,7 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 _PARSE_SHARE = 0.9
 _OUTLIER_MADS = 5.0  # robust z-score beyond which a value is an outlier
 _MAX_EXAMPLES = 5
+_SAMPLE = 1000  # values looked at before deciding to parse a whole text column
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,11 @@ class ValidationReport:
         return pd.DataFrame(rows, columns=columns)
 
     def summary(self) -> str:
-        return (f"{self.name}: {self.n_rows:,} rows x {self.n_columns:,} columns; "
-                f"{len(self.errors)} errors, {len(self.warnings)} warnings, "
-                f"{len(self.issues) - len(self.errors) - len(self.warnings)} notes")
+        return (
+            f"{self.name}: {self.n_rows:,} rows x {self.n_columns:,} columns; "
+            f"{len(self.errors)} errors, {len(self.warnings)} warnings, "
+            f"{len(self.issues) - len(self.errors) - len(self.warnings)} notes"
+        )
 
     def _repr_html_(self) -> str:
         return report_html(self)
@@ -113,27 +116,46 @@ def _check_text_formats(name: str, column: pd.Series) -> list[Issue]:
     values = _text_values(column)
     if values is None:
         return []
-    issues = []
-    numbers = pd.to_numeric(values.str.replace(",", "", regex=False), errors="coerce")
-    parsed = numbers.notna()
+    issues: list[Issue] = []
+    sample = values.sample(min(len(values), _SAMPLE), random_state=0)
+
+    def as_numbers(text: pd.Series) -> pd.Series:
+        return pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+
+    parsed = as_numbers(sample).notna()
     if parsed.mean() >= _PARSE_SHARE:
+        parsed = as_numbers(values).notna()
         bad = values[~parsed]
-        issues.append(Issue(
-            "numbers_as_text", "warning",
-            f"{parsed.mean():.0%} of {name!r} are numbers stored as text"
-            + (f"; {len(bad):,} values are not numbers" if len(bad) else ""),
-            name, int(len(bad)), _examples(bad)))
+        issues.append(
+            Issue(
+                "numbers_as_text",
+                "warning",
+                f"{parsed.mean():.0%} of {name!r} are numbers stored as text"
+                + (f"; {len(bad):,} values are not numbers" if len(bad) else ""),
+                name,
+                len(bad),
+                _examples(bad),
+            )
+        )
         return issues
-    if values.str.contains(r"\d", regex=True).mean() >= _PARSE_SHARE:
+    if sample.str.contains(r"\d", regex=True).mean() < _PARSE_SHARE:
+        return issues
+    if pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() >= _PARSE_SHARE:
         dates = pd.to_datetime(values, errors="coerce", format="mixed")
         ok = dates.notna()
         if ok.mean() >= _PARSE_SHARE:
             bad = values[~ok]
-            issues.append(Issue(
-                "dates_as_text", "warning",
-                f"{ok.mean():.0%} of {name!r} are dates stored as text"
-                + (f"; {len(bad):,} values are not dates" if len(bad) else ""),
-                name, int(len(bad)), _examples(bad)))
+            issues.append(
+                Issue(
+                    "dates_as_text",
+                    "warning",
+                    f"{ok.mean():.0%} of {name!r} are dates stored as text"
+                    + (f"; {len(bad):,} values are not dates" if len(bad) else ""),
+                    name,
+                    len(bad),
+                    _examples(bad),
+                )
+            )
     return issues
 
 
@@ -147,16 +169,32 @@ def _check_identifier(name: str, column: pd.Series, n_rows: int) -> list[Issue]:
     unique_share = values.nunique() / max(len(values), 1)
     if looks_like_id and unique_share < 1.0 and unique_share >= 0.5:
         dupes = values[values.duplicated(keep=False)]
-        return [Issue("duplicate_ids", "warning",
-                      f"{name!r} looks like an identifier but {dupes.nunique():,} values repeat",
-                      name, int(values.duplicated().sum()), _examples(dupes))]
-    if unique_share == 1.0 and len(values) == n_rows and (
-        looks_like_id or pd.api.types.is_integer_dtype(column)
-    ) and not pd.api.types.is_float_dtype(column):
+        return [
+            Issue(
+                "duplicate_ids",
+                "warning",
+                f"{name!r} looks like an identifier but {dupes.nunique():,} values repeat",
+                name,
+                int(values.duplicated().sum()),
+                _examples(dupes),
+            )
+        ]
+    if (
+        unique_share == 1.0
+        and len(values) == n_rows
+        and (looks_like_id or pd.api.types.is_integer_dtype(column))
+        and not pd.api.types.is_float_dtype(column)
+    ):
         diffs = np.diff(values.to_numpy()) if pd.api.types.is_integer_dtype(column) else None
         if looks_like_id or (diffs is not None and bool((diffs == 1).all())):
-            return [Issue("identifier", "info",
-                          f"{name!r} is a unique identifier: not a measure to analyse", name)]
+            return [
+                Issue(
+                    "identifier",
+                    "info",
+                    f"{name!r} is a unique identifier: not a measure to analyse",
+                    name,
+                )
+            ]
     return []
 
 
@@ -175,11 +213,17 @@ def _check_outliers(name: str, column: pd.Series) -> list[Issue]:
     outliers = values[robust_z > _OUTLIER_MADS]
     if outliers.empty:
         return []
-    return [Issue("outliers", "info",
-                  f"{len(outliers):,} values of {name!r} lie more than {_OUTLIER_MADS:g} robust "
-                  f"deviations from its median ({median:.4g})",
-                  name, int(len(outliers)),
-                  _examples(outliers.sort_values(key=abs, ascending=False)))]
+    return [
+        Issue(
+            "outliers",
+            "info",
+            f"{len(outliers):,} values of {name!r} lie more than {_OUTLIER_MADS:g} robust "
+            f"deviations from its median ({median:.4g})",
+            name,
+            len(outliers),
+            _examples(outliers.sort_values(key=abs, ascending=False)),
+        )
+    ]
 
 
 def _check_infinite(name: str, column: pd.Series) -> list[Issue]:
@@ -199,13 +243,25 @@ def _check_schema(frame: pd.DataFrame, schema: Any) -> list[Issue]:
     missing = [c for c in expected if c not in frame.columns]
     extra = [c for c in frame.columns if c not in expected]
     if missing:
-        issues.append(Issue("schema_missing_columns", "error",
-                            f"columns required by the schema are missing: {missing}",
-                            count=len(missing), examples=tuple(map(str, missing))))
+        issues.append(
+            Issue(
+                "schema_missing_columns",
+                "error",
+                f"columns required by the schema are missing: {missing}",
+                count=len(missing),
+                examples=tuple(map(str, missing)),
+            )
+        )
     if extra:
-        issues.append(Issue("schema_new_columns", "warning",
-                            f"columns not in the schema: {extra}",
-                            count=len(extra), examples=tuple(map(str, extra))))
+        issues.append(
+            Issue(
+                "schema_new_columns",
+                "warning",
+                f"columns not in the schema: {extra}",
+                count=len(extra),
+                examples=tuple(map(str, extra)),
+            )
+        )
     present = schema.remove_columns(missing) if missing else schema
     try:
         present.validate(frame, lazy=True)
@@ -213,21 +269,33 @@ def _check_schema(frame: pd.DataFrame, schema: Any) -> list[Issue]:
         cases = exc.failure_cases
         for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
             col = None if pd.isna(column) else str(column)
-            issues.append(Issue(
-                "schema", "error",
-                f"schema check {check} failed for {col!r} in {len(group):,} case(s)",
-                col, int(len(group)), _examples(group["failure_case"].astype(str))))
+            issues.append(
+                Issue(
+                    "schema",
+                    "error",
+                    f"schema check {check} failed for {col!r} in {len(group):,} case(s)",
+                    col,
+                    len(group),
+                    _examples(group["failure_case"].astype(str)),
+                )
+            )
     except pa_errors.SchemaError as exc:  # non-lazy failure (e.g. whole-frame checks)
         issues.append(Issue("schema", "error", f"schema check failed: {exc}"))
     return issues
 
 
-def validate(frame: pd.DataFrame, schema: Any = None, name: str = "data",
-             profile: DatasetProfile | None = None) -> ValidationReport:
+def validate(
+    frame: pd.DataFrame,
+    schema: Any = None,
+    name: str = "data",
+    profile: DatasetProfile | None = None,
+) -> ValidationReport:
     """Check ``frame``; with a pandera ``schema``, also check it against the schema."""
     profile = profile or profile_dataset(frame)
-    columns = [ColumnReport(c.name, c.kind, c.dtype, c.n_missing, c.missing_share, c.n_unique)
-               for c in profile.columns]
+    columns = [
+        ColumnReport(c.name, c.kind, c.dtype, c.n_missing, c.missing_share, c.n_unique)
+        for c in profile.columns
+    ]
     issues: list[Issue] = []
     n_rows = len(frame)
     if n_rows == 0:
@@ -237,14 +305,22 @@ def validate(frame: pd.DataFrame, schema: Any = None, name: str = "data",
         column = frame.iloc[:, position]
         if column_profile.n_missing:
             share = column_profile.missing_share
-            issues.append(Issue(
-                "missing", "warning" if share >= 0.5 else "info",
-                f"{column_profile.n_missing:,} values of {name_!r} are missing ({share:.1%})",
-                name_, column_profile.n_missing))
+            issues.append(
+                Issue(
+                    "missing",
+                    "warning" if share >= 0.5 else "info",
+                    f"{column_profile.n_missing:,} values of {name_!r} are missing ({share:.1%})",
+                    name_,
+                    column_profile.n_missing,
+                )
+            )
         if n_rows > 1 and column_profile.n_unique <= 1:
             value = "empty" if column_profile.n_unique == 0 else "constant"
-            issues.append(Issue("constant", "warning",
-                                f"{name_!r} is {value}: it carries no information", name_))
+            issues.append(
+                Issue(
+                    "constant", "warning", f"{name_!r} is {value}: it carries no information", name_
+                )
+            )
             continue
         issues += _check_text_formats(name_, column)
         issues += _check_identifier(name_, column, n_rows)
@@ -257,15 +333,21 @@ def validate(frame: pd.DataFrame, schema: Any = None, name: str = "data",
             duplicated = frame.astype(str).duplicated()
         n_dup = int(duplicated.sum())
         if n_dup:
-            issues.append(Issue("duplicate_rows", "warning",
-                                f"{n_dup:,} rows are exact duplicates of an earlier row",
-                                count=n_dup,
-                                examples=tuple(str(i) for i in frame.index[duplicated][:5])))
+            issues.append(
+                Issue(
+                    "duplicate_rows",
+                    "warning",
+                    f"{n_dup:,} rows are exact duplicates of an earlier row",
+                    count=n_dup,
+                    examples=tuple(str(i) for i in frame.index[duplicated][:5]),
+                )
+            )
     if schema is not None:
         issues += _check_schema(frame, schema)
     issues.sort(key=lambda i: SEVERITY_ORDER[i.severity])
-    return ValidationReport(name, n_rows, frame.shape[1], columns, issues,
-                            schema_checked=schema is not None)
+    return ValidationReport(
+        name, n_rows, frame.shape[1], columns, issues, schema_checked=schema is not None
+    )
 
 
 # -- declared schemas -----------------------------------------------------------------------
@@ -316,10 +398,12 @@ _COLOURS = {"error": "#b5485d", "warning": "#d9822b", "info": "#3b6ea8"}
 
 def report_html(report: ValidationReport, max_issues: int = 50) -> str:
     """The report as HTML; every piece of data-derived text is escaped."""
-    head = (f"<p class='hub-report-summary'><b>{escape(report.name)}</b>: {report.n_rows:,} rows"
-            f" × {report.n_columns:,} columns · <span style='color:{_COLOURS['error']}'>"
-            f"{len(report.errors)} errors</span> · <span style='color:{_COLOURS['warning']}'>"
-            f"{len(report.warnings)} warnings</span></p>")
+    head = (
+        f"<p class='hub-report-summary'><b>{escape(report.name)}</b>: {report.n_rows:,} rows"
+        f" × {report.n_columns:,} columns · <span style='color:{_COLOURS['error']}'>"
+        f"{len(report.errors)} errors</span> · <span style='color:{_COLOURS['warning']}'>"
+        f"{len(report.warnings)} warnings</span></p>"
+    )
     if not report.issues:
         return head + "<p>No problems found.</p>"
     rows = []
@@ -328,9 +412,12 @@ def report_html(report: ValidationReport, max_issues: int = 50) -> str:
         rows.append(
             f"<tr><td style='color:{_COLOURS[issue.severity]}'>{issue.severity}</td>"
             f"<td class='hub-col'>{escape(issue.column or '')}</td>"
-            f"<td>{escape(issue.message)}</td><td class='hub-col'>{escape(examples)}</td></tr>")
+            f"<td>{escape(issue.message)}</td><td class='hub-col'>{escape(examples)}</td></tr>"
+        )
     more = len(report.issues) - max_issues
     tail = f"<p>… and {more:,} more issues.</p>" if more > 0 else ""
-    return (head + "<table class='hub-table hub-report'><thead><tr><th>severity</th>"
-            "<th>column</th><th>problem</th><th>examples</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>{tail}")
+    return (
+        head + "<table class='hub-table hub-report'><thead><tr><th>severity</th>"
+        "<th>column</th><th>problem</th><th>examples</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{tail}"
+    )

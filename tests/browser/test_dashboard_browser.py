@@ -87,3 +87,28 @@ def test_hostile_column_names_are_shown_as_text(page, start_server, tmp_path, sc
     page.wait_for_timeout(500)
     assert dialogs == []
     screenshot(page, "hostile")
+
+
+def test_upload_ingests_and_redraws_the_dashboard(page, demo_server, tmp_path, screenshot):
+    open_dashboard(page, demo_server.url)
+    data = tmp_path / "shops.csv"
+    data.write_text("city,sales,opened\n" + "".join(
+        f"{city},{i * 3 % 17 if i % 5 else ''},2024-01-{i % 28 + 1:02d}\n"
+        for i, city in enumerate(["Oslo", "Rome", "Lima", "Pune"] * 10)))
+    page.locator(".hub-upload input[type=file]").set_input_files(str(data))
+    status = page.locator(".hub-upload-status")
+    status.get_by_text("Stored shops.csv (40 rows").wait_for(timeout=TIMEOUT)
+    report = page.locator(".hub-validation-report")
+    assert "values of 'sales' are missing" in report.inner_text()
+    page.locator(".hub-title").get_by_text("shops.csv").wait_for()
+    page.locator(".hub-tile--overview").get_by_text("40 rows").wait_for()
+    assert page.locator(".hub-tile--bar-city canvas").first.is_visible()
+    screenshot(page, "uploaded")
+
+    bad = tmp_path / "broken.csv"
+    bad.write_bytes(b"\x00\xff\xfe" * 100)
+    page.locator(".hub-upload input[type=file]").set_input_files(str(bad))
+    status.locator(".hub-error").wait_for(timeout=TIMEOUT)
+    assert "broken.csv" in status.inner_text()
+    assert page.locator(".hub-tile--overview").get_by_text("40 rows").is_visible()
+    assert page.errors == []

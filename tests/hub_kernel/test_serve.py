@@ -1,4 +1,7 @@
+import json
+import os
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -23,15 +26,25 @@ def test_loopback_serving_needs_no_token(notebook, hub_home):
     plan = plan_serve(notebook, port=0)
     assert plan.token is None
     assert "--Voila.ip=127.0.0.1" in plan.argv
-    assert not any(a.startswith("--Voila.token") for a in plan.argv)
+    assert "JUPYTER_CONFIG_PATH" not in plan.env or not voila_config(plan).exists()
     assert plan.url.startswith("http://127.0.0.1:")
+
+
+def voila_config(plan):
+    folder = Path(plan.env["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0])
+    return folder / "voila.json"
 
 
 def test_any_other_address_gets_a_generated_token(notebook, hub_home):
     plan = plan_serve(notebook, ip="0.0.0.0", port=0)
     assert plan.token and len(plan.token) >= 16
-    assert f"--Voila.token={plan.token}" in plan.argv
     assert plan.url.endswith(f"?token={plan.token}")
+    # handed to Voila in a file only this user can read, never on the command line
+    assert not any(plan.token in arg for arg in plan.argv)
+    config = voila_config(plan)
+    assert json.loads(config.read_text()) == {"Voila": {"token": plan.token}}
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
     assert plan_serve(notebook, ip="0.0.0.0", port=0).token != plan.token
 
 
@@ -53,6 +66,20 @@ def test_busy_port_and_missing_notebook_are_clear_errors(notebook, hub_home, tmp
         plan_serve(tmp_path / "nope.ipynb")
     with pytest.raises(ServeError, match="dataset not found"):
         plan_serve(notebook, port=0, dataset=tmp_path / "nope.csv")
+
+
+def test_kernels_get_the_resolved_dataset_and_env_file(notebook, hub_home, tmp_path,
+                                                       monkeypatch):
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    (tmp_path / ".env").write_text(f"HUB_DATASET={data.name}\n")
+    monkeypatch.chdir(tmp_path)
+    from hub_kernel import config
+
+    plan = plan_serve(notebook, port=0, settings=config.reload_settings())
+    assert plan.env["HUB_DATASET"] == str(data)
+    assert plan.env["HUB_ENV_FILE"] == str(tmp_path / ".env")
+    assert plan.env["HUB_HOME"] == str(hub_home)
 
 
 def test_bokehjs_is_served_from_hub_home(notebook, hub_home):

@@ -45,3 +45,9 @@ def test_figures_build_for_numeric_charts(chart):
     columns = ("a",) if chart == "histogram" else ("a", "b")
     fig = chart_figure(frame, tile(chart, *columns))
     assert fig.renderers
+
+
+def test_infinite_values_are_left_out_of_charts():
+    frame = pd.DataFrame({"x": [1.0, np.inf, -np.inf, 2.0, np.nan, 3.0]})
+    assert sum(chart_data(frame, tile("histogram", "x"))["count"]) == 3
+    assert chart_data(frame, tile("line", "x"))["y"] == [1.0, 2.0, 3.0]

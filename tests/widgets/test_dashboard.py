@@ -90,3 +90,19 @@ def test_user_text_is_escaped_everywhere():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "top: &lt;b&gt;x&lt;/b&gt; (2)" in page
     assert "value</td><td>1</td>" in page  # missing tile lists the column with a gap
+
+
+def test_a_tile_that_cannot_be_drawn_shows_why_and_the_rest_still_render(dashboard):
+    dashboard.tile_layout.add(Tile(id="ghost", kind="chart", title="ghost",
+                                   columns=("no such column",), chart_type="histogram"))
+    view = dashboard._views["ghost"]
+    assert "cannot be drawn" in view._body.children[0].value
+    assert "no such column" in view._body.children[0].value
+    assert len(dashboard._grid.children) == 7
+
+
+def test_odd_data_does_not_break_the_dashboard():
+    frame = pd.DataFrame({"x": [np.inf, 1.0, 2.0], "label": ["a", "b", "a"]})
+    dashboard = Dashboard(frame)
+    assert all("cannot be drawn" not in str(getattr(v._body.children[0], "value", ""))
+               for v in dashboard._grid.children)

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from hub_kernel.data import sample_path
@@ -30,7 +32,7 @@ def test_bad_upload_shows_the_error_and_stores_nothing(panel):
     assert panel.ingest_bytes(b"", "empty.csv") is None
     assert "empty.csv" in panel.status.value and "hub-error" in panel.status.value
     assert panel.report_view.value == ""
-    assert panel.catalog.list() == []
+    assert panel.catalog.datasets() == []
 
 
 def test_upload_widget_value_triggers_ingest(panel):
@@ -38,6 +40,7 @@ def test_upload_widget_value_triggers_ingest(panel):
     panel.on_dataset(lambda record, frame: seen.append(record.name))
     content = sample_path().read_bytes()
     panel.upload.value = ({"name": "weather.csv", "type": "text/csv", "size": len(content),
-                           "content": memoryview(content), "last_modified": 0},)
+                           "content": memoryview(content),
+                           "last_modified": datetime.now(UTC)},)
     assert seen == ["weather.csv"]
     assert panel.upload.value == ()

@@ -29,12 +29,12 @@ def test_clean_sample_has_no_problems():
 def messy():
     n = 100
     frame = pd.DataFrame({
-        "order_id": list(range(95)) + [1, 2, 3, 4, 5],
+        "order_id": [*list(range(95)), 1, 2, 3, 4, 5],
         "amount": ["1,000"] * 95 + ["n/a"] * 5,
         "when": ["2024-01-01"] * 93 + ["soon"] * 7,
         "k": [1] * n,
         "m": [None] * 60 + [1.0] * 40,
-        "v": list(np.arange(99.0)) + [1e6],
+        "v": [*list(np.arange(99.0)), 1000000.0],
     })
     return pd.concat([frame, frame.head(3)], ignore_index=True)
 
@@ -54,7 +54,7 @@ def test_messy_table_problems_are_found(messy):
     duplicates = next(i for i in report.issues if i.check == "duplicate_rows")
     assert duplicates.count == 3
     assert report.ok  # warnings, not errors
-    assert list(report.to_frame()["severity"])[0] == "warning"
+    assert next(iter(report.to_frame()["severity"])) == "warning"
 
 
 def test_declared_schema_is_checked(tmp_path):

@@ -1,0 +1,50 @@
+"""A token-protected server really refuses viewers without the token (real Voila process)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_server_with_token_refuses_requests_without_it(repo, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = "t" * 12 + "-secret-0123456789"
+    env = {**os.environ, "HUB_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "hub_kernel.cli", "serve", str(repo / "notebooks/dashboard.ipynb"),
+           "--port", str(port), "--token", token, "--no-preheat"]
+    log = (tmp_path / "voila.log").open("w")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not listening(port):
+            assert server.poll() is None, (tmp_path / "voila.log").read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        with open(f"/proc/{server.pid}/cmdline", "rb") as handle:
+            cmdline = handle.read().decode()
+        assert token not in cmdline
+        url = f"http://127.0.0.1:{port}/"
+        with urllib.request.urlopen(url, timeout=60) as refused:  # redirected to log in
+            assert "/login" in refused.url
+            assert b"hub dashboard" not in refused.read()
+        with urllib.request.urlopen(f"{url}?token={token}", timeout=120) as page:
+            assert page.status == 200
+            assert b"hub dashboard" in page.read()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(20)
+        log.close()
