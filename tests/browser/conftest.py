@@ -121,3 +121,43 @@ def screenshot(request):
         return path
 
     return take
+
+
+class NotebookServer(Server):
+    """``hub serve NOTEBOOK`` in a subprocess (any notebook; stopped like ``Server``)."""
+
+    def __init__(self, home: Path, notebook: Path, preheat: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = home / f"voila-{self.port}.log"
+        cmd = [sys.executable, "-m", "hub_kernel.cli", "serve", str(notebook),
+               "--port", str(self.port), "--preheat" if preheat else "--no-preheat"]
+        env = {**os.environ, "HUB_HOME": str(home)}
+        self._log_handle = self.log.open("w")
+        self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log_handle,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hub serve exited with {self.process.returncode}:\n"
+                                   f"{self.log.read_text()[-3000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"hub serve did not listen on {self.port} within 60 s")
+
+
+@pytest.fixture
+def serve_notebook(tmp_path_factory):
+    """Start ``hub serve`` on a notebook: ``serve_notebook(path, preheat=False)``."""
+    servers: list[NotebookServer] = []
+
+    def start(notebook: Path, preheat: bool = False) -> NotebookServer:
+        servers.append(NotebookServer(tmp_path_factory.mktemp("hub-home"), notebook, preheat))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,45 @@
+"""The live notebook as a viewer sees it: ``hub serve notebooks/live.ipynb`` in headless Chromium.
+
+The notebook runs its own demo stream in the kernel; the tile must draw and keep updating.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+
+TIMEOUT = 90_000  # ms; the first page load starts a kernel and imports pandas and bokeh
+
+
+def rows_shown(page) -> int:
+    text = page.locator(".hub-live-quality .hub-live-rows").inner_text()
+    match = re.search(r"([\d,]+) rows", text)
+    assert match, text
+    return int(match.group(1).replace(",", ""))
+
+
+def test_live_tile_draws_and_keeps_updating(page, serve_notebook, screenshot):
+    server = serve_notebook(REPO / "notebooks" / "live.ipynb", preheat=False)
+    page.goto(server.url)
+    tile = page.locator(".hub-live")
+    tile.wait_for(timeout=TIMEOUT)
+    canvas = page.locator(".hub-live .hub-live-chart canvas").first
+    canvas.wait_for(timeout=TIMEOUT)
+    assert tile.is_visible() and canvas.is_visible()
+    page.locator(".hub-live-quality .hub-live-rows").wait_for(timeout=TIMEOUT)
+
+    first_rows, first_pixels = rows_shown(page), canvas.screenshot()
+    page.wait_for_timeout(1500)
+    second_rows, second_pixels = rows_shown(page), canvas.screenshot()
+    assert second_rows > first_rows  # the quality line follows the stream (~20 rows/s)
+    assert second_pixels != first_pixels  # and the chart is redrawn with the new rows
+    quality = page.locator(".hub-live-quality").inner_text()
+    assert "rows/s" in quality and "live" in quality
+    assert page.errors == []
+    screenshot(page, "live")
