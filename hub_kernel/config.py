@@ -86,6 +86,18 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
     max_columns: int = Field(50_000, ge=1)
     csv_block_bytes: int = Field(64 * 2**20, ge=2**16, description="CSV read block size.")
+    # models
+    cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds when training.")
+    random_state: int = 0
+    ab_alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the A/B gate.")
+    drift_psi_threshold: float = Field(0.2, gt=0, description="PSI above which a feature drifted.")
+    drift_ks_alpha: float = Field(0.01, gt=0, lt=1, description="KS p-value below which it did.")
+    drift_share_threshold: float = Field(
+        0.3, gt=0, le=1, description="Share of drifted features that triggers a retrain."
+    )
+    decay_threshold: float = Field(
+        0.05, ge=0, description="Drop of the primary metric (absolute) that triggers a retrain."
+    )
     # live streams
     stream_window_rows: int = Field(5_000, ge=1, description="Rows kept for live display.")
     stream_backoff_max_seconds: float = Field(30.0, gt=0)

@@ -43,6 +43,10 @@ class ModelError(HubError):
     """Model training, registry or serving failed."""
 
 
+class RegistryStateError(ModelError):
+    """The model registry refuses an operation in its current state (e.g. no champion)."""
+
+
 class AgentError(HubError):
     """An agent could not decide or act."""
 
