@@ -4,14 +4,43 @@ from __future__ import annotations
 
 from hub_kernel.data.profile import ColumnProfile, DatasetProfile, profile_dataset
 from hub_kernel.data.samples import SAMPLES, sample_path
-from hub_kernel.data.sources import load_dataset, read_table
+from hub_kernel.data.sources import (
+    CsvSource,
+    ExcelSource,
+    JsonLinesSource,
+    JsonSource,
+    ParquetSource,
+    Source,
+    SourceInput,
+    SourceRegistry,
+    coerce_dates,
+    get_source,
+    list_sheets,
+    load_dataset,
+    read_table,
+    register_source,
+    source_registry,
+)
 
 __all__ = [
     "SAMPLES",
     "ColumnProfile",
+    "CsvSource",
     "DatasetProfile",
+    "ExcelSource",
+    "JsonLinesSource",
+    "JsonSource",
+    "ParquetSource",
+    "Source",
+    "SourceInput",
+    "SourceRegistry",
+    "coerce_dates",
+    "get_source",
+    "list_sheets",
     "load_dataset",
     "profile_dataset",
     "read_table",
+    "register_source",
     "sample_path",
+    "source_registry",
 ]

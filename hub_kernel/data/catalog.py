@@ -21,12 +21,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
 from hub_kernel.data.profile import profile_dataset
-from hub_kernel.data.sources import read_table
+from hub_kernel.data.sources import downloaded, public_url, read_table
 from hub_kernel.data.validation import (
     ColumnReport,
     Issue,
@@ -155,7 +154,18 @@ class Catalog:
         raises ``DataError`` and stores nothing.
         """
         name, label = self._name_and_label(source, name)
-        content_hash = self._hash(source, label, sheet)
+        if isinstance(source, str) and re.match(r"^https?://", source, re.I):
+            with downloaded(source) as (local, file_name):
+                try:
+                    return self._ingest(local, name=name, label=label, sheet=sheet,
+                                        schema=schema, file_name=file_name)
+                except DataError as exc:  # name the URL, not the temporary file
+                    raise DataError(label, exc.reason) from exc
+        return self._ingest(source, name=name, label=label, sheet=sheet, schema=schema)
+
+    def _ingest(self, source: Source, *, name: str, label: str, sheet: str | int | None,
+                schema: Any, file_name: str | None = None) -> IngestResult:
+        content_hash = self._hash(source, sheet)
         dataset_id = content_hash[:16]
         if isinstance(schema, str | Path):
             schema = load_schema(schema)
@@ -170,11 +180,8 @@ class Catalog:
             report = validate(self.load(dataset_id), declared, name=name)
             return IngestResult(existing, report, created=False)
 
-        frame = (
-            read_table(source, name=label, sheet=sheet)
-            if isinstance(source, bytes)
-            else read_table(source, sheet=sheet)
-        )
+        given_name = file_name or (label if isinstance(source, bytes) else None)
+        frame = read_table(source, name=given_name, sheet=sheet)
         if schema is not None:  # declared only once the input has proved readable
             self.declare_schema(name, schema)
         declared = self.declared_schema(name)
@@ -267,24 +274,18 @@ class Catalog:
             return name, name
         text = os.fspath(source)
         if re.match(r"^https?://", text, re.I):
-            parts = urlsplit(text)  # no credentials or query (tokens) in the catalog or logs
-            clean = urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
-            if parts.port:
-                clean = clean.replace(parts.hostname or "", f"{parts.hostname}:{parts.port}", 1)
-            return name or parts.path.rstrip("/").rsplit("/", 1)[-1] or clean, clean
+            clean = public_url(text)  # no credentials or query (tokens) in the catalog or logs
+            return name or clean.rstrip("/").rsplit("/", 1)[-1] or clean, clean
         path = Path(text)
         return name or path.name, str(path.resolve())
 
     @staticmethod
-    def _hash(source: Source, label: str, sheet: str | int | None) -> str:
+    def _hash(source: Source, sheet: str | int | None) -> str:
         digest = hashlib.sha256()
         if isinstance(source, bytes):
             digest.update(source)
-        elif re.match(r"^https?://", label, re.I):
-            digest.update(label.encode())  # content unknown until read; keyed by URL and time
-            digest.update(str(time.time_ns()).encode())
         else:
-            path = Path(label)
+            path = Path(source)
             if not path.is_file():
                 raise DataError(path, "file not found" if not path.exists() else "not a file")
             try:

@@ -89,13 +89,20 @@ def test_hostile_column_names_are_shown_as_text(page, start_server, tmp_path, sc
     screenshot(page, "hostile")
 
 
+def upload_file(page, path):
+    """As a person does: click the upload button, pick the file in the chooser."""
+    with page.expect_file_chooser() as chooser:
+        page.locator(".hub-upload").click()
+    chooser.value.set_files(str(path))
+
+
 def test_upload_ingests_and_redraws_the_dashboard(page, demo_server, tmp_path, screenshot):
     open_dashboard(page, demo_server.url)
     data = tmp_path / "shops.csv"
     data.write_text("city,sales,opened\n" + "".join(
         f"{city},{i * 3 % 17 if i % 5 else ''},2024-01-{i % 28 + 1:02d}\n"
         for i, city in enumerate(["Oslo", "Rome", "Lima", "Pune"] * 10)))
-    page.locator(".hub-upload input[type=file]").set_input_files(str(data))
+    upload_file(page, data)
     status = page.locator(".hub-upload-status")
     status.get_by_text("Stored shops.csv (40 rows").wait_for(timeout=TIMEOUT)
     report = page.locator(".hub-validation-report")
@@ -107,7 +114,7 @@ def test_upload_ingests_and_redraws_the_dashboard(page, demo_server, tmp_path, s
 
     bad = tmp_path / "broken.csv"
     bad.write_bytes(b"\x00\xff\xfe" * 100)
-    page.locator(".hub-upload input[type=file]").set_input_files(str(bad))
+    upload_file(page, bad)
     status.locator(".hub-error").wait_for(timeout=TIMEOUT)
     assert "broken.csv" in status.inner_text()
     assert page.locator(".hub-tile--overview").get_by_text("40 rows").is_visible()

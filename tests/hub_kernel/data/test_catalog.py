@@ -100,3 +100,38 @@ def test_unknown_dataset_and_damaged_entries(catalog):
     (catalog.datasets_dir / "junk").mkdir()
     (catalog.datasets_dir / "junk" / "meta.json").write_text("{broken")
     assert [r.id for r in catalog.datasets()] == [record.id]
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A real HTTP server on loopback serving tmp_path/www."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_ingest_downloads_once_dedupes_and_keeps_no_token(catalog, http_server):
+    root, base = http_server
+    (root / "sales.csv").write_text("region,amount\nnorth,10\nsouth,12\n")
+    url = f"{base}/sales.csv?token=s3cret"
+    first = catalog.ingest(url)
+    again = catalog.ingest(url)
+    assert first.created and not again.created
+    assert first.record.name == "sales.csv"
+    assert first.record.source == f"{base}/sales.csv"
+    meta = (catalog.datasets_dir / first.record.id / "meta.json").read_text()
+    assert "s3cret" not in meta
+    with pytest.raises(DataError, match="HTTP 404") as info:
+        catalog.ingest(f"{base}/missing.csv?token=s3cret")
+    assert "s3cret" not in str(info.value)
+    assert f"{base}/missing.csv" in str(info.value)
