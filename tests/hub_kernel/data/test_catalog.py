@@ -89,7 +89,8 @@ def test_bad_input_never_declares_a_schema(catalog, tmp_path):
 
 
 def test_url_credentials_and_query_are_not_stored():
-    name, label = Catalog._name_and_label("https://user:pw@example.org:8443/d/sales.csv?token=s", None)
+    url = "https://user:pw@example.org:8443/d/sales.csv?token=s"
+    name, label = Catalog._name_and_label(url, None)
     assert (name, label) == ("sales.csv", "https://example.org:8443/d/sales.csv")
 
 
