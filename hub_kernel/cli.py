@@ -14,6 +14,8 @@ from rich.table import Table
 from hub_kernel import __version__, config
 from hub_kernel.data.stream_cli import app as stream_app
 from hub_kernel.exceptions import HubError
+from hub_kernel.models.cli import app as models_app
+from hub_kernel.models.cli import mlflow_ui_command, train_command
 
 app = typer.Typer(
     name="hub",
@@ -25,6 +27,10 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 app.add_typer(stream_app, name="stream", help="Live WebSocket streams.")
+app.add_typer(models_app, name="models",
+              help="Registered models: list, show, promote, roll back, archive.")
+app.command("train")(train_command)
+app.command("mlflow-ui")(mlflow_ui_command)
 
 
 @app.callback()

@@ -67,7 +67,9 @@ class Server:
         self._log_handle.close()
 
 
-@pytest.fixture(scope="session")
+# module scope, not session: while Playwright's sync API is open its event loop counts as
+# running in this thread, which breaks any later test that runs an asyncio loop
+@pytest.fixture(scope="module")
 def browser():
     assert CHROMIUM.exists(), (
         f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` "

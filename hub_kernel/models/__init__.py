@@ -1,0 +1,88 @@
+"""Models: training with cross-validation, MLflow tracking and registry, retraining.
+
+Importing this package is light: mlflow and scikit-learn load when a model is trained, listed
+or loaded. The public names are imported on first use.
+
+    from hub_kernel.models import ModelTrainer
+
+    trainer = ModelTrainer(cv=5)
+    result = await trainer.train_model("rain", frame, "weather")   # in a notebook
+    trainer.list_models()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub_kernel.models.registry import (
+        ModelInfo,
+        ModelRegistry,
+        ModelSummary,
+        VersionInfo,
+    )
+    from hub_kernel.models.retrain import (
+        AlwaysRetrain,
+        RetrainContext,
+        RetrainDecision,
+        RetrainOutcome,
+        RetrainPolicy,
+    )
+    from hub_kernel.models.tracking import TrackingStore
+    from hub_kernel.models.trainer import (
+        GREATER_IS_BETTER,
+        PRIMARY_METRIC,
+        ModelTrainer,
+        TrainResult,
+        dataset_fingerprint,
+    )
+
+_EXPORTS = {
+    "ModelTrainer": "trainer",
+    "TrainResult": "trainer",
+    "PRIMARY_METRIC": "trainer",
+    "GREATER_IS_BETTER": "trainer",
+    "dataset_fingerprint": "trainer",
+    "ModelRegistry": "registry",
+    "ModelSummary": "registry",
+    "ModelInfo": "registry",
+    "VersionInfo": "registry",
+    "TrackingStore": "tracking",
+    "RetrainPolicy": "retrain",
+    "AlwaysRetrain": "retrain",
+    "RetrainContext": "retrain",
+    "RetrainDecision": "retrain",
+    "RetrainOutcome": "retrain",
+}
+
+__all__ = [
+    "GREATER_IS_BETTER",
+    "PRIMARY_METRIC",
+    "AlwaysRetrain",
+    "ModelInfo",
+    "ModelRegistry",
+    "ModelSummary",
+    "ModelTrainer",
+    "RetrainContext",
+    "RetrainDecision",
+    "RetrainOutcome",
+    "RetrainPolicy",
+    "TrackingStore",
+    "TrainResult",
+    "VersionInfo",
+    "dataset_fingerprint",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hub_kernel.models.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,277 @@
+"""``hub models ...``, ``hub train`` and ``hub mlflow-ui`` (mounted by ``hub_kernel.cli``).
+
+mlflow and scikit-learn are imported inside the commands: importing this module stays light.
+Every hub error is printed as one line and exits 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hub_kernel.exceptions import HubError, ModelError
+
+if TYPE_CHECKING:
+    from hub_kernel.models.registry import ModelRegistry
+
+app = typer.Typer(
+    help="Registered models: list, show, promote, roll back, archive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: HubError) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _default_name(dataset_name: str, target: str) -> str:
+    stem = Path(dataset_name).stem or "model"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{stem}-{target}").strip("-._")[:100]
+    return name or "model"
+
+
+# -- hub train -----------------------------------------------------------------------------
+def train_command(
+    dataset: Annotated[str, typer.Argument(
+        help="A catalog dataset (id or name) or a file to ingest first.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
+    name: Annotated[str | None, typer.Option(
+        help="Registered model name (default: DATASET-TARGET).")] = None,
+    model_type: Annotated[str, typer.Option(
+        "--type", help="auto, classification or regression.")] = "auto",
+    cv: Annotated[int | None, typer.Option(
+        min=2, max=20, help="Cross-validation folds (default HUB_CV_FOLDS).")] = None,
+    allow_invalid: Annotated[bool, typer.Option(
+        help="Train on a batch that breaks its dataset's declared schema.")] = False,
+) -> None:
+    """Train a model on DATASET to predict --target; registers a new version in MLflow."""
+    from hub_kernel.data.catalog import Catalog
+    from hub_kernel.models.trainer import ModelTrainer
+
+    try:
+        if model_type not in ("auto", "classification", "regression"):
+            raise ModelError(f"unknown --type {model_type!r}: use auto, classification or "
+                             "regression")
+        catalog = Catalog()
+        if Path(dataset).is_file() or re.match(r"^https?://", dataset, re.I):
+            ingested = catalog.ingest(dataset)
+            record = ingested.record
+            console.print(f"{escape(record.name)}: "
+                          f"{'stored as' if ingested.created else 'already in the catalog as'} "
+                          f"[bold]{record.id}[/]")
+        else:
+            record = catalog.get(dataset)
+        if not record.valid and not allow_invalid:
+            raise ModelError(
+                f"batch {record.id} of {record.name!r} breaks its declared schema "
+                f"({record.n_errors} error(s)); fix the data or pass --allow-invalid"
+            )
+        frame = catalog.load(record.id)
+        model_name = name or _default_name(record.name, target)
+        trainer = ModelTrainer(cv=cv)
+        with console.status(f"training {model_name} on {record.n_rows:,} rows…"):
+            result = trainer.train_model_sync(model_name, frame, target,
+                                              model_type=model_type,  # type: ignore[arg-type]
+                                              dataset_id=record.id)
+    except HubError as exc:
+        _fail(exc)
+    console.print(
+        f"trained [bold]{escape(result.name)}[/] version [bold]{result.version}[/] "
+        f"({result.alias}, {result.task}) on {escape(record.name)} [{record.id}], "
+        f"{result.n_rows:,} rows, {result.cv_folds}-fold cross-validation; run {result.run_id}"
+    )
+    table = Table(title="cross-validated metrics", box=box.SIMPLE_HEAD)
+    for column in ("metric", "mean", "std"):
+        table.add_column(column)
+    for metric, value in result.metrics.items():
+        if metric.endswith("_std") or metric == "fit_seconds":
+            continue
+        std = result.metrics.get(f"{metric}_std")
+        label = f"{metric} (primary)" if metric == result.primary_metric else metric
+        table.add_row(label, f"{value:.4f}", "-" if std is None else f"{std:.4f}")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+
+
+# -- hub mlflow-ui ---------------------------------------------------------------------------
+def mlflow_ui_command(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 5000,
+    dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
+) -> None:
+    """Open hub's MLflow store in the MLflow UI on 127.0.0.1 (loopback only)."""
+    from hub_kernel.models.tracking import TrackingStore
+
+    try:
+        store = TrackingStore.from_settings()
+        if not store.tracking_uri.startswith("sqlite:"):
+            raise ModelError(
+                f"the tracking store {store.tracking_uri} is not a local SQLite file; open its "
+                "own server's UI instead"
+            )
+        store.open()  # hub's experiment exists, with its artifact location, before the UI
+        store.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    except (HubError, OSError) as exc:
+        _fail(exc if isinstance(exc, HubError) else ModelError(str(exc)))
+    argv = [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", store.tracking_uri,
+        "--default-artifact-root", store.artifacts_dir.resolve().as_uri(),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+    ]
+    if dry_run:
+        console.print(" ".join(argv), soft_wrap=True, markup=False)
+        return
+    console.print(f"MLflow UI: http://127.0.0.1:{port}", markup=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process, fixed argv
+
+
+# -- hub models ... --------------------------------------------------------------------------
+def _registry() -> ModelRegistry:
+    from hub_kernel.models.registry import ModelRegistry
+
+    return ModelRegistry()
+
+
+@app.command("list")
+def list_command(
+    include_archived: Annotated[bool, typer.Option(
+        "--all", help="Include archived models.")] = False,
+) -> None:
+    """List registered models with their champion, challenger and score."""
+    try:
+        models = _registry().list_models(include_archived=include_archived)
+    except HubError as exc:
+        _fail(exc)
+    if not models:
+        console.print("no models yet: `hub train DATASET --target COLUMN` trains one")
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("name", "versions", "champion", "challenger", "champion score"):
+        table.add_column(column, min_width=len(column), no_wrap=column != "name",
+                         overflow="fold")
+    for m in models:
+        name = escape(m.name) + (" [yellow](archived)[/]" if m.archived else "")
+        score = f"{m.primary_metric}={_score(m.champion_score)}" if m.primary_metric else "-"
+        table.add_row(name, str(m.n_versions), str(m.champion or "-"), str(m.challenger or "-"),
+                      score)
+    console.print(table)
+
+
+@app.command("show")
+def show_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Show every version of NAME: aliases, run, metrics, data fingerprint."""
+    try:
+        info = _registry().get_model_info(name)
+    except HubError as exc:
+        _fail(exc)
+    state = " [yellow](archived)[/]" if info.archived else ""
+    console.print(f"[bold]{escape(info.name)}[/]{state}: champion {info.champion or '-'}, "
+                  f"challenger {info.challenger or '-'}")
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("version", "aliases", "created", "run", "score"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("created", "score"))
+    for v in info.versions:
+        created = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "-"
+        status = v.run_status or "?"
+        if v.status != "READY":
+            status = f"{v.status}, run {status}"
+        score = f"{v.primary_metric}={_score(v.score)}" if v.primary_metric else "-"
+        table.add_row(str(v.version), ", ".join(v.aliases), created, status, score)
+    console.print(table)
+    for v in info.versions:
+        shown = ", ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items())
+                          if not k.endswith("_std") and k != "fit_seconds")
+        data = v.dataset_name or v.dataset_id or "an in-memory table"
+        console.print(f"v{v.version}: run {v.run_id or '-'}; {escape(shown) or 'no metrics'}; "
+                      f"target {escape(v.target or '?')} in {escape(data)} (fingerprint "
+                      f"{(v.dataset_fingerprint or '?')[:12]})", soft_wrap=True)
+
+
+@app.command("promote")
+def promote_command(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(min=1, help="Version to make champion.")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept on the version).")] = None,
+) -> None:
+    """Make VERSION the champion of NAME (the previous one can be restored by rollback)."""
+    try:
+        summary = _registry().promote(name, version, reason=reason)
+    except HubError as exc:
+        _fail(exc)
+    console.print(f"{escape(name)}: champion is now version {summary.champion}")
+
+
+@app.command("rollback")
+def rollback_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Restore the champion NAME had before its last promotion."""
+    try:
+        summary = _registry().rollback(name)
+    except HubError as exc:
+        _fail(exc)
+    console.print(f"{escape(name)}: rolled back, champion is version {summary.champion}")
+
+
+@app.command("delete")
+def delete_command(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    permanent: Annotated[bool, typer.Option(
+        help="Delete the model and all its versions for good (needs --yes).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm a permanent deletion.")] = False,
+) -> None:
+    """Archive NAME (kept, hidden from lists, not retrained); --permanent --yes deletes it."""
+    try:
+        if permanent and not yes:
+            raise ModelError(f"deleting {name!r} permanently removes all its versions: "
+                             "re-run with --permanent --yes")
+        _registry().delete_model(name, permanent=permanent)
+    except HubError as exc:
+        _fail(exc)
+    if permanent:
+        console.print(f"{escape(name)}: deleted permanently")
+    else:
+        console.print(f"{escape(name)}: archived (`hub models restore {escape(name)}` undoes it)")
+
+
+@app.command("restore")
+def restore_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Bring an archived model back."""
+    try:
+        summary = _registry().restore_model(name)
+    except HubError as exc:
+        _fail(exc)
+    console.print(f"{escape(name)}: restored (champion {summary.champion or '-'})")
+
+
+@app.command("repair")
+def repair_command() -> None:
+    """Mark runs left RUNNING by a killed process as KILLED."""
+    try:
+        repaired = _registry().repair()
+    except HubError as exc:
+        _fail(exc)
+    console.print(f"marked {len(repaired)} stale run(s) KILLED" if repaired
+                  else "no stale runs")
+    for run_id in repaired:
+        console.print(f"- {run_id}")

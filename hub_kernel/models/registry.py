@@ -1,0 +1,548 @@
+"""The model registry: versions, the ``champion``/``challenger`` aliases, archive and repair.
+
+MLflow's registry is the store (same SQLite file as tracking by default). hub's rules on top:
+
+- a trained model becomes a new version (versions are never overwritten or deleted by hub,
+  except by an explicit permanent delete of the whole model);
+- the first version becomes ``champion``; every later one becomes ``challenger``; only
+  ``promote`` (called by the A/B gate or a person) moves ``champion``, recording the previous
+  one in the model tag ``hub.champion_history`` so ``rollback`` can restore it;
+- ``delete_model`` archives: it tags the model ``hub.archived=true`` and keeps its versions and
+  aliases, so ``restore_model`` brings it back as it was; archived models are hidden from
+  ``list_models`` and never retrained. ``delete_model(permanent=True)`` deletes for good;
+- a run left RUNNING by a process that died (killed mid-training) never registered anything
+  (a version is created only after its artifacts are complete); ``repair`` marks such runs
+  KILLED.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from hub_kernel.exceptions import ModelError, RegistryStateError
+from hub_kernel.models.tracking import TrackingStore, process_alive, translate_errors
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+
+logger = logging.getLogger("hub_kernel")
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+ARCHIVED_TAG = "hub.archived"
+HISTORY_TAG = "hub.champion_history"
+_HISTORY_LIMIT = 50
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+STALE_AFTER = timedelta(hours=24)
+_ALIAS_LOCK = threading.Lock()
+
+
+def check_name(name: str) -> str:
+    """A model name: letters, digits, ``.``, ``_`` and ``-`` (at most 100), first alphanumeric."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ModelError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' (at most 100 "
+            "characters, starting with a letter or digit)"
+        )
+    return name
+
+
+def _time(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One registered model, as ``list_models`` shows it."""
+
+    name: str
+    latest_version: int | None
+    champion: int | None
+    challenger: int | None
+    primary_metric: str | None
+    champion_score: float | None
+    archived: bool
+    n_versions: int
+    task: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered version: its run, metrics, aliases and data."""
+
+    version: int
+    run_id: str | None
+    created_at: datetime | None
+    aliases: tuple[str, ...]
+    status: str  # the registry's status of the version (READY when complete)
+    run_status: str | None  # FINISHED, FAILED, KILLED, RUNNING, or None if the run is gone
+    metrics: dict[str, float]
+    primary_metric: str | None
+    score: float | None
+    task: str | None
+    dataset_fingerprint: str | None
+    dataset_id: str | None
+    dataset_name: str | None
+    target: str | None
+    source: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def created(self) -> str | None:
+        """``created_at`` as ISO text (the shape ``widgets.models`` reads)."""
+        return self.created_at.isoformat(timespec="seconds") if self.created_at else None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything the registry knows about one model."""
+
+    name: str
+    archived: bool
+    champion: int | None
+    challenger: int | None
+    champion_history: tuple[int, ...]
+    created_at: datetime | None
+    tags: dict[str, str]
+    versions: tuple[VersionInfo, ...]
+
+    @property
+    def primary_metric(self) -> str | None:
+        """The metric the model is judged by (its champion's, else its newest version's)."""
+        for v in sorted(self.versions, key=lambda v: (v.version != self.champion, -v.version)):
+            if v.primary_metric:
+                return v.primary_metric
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as ``widgets.models.ModelCard`` takes it."""
+        return {
+            "name": self.name, "archived": self.archived, "champion": self.champion,
+            "challenger": self.challenger, "primary_metric": self.primary_metric,
+            "champion_history": list(self.champion_history),
+            "versions": [{**asdict(v), "created": v.created, "aliases": list(v.aliases),
+                          "created_at": v.created} for v in self.versions],
+        }
+
+    def version(self, number: int) -> VersionInfo:
+        for v in self.versions:
+            if v.version == number:
+                return v
+        raise ModelError(f"model {self.name!r} has no version {number}")
+
+
+def _missing(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code == "RESOURCE_DOES_NOT_EXIST" or (
+        code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc)
+    )
+
+
+class ModelRegistry:
+    """hub's view of the MLflow model registry at ``tracking_uri`` (default: HUB_HOME's)."""
+
+    def __init__(self, *, tracking_uri: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self._store: TrackingStore | None = None
+
+    @property
+    def store(self) -> TrackingStore:
+        if self._store is None:
+            self._store = TrackingStore.from_settings(self.tracking_uri).open()
+        return self._store
+
+    @property
+    def client(self) -> MlflowClient:
+        return self.store.client
+
+    # -- reading -------------------------------------------------------------------------
+    def _registered(self, name: str) -> RegisteredModel:
+        from mlflow.exceptions import MlflowException
+
+        check_name(name)
+        try:
+            return self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if _missing(exc):
+                raise ModelError(
+                    f"no model named {name!r}; `hub models list` shows the models"
+                ) from None
+            raise
+
+    def _versions(self, name: str) -> list[ModelVersion]:
+        found: list[ModelVersion] = []
+        token = None
+        while True:
+            page = self.client.search_model_versions(
+                f"name = '{name}'", max_results=1000, page_token=token
+            )
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
+        return sorted(found, key=lambda v: int(v.version))
+
+    def _all_registered(self) -> list[RegisteredModel]:
+        found: list[RegisteredModel] = []
+        token = None
+        while True:
+            page = self.client.search_registered_models(max_results=1000, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
+        return sorted(found, key=lambda m: m.name)
+
+    @staticmethod
+    def _aliases(model: RegisteredModel) -> dict[str, int]:
+        return {alias: int(v) for alias, v in (model.aliases or {}).items()}
+
+    @staticmethod
+    def _history(model: RegisteredModel) -> list[int]:
+        try:
+            return [int(v) for v in json.loads((model.tags or {}).get(HISTORY_TAG, "[]"))]
+        except (ValueError, TypeError):
+            return []
+
+    @staticmethod
+    def is_archived(model: RegisteredModel) -> bool:
+        return (model.tags or {}).get(ARCHIVED_TAG, "false").lower() == "true"
+
+    @translate_errors("listing models")
+    def list_models(self, *, include_archived: bool = False) -> list[ModelSummary]:
+        """Every registered model (archived ones only with ``include_archived=True``)."""
+        summaries = []
+        for model in self._all_registered():
+            archived = self.is_archived(model)
+            if archived and not include_archived:
+                continue
+            aliases = self._aliases(model)
+            versions = self._versions(model.name)
+            champion = aliases.get(CHAMPION)
+            by_number = {int(v.version): v for v in versions}
+            tags = by_number[champion].tags if champion in by_number else {}
+            latest = by_number[max(by_number)].tags if by_number else {}
+            summaries.append(ModelSummary(
+                name=model.name,
+                latest_version=max(by_number) if by_number else None,
+                champion=champion,
+                challenger=aliases.get(CHALLENGER),
+                primary_metric=tags.get("hub.primary_metric") or latest.get("hub.primary_metric"),
+                champion_score=_float(tags.get("hub.primary_value")),
+                archived=archived,
+                n_versions=len(by_number),
+                task=tags.get("hub.task") or latest.get("hub.task"),
+            ))
+        return summaries
+
+    @translate_errors("reading a model")
+    def get_model_info(self, name: str) -> ModelInfo:
+        """All versions of model ``name`` with runs, metrics, aliases and data fingerprints."""
+        from mlflow.exceptions import MlflowException
+
+        model = self._registered(name)
+        aliases = self._aliases(model)
+        by_version: dict[int, list[str]] = {}
+        for alias, number in aliases.items():
+            by_version.setdefault(number, []).append(alias)
+        versions = []
+        for mv in self._versions(name):
+            metrics: dict[str, float] = {}
+            run_status = None
+            if mv.run_id:
+                try:
+                    run = self.client.get_run(mv.run_id)
+                    metrics = dict(run.data.metrics)
+                    run_status = run.info.status
+                except MlflowException:
+                    logger.warning("the run %s of %s v%s is gone", mv.run_id, name, mv.version)
+            tags = dict(mv.tags or {})
+            versions.append(VersionInfo(
+                version=int(mv.version),
+                run_id=mv.run_id,
+                created_at=_time(mv.creation_timestamp),
+                aliases=tuple(sorted(by_version.get(int(mv.version), []))),
+                status=str(mv.status),
+                run_status=run_status,
+                metrics=metrics,
+                primary_metric=tags.get("hub.primary_metric"),
+                score=_float(tags.get("hub.primary_value")),
+                task=tags.get("hub.task"),
+                dataset_fingerprint=tags.get("hub.dataset_fingerprint"),
+                dataset_id=tags.get("hub.dataset_id") or None,
+                dataset_name=tags.get("hub.dataset_name") or None,
+                target=tags.get("hub.target"),
+                source=mv.source or "",
+                tags=tags,
+            ))
+        return ModelInfo(
+            name=model.name,
+            archived=self.is_archived(model),
+            champion=aliases.get(CHAMPION),
+            challenger=aliases.get(CHALLENGER),
+            champion_history=tuple(self._history(model)),
+            created_at=_time(model.creation_timestamp),
+            tags=dict(model.tags or {}),
+            versions=tuple(versions),
+        )
+
+    def load_model(self, name: str, alias: str = CHAMPION, *, version: int | None = None) -> Any:
+        """The fitted scikit-learn pipeline of ``name`` at ``alias`` (or an exact ``version``)."""
+        model = self._registered(name)
+        if version is None:
+            aliases = self._aliases(model)
+            if alias not in aliases:
+                raise RegistryStateError(
+                    f"model {name!r} has no {alias} version (aliases: "
+                    f"{', '.join(sorted(aliases)) or 'none'}); pass version=N"
+                )
+            version = aliases[alias]
+        return self._load(name, version)
+
+    @translate_errors("loading a model")
+    def _load(self, name: str, version: int) -> Any:
+        import mlflow.sklearn
+
+        with self.store.fluent():
+            uri = self.client.get_model_version_download_uri(name, str(version))
+            return mlflow.sklearn.load_model(uri)
+
+    # -- writing -------------------------------------------------------------------------
+    def ensure_trainable(self, name: str) -> None:
+        """``RegistryStateError`` if ``name`` is archived (training would revive it silently)."""
+        from mlflow.exceptions import MlflowException
+
+        check_name(name)
+        try:
+            model = self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if _missing(exc):
+                return
+            raise ModelError(f"registry at {self.store.tracking_uri} failed: {exc}") from exc
+        if self.is_archived(model):
+            raise RegistryStateError(
+                f"model {name!r} is archived; restore it first (`hub models restore {name}`) "
+                "or train under another name"
+            )
+
+    def register_version(
+        self, name: str, *, source: str, run_id: str, model_id: str | None,
+        tags: dict[str, str],
+    ) -> tuple[int, str]:
+        """Register ``source`` as a new version of ``name`` and alias it.
+
+        The version becomes ``champion`` when the model has none, else ``challenger``. Returns
+        ``(version, alias)``. When a step fails the new version (and a model created for it) is
+        removed again, so the registry never keeps a half-registered version.
+        """
+        from mlflow.exceptions import MlflowException
+
+        client = self.client
+        created_model = False
+        try:
+            model = client.get_registered_model(name)
+        except MlflowException as exc:
+            if not _missing(exc):
+                raise
+            try:
+                client.create_registered_model(
+                    name, tags={"hub.task": tags.get("hub.task", "")},
+                    description="Trained by hub; aliases champion/challenger.",
+                )
+                created_model = True
+            except MlflowException:  # created meanwhile by another process
+                pass
+            model = client.get_registered_model(name)
+        if self.is_archived(model):
+            raise RegistryStateError(f"model {name!r} is archived; restore it first")
+        mv = None
+        try:
+            with self.store.fluent():  # a models:/ source is resolved through mlflow's globals
+                mv = client.create_model_version(name, source, run_id=run_id, tags=tags,
+                                                 model_id=model_id)
+            return int(mv.version), self._alias_new_version(name, int(mv.version))
+        except BaseException:
+            self._undo_registration(name, mv, created_model)
+            raise
+
+    def _alias_new_version(self, name: str, number: int) -> str:
+        """``champion`` if the model has none, else ``challenger`` (the newest version)."""
+        client = self.client
+        with _ALIAS_LOCK:  # trainings in this process decide one at a time
+            if CHAMPION not in self._aliases(client.get_registered_model(name)):
+                client.set_registered_model_alias(name, CHAMPION, str(number))
+                # another process may have claimed it at the same moment: the last write won
+                if self._aliases(client.get_registered_model(name)).get(CHAMPION) == number:
+                    return CHAMPION
+            current = self._aliases(client.get_registered_model(name)).get(CHALLENGER)
+            if current is None or current < number:
+                client.set_registered_model_alias(name, CHALLENGER, str(number))
+            return CHALLENGER
+
+    def _undo_registration(self, name: str, mv: ModelVersion | None, created: bool) -> None:
+        client = self.client
+        try:
+            if mv is not None:
+                client.delete_model_version(name, mv.version)
+            if created and not self._versions(name):  # nobody else registered meanwhile
+                client.delete_registered_model(name)
+        except Exception:
+            logger.exception("could not undo the registration of %s v%s", name,
+                             getattr(mv, "version", "?"))
+
+    @translate_errors("promoting a model")
+    def promote(self, name: str, version: int, *, reason: str | None = None) -> ModelSummary:
+        """Make ``version`` the champion of ``name``; the previous champion can be restored by
+        ``rollback``. A promoted challenger loses the ``challenger`` alias."""
+        from mlflow.exceptions import MlflowException
+
+        model = self._registered(name)
+        if self.is_archived(model):
+            raise RegistryStateError(f"model {name!r} is archived; restore it first")
+        version = int(version)
+        try:
+            self.client.get_model_version(name, str(version))
+        except MlflowException as exc:
+            if _missing(exc):
+                raise ModelError(f"model {name!r} has no version {version}") from None
+            raise
+        aliases = self._aliases(model)
+        current = aliases.get(CHAMPION)
+        if current == version:
+            raise RegistryStateError(f"version {version} is already the champion of {name!r}")
+        if current is not None:  # history first: a crash before the alias moves is harmless
+            history = [*self._history(model), current][-_HISTORY_LIMIT:]
+            self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        self.client.set_registered_model_alias(name, CHAMPION, str(version))
+        if aliases.get(CHALLENGER) == version:
+            self.client.delete_registered_model_alias(name, CHALLENGER)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        self.client.set_model_version_tag(name, str(version), "hub.promoted_at", stamp)
+        if reason:
+            self.client.set_model_version_tag(name, str(version), "hub.promotion_reason",
+                                              reason[:5000])
+        logger.info("promoted %s v%s to champion (was %s)", name, version, current)
+        return self._summary(name)
+
+    @translate_errors("rolling back a model")
+    def rollback(self, name: str) -> ModelSummary:
+        """Restore the champion before the last promotion (``RegistryStateError`` if none)."""
+        model = self._registered(name)
+        if self.is_archived(model):
+            raise RegistryStateError(f"model {name!r} is archived; restore it first")
+        current = self._aliases(model).get(CHAMPION)
+        history = self._history(model)
+        existing = {int(v.version) for v in self._versions(name)}
+        while history and (history[-1] == current or history[-1] not in existing):
+            history.pop()  # a promotion cut short, or a version no longer there
+        if not history:
+            raise RegistryStateError(
+                f"model {name!r} has no earlier champion to roll back to"
+            )
+        previous = history.pop()
+        self.client.set_registered_model_alias(name, CHAMPION, str(previous))
+        self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        if self._aliases(self.client.get_registered_model(name)).get(CHALLENGER) == previous:
+            self.client.delete_registered_model_alias(name, CHALLENGER)
+        if current is not None:
+            self.client.set_model_version_tag(
+                name, str(current), "hub.rolled_back_at",
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+        logger.info("rolled %s back to v%s (was v%s)", name, previous, current)
+        return self._summary(name)
+
+    @translate_errors("deleting a model")
+    def delete_model(self, name: str, *, permanent: bool = False) -> None:
+        """Archive ``name`` (versions and aliases kept), or with ``permanent=True`` delete the
+        registered model and all its versions for good (their runs stay in tracking)."""
+        self._registered(name)
+        if permanent:
+            self.client.delete_registered_model(name)
+            logger.warning("deleted model %s permanently", name)
+            return
+        self.client.set_registered_model_tag(name, ARCHIVED_TAG, "true")
+        self.client.set_registered_model_tag(
+            name, "hub.archived_at", datetime.now(UTC).isoformat(timespec="seconds")
+        )
+        logger.info("archived model %s", name)
+
+    @translate_errors("restoring a model")
+    def restore_model(self, name: str) -> ModelSummary:
+        """Undo the archiving of ``name``."""
+        self._registered(name)
+        self.client.set_registered_model_tag(name, ARCHIVED_TAG, "false")
+        return self._summary(name)
+
+    def _summary(self, name: str) -> ModelSummary:
+        for summary in self.list_models(include_archived=True):
+            if summary.name == name:
+                return summary
+        raise ModelError(f"no model named {name!r}")
+
+    # -- repair --------------------------------------------------------------------------
+    @translate_errors("repairing the tracking store")
+    def repair(self, *, stale_after: timedelta = STALE_AFTER) -> list[str]:
+        """Mark as KILLED hub's runs left RUNNING by a process that is gone.
+
+        A run started on this host is stale when its process no longer exists; one from
+        another host when it started more than ``stale_after`` ago. Returns their run ids.
+        Nothing is registered by such a run (registration is its last step), so the registry
+        itself needs no repair.
+        """
+        client = self.client
+        host = socket.gethostname()
+        now = datetime.now(UTC)
+        repaired = []
+        runs = client.search_runs(
+            [self.store.experiment_id], filter_string="attributes.status = 'RUNNING'",
+            max_results=1000,
+        )
+        for run in runs:
+            tags = run.data.tags
+            pid = tags.get("hub.pid")
+            if not pid or not pid.isdigit():
+                continue  # not started by hub
+            started = _time(run.info.start_time) or now
+            if tags.get("hub.host") == host:
+                stale = not process_alive(int(pid), tags.get("hub.pid_started") or None)
+            else:
+                stale = now - started > stale_after
+            if not stale:
+                continue
+            client.set_tag(run.info.run_id, "hub.repaired",
+                           f"process {pid} on {tags.get('hub.host')} ended without finishing")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            self._fail_pending_models(run.info.run_id)
+            repaired.append(run.info.run_id)
+            logger.warning("marked run %s KILLED: its process %s is gone", run.info.run_id, pid)
+        return repaired
+
+    def _fail_pending_models(self, run_id: str) -> None:
+        """Mark FAILED the logged models a dead run left half-uploaded (never registered)."""
+        from mlflow.entities import LoggedModelStatus
+
+        try:
+            models = self.client.search_logged_models(
+                [self.store.experiment_id], filter_string=f"source_run_id = '{run_id}'",
+            )
+            for model in models:
+                if model.status == LoggedModelStatus.PENDING:
+                    self.client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+        except Exception as exc:  # best effort: the registry never points at them anyway
+            logger.warning("could not mark the logged models of run %s failed: %s", run_id, exc)

@@ -1,0 +1,249 @@
+"""The MLflow store hub uses: tracking, artifacts and registry, embedded under ``HUB_HOME``.
+
+By default tracking and the model registry share one SQLite file (``settings.tracking_uri``) and
+artifacts are files under ``settings.artifacts_dir``. ``TrackingStore.open()`` checks the store can
+be used before any work starts, so an unreachable server or an unopenable file is one clear
+``ModelError`` instead of a long retry loop or a half-written run.
+
+mlflow is imported inside the functions that need it: importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from hub_kernel.exceptions import HubError, ModelError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+logger = logging.getLogger("hub_kernel")
+
+EXPERIMENT_NAME = "hub"
+_CONNECT_TIMEOUT = 3.0
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+# mlflow's fluent API (used by ``mlflow.sklearn.log_model`` and ``models:/`` URIs) reads a
+# process-wide tracking URI: hub sets it only while holding this lock, then restores it
+_FLUENT_LOCK = threading.RLock()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def quiet_mlflow() -> None:
+    """mlflow sets its loggers to INFO on import and logs every migration of a new store."""
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def translate_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: any non-hub exception becomes a ``ModelError`` saying ``what`` failed."""
+    import functools
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except HubError:
+                raise
+            except Exception as exc:
+                raise ModelError(f"{what} failed: {_one_line(exc)}") from exc
+
+        return wrapper
+
+    return decorate
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:500]
+
+
+@dataclass
+class TrackingStore:
+    """Where runs, artifacts and registered models live.
+
+    ``tracking_uri`` defaults to ``settings.tracking_uri`` and ``artifacts_dir`` to
+    ``settings.artifacts_dir`` (read when the store is created).
+    """
+
+    tracking_uri: str
+    artifacts_dir: Path
+
+    @classmethod
+    def from_settings(cls, tracking_uri: str | None = None) -> TrackingStore:
+        from hub_kernel.config import get_settings
+
+        settings = get_settings()
+        uri = tracking_uri or settings.tracking_uri
+        if uri == f"sqlite:///{settings.home / 'mlflow.db'}":
+            try:
+                settings.ensure_home()
+            except OSError as exc:
+                raise ModelError(
+                    f"cannot create HUB_HOME {settings.home}: {exc.strerror}; set HUB_HOME to a "
+                    "writable folder"
+                ) from exc
+        return cls(tracking_uri=uri, artifacts_dir=settings.artifacts_dir)
+
+    def __post_init__(self) -> None:
+        self._client: MlflowClient | None = None
+        self._experiment_id: str | None = None
+
+    # -- opening -------------------------------------------------------------------------
+    def _check_reachable(self) -> None:
+        parts = urlsplit(self.tracking_uri)
+        scheme = parts.scheme.lower()
+        if scheme in ("http", "https"):
+            port = parts.port or (443 if scheme == "https" else 80)
+            try:
+                with socket.create_connection((parts.hostname or "", port), _CONNECT_TIMEOUT):
+                    pass
+            except OSError as exc:
+                raise ModelError(
+                    f"MLflow tracking server {parts.scheme}://{parts.hostname}:{port} is "
+                    f"unreachable ({exc.strerror or exc}); start it or unset "
+                    "HUB_MLFLOW_TRACKING_URI to use the store under HUB_HOME"
+                ) from None
+        elif scheme == "sqlite":
+            raw = unquote(self.tracking_uri[len("sqlite:///"):])
+            if raw in ("", ":memory:"):
+                return
+            path = Path(raw if raw.startswith("/") else "/" + raw) if parts.netloc == "" else None
+            if path is None:
+                return
+            folder = path.parent
+            if not folder.is_dir():
+                raise ModelError(
+                    f"MLflow store {self.tracking_uri} cannot be opened: folder {folder} does not "
+                    "exist; create it or fix HUB_MLFLOW_TRACKING_URI"
+                )
+            if not os.access(folder, os.W_OK | os.X_OK) or (
+                path.exists() and not os.access(path, os.R_OK | os.W_OK)
+            ):
+                raise ModelError(
+                    f"MLflow store {self.tracking_uri} cannot be opened: {folder} is not writable;"
+                    " fix its permissions or HUB_MLFLOW_TRACKING_URI"
+                )
+
+    @property
+    def client(self) -> MlflowClient:
+        """An ``MlflowClient`` on this store (opened and checked on first use)."""
+        if self._client is None:
+            self.open()
+        assert self._client is not None
+        return self._client
+
+    def open(self) -> TrackingStore:
+        """Check the store can be used and create hub's experiment; ``ModelError`` if not."""
+        if self._client is not None and self._experiment_id is not None:
+            return self
+        self._check_reachable()
+        try:
+            from mlflow import MlflowClient
+
+            quiet_mlflow()
+            client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self._experiment_id = self._ensure_experiment(client)
+        except HubError:
+            raise
+        except Exception as exc:
+            raise ModelError(
+                f"MLflow store {self.tracking_uri} cannot be opened: {_one_line(exc)}; check "
+                "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME"
+            ) from exc
+        self._client = client
+        return self
+
+    def _ensure_experiment(self, client: MlflowClient) -> str:
+        from mlflow.exceptions import MlflowException
+
+        existing = client.get_experiment_by_name(EXPERIMENT_NAME)
+        if existing is not None:
+            if existing.lifecycle_stage == "deleted":
+                client.restore_experiment(existing.experiment_id)
+            return str(existing.experiment_id)
+        # a local store keeps artifacts under HUB_HOME; a server decides where they go
+        remote = urlsplit(self.tracking_uri).scheme.lower() in ("http", "https")
+        location = None if remote else self.artifacts_dir.resolve().as_uri()
+        try:
+            return str(client.create_experiment(EXPERIMENT_NAME, artifact_location=location))
+        except MlflowException:  # created meanwhile by another process
+            again = client.get_experiment_by_name(EXPERIMENT_NAME)
+            if again is None:
+                raise
+            return str(again.experiment_id)
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            self.open()
+        assert self._experiment_id is not None
+        return self._experiment_id
+
+    @contextlib.contextmanager
+    def fluent(self) -> Iterator[None]:
+        """Point mlflow's process-wide URIs at this store for the block (one thread at a time)."""
+        import mlflow
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        with _FLUENT_LOCK:
+            saved_tracking = getattr(tracking_utils, "_tracking_uri", None)
+            saved_registry = getattr(registry_utils, "_registry_uri", None)
+            saved_env = {k: os.environ.get(k) for k in _URI_VARIABLES}
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            try:
+                yield
+            finally:
+                mlflow.set_tracking_uri(saved_tracking)  # type: ignore[arg-type]  # None unsets
+                registry_utils._registry_uri = saved_registry
+                for key, value in saved_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
+def process_marker() -> dict[str, str]:
+    """Tags identifying this process, so a run it leaves RUNNING can be told apart later."""
+    pid = os.getpid()
+    return {"hub.pid": str(pid), "hub.host": socket.gethostname(),
+            "hub.pid_started": _process_start(pid) or ""}
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot (Linux), else ``None``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces: count fields after its closing parenthesis
+    fields = stat[stat.rfind(")") + 2:].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_alive(pid: int, started: str | None) -> bool:
+    """Whether ``pid`` still runs and is the same process (same start time, when known)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if started:
+        now = _process_start(pid)
+        return now is None or now == started
+    return True

@@ -1,0 +1,671 @@
+"""``ModelTrainer``: cross-validated training logged to MLflow and registered as a new version.
+
+One training is one MLflow run in hub's experiment: parameters (estimator and preprocessing),
+cross-validated metrics (mean and std of each), a dataset fingerprint and the data's lineage
+(catalog id and name, target, features) as tags, a ``hub/training.json`` artifact, and the
+fitted pipeline (``mlflow.sklearn.log_model`` with a signature and an input example). Only when
+all of that is stored is the model registered, as a new version of ``model_name``; a failure
+marks the run FAILED and registers nothing.
+
+In a notebook: ``result = await trainer.train_model("churn", X, y)`` (the work runs in a
+thread, so the kernel stays responsive), or ``trainer.train_model_sync(...)`` anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import logging
+import time
+import warnings
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from hub_kernel.exceptions import HubError, ModelError
+from hub_kernel.models.registry import (
+    CHAMPION,
+    ModelInfo,
+    ModelRegistry,
+    ModelSummary,
+    check_name,
+)
+from hub_kernel.models.tracking import process_marker
+
+if TYPE_CHECKING:
+    from hub_kernel.models.pipeline import FeaturePlan
+    from hub_kernel.models.retrain import RetrainOutcome, RetrainPolicy
+
+logger = logging.getLogger("hub_kernel")
+
+Task = Literal["classification", "regression"]
+ModelType = Literal["auto", "classification", "regression"]
+T = TypeVar("T")
+
+#: the metric each task is judged by (both higher-is-better, so a drop is a decay)
+PRIMARY_METRIC: dict[str, str] = {"classification": "f1_macro", "regression": "r2"}
+#: whether a larger value of a metric is better
+GREATER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True, "f1_macro": True, "roc_auc": True, "rmse": False, "mae": False, "r2": True,
+}
+_SCORERS: dict[str, dict[str, str]] = {
+    "classification": {"accuracy": "accuracy", "f1_macro": "f1_macro"},
+    "regression": {"rmse": "neg_root_mean_squared_error", "mae": "neg_mean_absolute_error",
+                   "r2": "r2"},
+}
+_NEGATED = {"rmse", "mae"}
+_PARAM_CHARS = 500
+_EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training produced: the registered version and its cross-validated metrics."""
+
+    name: str
+    version: int
+    run_id: str
+    task: Task
+    metrics: dict[str, float]
+    primary_metric: str
+    alias: str  # "champion" (first version) or "challenger"
+    model_uri: str  # models:/NAME/VERSION
+    dataset_fingerprint: str
+    dataset_id: str | None
+    n_rows: int
+    cv_folds: int
+    features: tuple[str, ...]
+    dropped: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    duration_seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        """The mean cross-validated value of the primary metric."""
+        return self.metrics[self.primary_metric]
+
+    def summary(self) -> str:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items()
+                          if not k.endswith("_std"))
+        return f"{self.name} v{self.version} ({self.alias}, {self.task}): {shown}"
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    X: pd.DataFrame
+    y: Any  # numpy array
+    target: str
+    task: Task
+    plan: FeaturePlan
+    folds: int
+    notes: tuple[str, ...]
+
+
+def dataset_fingerprint(X: pd.DataFrame, y: pd.Series | None = None) -> str:
+    """A SHA-256 of the column names, dtypes and values of ``X`` (and ``y``), row order kept."""
+    frame = X if y is None else X.assign(**{f"__target__{y.name}": y.to_numpy()})
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # unhashable cells (lists, dicts): hash their text
+        hashed = pd.util.hash_pandas_object(frame.astype(str), index=False)
+    digest.update(hashed.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from sync code, also where a loop already runs (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hub-models") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _requirements() -> list[str]:
+    pins = []
+    for package in ("scikit-learn", "pandas", "numpy", "scipy", "skops"):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _PARAM_CHARS else text[: _PARAM_CHARS - 1] + "…"
+
+
+class ModelTrainer:
+    """Train, track and register scikit-learn models (scikit-learn style: keyword parameters
+    stored unchanged; ``None`` means the setting in force at training time).
+
+    - ``cv``: cross-validation folds (default ``HUB_CV_FOLDS``);
+    - ``random_state``: seed of the folds and the default estimators (``HUB_RANDOM_STATE``);
+    - ``n_jobs``: parallel folds (scikit-learn's meaning; default one);
+    - ``tracking_uri``: MLflow store (default ``sqlite:///$HUB_HOME/mlflow.db``).
+    """
+
+    def __init__(
+        self,
+        *,
+        cv: int | None = None,
+        random_state: int | None = None,
+        n_jobs: int | None = None,
+        tracking_uri: str | None = None,
+    ) -> None:
+        self.cv = cv
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.tracking_uri = tracking_uri
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"cv": self.cv, "random_state": self.random_state, "n_jobs": self.n_jobs,
+                "tracking_uri": self.tracking_uri}
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)
+        return f"ModelTrainer({shown})"
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The registry on this trainer's store (a new view each time: settings may change)."""
+        return ModelRegistry(tracking_uri=self.tracking_uri)
+
+    # -- training ------------------------------------------------------------------------
+    async def train_model(
+        self,
+        model_name: str,
+        X: Any,
+        y: Any,
+        model_type: ModelType = "auto",
+        estimator: Any = None,
+        params: Mapping[str, Any] | None = None,
+        dataset_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> TrainResult:
+        """Cross-validate, fit, log and register a model; returns the new version's result.
+
+        ``X`` is a DataFrame of raw rows; ``y`` the target (a Series or array, or the name of a
+        column of ``X``). ``estimator`` (cloned, never modified) defaults to histogram gradient
+        boosting; ``params`` are set on it. ``dataset_id`` (a catalog id or name) records where
+        the data came from, so ``retrain_models`` can reload the dataset's newest batch. Bad
+        input and any failure raise ``ModelError``; nothing is registered then.
+        """
+        return await asyncio.to_thread(
+            self._train, model_name, X, y, model_type, estimator, params, dataset_id, tags
+        )
+
+    def train_model_sync(
+        self,
+        model_name: str,
+        X: Any,
+        y: Any,
+        model_type: ModelType = "auto",
+        estimator: Any = None,
+        params: Mapping[str, Any] | None = None,
+        dataset_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> TrainResult:
+        """``train_model`` for sync code (works inside a running event loop too)."""
+        return run_sync(self.train_model(model_name, X, y, model_type=model_type,
+                                         estimator=estimator, params=params,
+                                         dataset_id=dataset_id, tags=tags))
+
+    def _train(
+        self,
+        model_name: str,
+        X: Any,
+        y: Any,
+        model_type: ModelType,
+        estimator: Any,
+        params: Mapping[str, Any] | None,
+        dataset_id: str | None,
+        tags: Mapping[str, str] | None,
+    ) -> TrainResult:
+        from hub_kernel.config import get_settings
+
+        started = time.monotonic()
+        settings = get_settings()
+        check_name(model_name)
+        folds = self.cv if self.cv is not None else settings.cv_folds
+        seed = self.random_state if self.random_state is not None else settings.random_state
+        if model_type not in ("auto", "classification", "regression"):
+            raise ModelError(
+                f"unknown model_type {model_type!r}: use 'auto', 'classification' or 'regression'"
+            )
+        if not isinstance(folds, int) or folds < 2:
+            raise ModelError(f"cv must be an integer of at least 2 folds, not {folds!r}")
+
+        estimator = self._estimator(estimator, params)
+        prepared = self._prepare(X, y, model_type, estimator, folds)
+        if estimator is None:
+            from hub_kernel.models.pipeline import default_estimator
+
+            estimator = default_estimator(prepared.task, seed)
+            if params:
+                estimator = self._set_params(estimator, params)
+        self._check_estimator(estimator, prepared.task)
+        lineage = self._lineage(dataset_id)
+        fingerprint = dataset_fingerprint(prepared.X, pd.Series(prepared.y, name=prepared.target))
+
+        registry = self.registry
+        registry.ensure_trainable(model_name)  # opens the store: unreachable -> ModelError now
+        try:
+            registry.repair()
+        except HubError as exc:
+            logger.warning("could not repair stale runs: %s", exc)
+        return _TrainingRun(
+            registry=registry, name=model_name, prepared=prepared, estimator=estimator,
+            seed=seed, n_jobs=self.n_jobs, fingerprint=fingerprint, lineage=lineage,
+            user_tags=dict(tags or {}), started=started,
+        ).execute()
+
+    # -- input checks --------------------------------------------------------------------
+    @staticmethod
+    def _set_params(estimator: Any, params: Mapping[str, Any]) -> Any:
+        try:
+            return estimator.set_params(**params)
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"invalid estimator params {dict(params)!r}: {exc}") from None
+
+    def _estimator(self, estimator: Any, params: Mapping[str, Any] | None) -> Any:
+        if estimator is None:
+            return None
+        from sklearn.base import clone
+
+        if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+            raise ModelError(
+                f"estimator {estimator!r} is not a scikit-learn estimator (needs fit and predict)"
+            )
+        try:
+            estimator = clone(estimator)
+        except Exception as exc:
+            raise ModelError(f"estimator {estimator!r} cannot be cloned: {exc}") from None
+        return self._set_params(estimator, params) if params else estimator
+
+    @staticmethod
+    def _check_estimator(estimator: Any, task: Task) -> None:
+        from sklearn.base import is_classifier, is_regressor
+
+        if task == "classification" and is_regressor(estimator):
+            raise ModelError(f"{type(estimator).__name__} is a regressor but the task is "
+                             "classification")
+        if task == "regression" and is_classifier(estimator):
+            raise ModelError(f"{type(estimator).__name__} is a classifier but the task is "
+                             "regression")
+
+    @staticmethod
+    def _prepare(X: Any, y: Any, model_type: ModelType, estimator: Any, folds: int) -> _Prepared:
+        from hub_kernel.models.pipeline import infer_task, plan_features, regression_target
+
+        notes: list[str] = []
+        if isinstance(X, pd.Series):
+            X = X.to_frame()
+        if not isinstance(X, pd.DataFrame):
+            try:
+                X = pd.DataFrame(X)
+            except (ValueError, TypeError) as exc:
+                raise ModelError(f"X cannot be read as a table: {exc}") from None
+            X.columns = [f"x{i}" for i in range(X.shape[1])]
+        X = X.copy(deep=False)
+        X.columns = [str(c) for c in X.columns]
+        if X.columns.duplicated().any():
+            duplicated = sorted(set(X.columns[X.columns.duplicated()]))
+            raise ModelError(f"X has duplicate column names: {duplicated}")
+        if isinstance(y, str):
+            if y not in X.columns:
+                raise ModelError(f"no column {y!r} in X to use as the target; columns: "
+                                 f"{list(X.columns)[:20]}")
+            target = X[y]
+            X = X.drop(columns=[y])
+        else:
+            if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+                y = y.iloc[:, 0]
+            if not isinstance(y, pd.Series):
+                array = np.asarray(y)
+                if array.ndim == 2 and array.shape[1] == 1:
+                    array = array[:, 0]
+                if array.ndim != 1:
+                    raise ModelError(f"y must be one column, not an array of shape "
+                                     f"{array.shape}")
+                y = pd.Series(array, name="target")
+            target = y
+            if len(target) != len(X):
+                raise ModelError(f"X has {len(X)} rows but y has {len(target)}")
+            target = pd.Series(target.to_numpy(), index=X.index,
+                               name=target.name if target.name is not None else "target")
+        name = str(target.name)
+        if X.shape[1] == 0:
+            raise ModelError("X has no feature columns")
+
+        missing = target.isna().to_numpy()
+        if missing.all():
+            raise ModelError(f"target {name!r} has no values")
+        if missing.any():
+            notes.append(f"dropped {int(missing.sum())} rows whose target is missing")
+            X, target = X.loc[~missing], target.loc[~missing]
+        if len(X) < folds:
+            raise ModelError(
+                f"{len(X)} rows with a target is fewer than the {folds} cross-validation folds; "
+                "bring more rows or lower cv (at least 2)"
+            )
+
+        task: Task
+        if model_type == "auto":
+            from sklearn.base import is_classifier, is_regressor
+
+            if estimator is not None and is_classifier(estimator):
+                task = "classification"
+            elif estimator is not None and is_regressor(estimator):
+                task = "regression"
+            else:
+                task = infer_task(target)
+            notes.append(f"task inferred from the target: {task}")
+        else:
+            task = model_type
+
+        if task == "regression":
+            values = regression_target(target).to_numpy(dtype="float64")
+        else:
+            counts = target.astype(str).value_counts() if not (
+                pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target)
+            ) else target.value_counts()
+            if len(counts) < 2:
+                raise ModelError(
+                    f"target {name!r} has a single class ({counts.index[0]!r}): a classifier "
+                    "needs at least two; check the target column or the rows selected"
+                )
+            rarest, smallest = counts.index[-1], int(counts.iloc[-1])
+            if smallest < 2:
+                raise ModelError(
+                    f"class {rarest!r} of target {name!r} has a single row; stratified "
+                    "cross-validation needs at least 2 rows per class: drop or merge rare classes"
+                )
+            if smallest < folds:
+                notes.append(f"cross-validation reduced from {folds} to {smallest} folds: class "
+                             f"{rarest!r} has {smallest} rows")
+                folds = smallest
+            if pd.api.types.is_bool_dtype(target) or pd.api.types.is_numeric_dtype(target):
+                values = target.to_numpy()
+            else:
+                values = target.astype(str).to_numpy(dtype=object)
+
+        plan = plan_features(X)
+        for column, why in plan.dropped.items():
+            notes.append(f"dropped feature {column!r}: {why}")
+            logger.info("training without column %s: %s", column, why)
+        if not plan.features:
+            raise ModelError(
+                "no usable feature columns: " + "; ".join(f"{c}: {w}" for c, w in
+                                                          plan.dropped.items())
+            )
+        return _Prepared(X=X.reset_index(drop=True), y=values, target=name, task=task,
+                         plan=plan, folds=folds, notes=tuple(notes))
+
+    @staticmethod
+    def _lineage(dataset_id: str | None) -> dict[str, str]:
+        if not dataset_id:
+            return {}
+        from hub_kernel.data.catalog import Catalog
+        from hub_kernel.exceptions import CatalogError
+
+        try:
+            record = Catalog().get(dataset_id)
+        except CatalogError:
+            logger.warning("dataset %s is not in the catalog; recorded as given", dataset_id)
+            return {"hub.dataset_id": dataset_id}
+        return {"hub.dataset_id": record.id, "hub.dataset_name": record.name}
+
+    # -- registry shortcuts (the product's API on the trainer) ----------------------------
+    def list_models(self, *, include_archived: bool = False) -> list[ModelSummary]:
+        """Registered models: versions, champion, challenger and the champion's score."""
+        return self.registry.list_models(include_archived=include_archived)
+
+    def get_model_info(self, name: str) -> ModelInfo:
+        """All versions of ``name`` with run ids, metrics, aliases and dataset fingerprints."""
+        return self.registry.get_model_info(name)
+
+    def delete_model(self, name: str, *, permanent: bool = False) -> None:
+        """Archive ``name`` (kept, hidden, never retrained); ``permanent=True`` deletes it."""
+        self.registry.delete_model(name, permanent=permanent)
+
+    def load_model(self, name: str, alias: str = CHAMPION, *, version: int | None = None) -> Any:
+        """The fitted pipeline of ``name`` (its champion by default)."""
+        return self.registry.load_model(name, alias, version=version)
+
+    # -- retraining ----------------------------------------------------------------------
+    async def retrain_models(
+        self, policy: RetrainPolicy | None = None, *, names: list[str] | None = None
+    ) -> list[RetrainOutcome]:
+        """Retrain each non-archived model (or ``names``) on the newest batch of its dataset.
+
+        Each new version becomes the challenger; ``policy`` decides which models to retrain and
+        what follows a training (e.g. an A/B gate that promotes). Default: retrain all.
+        """
+        from hub_kernel.models.retrain import retrain_all
+
+        return await retrain_all(self, policy=policy, names=names)
+
+    def retrain_models_sync(
+        self, policy: RetrainPolicy | None = None, *, names: list[str] | None = None
+    ) -> list[RetrainOutcome]:
+        """``retrain_models`` for sync code."""
+        return run_sync(self.retrain_models(policy, names=names))
+
+
+class _TrainingRun:
+    """One training as one MLflow run: cross-validate, fit, log, register; FAILED on error."""
+
+    def __init__(self, *, registry: ModelRegistry, name: str, prepared: _Prepared,
+                 estimator: Any, seed: int, n_jobs: int | None, fingerprint: str,
+                 lineage: dict[str, str], user_tags: dict[str, str], started: float) -> None:
+        self.registry = registry
+        self.store = registry.store
+        self.client = registry.client
+        self.name = name
+        self.prepared = prepared
+        self.estimator = estimator
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.fingerprint = fingerprint
+        self.lineage = lineage
+        self.user_tags = user_tags
+        self.started = started
+        self.notes = list(prepared.notes)
+        self.run_id = ""
+        self.model_id: str | None = None
+
+    def _tags(self) -> dict[str, str]:
+        p = self.prepared
+        features = json.dumps(p.plan.features)
+        tags = {
+            **{str(k): _text(v) for k, v in self.user_tags.items()},
+            "hub.model_name": self.name,
+            "hub.task": p.task,
+            "hub.target": p.target,
+            "hub.dataset_fingerprint": self.fingerprint,
+            "hub.features": features if len(features) <= 4000 else "(see hub/training.json)",
+            **self.lineage,
+            **process_marker(),
+        }
+        return tags
+
+    def _params(self) -> dict[str, str]:
+        p = self.prepared
+        estimator = self.estimator
+        params = {
+            "estimator": type(estimator).__name__,
+            "task": p.task,
+            "target": p.target,
+            "cv_folds": str(p.folds),
+            "cv_strategy": "StratifiedKFold" if p.task == "classification" else "KFold",
+            "random_state": str(self.seed),
+            "n_rows": str(len(p.X)),
+            "n_features": str(len(p.plan.features)),
+            **p.plan.summary(),
+        }
+        try:
+            for key, value in estimator.get_params(deep=False).items():
+                params[f"estimator.{key}"] = _text(value)
+        except Exception:  # a third-party estimator without sklearn's get_params
+            logger.debug("estimator %r has no get_params", estimator)
+        return {k: _text(v) for k, v in params.items()}
+
+    def execute(self) -> TrainResult:
+        from mlflow.entities import Param
+
+        client = self.client
+        try:
+            run = client.create_run(self.store.experiment_id, run_name=f"{self.name}-train",
+                                    tags=self._tags())
+        except Exception as exc:
+            raise ModelError(f"cannot start an MLflow run in {self.store.tracking_uri}: "
+                             f"{_first_line(exc)}") from exc
+        self.run_id = run.info.run_id
+        try:
+            items = [Param(k, v) for k, v in self._params().items()]
+            for i in range(0, len(items), 100):
+                client.log_batch(self.run_id, params=items[i:i + 100])
+            metrics, pipeline = self._fit()
+            return self._store(metrics, pipeline)
+        except BaseException as exc:
+            self._fail(exc)
+            if isinstance(exc, HubError) or not isinstance(exc, Exception):
+                raise
+            raise ModelError(f"training {self.name!r} failed: {_first_line(exc)}") from exc
+
+    def _fail(self, exc: BaseException) -> None:
+        status = "FAILED" if isinstance(exc, Exception) else "KILLED"
+        try:
+            if self.model_id is not None:
+                from mlflow.entities import LoggedModelStatus
+
+                self.client.finalize_logged_model(self.model_id, LoggedModelStatus.FAILED)
+            self.client.set_tag(self.run_id, "hub.error", _first_line(exc)[:5000])
+            self.client.set_terminated(self.run_id, status=status)
+        except Exception:
+            logger.exception("could not mark run %s %s", self.run_id, status)
+        logger.warning("training %s failed (run %s marked %s): %s", self.name, self.run_id,
+                       status, _first_line(exc))
+
+    def _fit(self) -> tuple[dict[str, float], Any]:
+        from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+        from threadpoolctl import threadpool_limits
+
+        from hub_kernel.models.pipeline import build_pipeline
+
+        p = self.prepared
+        pipeline = build_pipeline(p.plan, self.estimator)
+        scoring = dict(_SCORERS[p.task])
+        if p.task == "classification" and len(np.unique(p.y)) == 2:
+            scoring["roc_auc"] = "roc_auc"
+        splitter = (StratifiedKFold(p.folds, shuffle=True, random_state=self.seed)
+                    if p.task == "classification"
+                    else KFold(p.folds, shuffle=True, random_state=self.seed))
+        X = p.X[p.plan.features]
+        # OpenMP (histogram gradient boosting) spins its threads: on a busy machine two of them
+        # run ten times slower than one. Use as many as n_jobs allows (one by default).
+        threads = max(1, self.n_jobs or 1) if (self.n_jobs or 1) > 0 else None
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            scores = cross_validate(pipeline, X, p.y, cv=splitter, scoring=scoring,
+                                    n_jobs=self.n_jobs, error_score="raise")
+            pipeline.fit(X, p.y)
+        metrics: dict[str, float] = {}
+        for metric in scoring:
+            values = np.asarray(scores[f"test_{metric}"], dtype="float64")
+            if metric in _NEGATED:
+                values = -values
+            metrics[metric] = float(np.mean(values))
+            metrics[f"{metric}_std"] = float(np.std(values))
+        metrics["fit_seconds"] = float(np.mean(scores["fit_time"]))
+        return metrics, pipeline
+
+    def _signature(self, pipeline: Any) -> tuple[Any, Any]:
+        from mlflow.models import infer_signature
+
+        example = self.prepared.X[self.prepared.plan.features].head(_EXAMPLE_ROWS)
+        try:
+            return infer_signature(example, pipeline.predict(example)), example
+        except Exception as exc:
+            self.notes.append(f"no model signature: {_first_line(exc)}")
+            return None, None
+
+    def _store(self, metrics: dict[str, float], pipeline: Any) -> TrainResult:
+        import mlflow.sklearn
+        import skops.io
+        from mlflow.entities import LoggedModelStatus, Metric
+
+        from hub_kernel import __version__
+        from hub_kernel.models.pipeline import HUB_TYPES
+
+        client, p = self.client, self.prepared
+        now = int(time.time() * 1000)
+        client.log_batch(self.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+        signature, example = self._signature(pipeline)
+        client.log_dict(self.run_id, {
+            "model_name": self.name, "task": p.task, "target": p.target,
+            "features": p.plan.features, "numeric": list(p.plan.numeric),
+            "categorical": list(p.plan.categorical), "datetime": list(p.plan.datetime),
+            "dropped": p.plan.dropped, "notes": self.notes, "n_rows": len(p.X),
+            "cv_folds": p.folds, "dataset_fingerprint": self.fingerprint, **{
+                k.removeprefix("hub."): v for k, v in self.lineage.items()},
+            "metrics": metrics, "hub_version": __version__,
+        }, "hub/training.json")
+        # the store is hub's own: trust the types of the pipeline hub just fitted when saving
+        # with skops (mlflow's safe default format) and loading it back
+        trusted = sorted(set(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
+                         | set(HUB_TYPES))
+        with self.store.fluent(), warnings.catch_warnings():
+            # mlflow compares an input example's columns with a range (deprecated in pandas 3)
+            warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+            logged = client.create_logged_model(self.store.experiment_id, name="model",
+                                                source_run_id=self.run_id)
+            self.model_id = logged.model_id
+            mlflow.sklearn.log_model(
+                pipeline, name="model", signature=signature, input_example=example,
+                pip_requirements=_requirements(), skops_trusted_types=trusted,
+                metadata={"hub_version": __version__, "task": p.task, "target": p.target},
+                model_id=logged.model_id, run_id=self.run_id,
+            )
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        primary = PRIMARY_METRIC[p.task]
+        version_tags = {
+            "hub.task": p.task, "hub.target": p.target, "hub.primary_metric": primary,
+            "hub.primary_value": repr(metrics[primary]),
+            "hub.dataset_fingerprint": self.fingerprint, **self.lineage,
+        }
+        number, alias = self.registry.register_version(
+            self.name, source=f"models:/{logged.model_id}", run_id=self.run_id,
+            model_id=logged.model_id, tags=version_tags,
+        )
+        try:
+            client.set_tag(self.run_id, "hub.version", str(number))
+            client.set_terminated(self.run_id, status="FINISHED")
+        except Exception:  # the version is registered and complete; the run closes on repair
+            logger.exception("run %s of %s v%s could not be closed", self.run_id, self.name,
+                             number)
+        logger.info("trained %s v%s (%s): %s=%.4g", self.name, number, alias, primary,
+                    metrics[primary])
+        return TrainResult(
+            name=self.name, version=number, run_id=self.run_id, task=p.task,
+            metrics=metrics, primary_metric=primary, alias=alias,
+            model_uri=f"models:/{self.name}/{number}", dataset_fingerprint=self.fingerprint,
+            dataset_id=self.lineage.get("hub.dataset_id"), n_rows=len(p.X), cv_folds=p.folds,
+            features=tuple(p.plan.features), dropped=dict(p.plan.dropped),
+            notes=tuple(self.notes), duration_seconds=time.monotonic() - self.started,
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,105 @@
+"""``hub train``, ``hub models ...`` and ``hub mlflow-ui`` (mounted here as hub_kernel.cli will)."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hub_kernel.models.cli import app as models_app
+from hub_kernel.models.cli import mlflow_ui_command, train_command
+
+runner = CliRunner()
+
+hub = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+hub.add_typer(models_app, name="models", help="Registered models.")
+hub.command("train")(train_command)
+hub.command("mlflow-ui")(mlflow_ui_command)
+
+
+def _invoke(*args: str):
+    return runner.invoke(hub, list(args))
+
+
+def _ok(*args: str) -> str:
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _fails(*args: str, match: str) -> str:
+    result = _invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert match in result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+@pytest.mark.slow
+def test_train_from_a_file_then_manage_the_model(models_home, make_mixed):
+    path = models_home / "customers.csv"
+    make_mixed(90).to_csv(path, index=False)
+
+    out = _ok("train", str(path), "--target", "label", "--cv", "3")
+    assert "stored as" in out
+    assert "customers-label" in out and "version 1" in out and "champion" in out
+    assert "f1_macro (primary)" in out and "roc_auc" in out
+    assert "dropped feature 'empty'" in out
+
+    # by catalog name this time, as a named model; the second version is the challenger
+    out = _ok("train", "customers.csv", "--target", "label", "--name", "churn", "--cv", "2")
+    out = _ok("train", "customers.csv", "--target", "label", "--name", "churn", "--cv", "2")
+    assert "version 2" in out and "challenger" in out
+
+    out = _ok("models", "list")
+    assert "churn" in out and "customers-label" in out and "f1_macro" in out
+    out = _ok("models", "show", "churn")
+    assert "champion" in out and "challenger" in out and "customers.csv" in out
+
+    assert "champion is now version 2" in _ok("models", "promote", "churn", "2")
+    assert "champion is version 1" in _ok("models", "rollback", "churn")
+    _fails("models", "rollback", "churn", match="no earlier champion")
+    _fails("models", "promote", "churn", "7", match="no version 7")
+
+    _fails("models", "delete", "churn", "--permanent", match="--permanent --yes")
+    assert "archived" in _ok("models", "delete", "churn")
+    assert "churn" not in _ok("models", "list")
+    assert "churn" in _ok("models", "list", "--all")
+    assert "restored" in _ok("models", "restore", "churn")
+    assert "deleted permanently" in _ok("models", "delete", "churn", "--permanent", "--yes")
+    _fails("models", "show", "churn", match="no model named 'churn'")
+    assert "no stale runs" in _ok("models", "repair")
+
+
+def test_train_errors_are_one_line_and_exit_1(models_home, make_mixed):
+    _fails("train", "no-such-dataset", "--target", "x", match="no dataset 'no-such-dataset'")
+    path = models_home / "one-class.csv"
+    make_mixed(30).assign(label="same").to_csv(path, index=False)
+    _fails("train", str(path), "--target", "label", match="single class")
+    _fails("train", str(path), "--target", "label", "--type", "ranking",
+           match="unknown --type")
+    _fails("models", "show", "bad name!", match="invalid model name")
+
+
+def test_models_list_on_an_empty_store(models_home):
+    assert "no models yet" in _ok("models", "list")
+
+
+def test_mlflow_ui_serves_hub_store_on_loopback(models_home):
+    from hub_kernel.config import get_settings
+
+    out = _ok("mlflow-ui", "--port", "5055", "--dry-run")
+    settings = get_settings()
+    assert "-m mlflow ui" in out
+    assert f"--backend-store-uri {settings.tracking_uri}" in out
+    assert f"--default-artifact-root {settings.artifacts_dir.as_uri()}" in out
+    assert "--host 127.0.0.1 --port 5055" in out
+    assert "0.0.0.0" not in out
+
+
+def test_mlflow_ui_refuses_a_remote_store(models_home, monkeypatch):
+    from hub_kernel import config
+
+    monkeypatch.setenv("HUB_MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    config.reload_settings()
+    _fails("mlflow-ui", "--dry-run", match="not a local SQLite file")
