@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,8 @@ app.command("mlflow-ui")(mlflow_ui_command)
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
+    # mlflow draws a progress bar for every artifact it fetches; noise in a command's output
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         settings = config.reload_settings()
     except HubError as exc:

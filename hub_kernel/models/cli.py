@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -214,13 +214,93 @@ def promote_command(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[int, typer.Argument(min=1, help="Version to make champion.")],
     reason: Annotated[str | None, typer.Option(help="Why (kept on the version).")] = None,
+    override: Annotated[bool, typer.Option(
+        help="Promote without a passed A/B gate (a person's decision; needs --reason).")] = False,
 ) -> None:
-    """Make VERSION the champion of NAME (the previous one can be restored by rollback)."""
+    """Make VERSION the champion of NAME: only after the A/B gate said promote, or with
+    --override --reason. The previous champion can be restored by rollback."""
     try:
-        summary = _registry().promote(name, version, reason=reason)
+        summary = _registry().promote(name, version, reason=reason, override=override)
     except HubError as exc:
         _fail(exc)
     console.print(f"{escape(name)}: champion is now version {summary.champion}")
+
+
+def _dataset_frame(dataset: str) -> tuple[Any, Any]:
+    """A catalog record and its rows, from a catalog id/name or a file/URL to ingest first."""
+    from hub_kernel.data.catalog import Catalog
+
+    catalog = Catalog()
+    if Path(dataset).is_file() or re.match(r"^https?://", dataset, re.I):
+        record = catalog.ingest(dataset).record
+    else:
+        record = catalog.get(dataset)
+    return record, catalog.load(record.id)
+
+
+@app.command("ab")
+def ab_command(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    dataset: Annotated[str, typer.Argument(
+        help="Labelled rows neither version trained on: catalog id/name or a file.")],
+    version: Annotated[int | None, typer.Option(
+        help="Challenger version (default: the challenger alias).")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="assisted (propose), supervised or autonomous (promote); default "
+             "HUB_AUTONOMY_MODE.")] = None,
+) -> None:
+    """Run the A/B gate: champion vs challenger on DATASET, logged to MLflow; promote or
+    propose the challenger by autonomy mode."""
+    from hub_kernel.models.gate import run_gate
+
+    try:
+        if mode not in (None, "assisted", "supervised", "autonomous"):
+            raise ModelError(f"unknown --mode {mode!r}: assisted, supervised or autonomous")
+        registry = _registry()
+        info = registry.get_model_info(name)
+        target = info.version(info.champion).target if info.champion else None
+        record, frame = _dataset_frame(dataset)
+        if not target or target not in frame.columns:
+            raise ModelError(f"{record.name!r} has no column {target!r} (the model's target)")
+        outcome = run_gate(registry, name, frame.drop(columns=[target]), frame[target],
+                           challenger=version, mode=mode)
+    except HubError as exc:
+        _fail(exc)
+    ab = outcome.ab
+    console.print(f"{escape(name)}: champion v{outcome.champion} vs challenger "
+                  f"v{outcome.challenger} on {ab.n:,} rows ({escape(ab.test)})")
+    console.print(f"{ab.metric}: champion {ab.champion_metric:.4f}, challenger "
+                  f"{ab.challenger_metric:.4f}; p = {ab.p_value:.4g}")
+    console.print(f"rule: {escape(ab.rule)}")
+    console.print(f"[bold]{outcome.action}[/]: {escape(outcome.explanation)} "
+                  f"(MLflow run {outcome.ab_run_id})")
+
+
+@app.command("retrain")
+def retrain_command(
+    mode: Annotated[str | None, typer.Option(
+        help="assisted, supervised or autonomous (default HUB_AUTONOMY_MODE).")] = None,
+    names: Annotated[list[str] | None, typer.Option(
+        "--name", help="Only these models (repeatable).")] = None,
+) -> None:
+    """Check every model's newest data for drift and decay; retrain a challenger where a
+    threshold is crossed and send it through the A/B gate."""
+    from hub_kernel.models.policy import DriftGatedPolicy
+    from hub_kernel.models.trainer import ModelTrainer
+
+    try:
+        policy = DriftGatedPolicy(mode=mode)
+        outcomes = ModelTrainer().retrain_models_sync(policy, names=names)
+    except HubError as exc:
+        _fail(exc)
+    if not outcomes:
+        console.print("no models to check")
+    for outcome in outcomes:
+        colour = {"trained": "green", "skipped": "blue", "failed": "red"}[outcome.status]
+        console.print(f"{escape(outcome.name)}: [{colour}]{outcome.status}[/] "
+                      f"{escape(outcome.reason)}")
+    if any(o.status == "failed" for o in outcomes):
+        raise typer.Exit(1)
 
 
 @app.command("rollback")

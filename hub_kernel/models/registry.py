@@ -39,6 +39,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 ARCHIVED_TAG = "hub.archived"
 HISTORY_TAG = "hub.champion_history"
+AB_DECISION_TAG = "hub.ab_decision"  # set on a challenger by the A/B gate
 _HISTORY_LIMIT = 50
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 STALE_AFTER = timedelta(hours=24)
@@ -406,9 +407,15 @@ class ModelRegistry:
                              getattr(mv, "version", "?"))
 
     @translate_errors("promoting a model")
-    def promote(self, name: str, version: int, *, reason: str | None = None) -> ModelSummary:
+    def promote(self, name: str, version: int, *, reason: str | None = None,
+                override: bool = False) -> ModelSummary:
         """Make ``version`` the champion of ``name``; the previous champion can be restored by
-        ``rollback``. A promoted challenger loses the ``challenger`` alias."""
+        ``rollback``. A promoted challenger loses the ``challenger`` alias.
+
+        Only a version the A/B gate decided to promote (``hub.ab_decision`` tag, set by
+        ``hub_kernel.models.gate.run_gate``) may be promoted, unless a person ``override``s
+        with a ``reason`` (kept on the version).
+        """
         from mlflow.exceptions import MlflowException
 
         model = self._registered(name)
@@ -416,7 +423,7 @@ class ModelRegistry:
             raise RegistryStateError(f"model {name!r} is archived; restore it first")
         version = int(version)
         try:
-            self.client.get_model_version(name, str(version))
+            found = self.client.get_model_version(name, str(version))
         except MlflowException as exc:
             if _missing(exc):
                 raise ModelError(f"model {name!r} has no version {version}") from None
@@ -425,6 +432,15 @@ class ModelRegistry:
         current = aliases.get(CHAMPION)
         if current == version:
             raise RegistryStateError(f"version {version} is already the champion of {name!r}")
+        decision = (found.tags or {}).get(AB_DECISION_TAG)
+        if override and not (reason and reason.strip()):
+            raise RegistryStateError("overriding the A/B gate needs a reason (--reason)")
+        if not override and decision != "promote":
+            raise RegistryStateError(
+                f"version {version} of {name!r} has not passed the A/B gate "
+                f"(decision: {decision or 'not tested'}); run `hub models ab {name} DATASET` "
+                f"or, as a person, `hub models promote {name} {version} --override --reason ...`"
+            )
         if current is not None:  # history first: a crash before the alias moves is harmless
             history = [*self._history(model), current][-_HISTORY_LIMIT:]
             self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
@@ -433,6 +449,8 @@ class ModelRegistry:
             self.client.delete_registered_model_alias(name, CHALLENGER)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         self.client.set_model_version_tag(name, str(version), "hub.promoted_at", stamp)
+        self.client.set_model_version_tag(name, str(version), "hub.promoted_by",
+                                          "override" if override else "ab_gate")
         if reason:
             self.client.set_model_version_tag(name, str(version), "hub.promotion_reason",
                                               reason[:5000])

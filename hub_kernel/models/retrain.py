@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,6 +38,7 @@ class RetrainContext:
     dataset: DatasetRecord  # the newest batch of its dataset
     frame: pd.DataFrame  # that batch's rows
     registry: ModelRegistry
+    holdout: pd.DataFrame | None = None  # rows kept out of the retrain (for an A/B gate)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class RetrainPolicy:
     def after_retrain(self, result: TrainResult, context: RetrainContext) -> str | None:
         """Called with each new version (the challenger); may promote it. Returns a note."""
         return None
+
+    def split(self, context: RetrainContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """Rows to retrain on, and rows to hold out of training (default: all, none)."""
+        return context.frame, None
 
 
 class AlwaysRetrain(RetrainPolicy):
@@ -122,6 +127,9 @@ async def _retrain_one(trainer: ModelTrainer, policy: RetrainPolicy,
     if not target or target not in frame.columns:
         raise ModelError(f"target {target!r} is not in the newest batch {dataset.id} of "
                          f"{dataset.name!r}")
+    train_rows, holdout = policy.split(context)
+    context = replace(context, holdout=holdout)
+    frame = train_rows
     features = [c for c in record.get("features", []) if c in frame.columns]
     missing = [c for c in record.get("features", []) if c not in frame.columns]
     if missing:

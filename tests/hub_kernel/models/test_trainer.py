@@ -121,7 +121,11 @@ def test_lifecycle_train_list_info_promote_rollback_archive_delete(trainer, mixe
     assert set(model.predict(rows)) <= {"yes", "no"}
 
     registry = trainer.registry
-    promoted = registry.promote("churn", 2, reason="better on the A/B gate")
+    with pytest.raises(RegistryStateError, match="has not passed the A/B gate"):
+        registry.promote("churn", 2)
+    with pytest.raises(RegistryStateError, match="needs a reason"):
+        registry.promote("churn", 2, override=True)
+    promoted = registry.promote("churn", 2, reason="analyst checked it", override=True)
     assert (promoted.champion, promoted.challenger) == (2, None)
     with pytest.raises(RegistryStateError, match="already the champion"):
         registry.promote("churn", 2)
@@ -250,7 +254,8 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
             return RetrainDecision(True, "new batch")
 
         def after_retrain(self, result, context):
-            context.registry.promote(result.name, result.version, reason="gate passed")
+            context.registry.promote(result.name, result.version, reason="gate passed",
+                                     override=True)
             return "promoted by the gate"
 
     outcomes = {o.name: o for o in trainer.retrain_models_sync(GatePromotes())}

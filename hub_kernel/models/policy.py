@@ -1,0 +1,101 @@
+"""The auto-retrain policy: retrain when drift or decay crosses its threshold, then gate.
+
+``DriftGatedPolicy`` compares the newest batch of a model's dataset with the batch its current
+version was trained on (``drift_report``: features, the champion's predictions, and its primary
+metric on the new labelled rows against its cross-validated score). Past a threshold, it
+retrains a challenger on part of the new batch and sends it through the A/B gate on the rest;
+the autonomy mode then decides between promoting and proposing (``hub_kernel.models.gate``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from hub_kernel.models.retrain import RetrainContext, RetrainDecision, RetrainPolicy
+
+if TYPE_CHECKING:
+    from hub_kernel.models.drift import DriftReport
+    from hub_kernel.models.gate import GateOutcome
+    from hub_kernel.models.trainer import TrainResult
+
+logger = logging.getLogger("hub_kernel")
+
+
+class DriftGatedPolicy(RetrainPolicy):
+    """Retrain on drift or decay; promote only through the A/B gate, by autonomy mode."""
+
+    def __init__(self, *, holdout: float = 0.3, mode: str | None = None,
+                 random_state: int = 0, min_holdout_rows: int = 20) -> None:
+        self.holdout = holdout
+        self.mode = mode
+        self.random_state = random_state
+        self.min_holdout_rows = min_holdout_rows
+        self.reports: dict[str, DriftReport] = {}
+        self.gates: dict[str, GateOutcome] = {}
+
+    def should_retrain(self, context: RetrainContext) -> RetrainDecision:
+        from hub_kernel.data.catalog import Catalog
+        from hub_kernel.models.drift import drift_report
+
+        base = context.base
+        if base.dataset_id == context.dataset.id:
+            return RetrainDecision(False, f"no new batch since version {base.version}")
+        reference = Catalog().load(base.dataset_id) if base.dataset_id else None
+        if reference is None:
+            return RetrainDecision(False, "the training batch is not in the catalog")
+        model = context.registry.load_model(context.model.name, version=base.version)
+        features = [c for c in _features(model, reference) if c in context.frame.columns]
+        current = context.frame
+        target = base.target
+        current_metric = None
+        if target and target in current.columns and base.primary_metric:
+            current_metric = _score(model, current[features], current[target],
+                                    base.primary_metric)
+        report = drift_report(
+            reference[features], current[features], features=features,
+            reference_predictions=pd.Series(model.predict(reference[features])),
+            current_predictions=pd.Series(model.predict(current[features])),
+            reference_metric=base.score, current_metric=current_metric,
+            metric_name=base.primary_metric, higher_is_better=True,
+        )
+        self.reports[context.model.name] = report
+        return RetrainDecision(report.should_retrain, report.explanation)
+
+    def split(self, context: RetrainContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        frame = context.frame
+        n_hold = max(self.min_holdout_rows, int(len(frame) * self.holdout))
+        if len(frame) - n_hold < self.min_holdout_rows:
+            return frame, None  # too few rows to hold any out: the gate cannot run
+        holdout = frame.sample(n=n_hold, random_state=self.random_state)
+        return frame.drop(index=holdout.index), holdout
+
+    def after_retrain(self, result: TrainResult, context: RetrainContext) -> str | None:
+        from hub_kernel.models.gate import run_gate
+
+        holdout = context.holdout
+        target = context.base.target
+        if holdout is None or not target:
+            return (f"challenger version {result.version} kept for review: too few new rows "
+                    "to hold out for the A/B gate")
+        outcome = run_gate(context.registry, result.name, holdout[list(result.features)],
+                           holdout[target], challenger=result.version, mode=self.mode)
+        self.gates[result.name] = outcome
+        return outcome.explanation
+
+
+def _features(model: Any, reference: pd.DataFrame) -> list[str]:
+    names = getattr(model, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else list(reference.columns)
+
+
+def _score(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> float | None:
+    from sklearn.metrics import get_scorer
+
+    try:
+        return float(get_scorer(metric)(model, X, y))
+    except Exception as exc:  # a metric the new rows cannot give (e.g. one class only)
+        logger.warning("cannot score the champion on the new batch (%s): %s", metric, exc)
+        return None
