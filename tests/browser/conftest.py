@@ -30,13 +30,15 @@ def free_port() -> int:
 
 
 class Server:
-    """``hub demo`` in a subprocess; stopped with SIGTERM (Voila keeps kernels otherwise)."""
+    """A ``hub`` command serving Voila in a subprocess (``hub demo`` by default); stopped with
+    SIGTERM (Voila keeps kernels otherwise)."""
 
-    def __init__(self, home: Path, dataset: Path | None = None, preheat: bool = True) -> None:
+    def __init__(self, home: Path, dataset: Path | None = None, preheat: bool = True,
+                 command: tuple[str, ...] = ("demo",)) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = home / f"voila-{self.port}.log"
-        cmd = [sys.executable, "-m", "hub_kernel.cli", "demo", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "hub_kernel.cli", *command, "--port", str(self.port)]
         if dataset is not None:
             cmd += ["--dataset", str(dataset)]
         cmd.append("--preheat" if preheat else "--no-preheat")
@@ -44,17 +46,18 @@ class Server:
         self._log_handle = self.log.open("w")
         self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log_handle,
                                         stderr=subprocess.STDOUT)
+        label = f"hub {' '.join(command)}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"hub demo exited with {self.process.returncode}:\n"
+                raise RuntimeError(f"{label} exited with {self.process.returncode}:\n"
                                    f"{self.log.read_text()[-3000:]}")
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"hub demo did not listen on {self.port} within 60 s")
+        raise RuntimeError(f"{label} did not listen on {self.port} within 60 s")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -129,26 +132,7 @@ class NotebookServer(Server):
     """``hub serve NOTEBOOK`` in a subprocess (any notebook; stopped like ``Server``)."""
 
     def __init__(self, home: Path, notebook: Path, preheat: bool = False) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = home / f"voila-{self.port}.log"
-        cmd = [sys.executable, "-m", "hub_kernel.cli", "serve", str(notebook),
-               "--port", str(self.port), "--preheat" if preheat else "--no-preheat"]
-        env = {**os.environ, "HUB_HOME": str(home)}
-        self._log_handle = self.log.open("w")
-        self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log_handle,
-                                        stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hub serve exited with {self.process.returncode}:\n"
-                                   f"{self.log.read_text()[-3000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"hub serve did not listen on {self.port} within 60 s")
+        super().__init__(home, preheat=preheat, command=("serve", str(notebook)))
 
 
 @pytest.fixture

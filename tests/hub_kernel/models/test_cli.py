@@ -56,7 +56,9 @@ def test_train_from_a_file_then_manage_the_model(models_home, make_mixed):
     out = _ok("models", "show", "churn")
     assert "champion" in out and "challenger" in out and "customers.csv" in out
 
-    assert "champion is now version 2" in _ok("models", "promote", "churn", "2")
+    _fails("models", "promote", "churn", "2", match="has not passed the A/B gate")
+    assert "champion is now version 2" in _ok("models", "promote", "churn", "2", "--override",
+                                              "--reason", "reviewed by hand")
     assert "champion is version 1" in _ok("models", "rollback", "churn")
     _fails("models", "rollback", "churn", match="no earlier champion")
     _fails("models", "promote", "churn", "7", match="no version 7")
