@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -188,6 +189,8 @@ class Catalog:
         profile = profile_dataset(frame)
         report = validate(frame, declared, name=name, profile=profile)
         info = dict(frame.attrs.get("hub_source", {}))
+        if file_name is not None:  # downloaded: the temporary file is no source to keep
+            info["source"] = label
         record = DatasetRecord(
             id=dataset_id,
             name=name,
@@ -275,7 +278,11 @@ class Catalog:
         text = os.fspath(source)
         if re.match(r"^https?://", text, re.I):
             clean = public_url(text)  # no credentials or query (tokens) in the catalog or logs
-            return name or clean.rstrip("/").rsplit("/", 1)[-1] or clean, clean
+            default = clean.rstrip("/").rsplit("/", 1)[-1] or clean
+            query = urlsplit(text).query
+            if query:  # export?table=a and export?table=b are different datasets
+                default += "-" + hashlib.sha256(query.encode()).hexdigest()[:8]
+            return name or default, clean
         path = Path(text)
         return name or path.name, str(path.resolve())
 

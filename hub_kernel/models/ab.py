@@ -187,9 +187,13 @@ def ab_test_predictions(y: Sequence[Any] | np.ndarray | pd.Series,
         champion_value = float(champion_err.mean())
         challenger_value = float(challenger_err.mean())
         test, statistic, p_value, details = _wilcoxon(champion_err, challenger_err)
+        # Wilcoxon tests the median difference: the mean and the median must agree
+        median_gain = float(np.median(champion_err - challenger_err))
 
     n = len(truth)
     better = challenger_value > champion_value if higher else challenger_value < champion_value
+    if task == "regression" and median_gain <= 0:
+        better = False
     significant = p_value < alpha
     decision: Decision = "promote" if better and significant else "hold"
     rule = RULE.format(metric=metric, n=n, test=test, alpha=alpha)

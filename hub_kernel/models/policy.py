@@ -43,22 +43,36 @@ class DriftGatedPolicy(RetrainPolicy):
         base = context.base
         if base.dataset_id == context.dataset.id:
             return RetrainDecision(False, f"no new batch since version {base.version}")
-        reference = Catalog().load(base.dataset_id) if base.dataset_id else None
-        if reference is None:
-            return RetrainDecision(False, "the training batch is not in the catalog")
+        info = context.registry.get_model_info(context.model.name)
+        done = [v.version for v in info.versions if v.dataset_id == context.dataset.id]
+        if done:  # a challenger from this batch exists (held or proposed): do not repeat it
+            return RetrainDecision(False, f"version {done[-1]} was already trained on batch "
+                                          f"{context.dataset.id}")
+        if not base.dataset_id:
+            return RetrainDecision(False, "the training batch is not recorded")
+        reference = Catalog().load(base.dataset_id)
         model = context.registry.load_model(context.model.name, version=base.version)
-        features = [c for c in _features(model, reference) if c in context.frame.columns]
+        needed = _features(model, reference)
+        missing = [c for c in needed if c not in context.frame.columns]
+        if missing:
+            return RetrainDecision(False, f"the newest batch {context.dataset.id} lacks the "
+                                          f"model's columns {missing}")
+        features = needed
         current = context.frame
         target = base.target
         current_metric = None
         if target and target in current.columns and base.primary_metric:
-            current_metric = _score(model, current[features], current[target],
-                                    base.primary_metric)
+            labelled = current[current[target].notna()]
+            if len(labelled):
+                current_metric = _score(model, labelled[features], labelled[target],
+                                        base.primary_metric)
         report = drift_report(
             reference[features], current[features], features=features,
             reference_predictions=pd.Series(model.predict(reference[features])),
             current_predictions=pd.Series(model.predict(current[features])),
-            reference_metric=base.score, current_metric=current_metric,
+            # decay is judged only when the new rows are labelled and scorable
+            reference_metric=base.score if current_metric is not None else None,
+            current_metric=current_metric,
             metric_name=base.primary_metric, higher_is_better=True,
         )
         self.reports[context.model.name] = report
@@ -66,10 +80,12 @@ class DriftGatedPolicy(RetrainPolicy):
 
     def split(self, context: RetrainContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         frame = context.frame
-        n_hold = max(self.min_holdout_rows, int(len(frame) * self.holdout))
-        if len(frame) - n_hold < self.min_holdout_rows:
-            return frame, None  # too few rows to hold any out: the gate cannot run
-        holdout = frame.sample(n=n_hold, random_state=self.random_state)
+        target = context.base.target
+        labelled = frame[frame[target].notna()] if target in frame.columns else frame.iloc[:0]
+        n_hold = max(self.min_holdout_rows, int(len(labelled) * self.holdout))
+        if len(labelled) - n_hold < self.min_holdout_rows:
+            return frame, None  # too few labelled rows to hold any out: the gate cannot run
+        holdout = labelled.sample(n=n_hold, random_state=self.random_state)
         return frame.drop(index=holdout.index), holdout
 
     def after_retrain(self, result: TrainResult, context: RetrainContext) -> str | None:
@@ -80,13 +96,16 @@ class DriftGatedPolicy(RetrainPolicy):
         if holdout is None or not target:
             return (f"challenger version {result.version} kept for review: too few new rows "
                     "to hold out for the A/B gate")
-        outcome = run_gate(context.registry, result.name, holdout[list(result.features)],
-                           holdout[target], challenger=result.version, mode=self.mode)
+        # the champion may use columns the challenger dropped: give the gate every column
+        outcome = run_gate(context.registry, result.name, holdout.drop(columns=[target]),
+                           holdout[target], challenger=result.version, mode=self.mode,
+                           unseen_by_challenger=True)
         self.gates[result.name] = outcome
         return outcome.explanation
 
 
 def _features(model: Any, reference: pd.DataFrame) -> list[str]:
+    """The columns the fitted pipeline takes (all of ``reference`` if it does not say)."""
     names = getattr(model, "feature_names_in_", None)
     return [str(n) for n in names] if names is not None else list(reference.columns)
 

@@ -40,6 +40,7 @@ CHALLENGER = "challenger"
 ARCHIVED_TAG = "hub.archived"
 HISTORY_TAG = "hub.champion_history"
 AB_DECISION_TAG = "hub.ab_decision"  # set on a challenger by the A/B gate
+AB_CHAMPION_TAG = "hub.ab_champion"  # the champion version that decision was made against
 _HISTORY_LIMIT = 50
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 STALE_AFTER = timedelta(hours=24)
@@ -432,7 +433,11 @@ class ModelRegistry:
         current = aliases.get(CHAMPION)
         if current == version:
             raise RegistryStateError(f"version {version} is already the champion of {name!r}")
-        decision = (found.tags or {}).get(AB_DECISION_TAG)
+        tags = found.tags or {}
+        decision = tags.get(AB_DECISION_TAG)
+        if decision == "promote" and tags.get(AB_CHAMPION_TAG) != str(current):
+            decision = f"promote, but against version {tags.get(AB_CHAMPION_TAG)}, " \
+                       f"not the current champion {current}"
         if override and not (reason and reason.strip()):
             raise RegistryStateError("overriding the A/B gate needs a reason (--reason)")
         if not override and decision != "promote":
@@ -451,6 +456,9 @@ class ModelRegistry:
         self.client.set_model_version_tag(name, str(version), "hub.promoted_at", stamp)
         self.client.set_model_version_tag(name, str(version), "hub.promoted_by",
                                           "override" if override else "ab_gate")
+        # a gate decision is used once: after a rollback the version must pass the gate again
+        if AB_DECISION_TAG in tags:
+            self.client.set_model_version_tag(name, str(version), AB_DECISION_TAG, "used")
         if reason:
             self.client.set_model_version_tag(name, str(version), "hub.promotion_reason",
                                               reason[:5000])

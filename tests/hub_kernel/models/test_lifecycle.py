@@ -32,7 +32,8 @@ def batches(tmp_path):
     for label, frame in {
         "first": early,
         "resample": early.sample(frac=1.0, replace=True, random_state=1),
-        "holdout": early.sample(n=300, random_state=2),
+        # newly labelled rows neither version trained on (the same climate, a later year)
+        "holdout": late.sample(n=300, random_state=2),
         # a warmer climate: temperatures 8 degrees up, more sun
         "shifted": late.assign(temp_max=late.temp_max + 8, temp_min=late.temp_min + 8,
                                weather=late.weather.replace({"rain": "sun"})),
@@ -55,17 +56,21 @@ def test_lifecycle_from_the_command_line(models_home, batches):
     hub("train", batches["resample"], "--target", "temp_max", "--name", NAME, "--cv", "3")
     refused = hub("models", "promote", NAME, "2", code=1)
     assert "has not passed the A/B gate" in refused
-    gate = hub("models", "ab", NAME, batches["holdout"], "--mode", "assisted")
-    assert "rule:" in gate and ("held" in gate or "proposed" in gate)
-    hub("models", "promote", NAME, "2", "--override", "--reason", "analyst review")
+    refused = hub("models", "ab", NAME, batches["first"], code=1)
+    assert "not used to train" in refused  # the gate never tests on training rows
+    hub("models", "ab", NAME, batches["holdout"], "--mode", "assisted")
     registry = ModelRegistry()
+    tags = registry.get_model_info(NAME).version(2).tags
+    assert tags["hub.ab_champion"] == "1" and tags["hub.ab_decision"] in ("promote", "hold")
+    assert registry.client.get_run(tags["hub.ab_run"]).data.tags["hub.kind"] == "ab_test"
+    hub("models", "promote", NAME, "2", "--override", "--reason", "analyst review")
     assert registry.get_model_info(NAME).champion == 2
     hub("models", "rollback", NAME)
     assert registry.get_model_info(NAME).champion == 1
 
-    # no drift on a resample of the training data: nothing retrained
+    # the newest batch (the labelled later rows) is the same climate: no drift, no retrain
     out = hub("models", "retrain", "--mode", "supervised")
-    assert "skipped" in out
+    assert "skipped" in out and "no retrain needed" in out
 
     # a shifted batch of the same dataset: drift -> challenger -> gate -> promoted
     hub("ingest", batches["shifted"])
@@ -74,7 +79,9 @@ def test_lifecycle_from_the_command_line(models_home, batches):
     info = registry.get_model_info(NAME)
     assert info.champion == 3
     v3 = info.version(3)
-    assert v3.tags["hub.ab_decision"] == "promote"
+    assert v3.tags["hub.promoted_by"] == "ab_gate"
+    assert v3.tags["hub.ab_decision"] == "used"  # consumed by the promotion
+    assert v3.tags["hub.ab_champion"] == "1"
     ab_run = registry.client.get_run(v3.tags["hub.ab_run"])
     assert ab_run.data.tags["hub.kind"] == "ab_test"
     assert ab_run.data.metrics["p_value"] < 0.05
@@ -94,3 +101,8 @@ def test_auto_retrain_in_assisted_mode_only_proposes(models_home, batches):
     assert info.version(2).tags["hub.proposal"] == "promote"
     hub("models", "promote", NAME, "2")  # a person approves: the gate already said promote
     assert ModelRegistry().get_model_info(NAME).champion == 2
+    # a gate decision is used once: after a rollback, version 2 must pass the gate again
+    hub("models", "rollback", NAME)
+    assert "has not passed the A/B gate" in hub("models", "promote", NAME, "2", code=1)
+    # and a held challenger is not retrained again from the same batch
+    assert "already trained on batch" in hub("models", "retrain", "--mode", "assisted")
