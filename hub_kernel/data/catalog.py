@@ -280,7 +280,8 @@ class Catalog:
             clean = public_url(text)  # no credentials or query (tokens) in the catalog or logs
             default = clean.rstrip("/").rsplit("/", 1)[-1] or clean
             query = urlsplit(text).query
-            if query:  # export?table=a and export?table=b are different datasets
+            if query and "." not in default:
+                # an endpoint (export?table=a vs export?table=b), not a file (sales.csv?token=)
                 default += "-" + hashlib.sha256(query.encode()).hexdigest()[:8]
             return name or default, clean
         path = Path(text)

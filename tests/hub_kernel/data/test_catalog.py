@@ -92,6 +92,9 @@ def test_url_credentials_and_query_are_not_stored():
     url = "https://user:pw@example.org:8443/d/sales.csv?token=s"
     name, label = Catalog._name_and_label(url, None)
     assert (name, label) == ("sales.csv", "https://example.org:8443/d/sales.csv")
+    table_a, _ = Catalog._name_and_label("https://example.org/export?table=a", None)
+    table_b, _ = Catalog._name_and_label("https://example.org/export?table=b", None)
+    assert table_a.startswith("export-") and table_a != table_b
 
 
 def test_unknown_dataset_and_damaged_entries(catalog):
