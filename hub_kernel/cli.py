@@ -17,6 +17,7 @@ from hub_kernel.data.stream_cli import app as stream_app
 from hub_kernel.exceptions import HubError
 from hub_kernel.models.cli import app as models_app
 from hub_kernel.models.cli import mlflow_ui_command, train_command
+from hub_kernel.safety.cli import app as audit_app
 
 app = typer.Typer(
     name="hub",
@@ -30,6 +31,8 @@ err_console = Console(stderr=True)
 app.add_typer(stream_app, name="stream", help="Live WebSocket streams.")
 app.add_typer(models_app, name="models",
               help="Registered models: list, show, promote, roll back, archive.")
+app.add_typer(audit_app, name="audit",
+              help="The audit log of decisions: list, filter, export, verify.")
 app.command("train")(train_command)
 app.command("mlflow-ui")(mlflow_ui_command)
 

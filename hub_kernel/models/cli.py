@@ -6,6 +6,7 @@ Every hub error is printed as one line and exits 1, without a traceback.
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import sys
@@ -220,7 +221,8 @@ def promote_command(
     """Make VERSION the champion of NAME: only after the A/B gate said promote, or with
     --override --reason. The previous champion can be restored by rollback."""
     try:
-        summary = _registry().promote(name, version, reason=reason, override=override)
+        summary = _registry().promote(name, version, reason=reason, override=override,
+                                      approved_by=getpass.getuser())
     except HubError as exc:
         _fail(exc)
     console.print(f"{escape(name)}: champion is now version {summary.champion}")
@@ -307,7 +309,7 @@ def retrain_command(
 def rollback_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     """Restore the champion NAME had before its last promotion."""
     try:
-        summary = _registry().rollback(name)
+        summary = _registry().rollback(name, approved_by=getpass.getuser())
     except HubError as exc:
         _fail(exc)
     console.print(f"{escape(name)}: rolled back, champion is version {summary.champion}")

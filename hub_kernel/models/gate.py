@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from hub_kernel.exceptions import HubError, ModelError, RegistryStateError
+from hub_kernel.safety.audit import AuditLog
 
 if TYPE_CHECKING:
     from hub_kernel.models.ab import ABResult
@@ -131,7 +132,6 @@ def run_gate(registry: ModelRegistry, name: str, X: pd.DataFrame, y: Any, *,
         action = "held"
         explanation = f"held version {challenger}: {result.explanation}"
     elif mode in ("supervised", "autonomous"):
-        registry.promote(name, challenger, reason=f"A/B gate ({mode}): {result.explanation}")
         action = "promoted"
         explanation = (f"promoted version {challenger} over {info.champion} ({mode} mode; undo "
                        f"with `hub models rollback {name}`): {result.explanation}")
@@ -140,5 +140,14 @@ def run_gate(registry: ModelRegistry, name: str, X: pd.DataFrame, y: Any, *,
         action = "proposed"
         explanation = (f"proposed version {challenger} for promotion (assisted mode: approve "
                        f"with `hub models promote {name} {challenger}`): {result.explanation}")
+    # recorded before acting: a promotion that cannot be audited does not happen
+    AuditLog().record(
+        agent="ab_gate", mode=mode, action=f"{action} {name} v{challenger}",
+        explanation=explanation, propensity=1.0,  # a deterministic rule
+        observation={"model": name, "champion": info.champion, "challenger": challenger,
+                     "ab_run": run_id, **result.to_dict()},
+    )
+    if action == "promoted":
+        registry.promote(name, challenger, reason=f"A/B gate ({mode}): {result.explanation}")
     logger.info("A/B gate %s: %s", name, explanation)
     return GateOutcome(name, info.champion, challenger, result, run_id, mode, action, explanation)

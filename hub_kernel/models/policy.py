@@ -76,6 +76,14 @@ class DriftGatedPolicy(RetrainPolicy):
             metric_name=base.primary_metric, higher_is_better=True,
         )
         self.reports[context.model.name] = report
+        from hub_kernel.safety.audit import log_decision
+
+        log_decision(agent="retrain_policy", mode=self.mode,
+              action=f"{'retrain' if report.should_retrain else 'keep'} {context.model.name}",
+              explanation=report.explanation, propensity=1.0,
+              observation={"model": context.model.name, "base": base.version,
+                           "batch": context.dataset.id, "drift_share": report.drift_share,
+                           "drifted": report.drifted_features})
         return RetrainDecision(report.should_retrain, report.explanation)
 
     def split(self, context: RetrainContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:

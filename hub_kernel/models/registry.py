@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_kernel.exceptions import ModelError, RegistryStateError
 from hub_kernel.models.tracking import TrackingStore, process_alive, translate_errors
+from hub_kernel.safety.audit import AuditLog
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -409,7 +410,7 @@ class ModelRegistry:
 
     @translate_errors("promoting a model")
     def promote(self, name: str, version: int, *, reason: str | None = None,
-                override: bool = False) -> ModelSummary:
+                override: bool = False, approved_by: str | None = None) -> ModelSummary:
         """Make ``version`` the champion of ``name``; the previous champion can be restored by
         ``rollback``. A promoted challenger loses the ``challenger`` alias.
 
@@ -446,6 +447,13 @@ class ModelRegistry:
                 f"(decision: {decision or 'not tested'}); run `hub models ab {name} DATASET` "
                 f"or, as a person, `hub models promote {name} {version} --override --reason ...`"
             )
+        AuditLog().record(  # before the alias moves: nothing unaudited happens
+            agent="person" if approved_by else "ab_gate", action=f"promote {name} v{version}",
+            mode="override" if override else None, approved_by=approved_by,
+            explanation=(reason or "") + (f" (was v{current})" if current else ""),
+            observation={"model": name, "version": version, "champion": current,
+                         "decision": decision},
+        )
         if current is not None:  # history first: a crash before the alias moves is harmless
             history = [*self._history(model), current][-_HISTORY_LIMIT:]
             self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
@@ -466,7 +474,7 @@ class ModelRegistry:
         return self._summary(name)
 
     @translate_errors("rolling back a model")
-    def rollback(self, name: str) -> ModelSummary:
+    def rollback(self, name: str, *, approved_by: str | None = None) -> ModelSummary:
         """Restore the champion before the last promotion (``RegistryStateError`` if none)."""
         model = self._registered(name)
         if self.is_archived(model):
@@ -481,6 +489,11 @@ class ModelRegistry:
                 f"model {name!r} has no earlier champion to roll back to"
             )
         previous = history.pop()
+        AuditLog().record(agent="person" if approved_by else "rollback",
+                          action=f"rollback {name} v{current} -> v{previous}",
+                          approved_by=approved_by,
+                          explanation=f"champion of {name!r} restored to version {previous}",
+                          observation={"model": name, "from": current, "to": previous})
         self.client.set_registered_model_alias(name, CHAMPION, str(previous))
         self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
         if self._aliases(self.client.get_registered_model(name)).get(CHALLENGER) == previous:

@@ -86,6 +86,17 @@ def test_lifecycle_from_the_command_line(models_home, batches):
     assert ab_run.data.tags["hub.kind"] == "ab_test"
     assert ab_run.data.metrics["p_value"] < 0.05
 
+    # every decision is in the audit log, with who approved it and why; the chain verifies
+    from hub_kernel.safety.audit import AuditLog
+
+    actions = [(e.agent, e.action) for e in AuditLog().entries()]
+    assert ("ab_gate", f"promoted {NAME} v3") in actions
+    assert ("ab_gate", f"promote {NAME} v3") in actions  # the promotion itself
+    assert any(a == "person" and x.startswith(f"promote {NAME} v2") for a, x in actions)
+    assert any(a == "person" and x.startswith(f"rollback {NAME}") for a, x in actions)
+    assert any(a == "retrain_policy" and x == f"retrain {NAME}" for a, x in actions)
+    assert "hash chain verified" in hub("audit", "verify")
+
     hub("models", "delete", NAME)
     assert NAME not in hub("models", "list")
     assert registry.load_model(NAME, version=1) is not None  # archived, never destroyed
