@@ -112,6 +112,15 @@ def _text_values(column: pd.Series) -> pd.Series | None:
     return values.astype(str).str.strip()
 
 
+def _as_text(name: str, what: str, values: pd.Series, parsed: pd.Series) -> Issue:
+    """A "numbers/dates stored as text" warning, with the values that do not parse."""
+    bad = values[~parsed]
+    return Issue(f"{what}_as_text", "warning",
+                 f"{parsed.mean():.0%} of {name!r} are {what} stored as text"
+                 + (f"; {len(bad):,} values are not {what}" if len(bad) else ""),
+                 name, len(bad), _examples(bad))
+
+
 def _check_text_formats(name: str, column: pd.Series) -> list[Issue]:
     values = _text_values(column)
     if values is None:
@@ -124,38 +133,13 @@ def _check_text_formats(name: str, column: pd.Series) -> list[Issue]:
 
     parsed = as_numbers(sample).notna()
     if parsed.mean() >= _PARSE_SHARE:
-        parsed = as_numbers(values).notna()
-        bad = values[~parsed]
-        issues.append(
-            Issue(
-                "numbers_as_text",
-                "warning",
-                f"{parsed.mean():.0%} of {name!r} are numbers stored as text"
-                + (f"; {len(bad):,} values are not numbers" if len(bad) else ""),
-                name,
-                len(bad),
-                _examples(bad),
-            )
-        )
-        return issues
+        return [_as_text(name, "numbers", values, as_numbers(values).notna())]
     if sample.str.contains(r"\d", regex=True).mean() < _PARSE_SHARE:
         return issues
     if pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() >= _PARSE_SHARE:
-        dates = pd.to_datetime(values, errors="coerce", format="mixed")
-        ok = dates.notna()
+        ok = pd.to_datetime(values, errors="coerce", format="mixed").notna()
         if ok.mean() >= _PARSE_SHARE:
-            bad = values[~ok]
-            issues.append(
-                Issue(
-                    "dates_as_text",
-                    "warning",
-                    f"{ok.mean():.0%} of {name!r} are dates stored as text"
-                    + (f"; {len(bad):,} values are not dates" if len(bad) else ""),
-                    name,
-                    len(bad),
-                    _examples(bad),
-                )
-            )
+            issues.append(_as_text(name, "dates", values, ok))
     return issues
 
 

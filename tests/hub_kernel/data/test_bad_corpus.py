@@ -23,21 +23,6 @@ BAD = Path(__file__).resolve().parents[2] / "data" / "bad"
 CORPUS = sorted(p for p in BAD.iterdir() if p.suffix != ".py" and p.name != "README.md")
 
 
-@pytest.fixture
-def limits(monkeypatch):
-    """Set HUB_* settings for one test: ``limits(max_columns=10)``."""
-    from hub_kernel import config
-
-    def apply(**values: object) -> None:
-        for key, value in values.items():
-            monkeypatch.setenv(f"HUB_{key.upper()}", str(value))
-        config.reload_settings()
-
-    yield apply
-    monkeypatch.undo()
-    config.reload_settings()
-
-
 def _records(frame: pd.DataFrame) -> dict[str, list]:
     return {str(k): v for k, v in frame.to_dict("list").items()}
 

@@ -89,21 +89,6 @@ def test_latin1_is_read_as_cp1252_and_the_guess_is_reported(tmp_path, caplog):
 # --- helpers --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def limits(monkeypatch):
-    """Set HUB_* settings for one test: ``limits(csv_block_bytes=65536)``."""
-    from hub_kernel import config
-
-    def apply(**values: object) -> None:
-        for key, value in values.items():
-            monkeypatch.setenv(f"HUB_{key.upper()}", str(value))
-        config.reload_settings()
-
-    yield apply
-    monkeypatch.undo()
-    config.reload_settings()
-
-
 def _workbook_bytes(active: int = 0) -> bytes:
     book = openpyxl.Workbook()
     first = book.active
