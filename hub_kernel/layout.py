@@ -46,6 +46,8 @@ class Tile(BaseModel):
     width: int = Field(1, ge=1, le=12)
     height: int = Field(1, ge=1, le=12)
     pinned: bool = False
+    # locked: agents may move it but never resize it, change its chart or remove it
+    locked: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Layout:
         self._tiles: list[Tile] = []
         self._observers: list[Observer] = []
         self.version = 0
+        self.last_change = "created"
         for tile in tiles:
             self._check_new(tile)
             self._tiles.append(tile)
@@ -173,7 +176,12 @@ class Layout:
         self._update(tile_id, chart_type=chart_type)
 
     def pin(self, tile_id: str, pinned: bool = True) -> None:
+        """Pin a tile: it keeps its slot, size and chart whatever an agent proposes."""
         self._update(tile_id, pinned=pinned)
+
+    def lock(self, tile_id: str, locked: bool = True) -> None:
+        """Lock a tile: agents may move it, never change or remove it."""
+        self._update(tile_id, locked=locked)
 
     def add(self, tile: Tile, slot: int | None = None) -> None:
         self._check_new(tile)
@@ -182,8 +190,9 @@ class Layout:
 
     def remove(self, tile_id: str) -> Tile:
         tile = self[tile_id]
-        if tile.pinned:
-            raise LayoutError(f"tile {tile_id!r} is pinned; unpin it before removing it")
+        if tile.pinned or tile.locked:
+            state = "pinned" if tile.pinned else "locked"
+            raise LayoutError(f"tile {tile_id!r} is {state}; un{state[:-2]} it before removing it")
         self._tiles.pop(self.slot_of(tile_id))
         self._changed(f"remove {tile_id}")
         return tile
@@ -197,11 +206,8 @@ class Layout:
         """
         n_columns = n_columns or self.n_columns
         candidate = Layout(tiles, n_columns)
-        for slot, tile in enumerate(self._tiles):
-            if override_pins:
-                break
-            if tile.pinned and (slot >= len(candidate) or candidate._tiles[slot] != tile):
-                raise LayoutError(f"pinned tile {tile.id!r} must keep slot {slot} unchanged")
+        if not override_pins:
+            check_protected(self, candidate)
         self._tiles = list(candidate._tiles)
         self.n_columns = n_columns
         self._changed("replace")
@@ -254,9 +260,19 @@ class Layout:
 
     def _changed(self, what: str) -> None:
         self.version += 1
+        self.last_change = what
         logger.debug("layout v%d: %s", self.version, what)
         for callback in list(self._observers):
             callback(self)
+
+
+def check_protected(before: Layout, after: Layout) -> None:
+    """Refuse ``after`` when it moves or changes a pinned tile, or changes or drops a locked one."""
+    for slot, tile in enumerate(before.tiles):
+        if tile.pinned and (slot >= len(after) or after.tiles[slot] != tile):
+            raise LayoutError(f"pinned tile {tile.id!r} must keep slot {slot} unchanged")
+        if tile.locked and (tile.id not in after or after[tile.id] != tile):
+            raise LayoutError(f"locked tile {tile.id!r} must stay, unchanged")
 
 
 def tile_id_for(prefix: str, *columns: str) -> str:

@@ -1,0 +1,257 @@
+"""The Meta-Learning Controller: coordinates the agents and owns what they share.
+
+It owns the reward (the product's weighted terms, weights from settings), the exploration budget
+(per autonomy mode, halving every ``exploration_halflife`` interactions of a user as confidence
+grows), transfer between datasets (the population prior of the design agent pools the events of
+dashboards with similar profiles, weighted by similarity), and consistency (a layout only shows
+tiles whose columns exist in the data). Agents talk to it over an ``EventBus``; every change
+they want goes through a ``LayoutGovernor`` (modes, vetoes, pins, audit, undo).
+
+``DashboardSession`` is one person's view of one dashboard: interactions come in, and after
+``relayout_every`` of them (or on request) the design agent proposes the next arrangement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hub_kernel.agents.bus import EventBus
+from hub_kernel.agents.design import DesignAgent, tile_feature
+from hub_kernel.agents.events import EventStore, InteractionEvent
+from hub_kernel.config import get_settings
+from hub_kernel.layout import Layout
+from hub_kernel.safety.audit import log_decision
+from hub_kernel.safety.governor import Decision, LayoutGovernor
+from hub_kernel.safety.guard import FailureLog, guarded
+from hub_kernel.safety.modes import Controls
+from hub_kernel.safety.store import connect
+from hub_kernel.safety.versions import VersionStore
+
+logger = logging.getLogger("hub_kernel")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS profiles (dashboard TEXT PRIMARY KEY, features TEXT NOT NULL);
+"""
+
+
+def profile_features(profile: Any) -> np.ndarray:
+    """Meta-features of a dataset profile: size, column kinds, missingness, cardinality."""
+    columns = list(profile.columns)
+    n = max(len(columns), 1)
+    kinds = [c.kind for c in columns]
+    return np.array([
+        math.log10(max(profile.n_rows, 1)) / 7, math.log10(n) / 4,
+        kinds.count("numeric") / n, kinds.count("categorical") / n,
+        kinds.count("datetime") / n, kinds.count("boolean") / n,
+        float(np.mean([c.missing_share for c in columns])) if columns else 0.0,
+        float(np.mean([min(c.n_unique / max(profile.n_rows, 1), 1.0) for c in columns]))
+        if columns else 0.0,
+    ])
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two profiles' meta-features, in [0, 1]."""
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return max(0.0, float(a @ b) / norm) if norm else 0.0
+
+
+def consistent(layout: Layout, profile: Any) -> Layout:
+    """``layout`` without tiles about columns the data does not have (pins included: a tile
+    that cannot be drawn helps nobody)."""
+    names = {c.name for c in profile.columns}
+    return Layout([t for t in layout if set(t.columns) <= names], layout.n_columns)
+
+
+@dataclass
+class MetaController:
+    """Coordinates the design agent, the event store and the safety layer."""
+
+    bus: EventBus = field(default_factory=EventBus)
+    events: EventStore | None = None
+    agent: DesignAgent = field(default_factory=DesignAgent)
+    path: str | os.PathLike[str] | None = None  # safety.db (tests)
+
+    def __post_init__(self) -> None:
+        self.events = self.events or EventStore()
+        self.controls = Controls(self.path)
+        self.versions = VersionStore(self.path)
+        self.failures = FailureLog(self.path)
+
+    # -- shared quantities -------------------------------------------------------------------
+    @staticmethod
+    def reward(terms: Mapping[str, float]) -> float:
+        """The product's reward: weighted terms (missing terms count 0), weights normalized."""
+        weights = get_settings().reward_weights.normalized()
+        unknown = set(terms) - set(weights)
+        if unknown:
+            raise ValueError(f"unknown reward terms {sorted(unknown)}; known: {sorted(weights)}")
+        return float(sum(weights[k] * float(v) for k, v in terms.items()))
+
+    def exploration(self, user: str, mode: str) -> float:
+        """This user's exploration rate: the mode's budget, halving as their history grows."""
+        settings = get_settings()
+        base = settings.exploration.get(mode, 0.0)
+        assert self.events is not None
+        seen = self.events.count(user=user)
+        return float(base * 0.5 ** (seen / settings.exploration_halflife))
+
+    def remember_profile(self, dashboard: str, profile: Any) -> None:
+        features = json.dumps(profile_features(profile).tolist())
+        with connect(self.path, _SCHEMA) as db:
+            db.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?)", (dashboard, features))
+
+    def similar_dashboards(self, profile: Any) -> dict[str, float]:
+        """Every known dashboard with the similarity of its data to ``profile``."""
+        mine = profile_features(profile)
+        with connect(self.path, _SCHEMA) as db:
+            rows = db.execute("SELECT * FROM profiles").fetchall()
+        return {r["dashboard"]: similarity(mine, np.array(json.loads(r["features"])))
+                for r in rows}
+
+    def population(self, dashboard: str, profile: Any | None) -> dict[str, tuple[float, float]]:
+        """Successes/failures per tile feature over everyone, similar datasets weighted in."""
+        assert self.events is not None
+        weights = self.similar_dashboards(profile) if profile is not None else {}
+        weights[dashboard] = 1.0
+        pooled: dict[str, list[float]] = {}
+        for name, weight in weights.items():
+            if weight < 0.5:
+                continue
+            rates = self.agent.population_rates(self.events.events(dashboard=name))
+            for feature, (ups, downs) in rates.items():
+                acc = pooled.setdefault(feature, [0.0, 0.0])
+                acc[0] += weight * ups
+                acc[1] += weight * downs
+        return {k: (v[0], v[1]) for k, v in pooled.items()}
+
+    def open(self, layout: Layout, *, user: str, dashboard: str, profile: Any | None = None,
+             session: str | None = None) -> DashboardSession:
+        """Start one person's session on a dashboard (its layout already chosen)."""
+        if profile is not None:
+            self.remember_profile(dashboard, profile)
+        self.bus.publish("layout_applied", user=user, dashboard=dashboard,
+                         layout=layout.to_dict(), reason="opened")
+        return DashboardSession(self, layout, user=user, dashboard=dashboard, profile=profile,
+                                session=session or uuid.uuid4().hex[:12])
+
+    def starting_layout(self, default: Layout, *, user: str, dashboard: str,
+                        profile: Any) -> Layout:
+        """The layout this user had last time on this dashboard, if it still fits the data;
+        else ``default``."""
+        from hub_kernel.safety.governor import layout_key
+
+        latest = self.versions.latest("layout", layout_key(user, dashboard))
+        if latest is None:
+            return default
+        try:
+            stored = Layout.from_dict(latest.payload)
+        except Exception:
+            return default
+        fitted = consistent(stored, profile)
+        return fitted if len(fitted) else default
+
+
+class DashboardSession:
+    """One person's session on one dashboard: feedback in, re-arrangements out."""
+
+    def __init__(self, controller: MetaController, layout: Layout, *, user: str,
+                 dashboard: str, session: str, profile: Any | None = None) -> None:
+        self.controller = controller
+        self.layout = layout
+        self.user, self.dashboard, self.session = user, dashboard, session
+        self.profile = profile
+        self.governor = LayoutGovernor(layout, user=user, dashboard=dashboard,
+                                       controls=controller.controls,
+                                       versions=controller.versions, path=controller.path)
+        self.expanded: set[str] = set()
+        self.since_round = 0
+        self.last: Decision | None = None
+        self._round_events: list[InteractionEvent] = []
+
+    @property
+    def mode(self) -> str:
+        return self.governor.mode
+
+    def interact(self, tile_id: str, kind: str, value: float = 1.0) -> Decision | None:
+        """Record an interaction; after ``relayout_every`` of them, run a round."""
+        feature = tile_feature(self.layout[tile_id]) if tile_id in self.layout else ""
+        event = InteractionEvent(self.user, self.session, self.dashboard, tile_id, kind, value,
+                                 feature=feature)
+        assert self.controller.events is not None
+        self.controller.events.add([event])
+        self._round_events.append(event)
+        if kind == "expand":
+            self.expanded.add(tile_id)
+        self.controller.bus.publish("interaction", user=self.user, dashboard=self.dashboard,
+                                    tile=tile_id, kind=kind, value=value)
+        self.since_round += 1
+        if self.since_round >= get_settings().relayout_every:
+            return self.relayout()
+        return None
+
+    def round_terms(self) -> dict[str, float]:
+        """This round's reward terms, from its events (see docs/reward.md)."""
+        events = self._round_events
+        tiles = max(len(self.layout), 1)
+        positive = {e.tile for e in events if e.kind in ("thumbs_up", "expand", "pin", "click",
+                                                         "first", "dwell")}
+        ups = sum(e.kind == "thumbs_up" for e in events)
+        downs = sum(e.kind in ("thumbs_down", "dismiss") for e in events)
+        rejected = {e.tile for e in events if e.kind in ("thumbs_down", "dismiss")}
+        return {
+            "engagement": len(positive) / tiles,
+            "accuracy": 1 - len(rejected) / tiles,
+            "task_completion": float(any(e.kind == "task_done" for e in events)),
+            "satisfaction": (ups + 1) / (ups + downs + 2),
+            "efficiency": 1.0 / (1.0 + len(self.controller.failures.recent())),
+        }
+
+    def relayout(self) -> Decision | None:
+        """One round: the agent proposes, the governor decides. ``None``: the agent failed
+        and the layout stayed as it was."""
+        controller = self.controller
+        mode = self.mode
+        if self.last is not None and self.last.audit_id is not None:
+            reward = controller.reward(self.round_terms())
+            log_decision(agent=controller.agent.name, mode=mode, ref=self.last.audit_id,
+                         action="outcome", outcome_reward=reward,
+                         explanation=f"reward {reward:.3f} for the round after this decision: "
+                                     + ", ".join(f"{k} {v:.2f}" for k, v in
+                                                 self.round_terms().items()))
+
+        def step() -> Decision:
+            assert controller.events is not None
+            mine = controller.events.events(user=self.user, dashboard=self.dashboard)
+            posts = controller.agent.posteriors(
+                self.layout, mine, controller.population(self.dashboard, self.profile))
+            epsilon = controller.exploration(self.user, mode)
+            proposal = controller.agent.propose(
+                self.layout, posts, epsilon=epsilon, keep=self.expanded,
+                observation={"dashboard": self.dashboard, "user": self.user,
+                             "n_events": len(mine), "epsilon": round(epsilon, 4),
+                             "appeal": {k: round(p.mean, 3) for k, p in posts.items()}})
+            return self.governor.submit(proposal, keep=self.expanded)
+
+        decision = guarded(controller.agent.name, self.governor.key, step,
+                           failures=controller.failures)
+        self.since_round = 0
+        self.expanded.clear()
+        self._round_events = []
+        if decision is None:
+            controller.bus.publish("agent_failed", user=self.user, dashboard=self.dashboard,
+                                   agent=controller.agent.name)
+            return None
+        self.last = decision
+        topic = "layout_applied" if decision.status == "applied" else "layout_proposed"
+        controller.bus.publish(topic, user=self.user, dashboard=self.dashboard,
+                               status=decision.status, explanation=decision.explanation)
+        return decision

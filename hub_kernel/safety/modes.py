@@ -1,0 +1,166 @@
+"""Autonomy modes and overrides, per dashboard and per user, kept in ``safety.db``.
+
+``assisted``: agents propose, a person approves each change. ``supervised``: changes are
+applied, announced, and undoable in one click. ``autonomous``: applied silently within the
+domains settings allow (``HUB_AUTONOMOUS_DOMAINS``); outside them the agent only proposes.
+
+A mode is set for a user, a dashboard, or a user on one dashboard; the most specific wins, then
+the setting ``HUB_AUTONOMY_MODE``. Vetoes forbid agents an action kind (``move``, ``resize``,
+``chart_type``, ``add``, ``remove``) in the same scopes; every change is audited.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import get_args
+
+from hub_kernel.config import AutonomyMode, get_settings
+from hub_kernel.exceptions import HubError
+from hub_kernel.safety.audit import AuditLog
+from hub_kernel.safety.store import connect
+
+MODES: tuple[str, ...] = get_args(AutonomyMode)
+ACTION_KINDS = ("move", "resize", "chart_type", "add", "remove")
+ANY = "*"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS modes (
+    user TEXT NOT NULL, dashboard TEXT NOT NULL, mode TEXT NOT NULL,
+    set_by TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (user, dashboard)
+);
+CREATE TABLE IF NOT EXISTS vetoes (
+    user TEXT NOT NULL, dashboard TEXT NOT NULL, kind TEXT NOT NULL,
+    set_by TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (user, dashboard, kind)
+);
+"""
+
+
+class ModeError(HubError):
+    """An unknown autonomy mode or action kind."""
+
+
+@dataclass(frozen=True)
+class ModeSetting:
+    user: str
+    dashboard: str
+    mode: str
+    set_by: str
+    time: str
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ModeError(f"unknown autonomy mode {mode!r}; choose one of {', '.join(MODES)}")
+    return mode
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in ACTION_KINDS:
+        raise ModeError(f"unknown action kind {kind!r}; choose one of {', '.join(ACTION_KINDS)}")
+    return kind
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Controls:
+    """Modes and vetoes in ``safety.db`` (``path`` for tests; default under HUB_HOME)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = path
+
+    # -- modes -------------------------------------------------------------------------------
+    def set_mode(self, mode: str, *, user: str | None = None, dashboard: str | None = None,
+                 set_by: str = "person") -> ModeSetting:
+        """Set the mode for ``user`` on ``dashboard`` (either may be None: every one)."""
+        _check_mode(mode)
+        scope = (user or ANY, dashboard or ANY)
+        before = self.mode(user=user, dashboard=dashboard)
+        AuditLog().record(agent="person", action=f"set mode {mode}", mode=mode,
+                          approved_by=set_by, observation={"user": scope[0],
+                                                           "dashboard": scope[1]},
+                          explanation=f"autonomy mode for user {scope[0]} on dashboard "
+                                      f"{scope[1]} set to {mode} (was {before})")
+        stamp = _now()
+        with connect(self.path, _SCHEMA) as db:
+            db.execute("INSERT OR REPLACE INTO modes VALUES (?, ?, ?, ?, ?)",
+                       (*scope, mode, set_by, stamp))
+        return ModeSetting(*scope, mode, set_by, stamp)
+
+    def clear_mode(self, *, user: str | None = None, dashboard: str | None = None) -> None:
+        with connect(self.path, _SCHEMA) as db:
+            db.execute("DELETE FROM modes WHERE user=? AND dashboard=?",
+                       (user or ANY, dashboard or ANY))
+
+    def mode(self, *, user: str | None = None, dashboard: str | None = None) -> str:
+        """The mode in force: user+dashboard, then dashboard, then user, then settings."""
+        with connect(self.path, _SCHEMA) as db:
+            for scope in ((user, dashboard), (ANY, dashboard), (user, ANY), (ANY, ANY)):
+                if None in scope:
+                    continue
+                row = db.execute("SELECT mode FROM modes WHERE user=? AND dashboard=?",
+                                 scope).fetchone()
+                if row is not None:
+                    return str(row["mode"])
+        return get_settings().autonomy_mode
+
+    def modes(self) -> list[ModeSetting]:
+        with connect(self.path, _SCHEMA) as db:
+            rows = db.execute("SELECT * FROM modes ORDER BY user, dashboard").fetchall()
+        return [ModeSetting(r["user"], r["dashboard"], r["mode"], r["set_by"], r["time"])
+                for r in rows]
+
+    @staticmethod
+    def applies_directly(mode: str, domain: str) -> bool:
+        """Whether an agent's change in ``domain`` is applied (True) or only proposed."""
+        if mode == "assisted":
+            return False
+        if mode == "autonomous":
+            return domain in get_settings().autonomous_domains
+        return True
+
+    @staticmethod
+    def announced(mode: str) -> bool:
+        """Supervised changes are announced with an Undo; autonomous ones only logged."""
+        return mode != "autonomous"
+
+    # -- vetoes ------------------------------------------------------------------------------
+    def veto(self, kind: str, *, user: str | None = None, dashboard: str | None = None,
+             set_by: str = "person") -> None:
+        """Forbid agents the action ``kind`` for ``user`` on ``dashboard``."""
+        _check_kind(kind)
+        scope = (user or ANY, dashboard or ANY)
+        AuditLog().record(agent="person", action=f"veto {kind}", approved_by=set_by,
+                          observation={"user": scope[0], "dashboard": scope[1]},
+                          explanation=f"agents may no longer {kind} tiles for user "
+                                      f"{scope[0]} on dashboard {scope[1]}")
+        with connect(self.path, _SCHEMA) as db:
+            db.execute("INSERT OR REPLACE INTO vetoes VALUES (?, ?, ?, ?, ?)",
+                       (*scope, kind, set_by, _now()))
+
+    def allow(self, kind: str, *, user: str | None = None, dashboard: str | None = None,
+              set_by: str = "person") -> None:
+        """Lift a veto set with the same scope."""
+        _check_kind(kind)
+        scope = (user or ANY, dashboard or ANY)
+        AuditLog().record(agent="person", action=f"allow {kind}", approved_by=set_by,
+                          observation={"user": scope[0], "dashboard": scope[1]},
+                          explanation=f"agents may {kind} tiles again for user {scope[0]} "
+                                      f"on dashboard {scope[1]}")
+        with connect(self.path, _SCHEMA) as db:
+            db.execute("DELETE FROM vetoes WHERE user=? AND dashboard=? AND kind=?",
+                       (*scope, kind))
+
+    def vetoed(self, *, user: str | None = None, dashboard: str | None = None) -> set[str]:
+        """Action kinds forbidden here: the union over every scope that covers it."""
+        scopes = [(u, d) for u in {user or ANY, ANY} for d in {dashboard or ANY, ANY}]
+        with connect(self.path, _SCHEMA) as db:
+            kinds: set[str] = set()
+            for scope in scopes:
+                rows = db.execute("SELECT kind FROM vetoes WHERE user=? AND dashboard=?",
+                                  scope).fetchall()
+                kinds.update(r["kind"] for r in rows)
+        return kinds

@@ -1,0 +1,58 @@
+"""The safety state database, ``$HUB_HOME/safety.db`` (SQLite, WAL).
+
+Autonomy modes, vetoes, versions of layouts and policies, pending proposals, rollouts and agent
+failures live here, one table per concept, each created by the module that owns it. It sits
+outside every kernel: Voila gives each viewer a fresh kernel, and these must outlive them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hub_kernel.exceptions import HubError
+
+
+class SafetyStoreError(HubError):
+    """The safety database cannot be opened or written."""
+
+
+def default_path() -> Path:
+    from hub_kernel.config import get_settings
+
+    return get_settings().home / "safety.db"
+
+
+@contextmanager
+def connect(path: str | os.PathLike[str] | None, schema: str) -> Iterator[sqlite3.Connection]:
+    """A connection to the safety database with ``schema`` applied; commits on success.
+
+    Writers take the lock up front (``BEGIN IMMEDIATE``) so read-modify-write sequences from
+    two kernels do not interleave.
+    """
+    target = Path(path) if path is not None else default_path()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(target, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(schema)
+    except (OSError, sqlite3.Error) as exc:
+        raise SafetyStoreError(f"safety database {target} cannot be opened: {exc}") from exc
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        yield db
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise SafetyStoreError(f"safety database {target} cannot be written: {exc}") from exc
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    finally:
+        db.close()

@@ -1,0 +1,154 @@
+"""The controller and the design agent: reward, exploration, transfer, learning, fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hub_kernel.agents.bus import EventBus
+from hub_kernel.agents.controller import MetaController, consistent
+from hub_kernel.agents.design import DesignAgent
+from hub_kernel.data import profile_dataset
+from hub_kernel.exceptions import AgentError
+from hub_kernel.layout import default_layout
+from hub_kernel.safety.audit import AuditLog
+from hub_kernel.safety.guard import FailureLog
+from hub_kernel.safety.modes import Controls
+
+
+def frame(seed: int = 0, n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "date": pd.date_range("2024-01-01", periods=n, freq="D"),
+        "sales": rng.gamma(2, 10, n), "visits": rng.poisson(30, n).astype(float),
+        "cost": rng.normal(5, 1, n), "region": rng.choice(["north", "south", "east"], n),
+    })
+
+
+@pytest.fixture
+def setup(hub_home):
+    data = frame()
+    profile = profile_dataset(data)
+    return profile, default_layout(profile)
+
+
+def test_bus_isolates_failing_handlers_and_rejects_unknown_topics():
+    bus, seen = EventBus(), []
+    bus.subscribe("interaction", lambda e: 1 / 0)
+    bus.subscribe("interaction", lambda e: seen.append(e.payload["tile"]))
+    failures = []
+    bus.subscribe("agent_failed", lambda e: failures.append(e.payload["error"]))
+    bus.publish("interaction", tile="a")
+    assert seen == ["a"] and failures == ["ZeroDivisionError: division by zero"]
+    with pytest.raises(AgentError, match="unknown event topic"):
+        bus.publish("made_up")
+
+
+def test_reward_uses_the_weights_in_settings(hub_home, monkeypatch):
+    from hub_kernel import config
+
+    terms = {"engagement": 1.0, "accuracy": 0.0, "task_completion": 1.0, "satisfaction": 0.0,
+             "efficiency": 0.0}
+    assert MetaController.reward(terms) == pytest.approx(0.30 + 0.20)
+    monkeypatch.setenv("HUB_REWARD_WEIGHTS__ENGAGEMENT", "0")
+    config.reload_settings()
+    assert MetaController.reward(terms) == pytest.approx(0.20 / 0.70)
+    with pytest.raises(ValueError, match="unknown reward terms"):
+        MetaController.reward({"clicks": 1})
+
+
+def test_exploration_decays_as_a_user_gains_history(setup):
+    profile, layout = setup
+    controller = MetaController()
+    fresh = controller.exploration("ann", "autonomous")
+    assert fresh == pytest.approx(0.25)
+    assert controller.exploration("ann", "assisted") < fresh
+    session = controller.open(layout, user="ann", dashboard="d", profile=profile)
+    for _ in range(40):
+        session.interact("overview", "click")
+    assert controller.exploration("ann", "autonomous") == pytest.approx(0.25 / 4)
+    assert controller.exploration("bob", "autonomous") == pytest.approx(0.25)
+
+
+def test_layout_only_shows_tiles_whose_columns_exist(setup):
+    profile, layout = setup
+    smaller = profile_dataset(frame().drop(columns=["sales", "region"]))
+    fitted = consistent(layout, smaller)
+    assert fitted.ids and all(set(t.columns) <= {"date", "visits", "cost"} for t in fitted)
+    assert len(fitted) < len(layout)
+
+
+def run_user(session, likes: str, dislikes: str, rounds: int) -> list[int]:
+    """A simulated user who rewards one tile and rejects another; returns the liked tile's
+    slot after each round."""
+    slots = []
+    for _ in range(rounds):
+        if dislikes in session.layout:
+            session.interact(dislikes, "thumbs_down")
+        session.interact(likes, "thumbs_up")
+        session.relayout()
+        slots.append(session.layout.slot_of(likes))
+    return slots
+
+
+def test_agent_learns_a_users_taste_and_removes_a_rejected_tile(setup):
+    profile, layout = setup
+    Controls().set_mode("supervised", user="ann")
+    controller = MetaController(agent=DesignAgent(seed=1))
+    session = controller.open(layout, user="ann", dashboard="d", profile=profile)
+    liked, disliked = layout.ids[-1], layout.ids[1]
+    slots = run_user(session, liked, disliked, rounds=3)
+    assert slots[-1] == 0 and slots[0] <= len(layout) - 1
+    assert disliked not in session.layout
+    why = AuditLog().entries(action="apply layout")[-1]
+    assert why.propensity is not None and 0 < why.propensity <= 1
+    assert "runner-up" in why.explanation and why.expected_reward is not None
+    outcomes = AuditLog().entries(action="outcome")
+    assert outcomes and all(o.outcome_reward is not None and o.ref for o in outcomes)
+    # the next session of the same user starts from what was learned
+    fresh = default_layout(profile)
+    start = controller.starting_layout(fresh, user="ann", dashboard="d", profile=profile)
+    assert start.ids[0] == liked and disliked not in start
+
+
+def test_new_user_on_a_similar_dataset_starts_from_the_population(setup):
+    profile, layout = setup
+    Controls().set_mode("autonomous")
+    controller = MetaController(agent=DesignAgent(seed=2))
+    for user in ("u1", "u2", "u3"):
+        session = controller.open(default_layout(profile), user=user, dashboard="shop-a",
+                                  profile=profile)
+        for _ in range(3):
+            session.interact("missing", "thumbs_up")
+        session.relayout()
+    other = profile_dataset(frame(seed=5, n=300))  # another dataset of the same shape
+    newcomer = controller.open(default_layout(other), user="zoe", dashboard="shop-b",
+                               profile=other)
+    assert controller.similar_dashboards(other)["shop-a"] > 0.9
+    newcomer.relayout()
+    assert newcomer.layout.ids[0] == "missing"
+
+
+def test_a_crashing_agent_leaves_the_last_good_layout(setup):
+    profile, layout = setup
+    Controls().set_mode("autonomous")
+
+    class Broken(DesignAgent):
+        def propose(self, *args, **kwargs):
+            raise RuntimeError("policy weights are NaN")
+
+    controller = MetaController(agent=Broken())
+    session = controller.open(layout, user="ann", dashboard="d", profile=profile)
+    before = layout.to_dict()
+    assert session.relayout() is None
+    assert session.layout.to_dict() == before
+    failures = FailureLog().recent()
+    assert failures and "policy weights are NaN" in failures[-1].error
+    assert AuditLog().entries(action="fallback")
+
+    from hub_kernel.config import get_settings
+    from hub_kernel.doctor import check_agents
+
+    check = check_agents(get_settings())
+    assert check.status == "warn" and "policy weights are NaN" in check.detail

@@ -1,0 +1,184 @@
+"""The governor: modes, approval, undo, vetoes, pins and locks, versions, failures."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hub_kernel.layout import Layout, Tile
+from hub_kernel.safety.audit import AuditLog
+from hub_kernel.safety.governor import LayoutGovernor, Proposal, ProposalError, diff
+from hub_kernel.safety.modes import Controls, ModeError
+from hub_kernel.safety.versions import VersionError, VersionStore
+
+
+def tiles(n: int = 5, pinned: tuple[int, ...] = (), locked: tuple[int, ...] = ()) -> list[Tile]:
+    return [Tile(id=f"t{i}", kind="chart", title=f"tile {i}", columns=(f"c{i}",),
+                 chart_type="histogram", pinned=i in pinned, locked=i in locked)
+            for i in range(n)]
+
+
+def proposal(layout: Layout, order: list[str], agent: str = "design", **extra) -> Proposal:
+    by_id = {t.id: t for t in layout}
+    target = Layout([by_id[i] for i in order], layout.n_columns)
+    return Proposal(agent=agent, layout=target.to_dict(), explanation="test reorder",
+                    propensity=0.5, expected_reward=0.7, runner_up="as is",
+                    runner_up_reward=0.6, drivers={"appeal:t4": 0.3}, **extra)
+
+
+@pytest.fixture
+def gov(hub_home):
+    def make(mode: str, layout: Layout | None = None) -> LayoutGovernor:
+        Controls().set_mode(mode, user="ann", dashboard="sales")
+        return LayoutGovernor(layout or Layout(tiles()), user="ann", dashboard="sales")
+    return make
+
+
+def test_assisted_applies_nothing_until_a_person_approves(gov):
+    g = gov("assisted")
+    before = g.layout.to_dict()
+    versions_before = len(g.history())
+    decision = g.submit(proposal(g.layout, ["t4", "t0", "t1", "t2", "t3"]))
+    assert decision.status == "pending"
+    assert g.layout.to_dict() == before and len(g.history()) == versions_before
+    assert [p.id for p in g.pending()] == [decision.proposal_id]
+    approved = g.approve(decision.proposal_id, by="ann")
+    assert approved.status == "applied" and g.layout.ids[0] == "t4"
+    entry = AuditLog().entries(action="approve")[-1]
+    assert entry.approved_by == "ann" and "test reorder" in entry.explanation
+    assert g.pending() == []
+    with pytest.raises(ProposalError, match="already approved"):
+        g.approve(decision.proposal_id, by="ann")
+
+
+def test_rejected_proposal_changes_nothing_and_records_zero_reward(gov):
+    g = gov("assisted")
+    before = g.layout.to_dict()
+    decision = g.submit(proposal(g.layout, ["t1", "t0", "t2", "t3", "t4"]))
+    g.reject(decision.proposal_id, by="ann")
+    assert g.layout.to_dict() == before
+    row = AuditLog().entries(action="reject")[-1]
+    assert row.outcome_reward == 0.0 and row.approved_by == "ann"
+
+
+def test_stale_proposal_is_refused(gov):
+    g = gov("assisted")
+    decision = g.submit(proposal(g.layout, ["t1", "t0", "t2", "t3", "t4"]))
+    g.layout.move("t3", 0)  # a person changed the layout meanwhile
+    with pytest.raises(ProposalError, match="version"):
+        g.approve(decision.proposal_id, by="ann")
+    assert g.layout.ids[0] == "t3"
+
+
+def test_supervised_applies_announces_and_undo_restores_exactly(gov):
+    g = gov("supervised", Layout(tiles(pinned=(2,)), n_columns=3))
+    g.layout.resize("t1", width=2)
+    exact = g.layout.to_dict()
+    order = ["t4", "t3", "t2", "t0"]  # t1 removed, t2 pinned at slot 2
+    decision = g.submit(proposal(g.layout, order))
+    assert decision.status == "applied" and decision.announced
+    assert g.layout.ids == order and g.can_undo
+    undone = g.undo(by="ann")
+    assert undone.status == "undone" and g.layout.to_dict() == exact
+    assert not g.can_undo
+    actions = [e.action for e in AuditLog().entries()]
+    assert any(a.startswith("apply layout ann/sales") for a in actions)
+    assert any(a.startswith("undo layout ann/sales") for a in actions)
+
+
+def test_autonomous_applies_only_in_allowed_domains(gov, monkeypatch):
+    from hub_kernel import config
+
+    g = gov("autonomous")
+    assert g.submit(proposal(g.layout, ["t1", "t0", "t2", "t3", "t4"])).status == "applied"
+    monkeypatch.setenv("HUB_AUTONOMOUS_DOMAINS", '["report"]')
+    config.reload_settings()
+    assert g.submit(proposal(g.layout, ["t2", "t1", "t0", "t3", "t4"])).status == "pending"
+
+
+def test_vetoed_action_kind_is_not_applied(gov):
+    g = gov("supervised")
+    Controls().veto("remove", user="ann")
+    before = g.layout.to_dict()
+    decision = g.submit(proposal(g.layout, ["t0", "t1", "t2", "t3"]))
+    assert decision.status == "vetoed" and g.layout.to_dict() == before
+    assert AuditLog().entries(action="vetoed")
+    Controls().allow("remove", user="ann")
+    assert g.submit(proposal(g.layout, ["t0", "t1", "t2", "t3"])).status == "applied"
+
+
+def test_locked_and_expanded_tiles_are_not_removed(gov):
+    g = gov("autonomous", Layout(tiles(locked=(1,))))
+    assert g.submit(proposal(g.layout, ["t0", "t2", "t3", "t4"])).status == "refused"
+    decision = g.submit(proposal(g.layout, ["t1", "t0", "t2", "t3"]), keep={"t4"})
+    assert decision.status == "refused" and "t4" in g.layout
+    assert g.submit(proposal(g.layout, ["t1", "t0", "t2", "t3", "t4"])).status == "applied"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(3, 7), data=st.data())
+def test_pinned_tiles_never_move(gov, n, data):
+    pins = tuple(sorted(data.draw(st.sets(st.integers(0, n - 1), max_size=n - 1))))
+    g = gov(data.draw(st.sampled_from(["assisted", "supervised", "autonomous"])),
+            Layout(tiles(n, pinned=pins)))
+    for _ in range(3):
+        order = data.draw(st.permutations(g.layout.ids))
+        keep = data.draw(st.integers(1, len(order)))
+        decision = g.submit(proposal(g.layout, list(order[:keep])))
+        if decision.status == "pending":
+            try:
+                g.approve(decision.proposal_id, by="ann")
+            except ProposalError:
+                pass
+        for slot in pins:
+            assert g.layout.tiles[slot].id == f"t{slot}" and g.layout.tiles[slot].pinned
+    g.close()
+
+
+def test_every_layout_is_versioned_and_restored_exactly(gov):
+    g = gov("supervised")
+    first = g.layout.to_dict()
+    g.submit(proposal(g.layout, ["t4", "t3", "t2", "t1", "t0"]))
+    g.layout.pin("t2")  # a person's change is a version too
+    history = g.history()
+    assert [v.author for v in history] == ["default", "design", "person"]
+    restored = g.restore(1, by="ann")
+    assert g.layout.to_dict() == first and restored.version == 4
+    assert VersionStore().get("layout", "ann/sales").restored_from == 1
+    with pytest.raises(VersionError, match="no version 99"):
+        g.restore(99, by="ann")
+
+
+def test_a_change_that_breaks_rendering_is_undone(gov):
+    g = gov("supervised")
+    before = g.layout.to_dict()
+
+    def broken_renderer(layout):
+        if layout.ids[0] == "t4":
+            raise RuntimeError("renderer exploded")
+
+    g.layout.observe(broken_renderer)
+    decision = g.submit(proposal(g.layout, ["t4", "t0", "t1", "t2", "t3"]))
+    assert decision.status == "failed" and g.layout.to_dict() == before
+
+
+def test_diff_names_one_move_for_one_jump():
+    a = Layout(tiles(6))
+    b = Layout([a["t5"], a["t0"], a["t2"], a["t3"], a["t4"]])
+    assert [(c.kind, c.tile) for c in diff(a, b)] == [("remove", "t1"), ("move", "t5")]
+
+
+def test_mode_scopes_most_specific_wins(hub_home):
+    controls = Controls()
+    assert controls.mode(user="bob", dashboard="x") == "assisted"  # the setting's default
+    controls.set_mode("autonomous", user="bob")
+    controls.set_mode("supervised", dashboard="x")
+    assert controls.mode(user="bob", dashboard="y") == "autonomous"
+    assert controls.mode(user="bob", dashboard="x") == "supervised"
+    controls.set_mode("assisted", user="bob", dashboard="x")
+    assert controls.mode(user="bob", dashboard="x") == "assisted"
+    assert AuditLog().entries(action="set mode")[-1].explanation.startswith(
+        "autonomy mode for user bob on dashboard x set to assisted")
+    with pytest.raises(ModeError, match="choose one of assisted, supervised, autonomous"):
+        controls.set_mode("yolo")
