@@ -98,10 +98,52 @@ class Settings(BaseSettings):
     decay_threshold: float = Field(
         0.05, ge=0, description="Drop of the primary metric (absolute) that triggers a retrain."
     )
+    fairness_threshold: float = Field(
+        0.2, gt=0, le=1,
+        description="Largest demographic parity / equalized odds difference (or, for regression,"
+                    " standardized group gap) a model may show across the groups of a declared "
+                    "sensitive attribute and still be promoted.",
+    )
+    fairness_min_group_size: int = Field(
+        10, ge=1, description="Rows a group needs to count in the fairness gate (smaller groups "
+                              "are reported but not judged)."
+    )
+    reward_parity_threshold: float = Field(
+        0.1, gt=0, description="Gap in mean reward (absolute) below the best user group at which"
+                               " a group counts as starved by the agents."
+    )
+    reward_parity_min_count: int = Field(
+        30, ge=2, description="Rewards a user group needs before it can be flagged as starved."
+    )
+    importance_repeats: int = Field(
+        3, ge=0, description="Shuffles per feature for the permutation importance logged with "
+                             "each trained version (0 turns it off)."
+    )
+    importance_max_rows: int = Field(
+        5000, ge=10, description="Rows (sampled) the logged permutation importance is computed on."
+    )
     # live streams
     stream_window_rows: int = Field(5_000, ge=1, description="Rows kept for live display.")
     stream_backoff_max_seconds: float = Field(30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # agents and safety
+    user: str = Field("default", pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
+                      description="Who is using hub when a dashboard URL names nobody (?user=).")
+    autonomous_domains: list[str] = Field(
+        default_factory=lambda: ["layout"],
+        description="What agents may change without asking in autonomous mode "
+                    "(layout, analysis, report, model); elsewhere they propose.",
+    )
+    relayout_every: int = Field(
+        5, ge=1, description="Interactions after which the design agent re-arranges the grid."
+    )
+    exploration: dict[str, float] = Field(
+        default_factory=lambda: {"assisted": 0.05, "supervised": 0.15, "autonomous": 0.25},
+        description="Starting exploration rate per autonomy mode; decays with experience.",
+    )
+    exploration_halflife: int = Field(
+        20, ge=1, description="Interactions of a user after which exploration has halved."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -137,8 +137,24 @@ def check_browser(settings: Settings) -> Check:
     return Check("browser", "ok", f"{out} at {resolved}")
 
 
+def check_agents(settings: Settings) -> Check:
+    """Agent failures of the last day: each left its dashboard on the last good layout."""
+    from hub_kernel.safety.guard import FailureLog
+
+    failures = FailureLog(settings.home / "safety.db").recent()
+    if not failures:
+        return Check("agents", "ok", "no agent failed in the last 24 hours")
+    last = failures[-1]
+    agents = sorted({f.agent for f in failures})
+    return Check("agents", "warn",
+                 f"{len(failures)} agent failure(s) in the last 24 hours ({', '.join(agents)}); "
+                 f"the last, at {last.time} on {last.key}: {last.error}. Dashboards kept their "
+                 f"last good layout; see `hub audit --action fallback`")
+
+
 CHECKS: tuple[Callable[[Settings], Check], ...] = (
     check_python, check_packages, check_home, check_kernel, check_mlflow, check_browser,
+    check_agents,
 )
 
 
