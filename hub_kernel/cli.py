@@ -17,6 +17,7 @@ from hub_kernel.data.stream_cli import app as stream_app
 from hub_kernel.exceptions import HubError
 from hub_kernel.models.cli import app as models_app
 from hub_kernel.models.cli import mlflow_ui_command, train_command
+from hub_kernel.safety import controls_cli
 from hub_kernel.safety.cli import app as audit_app
 
 app = typer.Typer(
@@ -33,6 +34,13 @@ app.add_typer(models_app, name="models",
               help="Registered models: list, show, promote, roll back, archive.")
 app.add_typer(audit_app, name="audit",
               help="The audit log of decisions: list, filter, export, verify.")
+app.add_typer(controls_cli.mode_app, name="mode",
+              help="Autonomy modes per user and dashboard: show, set.")
+app.add_typer(controls_cli.veto_app, name="veto", help="Forbid agents an action kind.")
+app.add_typer(controls_cli.proposals_app, name="proposals",
+              help="Agent proposals waiting for approval: list, approve, reject.")
+app.add_typer(controls_cli.rollback_app, name="rollback",
+              help="Restore an earlier layout, model champion or policy exactly.")
 app.command("train")(train_command)
 app.command("mlflow-ui")(mlflow_ui_command)
 

@@ -5,5 +5,6 @@ from __future__ import annotations
 from widgets.dashboard import Dashboard
 from widgets.tiles import TileView
 from widgets.upload import UploadPanel, ValidationReportView
+from widgets.viewer import viewer_user
 
-__all__ = ["Dashboard", "TileView", "UploadPanel", "ValidationReportView"]
+__all__ = ["Dashboard", "TileView", "UploadPanel", "ValidationReportView", "viewer_user"]

@@ -16,11 +16,15 @@ from html import escape
 import ipywidgets as w
 import pandas as pd
 
+from hub_kernel.agents.controller import DashboardSession, MetaController
 from hub_kernel.config import get_settings
 from hub_kernel.data import load_dataset, profile_dataset, sample_path
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.exceptions import HubError
 from hub_kernel.layout import Layout, default_layout
+from hub_kernel.safety.governor import Decision
+from hub_kernel.safety.modes import MODES, Controls
+from widgets.audit import AuditView
 from widgets.bokehjs import ensure_bokehjs
 from widgets.tiles import TileView
 
@@ -39,18 +43,40 @@ STYLE = """<style>
                                border-bottom: 1px solid #f0f0f0; }
 .hub-col { font-family: ui-monospace, monospace; word-break: break-all; }
 .hub-bar { display: inline-block; height: 8px; background: #b5485d; margin-right: 6px; }
+.hub-banner { border: 1px solid #9ec5fe; background: #eef5ff; border-radius: 6px;
+              padding: 4px 8px; margin: 4px 0; align-items: center; }
+.hub-banner.hub-banner--failed { border-color: #f1aeb5; background: #fff0f2; }
+.hub-why-table td { vertical-align: top; }
 </style>"""
+
+EVENT_OF = {"first": "first", "expand": "expand", "up": "thumbs_up", "down": "thumbs_down",
+            "dismiss": "dismiss"}
+
+
+def dashboard_id_for(title: str) -> str:
+    """A stable id for a dashboard from its title (a file name): the key of its layouts."""
+    from hub_kernel.layout import tile_id_for
+
+    return tile_id_for("dash", title)
 
 
 class Dashboard(w.VBox):
     """A live dashboard of ``frame`` arranged by ``tile_layout`` (default: from the profile)."""
 
     def __init__(self, frame: pd.DataFrame, tile_layout: Layout | None = None,
-                 profile: DatasetProfile | None = None, title: str = "Dashboard") -> None:
+                 profile: DatasetProfile | None = None, title: str = "Dashboard", *,
+                 user: str | None = None, dashboard_id: str | None = None,
+                 controller: MetaController | None = None) -> None:
         self.frame = frame
         self.profile = profile or profile_dataset(frame)
-        self.tile_layout = tile_layout or default_layout(self.profile)
-        self._initial = self.tile_layout.copy()
+        self.controller = controller or MetaController()
+        self.user = user or get_settings().user
+        self.dashboard_id = dashboard_id or dashboard_id_for(title)
+        default = default_layout(self.profile)
+        self._initial = (tile_layout or default).copy()
+        # a returning user gets the layout they had, if it still fits the data
+        self.tile_layout = tile_layout or self.controller.starting_layout(
+            default, user=self.user, dashboard=self.dashboard_id, profile=self.profile)
         self._views: dict[str, TileView] = {}
         self._scope = f"hub-dash-{next(_instances)}"
         ensure_bokehjs()
@@ -66,15 +92,32 @@ class Dashboard(w.VBox):
         reset = w.Button(description="Reset layout", tooltip="Back to the starting layout")
         reset.add_class("hub-reset")
         reset.on_click(lambda _b: self.reset())
+        rearrange = w.Button(description="Re-arrange", icon="magic",
+                             tooltip="Ask the design agent for a better arrangement now")
+        rearrange.add_class("hub-rearrange")
+        rearrange.on_click(lambda _b: self.relayout())
+        self._mode = w.Dropdown(options=list(MODES), description="Agent:",
+                                layout=w.Layout(width="230px"),
+                                tooltip="assisted: proposals need your approval; supervised: "
+                                        "changes are applied with Undo; autonomous: applied")
+        self._mode.add_class("hub-mode")
         self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
         self._title.add_class("hub-title")
         self.title = title
-        toolbar = w.HBox([self._title, self._status, reset], layout=w.Layout(align_items="center"))
-        super().__init__([w.HTML(STYLE), self._positions, toolbar, self._grid])
+        toolbar = w.HBox([self._title, self._status, self._mode, rearrange, reset],
+                         layout=w.Layout(align_items="center"))
+        self._banner = w.HBox(layout=w.Layout(display="none"))
+        self._banner.add_class("hub-banner")
+        self.why = AuditView()
+        super().__init__([w.HTML(STYLE), self._positions, toolbar, self._banner, self._grid,
+                          self.why])
         self.add_class("hub-dashboard")
         self.add_class(self._scope)
         self._unsubscribe = self.tile_layout.observe(self._render)
         self._render(self.tile_layout)
+        self._quiet_mode = False
+        self._mode.observe(self._mode_changed, names="value")
+        self.session: DashboardSession = self._open_session()
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str] | None = None, **kwargs) -> Dashboard:
@@ -103,16 +146,59 @@ class Dashboard(w.VBox):
         fresh = default_layout(profile)  # before touching anything: may raise on odd data
         if title is not None:
             self.title = title
+            self.dashboard_id = dashboard_id_for(title)
         self.frame, self.profile = frame, profile
         self._initial = fresh.copy()
+        self.session.governor.close()  # the old dashboard's versions stop here
+        start = self.controller.starting_layout(fresh, user=self.user,
+                                                dashboard=self.dashboard_id, profile=profile)
         for view in self._views.values():
             view.close()
         self._views.clear()
-        self.tile_layout.replace(fresh.tiles, fresh.n_columns, override_pins=True)
+        self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
+        self.session = self._open_session()
+
+    def set_user(self, user: str) -> None:
+        """Show the dashboard as ``user`` sees it: their last layout, mode and proposals
+        (re-read even for the same user: a preheated kernel built the page earlier)."""
+        self.session.governor.close()
+        self.user = user
+        start = self.controller.starting_layout(self._initial, user=user,
+                                                dashboard=self.dashboard_id,
+                                                profile=self.profile)
+        self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
+        self.session = self._open_session()
 
     def reset(self) -> None:
-        """Return to the layout the dashboard started with."""
-        self._guard(lambda: self.tile_layout.replace(self._initial.tiles, self._initial.n_columns))
+        """Return to the layout the dashboard started with (pins go too: a person asked)."""
+        self._guard(lambda: self.tile_layout.replace(self._initial.tiles,
+                                                     self._initial.n_columns,
+                                                     override_pins=True))
+
+    def relayout(self) -> Decision | None:
+        """Ask the design agent for the next arrangement now; shows what happened and why."""
+        decision = self.session.relayout()
+        self._show(decision)
+        return decision
+
+    def approve(self, proposal_id: int | None = None) -> None:
+        """Apply the pending proposal (default: the newest)."""
+        pending = self.session.governor.pending()
+        chosen = proposal_id or (pending[0].id if pending else None)
+        if chosen is None:
+            return
+        self._guard(lambda: self._show(self.session.governor.approve(chosen, by=self.user)))
+
+    def reject(self, proposal_id: int | None = None) -> None:
+        pending = self.session.governor.pending()
+        chosen = proposal_id or (pending[0].id if pending else None)
+        if chosen is None:
+            return
+        self._guard(lambda: self._show(self.session.governor.reject(chosen, by=self.user)))
+
+    def undo(self) -> None:
+        """Put back the layout from before the agent's last change."""
+        self._guard(lambda: self._show(self.session.governor.undo(by=self.user)))
 
     def _render(self, layout: Layout) -> None:
         views = []
@@ -142,15 +228,103 @@ class Dashboard(w.VBox):
 
     def _on_tile_action(self, tile_id: str, action: str) -> None:
         layout = self.tile_layout
+        if tile_id not in layout:
+            return
+        tile = layout[tile_id]
         if action == "first":
             self._guard(lambda: layout.move(tile_id, 0))
         elif action == "expand":
-            wide = layout[tile_id].width >= layout.n_columns
+            wide = tile.width >= layout.n_columns
             self._guard(lambda: layout.resize(tile_id, width=1 if wide else layout.n_columns))
+        elif action == "pin":
+            self._guard(lambda: layout.pin(tile_id, not tile.pinned))
+            self._record(tile_id, "unpin" if tile.pinned else "pin")
+            return
+        elif action == "lock":
+            self._guard(lambda: layout.lock(tile_id, not tile.locked))
+            return
+        elif action == "dismiss" and not self._guard(lambda: layout.remove(tile_id)):
+            return
+        self._record(tile_id, EVENT_OF[action])
 
-    def _guard(self, change) -> None:
+    def _record(self, tile_id: str, kind: str) -> None:
+        rounds = self.session.rounds
+        decision = self._guarded_value(lambda: self.session.interact(tile_id, kind))
+        if self.session.rounds != rounds:  # the interaction completed a round
+            self._show(decision)
+
+    def _open_session(self) -> DashboardSession:
+        session = self.controller.open(self.tile_layout, user=self.user,
+                                       dashboard=self.dashboard_id, profile=self.profile)
+        self._quiet_mode = True  # showing the stored mode is not a person changing it
+        try:
+            self._mode.value = session.mode
+        finally:
+            self._quiet_mode = False
+        pending = session.governor.pending()
+        self._show(Decision("pending", session.mode, pending[0].proposal.why(),
+                            proposal_id=pending[0].id) if pending else None, session)
+        return session
+
+    def _mode_changed(self, change) -> None:
+        if self._quiet_mode:
+            return
+        self._guard(lambda: Controls().set_mode(change["new"], user=self.user,
+                                                dashboard=self.dashboard_id,
+                                                set_by=self.user))
+        self.why.refresh(self.session.governor.key)
+
+    def _show(self, decision: Decision | None, session: DashboardSession | None = None) -> None:
+        """The banner: a proposal to approve, a change to undo, a failure; then the why."""
+        session = session or self.session
+        self.why.refresh(session.governor.key)
+        if decision is None and not session.failed:
+            self._banner.layout.display = "none"
+            return
+        text, buttons = "", []
+        self._banner.remove_class("hub-banner--failed")
+        if decision is None:
+            text = ("The design agent failed; the dashboard kept its last good layout "
+                    "(see <code>hub doctor</code>).")
+            self._banner.add_class("hub-banner--failed")
+        elif decision.status == "pending":
+            text = f"<b>Proposed:</b> {escape(decision.explanation)}"
+            buttons = [self._button("Approve", "hub-approve", "success", self.approve),
+                       self._button("Reject", "hub-reject", "", self.reject)]
+        elif decision.status == "applied" and decision.announced:
+            text = f"<b>Changed:</b> {escape(decision.explanation)}"
+            buttons = [self._button("Undo", "hub-undo", "warning", self.undo)]
+        elif decision.status in ("vetoed", "refused", "failed"):
+            text = f"<b>Not applied</b> ({decision.status}): {escape(decision.explanation)}"
+        else:
+            self._banner.layout.display = "none"
+            return
+        message = w.HTML(f"<span class='hub-banner-text'>{text}</span>",
+                         layout=w.Layout(flex="1 1 auto"))
+        self._banner.children = [message, *buttons]
+        self._banner.layout.display = "flex"
+
+    @staticmethod
+    def _button(label: str, css: str, style: str, action) -> w.Button:
+        button = w.Button(description=label, button_style=style)
+        button.add_class(css)
+        button.on_click(lambda _b: action())
+        return button
+
+    def _guard(self, change) -> bool:
+        """Run a person's change; a refusal is shown, never a crash of the page."""
         try:
             change()
-        except HubError as exc:  # a refused change is shown, never a crash of the page
-            logger.warning("layout change refused: %s", exc)
+        except HubError as exc:
+            logger.warning("change refused: %s", exc)
             self._status.value = f"<span class='hub-error'>{escape(str(exc))}</span>"
+            return False
+        return True
+
+    def _guarded_value(self, compute):
+        try:
+            return compute()
+        except HubError as exc:
+            logger.warning("could not record the interaction: %s", exc)
+            self._status.value = f"<span class='hub-error'>{escape(str(exc))}</span>"
+            return None

@@ -20,8 +20,15 @@ from widgets.charts import chart_figure
 logger = logging.getLogger("hub_kernel")
 TileAction = Callable[[str, str], None]  # (tile id, action name)
 
-CONTROLS = (("first", "⇤", "Move this tile to the first slot"),
-            ("expand", "⤢", "Expand or shrink this tile"))
+# (action, label, Font Awesome icon, tooltip): icons ship with ipywidgets, emoji fonts may not
+CONTROLS = (("first", "⇤", "", "Move this tile to the first slot"),
+            ("expand", "⤢", "", "Expand or shrink this tile"),
+            ("pin", "", "thumbtack", "Pin: keep this tile where it is, whatever the agent does"),
+            ("lock", "", "lock", "Lock: the agent may move this tile but never change or "
+                                 "remove it"),
+            ("up", "", "thumbs-up", "More like this"),
+            ("down", "", "thumbs-down", "Less like this: twice and the agent takes it away"),
+            ("dismiss", "✕", "", "Remove this tile (Reset layout brings it back)"))
 
 
 def _fmt(value: float) -> str:
@@ -85,12 +92,13 @@ class TileView(w.VBox):
         self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
         self._title.add_class("hub-tile-title")
         buttons = []
-        for action, label, tooltip in CONTROLS:
-            button = w.Button(description=label, tooltip=tooltip,
-                              layout=w.Layout(width="32px", padding="0"))
+        for action, label, icon, tooltip in CONTROLS:
+            button = w.Button(description=label, icon=icon, tooltip=tooltip,
+                              layout=w.Layout(width="28px", padding="0"))
             button.add_class(f"hub-{action}")
             button.on_click(lambda _b, a=action: self._act(a))
             buttons.append(button)
+        self._buttons = {c[0]: b for c, b in zip(CONTROLS, buttons, strict=True)}
         header = w.HBox([self._title, *buttons], layout=w.Layout(align_items="center"))
         header.add_class("hub-tile-header")
         self._body = w.Box(layout=w.Layout(width="100%"))
@@ -102,7 +110,11 @@ class TileView(w.VBox):
 
     def show(self, tile: Tile) -> None:
         previous, self.tile = self.tile, tile
-        self._title.value = f"<span>{escape(tile.title)}</span>" + (" 📌" if tile.pinned else "")
+        marks = (" <span class='hub-mark'>(pinned)</span>" if tile.pinned else "") + (
+            " <span class='hub-mark'>(locked)</span>" if tile.locked else "")
+        self._title.value = f"<span>{escape(tile.title)}</span>{marks}"
+        for action, on in (("pin", tile.pinned), ("lock", tile.locked)):
+            self._buttons[action].button_style = "info" if on else ""
         if previous is None or (previous.chart_type, previous.columns, previous.height) != (
             tile.chart_type, tile.columns, tile.height
         ):

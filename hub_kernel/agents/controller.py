@@ -117,8 +117,10 @@ class MetaController:
         return {r["dashboard"]: similarity(mine, np.array(json.loads(r["features"])))
                 for r in rows}
 
-    def population(self, dashboard: str, profile: Any | None) -> dict[str, tuple[float, float]]:
-        """Successes/failures per tile feature over everyone, similar datasets weighted in."""
+    def population(self, dashboard: str, profile: Any | None, *,
+                   exclude_user: str | None = None) -> dict[str, tuple[float, float]]:
+        """Successes/failures per tile feature over everyone else, similar datasets weighted
+        in (a user's own events count once, in their posterior, not again in the prior)."""
         assert self.events is not None
         weights = self.similar_dashboards(profile) if profile is not None else {}
         weights[dashboard] = 1.0
@@ -126,7 +128,8 @@ class MetaController:
         for name, weight in weights.items():
             if weight < 0.5:
                 continue
-            rates = self.agent.population_rates(self.events.events(dashboard=name))
+            rates = self.agent.population_rates(
+                e for e in self.events.events(dashboard=name) if e.user != exclude_user)
             for feature, (ups, downs) in rates.items():
                 acc = pooled.setdefault(feature, [0.0, 0.0])
                 acc[0] += weight * ups
@@ -175,6 +178,8 @@ class DashboardSession:
         self.expanded: set[str] = set()
         self.since_round = 0
         self.last: Decision | None = None
+        self.rounds = 0
+        self.failed = False  # the last round's agent raised (the layout stayed)
         self._round_events: list[InteractionEvent] = []
 
     @property
@@ -232,7 +237,8 @@ class DashboardSession:
             assert controller.events is not None
             mine = controller.events.events(user=self.user, dashboard=self.dashboard)
             posts = controller.agent.posteriors(
-                self.layout, mine, controller.population(self.dashboard, self.profile))
+                self.layout, mine, controller.population(self.dashboard, self.profile,
+                                                         exclude_user=self.user))
             epsilon = controller.exploration(self.user, mode)
             proposal = controller.agent.propose(
                 self.layout, posts, epsilon=epsilon, keep=self.expanded,
@@ -244,6 +250,8 @@ class DashboardSession:
         decision = guarded(controller.agent.name, self.governor.key, step,
                            failures=controller.failures)
         self.since_round = 0
+        self.rounds += 1
+        self.failed = decision is None
         self.expanded.clear()
         self._round_events = []
         if decision is None:

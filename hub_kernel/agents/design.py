@@ -21,7 +21,7 @@ import numpy as np
 
 from hub_kernel.agents.events import InteractionEvent
 from hub_kernel.layout import Layout, Tile
-from hub_kernel.safety.governor import Proposal
+from hub_kernel.safety.governor import Proposal, diff
 
 SUCCESS = {"thumbs_up": 1.0, "expand": 1.0, "pin": 1.0, "first": 1.0, "click": 0.5,
            "task_done": 1.0}
@@ -51,7 +51,7 @@ class DesignParams:
 
     prior_strength: float = 2.0      # pseudo-counts given to the population's view
     remove_after_downs: float = 2.0  # rejections after which a tile leaves the grid
-    remove_below: float = 0.3        # ... if its posterior mean is also below this
+    remove_below: float = 0.35       # ... if its posterior mean is also below this
     position_decay: float = 0.7      # attention paid to slot k relative to slot k-1
     mc_samples: int = 400            # Monte Carlo draws for the propensity of an order
 
@@ -135,7 +135,8 @@ class DesignAgent:
         tiles = self._merge(fixed, chosen, len(layout) - len(gone))
         runner = self._merge(fixed, alternative, len(layout) - len(gone))
         target = Layout(tiles, layout.n_columns)
-        moved = [t for t in tiles if t.id in layout and layout.slot_of(t.id) != tiles.index(t)]
+        jumped = {c.tile for c in diff(layout, target) if c.kind == "move"}
+        moved = [t for t in tiles if t.id in jumped]
         parts = []
         for tile in moved[:3]:
             p = posts[tile.id]

@@ -331,6 +331,9 @@ class LayoutGovernor:
             return Decision("failed", mode, f"the change failed and was undone: {exc}",
                             changes, proposal_id, audit_id)
         version = self._save(author, why)
+        with connect(self.path, _SCHEMA) as db:  # proposals made for the old layout are moot
+            db.execute("UPDATE proposals SET status='superseded' WHERE key=? AND "
+                       "status='pending'", (self.key,))
         decision = Decision("applied", mode, why, changes, proposal_id, audit_id,
                             version.version, announced=Controls.announced(mode))
         self._undo.append((decision, before))

@@ -11,7 +11,7 @@ HOSTILE = "<script>alert(1)</script>"
 
 
 @pytest.fixture
-def dashboard():
+def dashboard(hub_home):
     return Dashboard.from_path(None)
 
 
@@ -65,11 +65,20 @@ def test_code_changes_to_the_layout_rerender(dashboard):
 
 
 def test_refused_change_is_shown_not_raised(dashboard):
-    dashboard.tile_layout.pin("overview")
-    dashboard._initial.replace([t for t in dashboard._initial if t.id != "overview"])
-    dashboard.reset()
+    views = {v.tile.id: v for v in dashboard._grid.children}
+    button(views["overview"], "pin").click()
+    button(views["overview"], "dismiss").click()
     assert "pinned" in dashboard._status.value
     assert "overview" in tile_ids(dashboard)
+
+
+def test_reset_returns_to_the_starting_layout_even_with_pins(dashboard):
+    start = dashboard.tile_layout.to_dict()
+    views = {v.tile.id: v for v in dashboard._grid.children}
+    button(views["missing"], "first").click()
+    button(views["missing"], "pin").click()
+    dashboard.reset()
+    assert dashboard.tile_layout.to_dict() == start
 
 
 def test_user_text_is_escaped_everywhere():

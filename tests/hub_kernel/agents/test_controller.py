@@ -72,7 +72,7 @@ def test_exploration_decays_as_a_user_gains_history(setup):
 
 
 def test_layout_only_shows_tiles_whose_columns_exist(setup):
-    profile, layout = setup
+    _, layout = setup
     smaller = profile_dataset(frame().drop(columns=["sales", "region"]))
     fitted = consistent(layout, smaller)
     assert fitted.ids and all(set(t.columns) <= {"date", "visits", "cost"} for t in fitted)
@@ -113,7 +113,7 @@ def test_agent_learns_a_users_taste_and_removes_a_rejected_tile(setup):
 
 
 def test_new_user_on_a_similar_dataset_starts_from_the_population(setup):
-    profile, layout = setup
+    profile, _ = setup
     Controls().set_mode("autonomous")
     controller = MetaController(agent=DesignAgent(seed=2))
     for user in ("u1", "u2", "u3"):

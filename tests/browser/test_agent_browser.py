@@ -1,0 +1,89 @@
+"""The design agent under Voila: feedback, modes, approve, undo, why, per-user memory."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 90_000
+
+
+def open_as(page, server, user):
+    page.goto(f"{server.url}?user={user}")
+    page.locator(".hub-tile").first.wait_for(timeout=TIMEOUT)
+    page.locator(".hub-chart canvas").first.wait_for(timeout=TIMEOUT)
+
+
+def first_tile(page):
+    """The tile drawn top-left (grid order is set by CSS, not by DOM order)."""
+    boxes = {}
+    for tile in page.eval_on_selector_all(
+            ".hub-grid > .hub-tile",
+            "els => els.map(e => [...e.classList].find(c => c.startsWith('hub-tile--')))"):
+        box = page.locator(f".{tile}").bounding_box()
+        boxes[tile.removeprefix("hub-tile--")] = (round(box["y"]), round(box["x"]))
+    return min(boxes, key=boxes.get)
+
+
+def test_thumbs_down_then_undo_in_supervised_mode(page, demo_server, screenshot):
+    open_as(page, demo_server, "ann")
+    page.locator(".hub-mode select").select_option("supervised")
+    target = ".hub-tile--hist-precipitation"
+    for _ in range(2):
+        page.locator(f"{target} .hub-down").click()
+    page.locator(".hub-rearrange").click()
+    page.locator(target).wait_for(state="detached", timeout=30_000)
+    banner = page.locator(".hub-banner")
+    assert "thumbs down" in banner.inner_text()
+    page.locator(".hub-why-panel").get_by_text("Why did this change?").click()
+    why = page.locator(".hub-why")
+    why.wait_for()
+    assert "removed 'Distribution of precipitation'" in why.inner_text()
+    assert "supervised" in why.inner_text()
+    screenshot(page, "agent-changed")
+    page.locator(".hub-undo").click()
+    page.locator(target).wait_for(timeout=30_000)
+    assert page.errors == []
+
+
+def test_the_same_user_comes_back_to_the_learned_layout(page, demo_server, browser, screenshot):
+    open_as(page, demo_server, "ann")
+    target = ".hub-tile--hist-precipitation"
+    for _ in range(2):
+        page.locator(f"{target} .hub-down").click()
+    page.locator(".hub-rearrange").click()
+    page.locator(target).wait_for(state="detached", timeout=30_000)
+
+    later = browser.new_page()  # a second session: another kernel, the same person
+    try:
+        open_as(later, demo_server, "ann")
+        assert later.locator(target).count() == 0
+        assert later.locator(".hub-mode select").input_value() == "supervised"
+        screenshot(later, "ann-returns")
+        other = browser.new_page()
+        try:
+            open_as(other, demo_server, "bob")
+            assert other.locator(target).count() == 1
+        finally:
+            other.close()
+    finally:
+        later.close()
+
+
+def test_assisted_mode_waits_for_approval(page, demo_server, screenshot):
+    open_as(page, demo_server, "cy")
+    assert page.locator(".hub-mode select").input_value() == "assisted"
+    for _ in range(2):
+        page.locator(".hub-tile--missing .hub-up").click()
+    page.locator(".hub-rearrange").click()
+    page.locator(".hub-approve").wait_for(timeout=30_000)
+    assert first_tile(page) == "overview"  # nothing changed yet
+    screenshot(page, "proposal")
+    page.locator(".hub-approve").click()
+    page.wait_for_function(
+        "document.querySelector('.hub-banner') === null || "
+        "!document.querySelector('.hub-approve')", timeout=30_000)
+    page.wait_for_timeout(500)
+    assert first_tile(page) == "missing"
+    assert page.errors == []

@@ -1,0 +1,65 @@
+"""``hub mode``, ``hub veto``, ``hub proposals`` and ``hub rollback layout`` end to end."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from hub_kernel.cli import app
+from hub_kernel.layout import Layout, Tile
+from hub_kernel.safety.audit import AuditLog
+from hub_kernel.safety.governor import LayoutGovernor, Proposal
+from hub_kernel.safety.modes import Controls
+from hub_kernel.safety.versions import VersionStore
+
+runner = CliRunner()
+
+
+def layout() -> Layout:
+    return Layout([Tile(id=f"t{i}", kind="overview", title=f"tile {i}") for i in range(4)])
+
+
+def test_mode_and_veto_commands(hub_home):
+    result = runner.invoke(app, ["mode", "set", "supervised", "--user", "ann", "--by", "lead"])
+    assert result.exit_code == 0, result.output
+    assert Controls().mode(user="ann") == "supervised"
+    shown = runner.invoke(app, ["mode", "show", "--user", "ann"])
+    assert "supervised" in shown.output
+    bad = runner.invoke(app, ["mode", "set", "yolo"])
+    assert bad.exit_code == 1 and "unknown autonomy mode" in bad.output
+    assert runner.invoke(app, ["veto", "add", "remove", "--user", "ann"]).exit_code == 0
+    assert "remove" in runner.invoke(app, ["veto", "list", "--user", "ann"]).output
+    assert runner.invoke(app, ["veto", "remove", "remove", "--user", "ann"]).exit_code == 0
+    assert Controls().vetoed(user="ann") == set()
+    assert AuditLog().entries(action="set mode supervised")[-1].approved_by == "lead"
+
+
+def test_approve_a_proposal_from_the_command_line(hub_home):
+    gov = LayoutGovernor(layout(), user="ann", dashboard="sales")
+    target = Layout([gov.layout[i] for i in ("t3", "t0", "t1", "t2")])
+    decision = gov.submit(Proposal(agent="design", layout=target.to_dict(),
+                                   explanation="t3 is liked"))
+    assert decision.status == "pending"
+    listed = runner.invoke(app, ["proposals", "list"])
+    assert "t3 is liked" in listed.output and "ann/sales" in listed.output
+    result = runner.invoke(app, ["proposals", "approve", str(decision.proposal_id),
+                                 "--by", "ann"])
+    assert result.exit_code == 0, result.output
+    assert VersionStore().get("layout", "ann/sales").payload["tiles"][0]["id"] == "t3"
+    again = runner.invoke(app, ["proposals", "approve", str(decision.proposal_id)])
+    assert again.exit_code == 1 and "already approved" in again.output
+
+
+def test_rollback_layout_restores_any_version_exactly(hub_home):
+    gov = LayoutGovernor(layout(), user="ann", dashboard="sales")
+    first = gov.layout.to_dict()
+    gov.layout.move("t3", 0)
+    gov.layout.pin("t3")
+    gov.layout.remove("t1")
+    listed = runner.invoke(app, ["rollback", "layout", "ann/sales", "--list"])
+    assert listed.exit_code == 0 and "starting layout" in listed.output
+    result = runner.invoke(app, ["rollback", "layout", "ann/sales", "--to", "1", "--by", "ann"])
+    assert result.exit_code == 0, result.output
+    assert VersionStore().get("layout", "ann/sales").payload == first
+    assert len(VersionStore().history("layout", "ann/sales")) == 5  # nothing lost
+    missing = runner.invoke(app, ["rollback", "layout", "ann/sales", "--to", "42"])
+    assert missing.exit_code == 1 and "no version 42" in missing.output

@@ -1,0 +1,34 @@
+"""Who is looking: the ``?user=`` of a Voila page, else ``HUB_USER``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from urllib.parse import parse_qs
+
+from hub_kernel.config import get_settings
+
+logger = logging.getLogger("hub_kernel")
+_VALID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def viewer_user() -> str:
+    """The viewer's user name.
+
+    Under Voila with preheated kernels this waits for the page request first (Voila's
+    ``wait_for_request``), so run it after the slow cells: they are then already done when a
+    viewer arrives. A ``user`` that is not a plain name is ignored, not trusted.
+    """
+    try:
+        from voila.utils import wait_for_request
+
+        wait_for_request()
+    except Exception:  # not under Voila, or its query endpoint is gone: nobody named
+        logger.debug("no Voila request info", exc_info=True)
+    names = parse_qs(os.environ.get("QUERY_STRING", "")).get("user", [])
+    if names and _VALID.match(names[0]):
+        return names[0]
+    if names:
+        logger.warning("ignoring an invalid ?user= in the page address")
+    return get_settings().user
