@@ -26,6 +26,7 @@ from hub_kernel.safety.governor import Decision
 from hub_kernel.safety.modes import MODES, Controls
 from widgets.audit import AuditView
 from widgets.bokehjs import ensure_bokehjs
+from widgets.dwell import DwellTracker
 from widgets.tiles import TileView
 
 logger = logging.getLogger("hub_kernel")
@@ -109,8 +110,9 @@ class Dashboard(w.VBox):
         self._banner = w.HBox(layout=w.Layout(display="none"))
         self._banner.add_class("hub-banner")
         self.why = AuditView()
+        self._dwell = DwellTracker(self._scope, self._measured)
         super().__init__([w.HTML(STYLE), self._positions, toolbar, self._banner, self._grid,
-                          self.why])
+                          self.why, self._dwell])
         self.add_class("hub-dashboard")
         self.add_class(self._scope)
         self._unsubscribe = self.tile_layout.observe(self._render)
@@ -246,6 +248,11 @@ class Dashboard(w.VBox):
         elif action == "dismiss" and not self._guard(lambda: layout.remove(tile_id)):
             return
         self._record(tile_id, EVENT_OF[action])
+
+    def _measured(self, tile_id: str, kind: str, value: float) -> None:
+        """Dwell time and clicks from the page: stored as events, no round of their own."""
+        if tile_id in self.tile_layout:
+            self._guarded_value(lambda: self.session.interact(tile_id, kind, value))
 
     def _record(self, tile_id: str, kind: str) -> None:
         rounds = self.session.rounds

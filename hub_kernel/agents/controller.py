@@ -38,6 +38,8 @@ from hub_kernel.safety.versions import VersionStore
 
 logger = logging.getLogger("hub_kernel")
 
+PASSIVE = ("dwell", "click")
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS profiles (dashboard TEXT PRIMARY KEY, features TEXT NOT NULL);
 """
@@ -187,7 +189,8 @@ class DashboardSession:
         return self.governor.mode
 
     def interact(self, tile_id: str, kind: str, value: float = 1.0) -> Decision | None:
-        """Record an interaction; after ``relayout_every`` of them, run a round."""
+        """Record an interaction; after ``relayout_every`` deliberate ones (not dwell time or
+        clicks), run a round."""
         feature = tile_feature(self.layout[tile_id]) if tile_id in self.layout else ""
         event = InteractionEvent(self.user, self.session, self.dashboard, tile_id, kind, value,
                                  feature=feature)
@@ -198,6 +201,8 @@ class DashboardSession:
             self.expanded.add(tile_id)
         self.controller.bus.publish("interaction", user=self.user, dashboard=self.dashboard,
                                     tile=tile_id, kind=kind, value=value)
+        if kind in PASSIVE:  # measured, not a request: never what triggers a re-arrangement
+            return None
         self.since_round += 1
         if self.since_round >= get_settings().relayout_every:
             return self.relayout()

@@ -87,3 +87,22 @@ def test_assisted_mode_waits_for_approval(page, demo_server, screenshot):
     page.wait_for_timeout(500)
     assert first_tile(page) == "missing"
     assert page.errors == []
+
+
+def test_dwell_time_of_visible_tiles_reaches_the_event_store(page, demo_server):
+    from hub_kernel.agents.events import EventStore
+
+    open_as(page, demo_server, "dana")
+    page.locator(".hub-tile--overview .hub-overview").click()  # a click on the tile body
+    page.wait_for_timeout(6_500)  # the page reports every 5 s
+    store = EventStore(demo_server.log.parent / "events.db")
+    deadline = 20
+    events = []
+    while deadline and not any(e.kind == "dwell" for e in events):
+        page.wait_for_timeout(1_000)
+        deadline -= 1
+        events = store.events(user="dana")
+    dwell = {e.tile: e.value for e in events if e.kind == "dwell"}
+    assert dwell.get("overview", 0) > 1.0  # on screen from the start
+    assert any(e.kind == "click" and e.tile == "overview" for e in events)
+    assert page.errors == []

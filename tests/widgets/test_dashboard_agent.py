@@ -113,3 +113,18 @@ def test_why_panel_escapes_column_names(home):
     click(dashboard, hostile_tile, "down")
     html = dashboard.why._table.value + dashboard._banner.children[0].value
     assert "onerror" in html and HOSTILE not in html and "&lt;img" in html
+
+
+def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
+    from hub_kernel.agents.events import EventStore
+
+    dashboard = make()
+    before = dashboard.tile_layout.to_dict()
+    message = {"dwell": {"overview": 7.5, "no-such-tile": 3.0}, "clicks": {"missing": 2}}
+    for _ in range(3):  # more than relayout_every messages: still no re-arrangement
+        dashboard._dwell._received(dashboard._dwell, message, [])
+    dashboard._dwell._received(dashboard._dwell, {"dwell": {"overview": "soon"}}, [])
+    events = EventStore().events(user="ann")
+    assert [(e.tile, e.kind, e.value) for e in events[:2]] == [("overview", "dwell", 7.5),
+                                                               ("missing", "click", 2.0)]
+    assert len(events) == 6 and dashboard.tile_layout.to_dict() == before
