@@ -168,7 +168,8 @@ class Dashboard(w.VBox):
         start = self.controller.starting_layout(self._initial, user=user,
                                                 dashboard=self.dashboard_id,
                                                 profile=self.profile)
-        self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
+        if start != self.tile_layout:
+            self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
         self.session = self._open_session()
 
     def reset(self) -> None:

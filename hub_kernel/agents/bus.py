@@ -66,3 +66,15 @@ class EventBus:
     def _check(topic: str) -> None:
         if topic not in TOPICS:
             raise AgentError(f"unknown event topic {topic!r}; topics: {', '.join(TOPICS)}")
+
+
+_default: EventBus | None = None
+
+
+def default_bus() -> EventBus:
+    """The process-wide bus (one kernel, one bus): what the controller listens to unless
+    given another."""
+    global _default
+    if _default is None:
+        _default = EventBus()
+    return _default

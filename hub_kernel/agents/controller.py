@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hub_kernel.agents.bus import EventBus
+from hub_kernel.agents.bus import EventBus, default_bus
 from hub_kernel.agents.design import DesignAgent, tile_feature
 from hub_kernel.agents.events import EventStore, InteractionEvent
 from hub_kernel.config import get_settings
@@ -77,7 +77,7 @@ def consistent(layout: Layout, profile: Any) -> Layout:
 class MetaController:
     """Coordinates the design agent, the event store and the safety layer."""
 
-    bus: EventBus = field(default_factory=EventBus)
+    bus: EventBus = field(default_factory=default_bus)
     events: EventStore | None = None
     agent: DesignAgent = field(default_factory=DesignAgent)
     path: str | os.PathLike[str] | None = None  # safety.db (tests)
@@ -143,6 +143,8 @@ class MetaController:
         """Start one person's session on a dashboard (its layout already chosen)."""
         if profile is not None:
             self.remember_profile(dashboard, profile)
+            self.bus.publish("profile_ready", dashboard=dashboard, n_rows=profile.n_rows,
+                             n_columns=profile.n_columns)
         self.bus.publish("layout_applied", user=user, dashboard=dashboard,
                          layout=layout.to_dict(), reason="opened")
         return DashboardSession(self, layout, user=user, dashboard=dashboard, profile=profile,
