@@ -19,6 +19,7 @@ from hub_kernel.models.cli import app as models_app
 from hub_kernel.models.cli import mlflow_ui_command, train_command
 from hub_kernel.safety import controls_cli
 from hub_kernel.safety.cli import app as audit_app
+from hub_kernel.safety.rollout_cli import app as rollout_app
 
 app = typer.Typer(
     name="hub",
@@ -41,6 +42,7 @@ app.add_typer(controls_cli.proposals_app, name="proposals",
               help="Agent proposals waiting for approval: list, approve, reject.")
 app.add_typer(controls_cli.rollback_app, name="rollback",
               help="Restore an earlier layout, model champion or policy exactly.")
+app.add_typer(rollout_app, name="rollout", help="Gradual rollout of policy versions.")
 app.command("train")(train_command)
 app.command("mlflow-ui")(mlflow_ui_command)
 

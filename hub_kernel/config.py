@@ -125,6 +125,41 @@ class Settings(BaseSettings):
     # live streams
     stream_window_rows: int = Field(5_000, ge=1, description="Rows kept for live display.")
     stream_backoff_max_seconds: float = Field(30.0, gt=0)
+    # scheduled notebooks (`hub schedule`, `hub scheduler start`)
+    scheduler_retry_limit: int = Field(2, ge=0, le=20, description="Retries of a failed run.")
+    scheduler_retry_backoff_seconds: float = Field(
+        60.0, ge=0, description="Wait before the first retry of a failed run; doubles each time."
+    )
+    scheduler_misfire_grace_seconds: int = Field(
+        3600, ge=1, description="A run missed (scheduler down) by less than this still runs, once."
+    )
+    scheduler_heartbeat_seconds: float = Field(
+        5.0, gt=0, le=300, description="How often the scheduler records that it is alive."
+    )
+    scheduler_shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long running notebooks may finish before stopped."
+    )
+    scheduler_timezone: str | None = Field(
+        None, description="Time zone of cron schedules (default: this machine's)."
+    )
+    run_timeout_seconds: float | None = Field(
+        None, gt=0, description="Longest a cell of a scheduled notebook may run (None: no limit)."
+    )
+    rollout_fraction: float = Field(
+        0.1, gt=0, lt=1, description="Share of sessions a new policy version serves while it is "
+                                     "rolled out (`hub rollout start`)."
+    )
+    rollout_threshold: float = Field(
+        0.05, ge=0, description="Drop of the mean session reward (absolute) below the baseline "
+                                "beyond which a rolled-out policy version is rolled back."
+    )
+    rollout_min_sessions: int = Field(
+        30, ge=2, description="Sessions each arm of a rollout needs before it is judged."
+    )
+    rollout_alpha: float = Field(
+        0.05, gt=0, lt=1, description="Significance level of the one-sided Welch t-test that "
+                                      "decides a rollout is worse (or, to complete, not worse)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # agents and safety
     user: str = Field("default", pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
@@ -178,6 +213,16 @@ class Settings(BaseSettings):
     def static_dir(self) -> Path:
         """Static files served next to dashboards (BokehJS link)."""
         return self.home / "static"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Executed notebooks of scheduled jobs (``runs/<job>/<time>.ipynb`` and ``.html``)."""
+        return self.home / "runs"
+
+    @property
+    def scheduler_db(self) -> Path:
+        """The APScheduler job store (SQLite)."""
+        return self.home / "scheduler.db"
 
     def ensure_home(self) -> Path:
         """Create ``home`` if needed and return it."""

@@ -57,3 +57,11 @@ class ServeError(HubError):
 
 class RegistryError(HubError):
     """A name is unknown to a registry of pluggable parts."""
+
+
+class ScheduleError(HubError):
+    """A scheduled job cannot be added, found or run as asked (bad name, interval, notebook...)."""
+
+
+class JobRunningError(ScheduleError):
+    """A job is already running (in this or another process); one job never runs twice at once."""

@@ -13,6 +13,7 @@ they want goes through a ``LayoutGovernor`` (modes, vetoes, pins, audit, undo).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -25,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from hub_kernel.agents.bus import EventBus, default_bus
-from hub_kernel.agents.design import DesignAgent, tile_feature
+from hub_kernel.agents.design import DesignAgent, DesignParams, tile_feature
 from hub_kernel.agents.events import EventStore, InteractionEvent
 from hub_kernel.config import get_settings
+from hub_kernel.exceptions import HubError
 from hub_kernel.layout import Layout
 from hub_kernel.safety.audit import log_decision
 from hub_kernel.safety.governor import Decision, LayoutGovernor
@@ -138,6 +140,28 @@ class MetaController:
                 acc[1] += weight * downs
         return {k: (v[0], v[1]) for k, v in pooled.items()}
 
+    def policy_for(self, session: str) -> tuple[int, DesignParams]:
+        """The design policy version this session gets (a rollout may give it the candidate)
+        and its settings. The agent's own settings are stored as version 1 on first use."""
+        from hub_kernel.safety.rollout import Rollout
+
+        name = self.agent.name
+        if self.versions.latest("policy", name) is None:
+            self.versions.save("policy", name, self.agent.params.to_dict(), author="default",
+                               reason="the design agent's built-in settings")
+        version = Rollout(name, path=self.path).assign(session)
+        payload = self.versions.get("policy", name, version).payload
+        return version, DesignParams(**payload)
+
+    def record_reward(self, session: str, reward: float) -> None:
+        """Count a session's round reward towards a running rollout of the design policy."""
+        from hub_kernel.safety.rollout import Rollout
+
+        try:
+            Rollout(self.agent.name, path=self.path).record(session, reward)
+        except HubError as exc:  # the reward is lost for the rollout, the dashboard goes on
+            logger.warning("could not record the reward for the rollout: %s", exc)
+
     def open(self, layout: Layout, *, user: str, dashboard: str, profile: Any | None = None,
              session: str | None = None) -> DashboardSession:
         """Start one person's session on a dashboard (its layout already chosen)."""
@@ -179,6 +203,8 @@ class DashboardSession:
         self.governor = LayoutGovernor(layout, user=user, dashboard=dashboard,
                                        controls=controller.controls,
                                        versions=controller.versions, path=controller.path)
+        self.policy_version, params = controller.policy_for(session)
+        self.agent = dataclasses.replace(controller.agent, params=params)
         self.expanded: set[str] = set()
         self.since_round = 0
         self.last: Decision | None = None
@@ -234,7 +260,8 @@ class DashboardSession:
         mode = self.mode
         if self.last is not None and self.last.audit_id is not None:
             reward = controller.reward(self.round_terms())
-            log_decision(agent=controller.agent.name, mode=mode, ref=self.last.audit_id,
+            controller.record_reward(self.session, reward)
+            log_decision(agent=self.agent.name, mode=mode, ref=self.last.audit_id,
                          action="outcome", outcome_reward=reward,
                          explanation=f"reward {reward:.3f} for the round after this decision: "
                                      + ", ".join(f"{k} {v:.2f}" for k, v in
@@ -243,18 +270,19 @@ class DashboardSession:
         def step() -> Decision:
             assert controller.events is not None
             mine = controller.events.events(user=self.user, dashboard=self.dashboard)
-            posts = controller.agent.posteriors(
+            posts = self.agent.posteriors(
                 self.layout, mine, controller.population(self.dashboard, self.profile,
                                                          exclude_user=self.user))
             epsilon = controller.exploration(self.user, mode)
-            proposal = controller.agent.propose(
+            proposal = self.agent.propose(
                 self.layout, posts, epsilon=epsilon, keep=self.expanded,
                 observation={"dashboard": self.dashboard, "user": self.user,
+                             "policy_version": self.policy_version,
                              "n_events": len(mine), "epsilon": round(epsilon, 4),
                              "appeal": {k: round(p.mean, 3) for k, p in posts.items()}})
             return self.governor.submit(proposal, keep=self.expanded)
 
-        decision = guarded(controller.agent.name, self.governor.key, step,
+        decision = guarded(self.agent.name, self.governor.key, step,
                            failures=controller.failures)
         self.since_round = 0
         self.rounds += 1
@@ -263,7 +291,7 @@ class DashboardSession:
         self._round_events = []
         if decision is None:
             controller.bus.publish("agent_failed", user=self.user, dashboard=self.dashboard,
-                                   agent=controller.agent.name)
+                                   agent=self.agent.name)
             return None
         self.last = decision
         topic = "layout_applied" if decision.status == "applied" else "layout_proposed"

@@ -62,6 +62,9 @@ def train_command(
         min=2, max=20, help="Cross-validation folds (default HUB_CV_FOLDS).")] = None,
     allow_invalid: Annotated[bool, typer.Option(
         help="Train on a batch that breaks its dataset's declared schema.")] = False,
+    sensitive: Annotated[list[str] | None, typer.Option(
+        "--sensitive", help="A sensitive column (repeatable): fairness across its groups is "
+                            "measured and gates promotion.")] = None,
 ) -> None:
     """Train a model on DATASET to predict --target; registers a new version in MLflow."""
     from hub_kernel.data.catalog import Catalog
@@ -91,7 +94,7 @@ def train_command(
         with console.status(f"training {model_name} on {record.n_rows:,} rows…"):
             result = trainer.train_model_sync(model_name, frame, target,
                                               model_type=model_type,  # type: ignore[arg-type]
-                                              dataset_id=record.id)
+                                              dataset_id=record.id, sensitive=sensitive or None)
     except HubError as exc:
         _fail(exc)
     console.print(
@@ -109,8 +112,18 @@ def train_command(
         label = f"{metric} (primary)" if metric == result.primary_metric else metric
         table.add_row(label, f"{value:.4f}", "-" if std is None else f"{std:.4f}")
     console.print(table)
+    if result.fairness is not None:
+        _print_fairness_decision(result.fairness.passed, result.fairness.explanation,
+                                 "cross-validated predictions")
+    if result.importance is not None:
+        console.print(f"explanation: {escape(result.importance.explain())}", soft_wrap=True)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+
+
+def _print_fairness_decision(passed: bool, explanation: str, where: str) -> None:
+    verdict = "[bold green]fairness PASS[/]" if passed else "[bold red]fairness FAIL[/]"
+    console.print(f"{verdict} ({escape(where)}): {escape(explanation)}", soft_wrap=True)
 
 
 # -- hub mlflow-ui ---------------------------------------------------------------------------
@@ -190,24 +203,38 @@ def show_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> No
     state = " [yellow](archived)[/]" if info.archived else ""
     console.print(f"[bold]{escape(info.name)}[/]{state}: champion {info.champion or '-'}, "
                   f"challenger {info.challenger or '-'}")
-    table = Table(box=box.SIMPLE_HEAD)
-    for column in ("version", "aliases", "created", "run", "score"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("created", "score"))
+    from hub_kernel.models.registry import fairness_status
+
+    statuses = {v.version: fairness_status(info.tags, v.tags)[0] for v in info.versions}
+    gated = any(status != "not declared" for status in statuses.values())
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for column in ("version", "aliases", "created", "run", "score",
+                   *(("fairness",) if gated else ())):
+        table.add_column(column, overflow="fold", no_wrap=column != "fairness")
     for v in info.versions:
         created = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "-"
         status = v.run_status or "?"
         if v.status != "READY":
             status = f"{v.status}, run {status}"
         score = f"{v.primary_metric}={_score(v.score)}" if v.primary_metric else "-"
-        table.add_row(str(v.version), ", ".join(v.aliases), created, status, score)
+        fairness = statuses[v.version]
+        decision = ("-" if fairness == "not declared" else fairness.split(" (")[0],)
+        table.add_row(str(v.version), ", ".join(v.aliases), created, status, score,
+                      *(decision if gated else ()))
     console.print(table)
     for v in info.versions:
         shown = ", ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items())
-                          if not k.endswith("_std") and k != "fit_seconds")
+                          if not k.endswith("_std") and k != "fit_seconds"
+                          and not k.startswith(("importance.", "fairness.")))
         data = v.dataset_name or v.dataset_id or "an in-memory table"
         console.print(f"v{v.version}: run {v.run_id or '-'}; {escape(shown) or 'no metrics'}; "
                       f"target {escape(v.target or '?')} in {escape(data)} (fingerprint "
                       f"{(v.dataset_fingerprint or '?')[:12]})", soft_wrap=True)
+        fairness = statuses[v.version]
+        if fairness != "not declared":
+            why = v.tags.get("hub.fairness_explanation")
+            console.print(f"v{v.version} fairness {escape(fairness)}"
+                          + (f": {escape(why)}" if why else ""), soft_wrap=True)
 
 
 @app.command("promote")
@@ -276,6 +303,156 @@ def ab_command(
     console.print(f"rule: {escape(ab.rule)}")
     console.print(f"[bold]{outcome.action}[/]: {escape(outcome.explanation)} "
                   f"(MLflow run {outcome.ab_run_id})")
+
+
+def _labelled(name: str, dataset: str, version: int | None, target: str | None,
+              registry: ModelRegistry) -> tuple[Any, Any, Any, Any, Any]:
+    """``(record, version info, X, y, fitted model)`` for a check of a model on DATASET."""
+    info = registry.get_model_info(name)
+    number = version or info.challenger or info.champion
+    if number is None:
+        raise ModelError(f"model {name!r} has no champion or challenger; pass --version")
+    found = info.version(number)
+    target = target or found.target
+    record, frame = _dataset_frame(dataset)
+    if not target or target not in frame.columns:
+        raise ModelError(f"{record.name!r} has no column {target!r} (the model's target); "
+                         "pass --target")
+    frame = frame[frame[target].notna()]
+    if frame.empty:
+        raise ModelError(f"{record.name!r} has no rows with a value of {target!r}")
+    model = registry.load_model(name, version=number)
+    return record, found, frame.drop(columns=[target]), frame[target], model
+
+
+@app.command("fairness")
+def fairness_command(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    dataset: Annotated[str, typer.Argument(
+        help="Labelled rows (ideally not trained on): catalog id/name or a file.")],
+    sensitive: Annotated[list[str] | None, typer.Option(
+        "--sensitive", help="A sensitive column (repeatable; default: those declared on the "
+                            "model).")] = None,
+    version: Annotated[int | None, typer.Option(
+        min=1, help="Version to check (default: the challenger, else the champion).")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="The target column (default: the version's).")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Largest allowed difference (default HUB_FAIRNESS_THRESHOLD).")
+    ] = None,
+) -> None:
+    """Check VERSION of NAME for fairness across the groups of each --sensitive column of
+    DATASET; logs to MLflow and tags the version (pass/fail gates its promotion). Exits 2 on
+    fail."""
+    from hub_kernel.safety.fairness import (
+        FairnessError,
+        fairness_report,
+        log_fairness,
+        sensitive_candidates,
+    )
+
+    try:
+        registry = _registry()
+        record, found, X, y, model = _labelled(name, dataset, version, target, registry)
+        columns = list(sensitive or []) or registry.declared_sensitive(name, found.version)
+        if not columns:
+            candidates = sensitive_candidates(X)
+            hint = (f"; possible sensitive columns: {', '.join(candidates)}" if candidates
+                    else "")
+            raise FairnessError(f"no sensitive columns declared for {name!r}: name them with "
+                                f"--sensitive COLUMN{hint}")
+        task = found.task if found.task in ("classification", "regression") else "auto"
+        report = fairness_report(model, X, y, columns, task=task,  # type: ignore[arg-type]
+                                 threshold=threshold)
+        run_id = log_fairness(report, name=name, version=found.version, registry=registry,
+                              dataset_id=record.id)
+    except HubError as exc:
+        _fail(exc)
+    console.print(f"{escape(name)} v{found.version} on {escape(record.name)} [{record.id}], "
+                  f"{report.n_rows:,} rows ({report.task}); MLflow run {run_id}")
+    if found.dataset_id == record.id:
+        console.print("[yellow]note:[/] these are the rows this version trained on; fairness on "
+                      "new rows can be worse")
+    metrics = Table(box=box.SIMPLE_HEAD)
+    for column in ("attribute", *report.metrics):
+        metrics.add_column(column.replace("_", " "))
+    for attribute, values in report.by_attribute.items():
+        metrics.add_row(escape(attribute), *(f"{values[m]:.3f}" for m in report.metrics))
+    console.print(metrics)
+    groups = Table(box=box.SIMPLE_HEAD)
+    shown = [c for c in report.groups.columns if c != "class"]
+    for column in shown:
+        groups.add_column(_HEADERS.get(column, column.replace("_", " ")), overflow="fold",
+                          no_wrap=column != "group")
+    for row in report.groups.itertuples(index=False):
+        values = row._asdict()
+        groups.add_row(*(escape(_cell(values[c])) for c in shown))
+    console.print(groups)
+    if "class" in report.groups.columns:
+        shown_class = ", ".join(repr(c) for c in dict.fromkeys(report.groups["class"]))
+        console.print(f"selected: share of rows predicted {escape(shown_class)}; TPR / FPR: "
+                      "true / false positive rate for it", soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    _print_fairness_decision(report.passed, report.explanation,
+                             f"threshold {report.threshold:g}")
+    if not report.passed:
+        raise typer.Exit(2)
+
+
+_HEADERS = {"selection_rate": "selected", "true_positive_rate": "TPR",
+            "false_positive_rate": "FPR", "mean_absolute_error": "MAE",
+            "mean_prediction": "mean pred.", "mean_target": "mean target"}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "-" if value != value else f"{value:.3f}"
+    return str(value)
+
+
+@app.command("explain")
+def explain_command(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    dataset: Annotated[str, typer.Argument(
+        help="Labelled rows (ideally not trained on): catalog id/name or a file.")],
+    version: Annotated[int | None, typer.Option(
+        min=1, help="Version to explain (default: the challenger, else the champion).")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="The target column (default: the version's).")] = None,
+    repeats: Annotated[int, typer.Option(min=1, max=100, help="Shuffles per column.")] = 5,
+) -> None:
+    """Permutation importance of each column for VERSION of NAME on DATASET: how much the
+    score drops when the column is shuffled."""
+    from hub_kernel.config import get_settings
+    from hub_kernel.models.explain import permutation_importance_report
+
+    try:
+        registry = _registry()
+        record, found, X, y, model = _labelled(name, dataset, version, target, registry)
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None:
+            missing = [str(c) for c in names if c not in X.columns]
+            if missing:
+                raise ModelError(f"{record.name!r} lacks the model's columns {missing}")
+            X = X[[str(c) for c in names]]
+        report = permutation_importance_report(
+            model, X, y, n_repeats=repeats, random_state=get_settings().random_state)
+    except HubError as exc:
+        _fail(exc)
+    console.print(f"{escape(name)} v{found.version} on {escape(record.name)} [{record.id}], "
+                  f"{report.n_rows:,} rows, {report.n_repeats} shuffles per column")
+    console.print(f"permutation importance (drop in {escape(report.scoring)} when the column "
+                  "is shuffled):")
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("column", "mean drop", "std"):
+        table.add_column(column, overflow="fold")
+    for item in report.importances:
+        table.add_row(escape(item.feature), f"{item.mean:.4f}", f"{item.std:.4f}")
+    console.print(table)
+    console.print(escape(report.explain()), soft_wrap=True)
 
 
 @app.command("retrain")

@@ -4,7 +4,9 @@
 ``hub_kernel.models.ab``), logs the result to MLflow, tags the challenger with the decision, and
 then acts by autonomy mode: ``supervised`` and ``autonomous`` promote a winning challenger (each
 promotion announced in the log and undoable with ``rollback``); ``assisted`` only proposes it,
-and a person promotes it with ``hub models promote NAME VERSION``.
+and a person promotes it with ``hub models promote NAME VERSION``. A challenger the A/B test
+favours but whose fairness check did not pass (when it declares sensitive attributes, see
+``ModelRegistry.promote``) is held in every mode, with the fairness reason.
 """
 
 from __future__ import annotations
@@ -128,9 +130,15 @@ def run_gate(registry: ModelRegistry, name: str, X: pd.DataFrame, y: Any, *,
         registry.client.set_model_version_tag(name, str(challenger), key, value)
 
     action: Action
+    unfair = registry.fairness_block(name, challenger) if result.decision == "promote" else None
     if result.decision != "promote":
         action = "held"
         explanation = f"held version {challenger}: {result.explanation}"
+    elif unfair:
+        action = "held"
+        explanation = (f"held version {challenger} on fairness: {unfair}; run `hub models "
+                       f"fairness {name} DATASET --version {challenger}` once it is fixed (the "
+                       f"A/B test favoured it: {result.explanation})")
     elif mode in ("supervised", "autonomous"):
         action = "promoted"
         explanation = (f"promoted version {challenger} over {info.champion} ({mode} mode; undo "
@@ -145,7 +153,8 @@ def run_gate(registry: ModelRegistry, name: str, X: pd.DataFrame, y: Any, *,
         agent="ab_gate", mode=mode, action=f"{action} {name} v{challenger}",
         explanation=explanation, propensity=1.0,  # a deterministic rule
         observation={"model": name, "champion": info.champion, "challenger": challenger,
-                     "ab_run": run_id, **result.to_dict()},
+                     "ab_run": run_id, "fairness": unfair or "not blocking",
+                     **result.to_dict()},
     )
     if action == "promoted":
         registry.promote(name, challenger, reason=f"A/B gate ({mode}): {result.explanation}")

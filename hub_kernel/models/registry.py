@@ -7,6 +7,11 @@ MLflow's registry is the store (same SQLite file as tracking by default). hub's 
 - the first version becomes ``champion``; every later one becomes ``challenger``; only
   ``promote`` (called by the A/B gate or a person) moves ``champion``, recording the previous
   one in the model tag ``hub.champion_history`` so ``rollback`` can restore it;
+- a version that declares sensitive attributes (tag ``hub.sensitive``, also kept on the model
+  so later versions inherit the declaration) may become champion only with a passed fairness
+  check (``hub.fairness_decision = pass``, see ``hub_kernel.safety.fairness``): ``promote``
+  refuses it otherwise, and such a first version is registered as ``challenger``, not
+  ``champion``;
 - ``delete_model`` archives: it tags the model ``hub.archived=true`` and keeps its versions and
   aliases, so ``restore_model`` brings it back as it was; archived models are hidden from
   ``list_models`` and never retrained. ``delete_model(permanent=True)`` deletes for good;
@@ -29,6 +34,11 @@ from typing import TYPE_CHECKING, Any
 from hub_kernel.exceptions import ModelError, RegistryStateError
 from hub_kernel.models.tracking import TrackingStore, process_alive, translate_errors
 from hub_kernel.safety.audit import AuditLog
+from hub_kernel.safety.fairness import (
+    FAIRNESS_DECISION_TAG,
+    FAIRNESS_EXPLANATION_TAG,
+    SENSITIVE_TAG,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -56,6 +66,43 @@ def check_name(name: str) -> str:
             "characters, starting with a letter or digit)"
         )
     return name
+
+
+def _names(text: str | None) -> list[str]:
+    """A JSON list of column names from a tag (empty when absent or unreadable)."""
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def fairness_status(model_tags: dict[str, str], version_tags: dict[str, str]
+                    ) -> tuple[str, str | None]:
+    """``(status, block)``: the fairness status of a version in words (``"not declared"``,
+    ``"pass (sex)"``, ``"fail (sex)"``...) and why it may not be promoted (``None``: nothing
+    blocks it). The attributes declared on the model or the version must all have been checked
+    by a passed fairness check of this version."""
+    checked = _names(version_tags.get(SENSITIVE_TAG))
+    declared = list(dict.fromkeys([*_names(model_tags.get(SENSITIVE_TAG)), *checked]))
+    if not declared:
+        return "not declared", None
+    decision = version_tags.get(FAIRNESS_DECISION_TAG) or "not checked"
+    status = f"{decision} ({', '.join(checked or declared)})"
+    why = version_tags.get(FAIRNESS_EXPLANATION_TAG, "")
+    uncovered = [a for a in declared if a not in checked]
+    if decision == "pass" and not uncovered:
+        return status, None
+    if decision == "pass":
+        block = (f"its fairness check covered {', '.join(checked)} but not "
+                 f"{', '.join(uncovered)}, also declared sensitive")
+    elif decision == "fail":
+        block = f"it failed its fairness check: {why}"
+    elif decision == "not checked":
+        block = "its fairness check was not run" + (f" ({why})" if why else "")
+    else:
+        block = f"its fairness check could not be run ({decision}): {why}"
+    return status, f"it declares sensitive attributes ({', '.join(declared)}) and {block}"
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -325,6 +372,42 @@ class ModelRegistry:
             uri = self.client.get_model_version_download_uri(name, str(version))
             return mlflow.sklearn.load_model(uri)
 
+    # -- fairness ------------------------------------------------------------------------
+    def declared_sensitive(self, name: str, version: int | None = None) -> list[str]:
+        """The sensitive attributes declared on model ``name`` (and on its ``version``, when
+        given); empty if none, or no such model."""
+        from mlflow.exceptions import MlflowException
+
+        check_name(name)
+        try:
+            model = self.client.get_registered_model(name)
+            found = (self.client.get_model_version(name, str(int(version)))
+                     if version is not None else None)
+        except MlflowException as exc:
+            if _missing(exc):
+                return []
+            raise ModelError(f"registry at {self.store.tracking_uri} failed: {exc}") from exc
+        names = _names((model.tags or {}).get(SENSITIVE_TAG))
+        if found is not None:
+            names += _names((found.tags or {}).get(SENSITIVE_TAG))
+        return list(dict.fromkeys(names))
+
+    def declare_sensitive(self, name: str, attributes: tuple[str, ...] | list[str]) -> list[str]:
+        """Add ``attributes`` to the sensitive attributes declared on model ``name`` (never
+        removes one); returns the declaration."""
+        declared = list(dict.fromkeys([*self.declared_sensitive(name), *attributes]))
+        self.client.set_registered_model_tag(name, SENSITIVE_TAG, json.dumps(declared))
+        return declared
+
+    @translate_errors("reading the fairness status")
+    def fairness_block(self, name: str, version: int) -> str | None:
+        """Why ``version`` of ``name`` may not be promoted on fairness grounds (``None``:
+        nothing blocks it; see ``fairness_status``)."""
+        model = self._registered(name)
+        found = self.client.get_model_version(name, str(int(version)))
+        _, block = fairness_status(dict(model.tags or {}), dict(found.tags or {}))
+        return f"version {version} of {name!r}: {block}" if block else None
+
     # -- writing -------------------------------------------------------------------------
     def ensure_trainable(self, name: str) -> None:
         """``RegistryStateError`` if ``name`` is archived (training would revive it silently)."""
@@ -378,6 +461,10 @@ class ModelRegistry:
             with self.store.fluent():  # a models:/ source is resolved through mlflow's globals
                 mv = client.create_model_version(name, source, run_id=run_id, tags=tags,
                                                  model_id=model_id)
+            # a version that failed (or skipped) its fairness check never leads on its own
+            _, block = fairness_status(dict(model.tags or {}), dict(tags))
+            if block is not None:
+                return int(mv.version), self._alias_challenger(name, int(mv.version))
             return int(mv.version), self._alias_new_version(name, int(mv.version))
         except BaseException:
             self._undo_registration(name, mv, created_model)
@@ -397,6 +484,16 @@ class ModelRegistry:
                 client.set_registered_model_alias(name, CHALLENGER, str(number))
             return CHALLENGER
 
+    def _alias_challenger(self, name: str, number: int) -> str:
+        """``challenger`` (if the newest), never ``champion``: for a version whose fairness
+        check did not pass."""
+        client = self.client
+        with _ALIAS_LOCK:
+            current = self._aliases(client.get_registered_model(name)).get(CHALLENGER)
+            if current is None or current < number:
+                client.set_registered_model_alias(name, CHALLENGER, str(number))
+        return CHALLENGER
+
     def _undo_registration(self, name: str, mv: ModelVersion | None, created: bool) -> None:
         client = self.client
         try:
@@ -415,8 +512,9 @@ class ModelRegistry:
         ``rollback``. A promoted challenger loses the ``challenger`` alias.
 
         Only a version the A/B gate decided to promote (``hub.ab_decision`` tag, set by
-        ``hub_kernel.models.gate.run_gate``) may be promoted, unless a person ``override``s
-        with a ``reason`` (kept on the version).
+        ``hub_kernel.models.gate.run_gate``) may be promoted, and one that declares sensitive
+        attributes only with a passed fairness check, unless a person ``override``s with a
+        ``reason`` (kept on the version). The audit entry records the fairness status.
         """
         from mlflow.exceptions import MlflowException
 
@@ -447,12 +545,23 @@ class ModelRegistry:
                 f"(decision: {decision or 'not tested'}); run `hub models ab {name} DATASET` "
                 f"or, as a person, `hub models promote {name} {version} --override --reason ...`"
             )
+        fairness, block = fairness_status(dict(model.tags or {}), dict(tags))
+        if block and not override:
+            raise RegistryStateError(
+                f"version {version} of {name!r} may not be promoted: {block}. Check it on "
+                f"labelled rows it did not train on with `hub models fairness {name} DATASET "
+                f"--version {version}` (or retrain it fairer), or, as a person, "
+                f"`hub models promote {name} {version} --override --reason ...`"
+            )
+        if block:
+            fairness += ", overridden"
         AuditLog().record(  # before the alias moves: nothing unaudited happens
             agent="person" if approved_by else "ab_gate", action=f"promote {name} v{version}",
             mode="override" if override else None, approved_by=approved_by,
-            explanation=(reason or "") + (f" (was v{current})" if current else ""),
+            explanation=(reason or "") + (f" (was v{current})" if current else "")
+            + f"; fairness: {fairness}",
             observation={"model": name, "version": version, "champion": current,
-                         "decision": decision},
+                         "decision": decision, "fairness": fairness},
         )
         if current is not None:  # history first: a crash before the alias moves is harmless
             history = [*self._history(model), current][-_HISTORY_LIMIT:]

@@ -7,6 +7,16 @@ fitted pipeline (``mlflow.sklearn.log_model`` with a signature and an input exam
 all of that is stored is the model registered, as a new version of ``model_name``; a failure
 marks the run FAILED and registers nothing.
 
+With ``sensitive=["sex", ...]`` the run also measures fairness across those columns on the
+cross-validated (out-of-fold) predictions (``hub_kernel.safety.fairness``): metrics
+``fairness.*``, ``hub/fairness.json``, and the version tags ``hub.sensitive`` and
+``hub.fairness_decision`` that gate its promotion. The sensitive columns stay features (the
+model may use them; fairness is measured on its predictions either way): drop them from ``X``
+before training, keeping them for the check, if the model must not see them. Declarations are
+kept on the model, so later trainings (and retrainings) of it are checked on them too.
+Every run also logs the permutation importance of the columns on the folds' held-out rows
+(``hub_kernel.models.explain``).
+
 In a notebook: ``result = await trainer.train_model("churn", X, y)`` (the work runs in a
 thread, so the kernel stays responsive), or ``trainer.train_model_sync(...)`` anywhere.
 """
@@ -20,7 +30,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -39,8 +49,10 @@ from hub_kernel.models.registry import (
 from hub_kernel.models.tracking import process_marker
 
 if TYPE_CHECKING:
+    from hub_kernel.models.explain import PermutationImportance
     from hub_kernel.models.pipeline import FeaturePlan
     from hub_kernel.models.retrain import RetrainOutcome, RetrainPolicy
+    from hub_kernel.safety.fairness import FairnessReport
 
 logger = logging.getLogger("hub_kernel")
 
@@ -84,6 +96,16 @@ class TrainResult:
     dropped: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     duration_seconds: float = 0.0
+    sensitive: tuple[str, ...] = ()  # declared sensitive attributes (given or inherited)
+    fairness: FairnessReport | None = None  # None: nothing declared, or the check failed to run
+    importance: PermutationImportance | None = None
+
+    @property
+    def fairness_decision(self) -> str | None:
+        """``pass``/``fail`` of the fairness check; ``None`` when no attribute is declared."""
+        if not self.sensitive:
+            return None
+        return self.fairness.decision if self.fairness is not None else "not checked"
 
     @property
     def score(self) -> float:
@@ -192,6 +214,7 @@ class ModelTrainer:
         params: Mapping[str, Any] | None = None,
         dataset_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        sensitive: Sequence[str] | None = None,
     ) -> TrainResult:
         """Cross-validate, fit, log and register a model; returns the new version's result.
 
@@ -200,9 +223,14 @@ class ModelTrainer:
         boosting; ``params`` are set on it. ``dataset_id`` (a catalog id or name) records where
         the data came from, so ``retrain_models`` can reload the dataset's newest batch. Bad
         input and any failure raise ``ModelError``; nothing is registered then.
+
+        ``sensitive`` names columns of ``X`` whose groups the model must treat evenly (see the
+        module docstring); ``None`` uses those already declared on the model, if any. A version
+        failing that check is registered but cannot be promoted, nor become the first champion.
         """
         return await asyncio.to_thread(
-            self._train, model_name, X, y, model_type, estimator, params, dataset_id, tags
+            self._train, model_name, X, y, model_type, estimator, params, dataset_id, tags,
+            sensitive,
         )
 
     def train_model_sync(
@@ -215,11 +243,13 @@ class ModelTrainer:
         params: Mapping[str, Any] | None = None,
         dataset_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        sensitive: Sequence[str] | None = None,
     ) -> TrainResult:
         """``train_model`` for sync code (works inside a running event loop too)."""
         return run_sync(self.train_model(model_name, X, y, model_type=model_type,
                                          estimator=estimator, params=params,
-                                         dataset_id=dataset_id, tags=tags))
+                                         dataset_id=dataset_id, tags=tags,
+                                         sensitive=sensitive))
 
     def _train(
         self,
@@ -231,6 +261,7 @@ class ModelTrainer:
         params: Mapping[str, Any] | None,
         dataset_id: str | None,
         tags: Mapping[str, str] | None,
+        sensitive: Sequence[str] | None = None,
     ) -> TrainResult:
         from hub_kernel.config import get_settings
 
@@ -247,7 +278,21 @@ class ModelTrainer:
             raise ModelError(f"cv must be an integer of at least 2 folds, not {folds!r}")
 
         estimator = self._estimator(estimator, params)
+        explicit = self._check_sensitive(sensitive)
         prepared = self._prepare(X, y, model_type, estimator, folds)
+        absent = [c for c in explicit or () if c not in prepared.X.columns]
+        if absent:
+            from hub_kernel.safety.fairness import FairnessError, sensitive_candidates
+
+            target = [c for c in absent if c == prepared.target]
+            if target:
+                raise FairnessError(f"the target {target[0]!r} cannot be a sensitive attribute: "
+                                    "name the columns describing who a row is about")
+            candidates = sensitive_candidates(prepared.X)
+            raise FairnessError(
+                f"sensitive column(s) {', '.join(map(repr, absent))} not in X"
+                + (f"; possible sensitive columns: {', '.join(candidates)}" if candidates
+                   else ""))
         if estimator is None:
             from hub_kernel.models.pipeline import default_estimator
 
@@ -264,13 +309,27 @@ class ModelTrainer:
             registry.repair()
         except HubError as exc:
             logger.warning("could not repair stale runs: %s", exc)
+        # declarations accumulate: the model's own stay in force whatever is passed now
+        declared = list(dict.fromkeys([*registry.declared_sensitive(model_name),
+                                       *(explicit or ())]))
         return _TrainingRun(
             registry=registry, name=model_name, prepared=prepared, estimator=estimator,
             seed=seed, n_jobs=self.n_jobs, fingerprint=fingerprint, lineage=lineage,
-            user_tags=dict(tags or {}), started=started,
+            user_tags=dict(tags or {}), started=started, sensitive=tuple(declared),
         ).execute()
 
     # -- input checks --------------------------------------------------------------------
+    @staticmethod
+    def _check_sensitive(sensitive: Sequence[str] | None) -> list[str] | None:
+        if sensitive is None:
+            return None
+        if isinstance(sensitive, str):
+            from hub_kernel.safety.fairness import FairnessError
+
+            raise FairnessError(f"sensitive must be a list of column names, not the text "
+                                f"{sensitive!r}: pass [{sensitive!r}]")
+        return list(dict.fromkeys(str(c) for c in sensitive))
+
     @staticmethod
     def _set_params(estimator: Any, params: Mapping[str, Any]) -> Any:
         try:
@@ -468,7 +527,8 @@ class _TrainingRun:
 
     def __init__(self, *, registry: ModelRegistry, name: str, prepared: _Prepared,
                  estimator: Any, seed: int, n_jobs: int | None, fingerprint: str,
-                 lineage: dict[str, str], user_tags: dict[str, str], started: float) -> None:
+                 lineage: dict[str, str], user_tags: dict[str, str], started: float,
+                 sensitive: tuple[str, ...] = ()) -> None:
         self.registry = registry
         self.store = registry.store
         self.client = registry.client
@@ -484,6 +544,10 @@ class _TrainingRun:
         self.notes = list(prepared.notes)
         self.run_id = ""
         self.model_id: str | None = None
+        self.sensitive = sensitive
+        self.fairness: FairnessReport | None = None
+        self.fairness_problem: tuple[str, str] | None = None  # (decision, why) without a report
+        self.importance: PermutationImportance | None = None
 
     def _tags(self) -> dict[str, str]:
         p = self.prepared
@@ -578,8 +642,11 @@ class _TrainingRun:
         threads = max(1, self.n_jobs or 1) if (self.n_jobs or 1) > 0 else None
         with threadpool_limits(limits=threads, user_api="openmp"):
             scores = cross_validate(pipeline, X, p.y, cv=splitter, scoring=scoring,
-                                    n_jobs=self.n_jobs, error_score="raise")
+                                    n_jobs=self.n_jobs, error_score="raise",
+                                    return_estimator=True, return_indices=True)
             pipeline.fit(X, p.y)
+            folds = list(zip(scores["estimator"], scores["indices"]["test"], strict=True))
+            self._assess(X, folds)
         metrics: dict[str, float] = {}
         for metric in scoring:
             values = np.asarray(scores[f"test_{metric}"], dtype="float64")
@@ -589,6 +656,78 @@ class _TrainingRun:
             metrics[f"{metric}_std"] = float(np.std(values))
         metrics["fit_seconds"] = float(np.mean(scores["fit_time"]))
         return metrics, pipeline
+
+    def _assess(self, X: pd.DataFrame, folds: list[tuple[Any, Any]]) -> None:
+        """Fairness (when declared) and permutation importance, on the folds' held-out rows.
+        Neither fails the training: a problem becomes a note (and blocks promotion when the
+        fairness check could not run)."""
+        from hub_kernel.config import get_settings
+
+        p = self.prepared
+        settings = get_settings()
+        if self.sensitive:
+            missing = [c for c in self.sensitive if c not in p.X.columns]
+            if missing:
+                why = f"declared sensitive column(s) {', '.join(missing)} not in the data"
+                self.fairness_problem = ("not checked", why)
+                self.notes.append(f"fairness not checked: {why}; this version cannot be "
+                                  "promoted without an override")
+            else:
+                self._fairness(X, folds)
+        else:
+            from hub_kernel.safety.fairness import sensitive_candidates
+
+            candidates = sensitive_candidates(p.X)
+            if candidates:
+                self.notes.append(
+                    f"possible sensitive columns: {', '.join(candidates)} — declare them with "
+                    "--sensitive (sensitive=[...] in Python) to gate promotion on fairness")
+        if settings.importance_repeats > 0:
+            try:
+                self.importance = self._importance(X, folds, settings.importance_repeats,
+                                                   settings.importance_max_rows)
+            except Exception as exc:
+                logger.warning("no permutation importance for %s: %s", self.name, exc)
+                self.notes.append(f"no permutation importance: {_first_line(exc)}")
+
+    def _fairness(self, X: pd.DataFrame, folds: list[tuple[Any, Any]]) -> None:
+        from hub_kernel.safety.fairness import fairness_report_from_predictions
+
+        p = self.prepared
+        try:
+            predicted = np.empty(len(X), dtype="float64" if p.task == "regression"
+                                 else p.y.dtype)
+            for fitted, rows in folds:
+                predicted[rows] = fitted.predict(X.iloc[rows])
+            self.fairness = fairness_report_from_predictions(
+                p.y, predicted, p.X[list(self.sensitive)], task=p.task)
+        except Exception as exc:
+            logger.warning("fairness check of %s failed: %s", self.name, exc)
+            self.fairness_problem = ("error", _first_line(exc))
+            self.notes.append(f"fairness check failed to run ({_first_line(exc)}); this version"
+                              " cannot be promoted without an override")
+            return
+        logger.info("fairness of %s (cross-validated predictions): %s: %s", self.name,
+                    self.fairness.decision, self.fairness.explanation)
+
+    def _importance(self, X: pd.DataFrame, folds: list[tuple[Any, Any]], repeats: int,
+                    max_rows: int) -> PermutationImportance:
+        from sklearn.inspection import permutation_importance
+
+        from hub_kernel.models.explain import from_importances, scoring_name
+
+        rng = np.random.default_rng(self.seed)
+        per_fold = max(2, max_rows // max(1, len(folds)))
+        drops, n_rows = [], 0
+        for fitted, rows in folds:
+            if len(rows) > per_fold:
+                rows = np.sort(rng.choice(rows, size=per_fold, replace=False))
+            found = permutation_importance(fitted, X.iloc[rows], self.prepared.y[rows],
+                                           n_repeats=repeats, random_state=self.seed)
+            drops.append(found.importances)
+            n_rows += len(rows)
+        return from_importances(list(X.columns), np.hstack(drops),
+                                scoring=scoring_name(self.estimator, None), n_rows=n_rows)
 
     def _signature(self, pipeline: Any) -> tuple[Any, Any]:
         from mlflow.models import infer_signature
@@ -611,6 +750,14 @@ class _TrainingRun:
         client, p = self.client, self.prepared
         now = int(time.time() * 1000)
         client.log_batch(self.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+        if self.fairness is not None:
+            from hub_kernel.safety.fairness import log_fairness
+
+            log_fairness(self.fairness, run_id=self.run_id, registry=self.registry)
+        if self.importance is not None:
+            from hub_kernel.models.explain import log_permutation_importance
+
+            log_permutation_importance(self.importance, self.run_id, client=client)
         signature, example = self._signature(pipeline)
         client.log_dict(self.run_id, {
             "model_name": self.name, "task": p.task, "target": p.target,
@@ -644,10 +791,25 @@ class _TrainingRun:
             "hub.primary_value": repr(metrics[primary]),
             "hub.dataset_fingerprint": self.fingerprint, **self.lineage,
         }
+        if self.sensitive:  # set with the version: never a moment without its fairness status
+            from hub_kernel.safety.fairness import fairness_tags
+
+            decision, why = self.fairness_problem or (None, None)
+            version_tags |= fairness_tags(self.fairness, self.run_id, sensitive=self.sensitive,
+                                          decision=decision, explanation=why)
         number, alias = self.registry.register_version(
             self.name, source=f"models:/{logged.model_id}", run_id=self.run_id,
             model_id=logged.model_id, tags=version_tags,
         )
+        if self.sensitive:
+            try:
+                self.registry.declare_sensitive(self.name, self.sensitive)
+            except Exception:  # the version carries the declaration anyway
+                logger.exception("could not record the sensitive attributes on %s", self.name)
+            if self.fairness_problem or (self.fairness is not None
+                                         and not self.fairness.passed):
+                self.notes.append(f"version {number} is the {alias} and cannot be promoted "
+                                  "until its fairness check passes (or a person overrides)")
         try:
             client.set_tag(self.run_id, "hub.version", str(number))
             client.set_terminated(self.run_id, status="FINISHED")
@@ -663,6 +825,7 @@ class _TrainingRun:
             dataset_id=self.lineage.get("hub.dataset_id"), n_rows=len(p.X), cv_folds=p.folds,
             features=tuple(p.plan.features), dropped=dict(p.plan.dropped),
             notes=tuple(self.notes), duration_seconds=time.monotonic() - self.started,
+            sensitive=self.sensitive, fairness=self.fairness, importance=self.importance,
         )
 
 

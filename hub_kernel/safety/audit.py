@@ -6,22 +6,41 @@ it, and the outcome reward when known. Rows are never updated or deleted (trigge
 an outcome learned later is a new row pointing at the decision (``ref``). Each row carries the
 hash of the previous one and its own hash over its content, so any edit, deletion or insertion
 is found by ``verify()`` (``hub audit verify``).
+
+Removing the newest rows would leave a shorter chain that still verifies, so after each commit
+the id and hash of the newest row are also written to an anchor file next to the database
+(``audit.db.anchor``, replaced atomically and fsynced). ``verify()`` reports it when the log
+ends before the anchored row ("rows after id N were removed") or that row differs. The anchor
+is written after the commit, never before: a writer killed in between leaves the anchor a row
+behind, which verifies; it never names a row that was not committed. Writers hold a lock file
+(``audit.db.anchor.lock``) across commit and anchor, so the anchor never moves backwards.
+A local anchor stops truncation by anyone who does not also edit the anchor; for more, keep
+the anchor elsewhere (``anchor_path``) or compare copies of it over time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import logging
 import os
 import sqlite3
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hub_kernel.exceptions import HubError
+
+if sys.platform == "win32":  # pragma: no cover - no flock: the anchor may trail further
+    fcntl = None
+else:
+    import fcntl
 
 logger = logging.getLogger("hub_kernel")
 
@@ -77,10 +96,13 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class Verification:
+    """The result of ``AuditLog.verify``; ``reason`` also carries a warning when ``ok``."""
+
     ok: bool
     n_rows: int
     first_bad_id: int | None = None
     reason: str = ""
+    anchor_id: int | None = None
 
 
 _CONTENT = [f.name for f in fields(AuditEntry) if f.name not in ("id", "hash")]
@@ -98,15 +120,66 @@ def observation_digest(observation: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class AuditLog:
-    """The audit log at ``path`` (default ``$HUB_HOME/audit.db``)."""
+_LOCK_TIMEOUT = 30.0
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (released by the OS if the process dies)."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise AuditError(f"audit log lock {lock_path} cannot be opened: {exc}") from exc
+    try:
+        deadline = time.monotonic() + _LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AuditError(f"audit log lock {lock_path} is held by another process "
+                                     f"for more than {_LOCK_TIMEOUT:.0f} s") from None
+                time.sleep(0.002)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: a reader sees the old or the new file, never a mix."""
+    # writers hold the lock, so one temporary name serves (and a crash leaves one file at most)
+    tmp = path.with_name(f"{path.name}.tmp" if fcntl else f"{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class AuditLog:
+    """The audit log at ``path`` (default ``$HUB_HOME/audit.db``), anchored in ``anchor_path``
+    (default: ``path`` + ``.anchor``)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *,
+                 anchor_path: str | os.PathLike[str] | None = None) -> None:
         if path is None:
             from hub_kernel.config import get_settings
 
             path = get_settings().home / "audit.db"
         self.path = Path(path)
+        self.anchor_path = (Path(anchor_path) if anchor_path is not None
+                            else self.path.with_name(self.path.name + ".anchor"))
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -125,6 +198,25 @@ class AuditLog:
                expected_reward: float | None = None, approved_by: str | None = None,
                outcome_reward: float | None = None, ref: int | None = None) -> AuditEntry:
         """Append one decision (or, with ``ref``, the outcome of an earlier one)."""
+        with self._writer_lock():
+            row = self._append(agent=agent, action=action, explanation=explanation, mode=mode,
+                               observation=observation, propensity=propensity,
+                               expected_reward=expected_reward, approved_by=approved_by,
+                               outcome_reward=outcome_reward, ref=ref)
+            self._write_anchor(row["id"], row["hash"])
+        logger.info("audit: %s %s: %s", agent, action, explanation)
+        return AuditEntry(**row)
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        with _exclusive(self.anchor_path.with_name(self.anchor_path.name + ".lock")):
+            yield
+
+    def _append(self, *, agent: str, action: str, explanation: str, mode: str | None,
+                observation: Any, propensity: float | None, expected_reward: float | None,
+                approved_by: str | None, outcome_reward: float | None,
+                ref: int | None) -> dict[str, Any]:
+        """Insert and commit one chained row; returns it."""
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")  # one writer at a time: the chain stays a chain
@@ -151,8 +243,38 @@ class AuditLog:
             raise AuditError(f"audit log {self.path} cannot be written: {exc}") from exc
         finally:
             db.close()
-        logger.info("audit: %s %s: %s", agent, action, explanation)
-        return AuditEntry(**row)
+        return row
+
+    def _write_anchor(self, row_id: int, row_hash: str) -> None:
+        """Record the newest committed row, after its commit. A failure leaves the anchor
+        behind (which verifies), so it is logged rather than raised: the row is written."""
+        try:
+            _write_atomically(self.anchor_path,
+                              json.dumps({"id": row_id, "hash": row_hash}) + "\n")
+        except OSError as exc:
+            logger.error("audit anchor %s not updated (row %d is committed): %s",
+                         self.anchor_path, row_id, exc)
+
+    def anchor(self) -> tuple[int, str] | None:
+        """The ``(id, hash)`` of the newest row the anchor file records, or None without one.
+
+        Raises ``AuditError`` when the file exists but does not hold an anchor.
+        """
+        try:
+            text = self.anchor_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise AuditError(f"audit anchor {self.anchor_path} cannot be read: {exc}") from exc
+        try:
+            data = json.loads(text)
+            row_id, row_hash = data["id"], data["hash"]
+            if not isinstance(row_id, int) or row_id < 1 or not isinstance(row_hash, str):
+                raise TypeError("id must be a positive integer and hash a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditError(f"audit anchor {self.anchor_path} is not an anchor ({exc}); "
+                             "it was edited or the disk is damaged") from exc
+        return row_id, row_hash
 
     def entries(self, *, agent: str | None = None, action: str | None = None,
                 since: str | None = None, limit: int | None = None) -> list[AuditEntry]:
@@ -175,12 +297,45 @@ class AuditLog:
         return rows[-limit:] if limit else rows
 
     def verify(self) -> Verification:
-        """Recompute the chain: a changed, removed or inserted row is reported by its id.
+        """Recompute the chain and check it against the anchor: a changed, removed or
+        inserted row is reported by its id, and so are newest rows that were removed.
 
-        Removing the newest rows leaves a shorter chain that still verifies: detecting that
-        needs the last hash kept elsewhere (an anchor), which this log does not do yet.
+        The anchor may trail the log (a writer killed between its commit and the anchor
+        write), never lead it. Without an anchor file the chain is checked alone and
+        ``reason`` says that truncation could not be checked.
         """
+        # the anchor first: it only ever names committed rows, so rows read after it include
+        # its row even while another process appends
+        try:
+            anchor, anchor_error = self.anchor(), None
+        except AuditError as exc:
+            anchor, anchor_error = None, exc
         rows = self.entries()
+        chain = self._verify_chain(rows)
+        if not chain.ok:
+            return chain
+        if anchor_error is not None:
+            return Verification(False, len(rows), None, str(anchor_error))
+        if anchor is None:
+            if not rows:
+                return chain
+            return Verification(True, len(rows), None,
+                                f"no anchor file {self.anchor_path}: removal of the newest "
+                                "rows cannot be checked (the next write creates it)")
+        anchor_id, anchor_hash = anchor
+        last_id = rows[-1].id if rows else 0
+        if last_id < anchor_id:
+            return Verification(False, len(rows), last_id + 1,
+                                f"rows after id {last_id} were removed: the anchor records row "
+                                f"{anchor_id}", anchor_id)
+        if rows[anchor_id - 1].hash != anchor_hash:  # ids are 1..n: checked above
+            return Verification(False, len(rows), anchor_id,
+                                f"row {anchor_id} does not match the anchor: the log was "
+                                "rewritten from there on", anchor_id)
+        return Verification(True, len(rows), anchor_id=anchor_id)
+
+    @staticmethod
+    def _verify_chain(rows: list[AuditEntry]) -> Verification:
         previous = GENESIS
         for expected_id, entry in enumerate(rows, start=1):
             data = entry.to_dict()

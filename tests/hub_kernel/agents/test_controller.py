@@ -152,3 +152,29 @@ def test_a_crashing_agent_leaves_the_last_good_layout(setup):
 
     check = check_agents(get_settings())
     assert check.status == "warn" and "policy weights are NaN" in check.detail
+
+
+def test_a_policy_rollout_serves_a_fraction_of_sessions_and_collects_their_rewards(setup):
+    from hub_kernel.safety.rollout import Rollout
+    from hub_kernel.safety.versions import VersionStore
+
+    profile, layout = setup
+    Controls().set_mode("autonomous")
+    controller = MetaController(agent=DesignAgent(seed=3))
+    first = controller.open(layout, user="ann", dashboard="d", session="s-0")
+    assert first.policy_version == 1 and first.agent.params == DesignAgent().params
+    bolder = {**first.agent.params.to_dict(), "remove_after_downs": 1.0}
+    VersionStore().save("policy", "design", bolder, author="lead", reason="remove sooner")
+    Rollout("design").start(2, fraction=0.5, author="lead")
+    sessions = [controller.open(default_layout(profile), user=f"u{i}", dashboard="d",
+                                session=f"s-{i}") for i in range(1, 13)]
+    versions = {s.policy_version for s in sessions}
+    assert versions == {1, 2}
+    for s in sessions:
+        assert s.agent.params.remove_after_downs == (1.0 if s.policy_version == 2 else 2.0)
+        s.interact("overview", "thumbs_up")
+        s.relayout()
+        s.interact("overview", "thumbs_up")
+        s.relayout()  # the second round scores the first: its reward goes to the rollout
+    status = Rollout("design").status()
+    assert status.baseline_n + status.candidate_n == 12 and status.state == "running"

@@ -105,3 +105,44 @@ def test_mlflow_ui_refuses_a_remote_store(models_home, monkeypatch):
     monkeypatch.setenv("HUB_MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
     config.reload_settings()
     _fails("mlflow-ui", "--dry-run", match="not a local SQLite file")
+
+
+def _loans(n: int, seed: int):
+    """Loan decisions that depend on ``sex``: any model fitting them is unfair."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["F", "M"], size=n)
+    x = rng.normal(size=n)
+    score = x + np.where(sex == "M", 1.25, -1.25) + rng.normal(scale=0.3, size=n)
+    return pd.DataFrame({"x": x, "sex": sex, "approved": np.where(score > 0, "yes", "no")})
+
+
+@pytest.mark.slow
+def test_fairness_and_explanations_from_the_command_line(models_home):
+    train, new = models_home / "loans.csv", models_home / "loans-new.csv"
+    _loans(300, 0).to_csv(train, index=False)
+    _loans(200, 1).to_csv(new, index=False)
+
+    out = _ok("train", str(train), "--target", "approved", "--name", "loans", "--cv", "3")
+    assert "possible sensitive columns: sex" in out and "--sensitive" in out
+    assert "x drives the model most" in out or "sex drives the model most" in out
+
+    result = _invoke("models", "fairness", "loans", str(new), "--sensitive", "sex")
+    assert result.exit_code == 2, result.output
+    assert "fairness FAIL" in result.output and "unfair across sex" in result.output
+    assert "demographic parity difference" in result.output and "Traceback" not in result.output
+    show = _ok("models", "show", "loans")
+    assert "v1 fairness fail (sex): unfair across sex" in show
+    # the declaration stays on the model: the next check and training use it
+    assert _invoke("models", "fairness", "loans", "loans-new.csv").exit_code == 2
+    out = _ok("train", "loans.csv", "--target", "approved", "--name", "loans", "--cv", "3")
+    assert "fairness FAIL" in out and "challenger" in out and "cannot be promoted" in out
+    _fails("models", "promote", "loans", "2", "--override", match="needs a reason")
+    _fails("models", "fairness", "loans", "loans-new.csv", "--sensitive", "gender",
+           match="'gender' not in the data")
+
+    out = _ok("models", "explain", "loans", "loans-new.csv", "--repeats", "2")
+    assert "permutation importance (drop in accuracy when the column is shuffled)" in out
+    assert "drives the model most" in out and "sex" in out and "x" in out

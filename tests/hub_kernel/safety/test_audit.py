@@ -1,5 +1,6 @@
 import csv
 import itertools
+import random
 import signal
 import sqlite3
 import subprocess
@@ -76,26 +77,105 @@ def test_rewriting_a_row_with_its_own_hash_still_breaks_the_chain(log):
     assert not result.ok and "row 3 does not follow row 2" in result.reason
 
 
-def test_killing_the_writer_mid_stream_leaves_a_readable_verified_log(tmp_path):
+WRITER = """
+import sys
+from hub_kernel.safety.audit import AuditLog
+log = AuditLog(sys.argv[1])
+for i in range(1_000_000):
+    log.record(agent="loop", action=f"a{i}", explanation="x" * 200)
+"""
+
+
+def test_killing_the_writer_repeatedly_leaves_a_readable_verified_log(tmp_path):
     path = tmp_path / "audit.db"
+    rng = random.Random(8)
+    seen = 0
+    for round_ in range(5):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # verified while it writes, until it has written
+                live = AuditLog(path).verify()
+                assert live.ok, live.reason
+                if live.n_rows > seen:
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.05))  # then die anywhere in a write
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(10)
+        log = AuditLog(path)
+        rows = log.entries()
+        result = log.verify()
+        assert result.ok, result.reason
+        assert len(rows) > seen  # only grows
+        assert result.anchor_id is not None and result.anchor_id >= len(rows) - 1
+        log.record(agent="after", action=f"resume {round_}", explanation="still writable")
+        result = log.verify()
+        assert result.ok and result.n_rows == len(rows) + 1 == result.anchor_id
+        seen = result.n_rows
+    assert len(AuditLog(path).entries(agent="loop")) >= 5
+
+
+def test_killed_between_commit_and_anchor_still_verifies(log):
     code = (
-        "import sys\nfrom hub_kernel.safety.audit import AuditLog\n"
-        f"log = AuditLog({str(path)!r})\n"
-        "for i in range(100000):\n"
-        "    log.record(agent='loop', action=f'a{i}', explanation='x' * 200)\n"
+        "import os, signal, sys\nfrom hub_kernel.safety.audit import AuditLog\n"
+        "AuditLog._write_anchor = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "AuditLog(sys.argv[1]).record(agent='doomed', action='last', explanation='no anchor')\n"
     )
-    writer = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(AuditLog(path).entries()) < 20:
-        time.sleep(0.05)
-    writer.send_signal(signal.SIGKILL)
-    writer.wait(10)
-    log = AuditLog(path)
-    n = len(log.entries())
-    assert n >= 20
-    assert log.verify().ok
-    log.record(agent="after", action="resume", explanation="still writable")
-    assert log.verify().ok and len(log.entries()) == n + 1
+    done = subprocess.run([sys.executable, "-c", code, str(log.path)], timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    assert log.entries()[-1].action == "last"  # committed...
+    result = log.verify()
+    assert result.ok and result.n_rows == 6 and result.anchor_id == 5  # ...the anchor trails
+    log.record(agent="after", action="resume", explanation="catches up")
+    assert log.verify().anchor_id == 7 and log.verify().ok
+
+
+@pytest.mark.parametrize(("keep", "found"), [(3, "rows after id 3 were removed"),
+                                             (0, "rows after id 0 were removed")])
+def test_removing_the_newest_rows_is_detected(log, keep, found):
+    raw(log).execute(f"DELETE FROM audit WHERE id > {keep}")
+    result = log.verify()
+    assert not result.ok and found in result.reason and result.first_bad_id == keep + 1
+    assert "the anchor records row 5" in result.reason
+
+
+def test_removing_the_whole_database_is_detected(log):
+    for suffix in ("", "-wal", "-shm"):
+        log.path.with_name(log.path.name + suffix).unlink(missing_ok=True)
+    result = log.verify()
+    assert not result.ok and "rows after id 0 were removed" in result.reason
+
+
+def test_rewriting_the_tail_with_a_valid_chain_is_detected(log):
+    from hub_kernel.safety.audit import _digest
+
+    db = raw(log)
+    db.row_factory = sqlite3.Row
+    db.execute("DELETE FROM audit WHERE id = 5")
+    previous = db.execute("SELECT hash FROM audit WHERE id = 4").fetchone()["hash"]
+    for row_id in (5, 6):  # a forged, well-chained tail, longer than the real one
+        row = {"id": row_id, "time": "2026-01-01T00:00:00+00:00", "agent": "forger",
+               "mode": None, "observation_digest": None, "action": "nothing happened",
+               "propensity": None, "expected_reward": None, "explanation": "forged",
+               "approved_by": None, "outcome_reward": None, "ref": None, "prev_hash": previous}
+        row["hash"] = previous = _digest(row)
+        db.execute(f"INSERT INTO audit ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                   list(row.values()))
+    result = log.verify()
+    assert not result.ok and "row 5 does not match the anchor" in result.reason
+
+
+def test_a_missing_or_damaged_anchor(log):
+    log.anchor_path.unlink()
+    result = log.verify()
+    assert result.ok and "no anchor file" in result.reason  # an old log: say so, still ok
+    log.record(agent="a", action="b", explanation="c")
+    assert log.verify().anchor_id == 6 and log.verify().reason == ""
+    log.anchor_path.write_text("{not json")
+    result = log.verify()
+    assert not result.ok and "is not an anchor" in result.reason
 
 
 def test_unwritable_location_is_an_audit_error(tmp_path):
@@ -124,3 +204,14 @@ def test_cli_lists_filters_exports_and_verifies(hub_home, tmp_path):
     raw(log).execute("UPDATE audit SET approved_by = 'mallory' WHERE id = 2")
     bad = runner.invoke(app, ["audit", "verify"])
     assert bad.exit_code == 1 and "row 2 was changed" in bad.output
+
+
+def test_cli_verify_names_a_truncation(hub_home):
+    from hub_kernel.cli import app
+
+    log = AuditLog()
+    for i in range(3):
+        log.record(agent="ab_gate", action=f"promoted m v{i}", explanation="better")
+    raw(log).execute("DELETE FROM audit WHERE id > 1")
+    bad = CliRunner().invoke(app, ["audit", "verify"])
+    assert bad.exit_code == 1 and "rows after id 1 were removed" in bad.output
