@@ -153,14 +153,39 @@ class MetaController:
         payload = self.versions.get("policy", name, version).payload
         return version, DesignParams(**payload)
 
-    def record_reward(self, session: str, reward: float) -> None:
-        """Count a session's round reward towards a running rollout of the design policy."""
+    def user_group(self, user: str) -> str:
+        """The group a user's rewards are compared in: ``new`` users (fewer interactions than
+        the exploration half-life, so explored on most) or ``returning`` ones."""
+        assert self.events is not None
+        seen = self.events.count(user=user)
+        return "new" if seen < get_settings().exploration_halflife else "returning"
+
+    def record_reward(self, session: DashboardSession, reward: float,
+                      explored: bool | None = None) -> None:
+        """Keep a round's reward: for a running rollout of the design policy, and for reward
+        parity between user groups."""
         from hub_kernel.safety.rollout import Rollout
 
+        assert self.events is not None
         try:
-            Rollout(self.agent.name, path=self.path).record(session, reward)
-        except HubError as exc:  # the reward is lost for the rollout, the dashboard goes on
-            logger.warning("could not record the reward for the rollout: %s", exc)
+            Rollout(self.agent.name, path=self.path).record(session.session, reward)
+            self.events.add_reward(user=session.user, session=session.session,
+                                   dashboard=session.dashboard, group=session.group,
+                                   reward=reward, explored=explored)
+        except HubError as exc:  # the reward is lost for these, the dashboard goes on
+            logger.warning("could not record the round's reward: %s", exc)
+
+    def parity(self, *, audit: bool = False) -> Any:
+        """Mean reward per user group, and the groups exploration starves (a
+        ``hub_kernel.safety.fairness.RewardParityReport``); ``audit`` records a flagged
+        group in the audit log."""
+        from hub_kernel.safety.fairness import RewardParity
+
+        assert self.events is not None
+        monitor = RewardParity(agent=self.agent.name)
+        for group, reward, explored in self.events.rewards():
+            monitor.record(group, reward, explored=explored)
+        return monitor.check() if audit else monitor.report()
 
     def open(self, layout: Layout, *, user: str, dashboard: str, profile: Any | None = None,
              session: str | None = None) -> DashboardSession:
@@ -203,6 +228,7 @@ class DashboardSession:
         self.governor = LayoutGovernor(layout, user=user, dashboard=dashboard,
                                        controls=controller.controls,
                                        versions=controller.versions, path=controller.path)
+        self.group = controller.user_group(user)
         self.policy_version, params = controller.policy_for(session)
         self.agent = dataclasses.replace(controller.agent, params=params)
         self.expanded: set[str] = set()
@@ -258,14 +284,16 @@ class DashboardSession:
         and the layout stayed as it was."""
         controller = self.controller
         mode = self.mode
-        if self.last is not None and self.last.audit_id is not None:
-            reward = controller.reward(self.round_terms())
-            controller.record_reward(self.session, reward)
-            log_decision(agent=self.agent.name, mode=mode, ref=self.last.audit_id,
-                         action="outcome", outcome_reward=reward,
-                         explanation=f"reward {reward:.3f} for the round after this decision: "
-                                     + ", ".join(f"{k} {v:.2f}" for k, v in
-                                                 self.round_terms().items()))
+        if self.last is not None:  # score the round that followed the last decision
+            terms = self.round_terms()
+            reward = controller.reward(terms)
+            controller.record_reward(self, reward, self.last.explanation.startswith("exploring"))
+            if self.last.audit_id is not None:
+                log_decision(agent=self.agent.name, mode=mode, ref=self.last.audit_id,
+                             action="outcome", outcome_reward=reward,
+                             explanation=f"reward {reward:.3f} for the round after this "
+                                         "decision: " + ", ".join(f"{k} {v:.2f}"
+                                                                   for k, v in terms.items()))
 
         def step() -> Decision:
             assert controller.events is not None

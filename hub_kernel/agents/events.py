@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS events (
     value REAL NOT NULL DEFAULT 1.0, feature TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_user ON events (user, dashboard);
+CREATE TABLE IF NOT EXISTS rewards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, user TEXT NOT NULL,
+    session TEXT NOT NULL, dashboard TEXT NOT NULL, user_group TEXT NOT NULL,
+    reward REAL NOT NULL, explored INTEGER
+);
 """
 
 
@@ -106,5 +111,32 @@ class EventStore:
         try:
             return int(db.execute("SELECT COUNT(*) FROM events WHERE user=?",
                                   (user,)).fetchone()[0])
+        finally:
+            db.close()
+
+    def add_reward(self, *, user: str, session: str, dashboard: str, group: str,
+                   reward: float, explored: bool | None = None) -> None:
+        """One round's reward for a user (for reward parity between user groups)."""
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        db = self._connect()
+        try:
+            with db:
+                db.execute("INSERT INTO rewards (time, user, session, dashboard, user_group, "
+                           "reward, explored) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (stamp, user, session, dashboard, group, float(reward),
+                            None if explored is None else int(explored)))
+        except sqlite3.Error as exc:
+            raise AgentError(f"event store {self.path} cannot be written: {exc}") from exc
+        finally:
+            db.close()
+
+    def rewards(self) -> list[tuple[str, float, bool | None]]:
+        """(group, reward, explored) of every recorded round, oldest first."""
+        if not self.path.exists():
+            return []
+        db = self._connect()
+        try:
+            rows = db.execute("SELECT user_group, reward, explored FROM rewards ORDER BY id")
+            return [(r[0], float(r[1]), None if r[2] is None else bool(r[2])) for r in rows]
         finally:
             db.close()

@@ -344,18 +344,22 @@ class Rollout:
         reward = float(reward)
         if not math.isfinite(reward):
             raise RolloutError(f"reward must be a finite number, got {reward}")
+        # _with_latest opens its own connection: never call it while holding the write lock
         with connect(self.path, _SCHEMA) as db:
             current = self._current(db)
+            undecided: RolloutStatus | None = None
             if current is None or current["state"] != "running":
                 logger.debug("reward for policy %s ignored: no rollout running", self.name)
-                status = self._status(db, current)
-                return self._with_latest(status)
-            arm, version = self._arm(current, session_id)
-            db.execute("INSERT INTO rollout_rewards VALUES (?, ?, ?, ?, ?, ?)",
-                       (current["id"], session_id, arm, version, reward, _now()))
-            evaluation = self._evaluate(db, current)
-            if not self._decides(current, evaluation):
-                return self._with_latest(self._status(db, current, evaluation))
+                undecided = self._status(db, current)
+            else:
+                arm, version = self._arm(current, session_id)
+                db.execute("INSERT INTO rollout_rewards VALUES (?, ?, ?, ?, ?, ?)",
+                           (current["id"], session_id, arm, version, reward, _now()))
+                evaluation = self._evaluate(db, current)
+                if not self._decides(current, evaluation):
+                    undecided = self._status(db, current, evaluation)
+        if undecided is not None:
+            return self._with_latest(undecided)
         # decided in a second transaction: a failing audit write must not lose the reward
         with connect(self.path, _SCHEMA) as db:
             current = self._current(db)

@@ -178,3 +178,37 @@ def test_a_policy_rollout_serves_a_fraction_of_sessions_and_collects_their_rewar
         s.relayout()  # the second round scores the first: its reward goes to the rollout
     status = Rollout("design").status()
     assert status.baseline_n + status.candidate_n == 12 and status.state == "running"
+
+
+def test_reward_parity_between_new_and_returning_users_is_monitored(setup, monkeypatch):
+    from hub_kernel import config
+    from hub_kernel.agents.events import EventStore
+    from hub_kernel.doctor import check_reward_parity
+
+    monkeypatch.setenv("HUB_REWARD_PARITY_MIN_COUNT", "5")
+    config.reload_settings()
+    controller = MetaController()
+    store = EventStore()
+    for i in range(8):  # new users get far less out of their rounds than returning ones
+        store.add_reward(user=f"n{i}", session=f"a{i}", dashboard="d", group="new",
+                         reward=0.2 + 0.01 * i, explored=True)
+        store.add_reward(user=f"r{i}", session=f"b{i}", dashboard="d", group="returning",
+                         reward=0.7 + 0.01 * i, explored=False)
+    report = controller.parity(audit=True)
+    assert report.starved == ("new",)
+    assert AuditLog().entries(agent="design")
+    check = check_reward_parity(config.get_settings())
+    assert check.status == "warn" and "new" in check.detail
+
+
+def test_round_rewards_are_recorded_per_user_group(setup):
+    profile, layout = setup
+    controller = MetaController(agent=DesignAgent(seed=4))
+    session = controller.open(layout, user="ann", dashboard="d", profile=profile)
+    assert session.group == "new"
+    session.interact("overview", "thumbs_up")
+    session.relayout()
+    session.interact("overview", "thumbs_up")
+    session.relayout()
+    groups = [g for g, _, _ in controller.events.rewards()]
+    assert groups == ["new"]
