@@ -580,6 +580,10 @@ class ModelRegistry:
             self.client.set_model_version_tag(name, str(version), "hub.promotion_reason",
                                               reason[:5000])
         logger.info("promoted %s v%s to champion (was %s)", name, version, current)
+        from hub_kernel.agents.bus import default_bus
+
+        default_bus().publish("model_promoted", name=name, version=version, previous=current,
+                              override=override)
         return self._summary(name)
 
     @translate_errors("rolling back a model")
