@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub_kernel import __version__, config
+from hub_kernel.agents.cli import app as agents_app
 from hub_kernel.data.stream_cli import app as stream_app
 from hub_kernel.exceptions import HubError
 from hub_kernel.models.cli import app as models_app
@@ -20,6 +21,8 @@ from hub_kernel.models.cli import mlflow_ui_command, train_command
 from hub_kernel.safety import controls_cli
 from hub_kernel.safety.cli import app as audit_app
 from hub_kernel.safety.rollout_cli import app as rollout_app
+from hub_kernel.schedule.cli import app as schedule_app
+from hub_kernel.schedule.cli import scheduler_app, status_command
 
 app = typer.Typer(
     name="hub",
@@ -42,7 +45,13 @@ app.add_typer(controls_cli.proposals_app, name="proposals",
               help="Agent proposals waiting for approval: list, approve, reject.")
 app.add_typer(controls_cli.rollback_app, name="rollback",
               help="Restore an earlier layout, model champion or policy exactly.")
+app.add_typer(schedule_app, name="schedule",
+              help="Scheduled notebooks: add, list, remove, run now, run history.")
+app.add_typer(scheduler_app, name="scheduler", help="The scheduler process: start, stop.")
 app.add_typer(rollout_app, name="rollout", help="Gradual rollout of policy versions.")
+app.command("status")(status_command)
+app.add_typer(agents_app, name="agents",
+              help="Offline training of the agents: pretrain the layout policy.")
 app.command("train")(train_command)
 app.command("mlflow-ui")(mlflow_ui_command)
 

@@ -152,9 +152,76 @@ def check_agents(settings: Settings) -> Check:
                  f"last good layout; see `hub audit --action fallback`")
 
 
+def check_scheduler(settings: Settings) -> Check:
+    """A scheduler must run when jobs are scheduled (no jobs: nothing to run, ok)."""
+    from hub_kernel.schedule.daemon import scheduler_state
+    from hub_kernel.schedule.jobs import JobStore
+
+    jobs = JobStore(settings).list()
+    state = scheduler_state(settings)
+    if not jobs:
+        return Check("scheduler", "ok", "no scheduled jobs (`hub schedule add` adds one)")
+    if not state.alive:
+        return Check("scheduler", "warn",
+                     f"{len(jobs)} job(s) scheduled but no scheduler runs ({state.detail}); "
+                     "start it with `hub scheduler start`")
+    upcoming = [j.next_run for j in jobs if j.next_run is not None]
+    soon = f"; next run {min(upcoming).isoformat(timespec='seconds')}" if upcoming else ""
+    return Check("scheduler", "ok", f"{state.detail}; {len(jobs)} job(s){soon}")
+
+
+def check_runs(settings: Settings) -> Check:
+    """The newest run of every job succeeded."""
+    from hub_kernel.schedule.history import RunHistory
+
+    last = RunHistory(settings.runs_dir / "history.db").last_runs()
+    if not last:
+        return Check("scheduled runs", "ok", "no scheduled runs yet")
+    failed = [r for r in last.values() if r.status == "failed"]
+    if failed:
+        shown = "; ".join(
+            f"{r.job} failed at {r.started_at[:19]}: {r.error}"
+            + (f" (see {r.html})" if r.html else "") for r in failed)
+        return Check("scheduled runs", "warn",
+                     f"{shown}; `hub schedule runs` shows the history")
+    return Check("scheduled runs", "ok", f"the last run of {len(last)} job(s) succeeded")
+
+
+def check_champions(settings: Settings) -> Check:
+    """No champion's newest data has drifted past the thresholds."""
+    from hub_kernel.models.registry import ModelRegistry
+    from hub_kernel.schedule.monitor import champion_drift
+
+    try:
+        drifts = champion_drift(ModelRegistry(tracking_uri=settings.tracking_uri))
+    except Exception as exc:
+        return Check("champions", "warn", f"drift not checked: {exc}")
+    if not drifts:
+        return Check("champions", "ok", "no champions yet")
+    drifted = [d for d in drifts if d.status == "drifted"]
+    if drifted:
+        shown = "; ".join(f"{d.model} v{d.champion}: {d.detail}" for d in drifted)
+        return Check("champions", "warn",
+                     f"{shown} Retrain with `hub models retrain` or schedule it "
+                     "(`hub schedule add retrain --every 1d -p model=NAME`)")
+    return Check("champions", "ok", f"{len(drifts)} champion(s), none drifted")
+
+
+def check_reward_parity(settings: Settings) -> Check:
+    """No user group is starved by the design agent's exploration."""
+    from hub_kernel.agents.controller import MetaController
+    from hub_kernel.agents.events import EventStore
+
+    report = MetaController(events=EventStore(settings.home / "events.db"),
+                            path=settings.home / "safety.db").parity()
+    if not report.groups:
+        return Check("reward parity", "ok", "no rewards recorded yet")
+    return Check("reward parity", "warn" if report.starved else "ok", report.explanation)
+
+
 CHECKS: tuple[Callable[[Settings], Check], ...] = (
     check_python, check_packages, check_home, check_kernel, check_mlflow, check_browser,
-    check_agents,
+    check_agents, check_reward_parity, check_scheduler, check_runs, check_champions,
 )
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from hub_kernel.agents.bus import EventBus, default_bus
 from hub_kernel.agents.design import DesignAgent, DesignParams, tile_feature
 from hub_kernel.agents.events import EventStore, InteractionEvent
+from hub_kernel.agents.reward import reward_terms
 from hub_kernel.config import get_settings
 from hub_kernel.exceptions import HubError
 from hub_kernel.layout import Layout
@@ -263,21 +264,9 @@ class DashboardSession:
         return None
 
     def round_terms(self) -> dict[str, float]:
-        """This round's reward terms, from its events (see docs/reward.md)."""
-        events = self._round_events
-        tiles = max(len(self.layout), 1)
-        positive = {e.tile for e in events if e.kind in ("thumbs_up", "expand", "pin", "click",
-                                                         "first", "dwell")}
-        ups = sum(e.kind == "thumbs_up" for e in events)
-        downs = sum(e.kind in ("thumbs_down", "dismiss") for e in events)
-        rejected = {e.tile for e in events if e.kind in ("thumbs_down", "dismiss")}
-        return {
-            "engagement": len(positive) / tiles,
-            "accuracy": 1 - len(rejected) / tiles,
-            "task_completion": float(any(e.kind == "task_done" for e in events)),
-            "satisfaction": (ups + 1) / (ups + downs + 2),
-            "efficiency": 1.0 / (1.0 + len(self.controller.failures.recent())),
-        }
+        """This round's reward terms, from its events (docs/reward.md)."""
+        return reward_terms(self._round_events, len(self.layout),
+                            failures=len(self.controller.failures.recent()))
 
     def relayout(self) -> Decision | None:
         """One round: the agent proposes, the governor decides. ``None``: the agent failed

@@ -1,0 +1,258 @@
+"""The run history: one row per execution of a scheduled notebook (SQLite, WAL).
+
+A row is written ``running`` before the notebook starts and finished as ``succeeded`` or
+``failed`` (with the error and the index of the failing cell in the kept notebook). A row left
+``running`` by a process that died (``kill -9``) is found by ``recover_stale``: it is marked
+failed, and the notebook's kernel, if it outlived its parent, is stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from hub_kernel.exceptions import ScheduleError
+from hub_kernel.schedule.lock import alive
+
+logger = logging.getLogger("hub_kernel")
+
+Status = Literal["running", "succeeded", "failed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    trigger TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    duration REAL,
+    notebook TEXT NOT NULL,
+    output TEXT,
+    html TEXT,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    error_cell INTEGER,
+    summary TEXT,
+    mlflow_run_id TEXT,
+    pid INTEGER,
+    pid_started TEXT,
+    host TEXT,
+    kernel_pid INTEGER,
+    kernel_started TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_job ON runs (job, id);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One execution of a job's notebook."""
+
+    id: int
+    job: str
+    attempt: int
+    trigger: str  # "schedule", "manual" or "retry"
+    status: Status
+    outcome: str | None  # e.g. promoted / proposed / held / no-change / created / failed
+    started_at: str
+    finished_at: str | None
+    duration: float | None
+    notebook: str  # the notebook that was run
+    output: str | None  # the executed copy (.ipynb)
+    html: str | None  # its HTML copy
+    parameters: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    error_cell: int | None = None  # index of the failing cell in ``output``
+    summary: dict[str, Any] | None = None  # what the notebook reported (retrain summary)
+    mlflow_run_id: str | None = None
+    pid: int | None = None
+    pid_started: str | None = None
+    host: str | None = None
+    kernel_pid: int | None = None
+    kernel_started: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def label(self) -> str:
+        """What happened, in one word: the outcome, else the status."""
+        return self.outcome or self.status
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> RunRecord:
+        data = dict(row)
+        data["parameters"] = json.loads(data.get("parameters") or "{}")
+        data["summary"] = json.loads(data["summary"]) if data.get("summary") else None
+        return cls(**data)
+
+
+class RunHistory:
+    """The run history at ``path`` (default ``$HUB_HOME/runs/history.db``)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        if path is None:
+            from hub_kernel.config import get_settings
+
+            path = get_settings().runs_dir / "history.db"
+        self.path = Path(path)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ScheduleError(f"run history {self.path} cannot be opened: {exc}; check that "
+                                "HUB_HOME is writable") from exc
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        except sqlite3.Error as exc:
+            raise ScheduleError(f"run history {self.path} failed: {exc}") from exc
+        finally:
+            db.close()
+
+    # -- writing -------------------------------------------------------------------------
+    def start(self, *, job: str, notebook: str, parameters: dict[str, Any], trigger: str,
+              attempt: int = 1, output: str | None = None, html: str | None = None) -> int:
+        """Record a run as ``running``; returns its id."""
+        from hub_kernel.schedule.lock import this_process
+
+        me = this_process()
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (job, attempt, trigger, status, started_at, notebook, output, "
+                "html, parameters, pid, pid_started, host) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job, attempt, trigger, now_iso(), notebook, output, html,
+                 json.dumps(parameters, default=str), me["pid"], me["pid_started"], me["host"]),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def set_kernel(self, run_id: int, pid: int, started: str | None) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE runs SET kernel_pid = ?, kernel_started = ? WHERE id = ?",
+                       (pid, started, run_id))
+
+    def finish(self, run_id: int, *, status: Status, outcome: str | None = None,
+               error: str | None = None, error_cell: int | None = None,
+               summary: dict[str, Any] | None = None, html: str | None = None,
+               output: str | None = None) -> RunRecord:
+        """Close a run: its status, outcome, error, and how long it took."""
+        record = self.get(run_id)
+        started = datetime.fromisoformat(record.started_at)
+        finished = datetime.now(UTC)
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, outcome = ?, finished_at = ?, duration = ?, "
+                "error = ?, error_cell = ?, summary = ?, html = COALESCE(?, html), "
+                "output = COALESCE(?, output) WHERE id = ?",
+                (status, outcome, finished.isoformat(timespec="milliseconds"),
+                 (finished - started).total_seconds(), error, error_cell,
+                 None if summary is None else json.dumps(summary, default=str), html, output,
+                 run_id),
+            )
+        return self.get(run_id)
+
+    def set_mlflow_run(self, run_id: int, mlflow_run_id: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE runs SET mlflow_run_id = ? WHERE id = ?", (mlflow_run_id, run_id))
+
+    # -- reading -------------------------------------------------------------------------
+    def get(self, run_id: int) -> RunRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise ScheduleError(f"no run {run_id} in {self.path}")
+        return RunRecord.from_row(row)
+
+    def runs(self, job: str | None = None, *, limit: int | None = 50,
+             status: Status | None = None) -> list[RunRecord]:
+        """Runs, newest first (of ``job`` / with ``status`` when given)."""
+        if not self.path.exists():
+            return []
+        query, args = "SELECT * FROM runs WHERE 1=1", list[Any]()
+        if job is not None:
+            query, args = query + " AND job = ?", [*args, job]
+        if status is not None:
+            query, args = query + " AND status = ?", [*args, status]
+        query += " ORDER BY id DESC"
+        if limit is not None:
+            query, args = query + " LIMIT ?", [*args, int(limit)]
+        with self._connect() as db:
+            return [RunRecord.from_row(r) for r in db.execute(query, args).fetchall()]
+
+    def last_runs(self) -> dict[str, RunRecord]:
+        """The newest run of each job."""
+        if not self.path.exists():
+            return {}
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY job) "
+                "ORDER BY job").fetchall()
+        return {r["job"]: RunRecord.from_row(r) for r in rows}
+
+    # -- repair --------------------------------------------------------------------------
+    def recover_stale(self, job: str | None = None, *, wait: float = 5.0) -> list[RunRecord]:
+        """Mark failed the runs left ``running`` by a process of this host that is gone, and
+        stop their kernels if they outlived it. Returns the runs repaired."""
+        host = socket.gethostname()
+        repaired = []
+        for record in self.runs(job, limit=None, status="running"):
+            if record.host != host or alive(record.pid, record.pid_started):
+                continue
+            if record.kernel_pid and alive(record.kernel_pid, record.kernel_started):
+                _stop_kernel(record.kernel_pid, record.kernel_started, wait)
+            html = _html_copy(record)
+            repaired.append(self.finish(
+                record.id, status="failed", outcome="failed", html=html,
+                error=f"interrupted: process {record.pid} ended during the run (killed?)",
+            ))
+            logger.warning("run %s of job %s was interrupted (process %s is gone): marked failed",
+                           record.id, record.job, record.pid)
+        return repaired
+
+
+def _html_copy(record: RunRecord) -> str | None:
+    """An HTML copy of what an interrupted run's notebook holds (saved after each cell)."""
+    if not record.output or not Path(record.output).is_file():
+        return None
+    from hub_kernel.schedule.runner import export_html
+
+    html = export_html(Path(record.output), Path(record.output).with_suffix(".html"))
+    return str(html) if html else None
+
+
+def _stop_kernel(pid: int, started: str | None, wait: float) -> None:
+    """Kill a kernel left behind (and its process group) and wait until it is gone."""
+    logger.warning("stopping kernel %s left running by a dead scheduler", pid)
+    for sender in (os.killpg, os.kill):
+        with contextlib.suppress(OSError):
+            sender(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while alive(pid, started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid, started):
+        raise ScheduleError(f"kernel {pid} of an interrupted run does not stop; kill it "
+                            "before the job runs again")
