@@ -86,6 +86,7 @@ class MetaController:
     path: str | os.PathLike[str] | None = None  # safety.db (tests)
 
     def __post_init__(self) -> None:
+        self._pretrained: Any = None  # loaded on first use: it imports torch
         self.events = self.events or EventStore()
         self.controls = Controls(self.path)
         self.versions = VersionStore(self.path)
@@ -188,6 +189,22 @@ class MetaController:
             monitor.record(group, reward, explored=explored)
         return monitor.check() if audit else monitor.report()
 
+    def pretrained_prior(self, layout: Layout, user: str,
+                         mine: list[InteractionEvent], profile: Any | None
+                         ) -> dict[str, tuple[float, float]]:
+        """Cold-start pseudo-counts from the policy ``hub agents pretrain`` saved under
+        HUB_HOME/agents (none saved: nothing). Loaded once, on first use."""
+        from hub_kernel.agents.pretrain import MODEL_FILE, PretrainedPrior, agents_dir
+
+        if self._pretrained is None:
+            if not (agents_dir() / MODEL_FILE).exists():
+                return {}
+            self._pretrained = PretrainedPrior.load()
+        sessions = len({e.session for e in mine})
+        counts: dict[str, tuple[float, float]] = self._pretrained.population(
+            layout, profile=profile, events=mine, sessions=sessions)
+        return counts
+
     def open(self, layout: Layout, *, user: str, dashboard: str, profile: Any | None = None,
              session: str | None = None) -> DashboardSession:
         """Start one person's session on a dashboard (its layout already chosen)."""
@@ -287,9 +304,13 @@ class DashboardSession:
         def step() -> Decision:
             assert controller.events is not None
             mine = controller.events.events(user=self.user, dashboard=self.dashboard)
-            posts = self.agent.posteriors(
-                self.layout, mine, controller.population(self.dashboard, self.profile,
-                                                         exclude_user=self.user))
+            population = controller.population(self.dashboard, self.profile,
+                                               exclude_user=self.user)
+            for feature, (ups, downs) in controller.pretrained_prior(
+                    self.layout, self.user, mine, self.profile).items():
+                have = population.get(feature, (0.0, 0.0))
+                population[feature] = (have[0] + ups, have[1] + downs)
+            posts = self.agent.posteriors(self.layout, mine, population)
             epsilon = controller.exploration(self.user, mode)
             proposal = self.agent.propose(
                 self.layout, posts, epsilon=epsilon, keep=self.expanded,

@@ -30,6 +30,7 @@ def test_dashboard_shows_tiles_and_bokeh_charts(page, demo_server, screenshot):
     assert all(canvases.nth(i).is_visible() for i in range(canvases.count()))
     assert "1,461 rows" in page.locator(".hub-tile--overview").inner_text()
     assert "No missing values" in page.locator(".hub-tile--missing").inner_text()
+    assert "No scheduled runs" in page.locator(".hub-runs").inner_text()
     line = tile_box(page, "line-date-temp_max")
     overview = tile_box(page, "overview")
     assert line["width"] > 1.8 * overview["width"]  # the trend tile spans two columns

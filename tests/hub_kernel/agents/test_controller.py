@@ -212,3 +212,17 @@ def test_round_rewards_are_recorded_per_user_group(setup):
     session.relayout()
     groups = [g for g, _, _ in controller.events.rewards()]
     assert groups == ["new"]
+
+
+def test_a_pretrained_policy_is_the_cold_start_prior_of_live_sessions(setup):
+    from hub_kernel.agents.pretrain import agents_dir, pretrain
+
+    profile, layout = setup
+    controller = MetaController(agent=DesignAgent(seed=5))
+    assert controller.pretrained_prior(layout, "ann", [], profile) == {}
+    pretrain(timesteps=128, seed=0, directory=agents_dir(), eval_episodes=5)
+    prior = controller.pretrained_prior(layout, "ann", [], profile)
+    assert prior and all(ups + downs > 0 for ups, downs in prior.values())
+    session = controller.open(layout, user="ann", dashboard="d", profile=profile)
+    session.relayout()  # the prior flows into the agent's posteriors without error
+    assert not session.failed
