@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from html import escape
 
 import ipywidgets as w
 
 from hub_kernel.exceptions import HubError
 from hub_kernel.safety.audit import AuditLog
+from hub_kernel.safety.versions import VersionStore
 
 logger = logging.getLogger("hub_kernel")
 
@@ -36,18 +38,38 @@ def audit_html(key: str, limit: int = 12) -> str:
 
 
 class AuditView(w.Accordion):
-    """A collapsible "Why did this change?" panel listing the audit entries of a dashboard."""
+    """Two collapsible panels: "Why did this change?" (the audit entries of a dashboard) and
+    "Layout history" (every version, any of which can be restored exactly)."""
 
-    def __init__(self) -> None:
+    def __init__(self, restore: Callable[[int], None] | None = None) -> None:
         self._table = w.HTML()
         self._table.add_class("hub-why")
-        super().__init__(children=[self._table], titles=("Why did this change?",),
+        self._versions = w.Dropdown(description="Version:", layout=w.Layout(width="60%"))
+        self._versions.add_class("hub-versions")
+        button = w.Button(description="Restore", tooltip="Put this layout back exactly (the "
+                                                         "current one stays in the history)")
+        button.add_class("hub-restore")
+        button.on_click(lambda _b: self._restore())
+        self._on_restore = restore
+        history = w.HBox([self._versions, button])
+        super().__init__(children=[self._table, history],
+                         titles=("Why did this change?", "Layout history"),
                          selected_index=None)
         self.add_class("hub-why-panel")
 
     def refresh(self, key: str) -> None:
         try:
             self._table.value = audit_html(key)
+            versions = VersionStore().history("layout", key)
         except HubError as exc:  # an unreadable log is shown, not raised into the page
             logger.warning("audit log unreadable: %s", exc)
             self._table.value = f"<p class='hub-error'>{escape(str(exc))}</p>"
+            return
+        # option labels are text, not HTML: no escaping needed (and none would be undone)
+        self._versions.options = [
+            (f"v{v.version} · {v.time[11:19]} · {v.author}: {v.reason[:80]}", v.version)
+            for v in reversed(versions)]
+
+    def _restore(self) -> None:
+        if self._on_restore is not None and self._versions.value is not None:
+            self._on_restore(int(self._versions.value))

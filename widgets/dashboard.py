@@ -109,7 +109,7 @@ class Dashboard(w.VBox):
                          layout=w.Layout(align_items="center"))
         self._banner = w.HBox(layout=w.Layout(display="none"))
         self._banner.add_class("hub-banner")
-        self.why = AuditView()
+        self.why = AuditView(restore=self.restore)
         self._dwell = DwellTracker(self._scope, self._measured)
         super().__init__([w.HTML(STYLE), self._positions, toolbar, self._banner, self._grid,
                           self.why, self._dwell])
@@ -198,6 +198,10 @@ class Dashboard(w.VBox):
         if chosen is None:
             return
         self._guard(lambda: self._show(self.session.governor.reject(chosen, by=self.user)))
+
+    def restore(self, version: int) -> None:
+        """Put back layout ``version`` of this user's dashboard exactly."""
+        self._guard(lambda: self._show(self.session.governor.restore(version, by=self.user)))
 
     def undo(self) -> None:
         """Put back the layout from before the agent's last change."""
@@ -302,6 +306,8 @@ class Dashboard(w.VBox):
         elif decision.status == "applied" and decision.announced:
             text = f"<b>Changed:</b> {escape(decision.explanation)}"
             buttons = [self._button("Undo", "hub-undo", "warning", self.undo)]
+        elif decision.status in ("undone", "restored"):
+            text = f"<b>{decision.status.capitalize()}:</b> {escape(decision.explanation)}"
         elif decision.status in ("vetoed", "refused", "failed"):
             text = f"<b>Not applied</b> ({decision.status}): {escape(decision.explanation)}"
         else:

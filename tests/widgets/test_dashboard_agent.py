@@ -128,3 +128,18 @@ def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
     assert [(e.tile, e.kind, e.value) for e in events[:2]] == [("overview", "dwell", 7.5),
                                                                ("missing", "click", 2.0)]
     assert len(events) == 6 and dashboard.tile_layout.to_dict() == before
+
+
+def test_layout_history_restores_any_version_from_the_page(home):
+    dashboard = make()
+    first = dashboard.tile_layout.to_dict()
+    click(dashboard, "missing", "first")
+    click(dashboard, "bar-weather", "expand")
+    labels = [label for label, _ in dashboard.why._versions.options]
+    assert len(labels) == 3 and labels[-1].startswith("v1 ")
+    dashboard.why._versions.value = 1
+    next(b for b in dashboard.why.children[1].children
+         if "hub-restore" in b._dom_classes).click()
+    assert dashboard.tile_layout.to_dict() == first
+    assert "Restored" in dashboard._banner.children[0].value
+    assert len(dashboard.why._versions.options) == 4  # nothing lost: the restore is a version
