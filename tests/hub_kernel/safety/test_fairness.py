@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -22,8 +20,6 @@ from hub_kernel.safety import (
     fairness_report_from_predictions,
     sensitive_candidates,
 )
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def people(n: int, seed: int, *, unfair: bool) -> pd.DataFrame:
@@ -182,27 +178,8 @@ def test_the_threshold_comes_from_the_settings(hub_home, monkeypatch):
 # -- the promotion gate (real MLflow store) -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory):
-    from mlflow import MlflowClient
-
-    from hub_kernel.models.tracking import quiet_mlflow
-
-    quiet_mlflow()
-    path = tmp_path_factory.mktemp("mlflow-fairness") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
 @pytest.fixture
-def store_home(hub_home, empty_store):
-    hub_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(empty_store, hub_home / "mlflow.db")
-    return hub_home
-
-
-@pytest.fixture
-def trainer(store_home):
+def trainer(models_home):
     from hub_kernel.models import ModelTrainer
 
     return ModelTrainer(cv=3, n_jobs=1)

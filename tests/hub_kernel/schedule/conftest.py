@@ -12,27 +12,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network from tests
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 # fixtures run by the scheduler in the tests (one fails on purpose), not notebooks for nbval
 collect_ignore_glob = ["notebooks/*.ipynb"]
-
-
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory):
-    """An MLflow SQLite file with its tables created (a migration takes ~2 s: done once)."""
-    from mlflow import MlflowClient
-
-    from hub_kernel.models.tracking import quiet_mlflow
-
-    quiet_mlflow()
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
 
 
 @pytest.fixture
