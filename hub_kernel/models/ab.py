@@ -264,6 +264,8 @@ def log_ab_result(result: ABResult, model_name: str, champion_version: str | int
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
+    from hub_kernel.models.tracking import ensure_experiment
+
     settings = get_settings()
     uri = tracking_uri or settings.tracking_uri
     if uri.startswith("sqlite:"):
@@ -271,14 +273,9 @@ def log_ab_result(result: ABResult, model_name: str, champion_version: str | int
     name = f"{EXPERIMENT_PREFIX}{model_name}"
     try:
         client = MlflowClient(tracking_uri=uri)
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-            experiment_id = client.create_experiment(
-                name, artifact_location=settings.artifacts_dir.as_uri(),
-                tags={"hub.kind": "ab_test", "hub.model_name": model_name})
-        else:
-            experiment_id = experiment.experiment_id
+        experiment_id = ensure_experiment(
+            client, name, tracking_uri=uri, artifacts_dir=settings.artifacts_dir,
+            tags={"hub.kind": "ab_test", "hub.model_name": model_name})
         tags = {"hub.kind": "ab_test", "hub.decision": result.decision,
                 "hub.model_name": model_name,
                 "mlflow.runName": f"v{challenger_version} vs v{champion_version}"}

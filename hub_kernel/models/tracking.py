@@ -70,6 +70,31 @@ def _one_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:500]
 
 
+def ensure_experiment(client: MlflowClient, name: str, *, tracking_uri: str,
+                      artifacts_dir: Path, tags: dict[str, str] | None = None) -> str:
+    """The id of experiment ``name``, created (artifacts under ``artifacts_dir`` for a local
+    store) or restored from deletion if needed; safe when another process creates it too."""
+    from mlflow.exceptions import MlflowException
+
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        if existing.lifecycle_stage == "deleted":
+            client.restore_experiment(existing.experiment_id)
+        return str(existing.experiment_id)
+    # a local store keeps artifacts under HUB_HOME; a server decides where they go
+    remote = urlsplit(tracking_uri).scheme.lower() in ("http", "https")
+    if not remote:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+    location = None if remote else artifacts_dir.resolve().as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location, tags=tags))
+    except MlflowException:  # created meanwhile by another process
+        again = client.get_experiment_by_name(name)
+        if again is None:
+            raise
+        return str(again.experiment_id)
+
+
 @dataclass
 class TrackingStore:
     """Where runs, artifacts and registered models live.
@@ -167,23 +192,8 @@ class TrackingStore:
         return self
 
     def _ensure_experiment(self, client: MlflowClient) -> str:
-        from mlflow.exceptions import MlflowException
-
-        existing = client.get_experiment_by_name(EXPERIMENT_NAME)
-        if existing is not None:
-            if existing.lifecycle_stage == "deleted":
-                client.restore_experiment(existing.experiment_id)
-            return str(existing.experiment_id)
-        # a local store keeps artifacts under HUB_HOME; a server decides where they go
-        remote = urlsplit(self.tracking_uri).scheme.lower() in ("http", "https")
-        location = None if remote else self.artifacts_dir.resolve().as_uri()
-        try:
-            return str(client.create_experiment(EXPERIMENT_NAME, artifact_location=location))
-        except MlflowException:  # created meanwhile by another process
-            again = client.get_experiment_by_name(EXPERIMENT_NAME)
-            if again is None:
-                raise
-            return str(again.experiment_id)
+        return ensure_experiment(client, EXPERIMENT_NAME, tracking_uri=self.tracking_uri,
+                                 artifacts_dir=self.artifacts_dir)
 
     @property
     def experiment_id(self) -> str:

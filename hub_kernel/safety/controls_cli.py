@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -29,13 +29,18 @@ Board = Annotated[str | None, typer.Option("--dashboard", help="Only this dashbo
 By = Annotated[str | None, typer.Option("--by", help="Who decides (default: your login).")]
 
 
-def _fail(exc: HubError) -> None:
+def fail(exc: HubError) -> NoReturn:
+    """Print ``exc`` as one line on stderr and exit 1 (no traceback)."""
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(1)
 
 
-def _me(by: str | None) -> str:
+def me(by: str | None) -> str:
+    """Who decides: ``--by`` or the login name."""
     return by or getpass.getuser()
+
+
+_fail, _me = fail, me
 
 
 # -- modes -------------------------------------------------------------------------------------

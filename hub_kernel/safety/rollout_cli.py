@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,6 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub_kernel.exceptions import HubError
+from hub_kernel.safety.controls_cli import By
+from hub_kernel.safety.controls_cli import fail as _fail
+from hub_kernel.safety.controls_cli import me as _me
 
 if TYPE_CHECKING:
     from hub_kernel.safety.rollout import RolloutStatus
@@ -20,18 +22,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 Name = Annotated[str, typer.Argument(help="The policy's name (its key in the version store).")]
-By = Annotated[str | None, typer.Option("--by", help="Who decides (default: your login).")]
-
-
-def _fail(exc: HubError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(1)
-
-
-def _me(by: str | None) -> str:
-    return by or getpass.getuser()
-
-
 def _mean(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 

@@ -398,27 +398,16 @@ def _log(summary: RetrainSummary, source: str | Path | None) -> RetrainSummary:
 
     try:
         from mlflow.entities import Metric, Param
-        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
         from hub_kernel.config import get_settings
+        from hub_kernel.models.tracking import ensure_experiment
 
         settings = get_settings()
         client = MlflowClient(tracking_uri=settings.tracking_uri)
-        experiment = client.get_experiment_by_name(MLFLOW_EXPERIMENT)
-        if experiment is None:
-            settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                experiment_id = client.create_experiment(
-                    MLFLOW_EXPERIMENT, artifact_location=settings.artifacts_dir.as_uri(),
-                    tags={"hub.kind": "retrain"})
-            except MlflowException:
-                again = client.get_experiment_by_name(MLFLOW_EXPERIMENT)
-                if again is None:
-                    raise
-                experiment_id = again.experiment_id
-        else:
-            experiment_id = experiment.experiment_id
+        experiment_id = ensure_experiment(
+            client, MLFLOW_EXPERIMENT, tracking_uri=settings.tracking_uri,
+            artifacts_dir=settings.artifacts_dir, tags={"hub.kind": "retrain"})
         tags = {"hub.kind": "retrain", "hub.model_name": summary.model,
                 "hub.outcome": summary.outcome, "hub.explanation": summary.reason[:5000],
                 "mlflow.runName": f"{summary.model}: {summary.outcome}"}

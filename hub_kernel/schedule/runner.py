@@ -321,29 +321,17 @@ def _log_to_mlflow(record: RunRecord) -> str | None:
     """The run as an MLflow run of ``hub-runs`` with the notebook copies; None if it fails."""
     try:
         from mlflow.entities import Metric, Param
-        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
         from hub_kernel.config import get_settings
-        from hub_kernel.models.tracking import quiet_mlflow
+        from hub_kernel.models.tracking import ensure_experiment, quiet_mlflow
 
         quiet_mlflow()
         settings = get_settings()
         client = MlflowClient(tracking_uri=settings.tracking_uri)
-        experiment = client.get_experiment_by_name(MLFLOW_EXPERIMENT)
-        if experiment is None:
-            settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                experiment_id = client.create_experiment(
-                    MLFLOW_EXPERIMENT, artifact_location=settings.artifacts_dir.as_uri(),
-                    tags={"hub.kind": "scheduled_run"})
-            except MlflowException:  # created meanwhile by another thread or process
-                again = client.get_experiment_by_name(MLFLOW_EXPERIMENT)
-                if again is None:
-                    raise
-                experiment_id = again.experiment_id
-        else:
-            experiment_id = experiment.experiment_id
+        experiment_id = ensure_experiment(
+            client, MLFLOW_EXPERIMENT, tracking_uri=settings.tracking_uri,
+            artifacts_dir=settings.artifacts_dir, tags={"hub.kind": "scheduled_run"})
         tags = {"hub.kind": "scheduled_run", "hub.job": record.job, "hub.status": record.status,
                 "hub.outcome": record.label, "hub.trigger": record.trigger,
                 "hub.history_id": str(record.id), "mlflow.runName": f"{record.job} #{record.id}"}
