@@ -14,10 +14,12 @@ Policies (all see the same events, arrange the same 8 tiles, and are updated aft
 session):
 
 - **hub**: ``DesignAgent`` exactly as ``DashboardSession.relayout`` drives it: per-user Beta
-  posteriors from the user's own events, the population prior from everyone else's events
-  (``DesignAgent.population_rates``), exploration ``settings.exploration["autonomous"]`` halving
-  every ``settings.exploration_halflife`` events of the user, propose -> the user's next layout
-  (tiles rejected twice leave it, as in the product). Event store, governor and audit are left
+  posteriors from the user's own events, the population prior from the events of everyone
+  else who stated the same skill level (``DesignAgent.population_rates``; the skill is what a
+  person picks under "I am:" in the toolbar, here the simulated user's), exploration
+  ``settings.exploration["autonomous"]`` halving every ``settings.exploration_halflife``
+  events of the user, propose -> the user's next layout (tiles rejected twice leave it, as in
+  the product). Event store, governor and audit are left
   out (they do not change decisions in autonomous mode).
 - **hub + prior**: the same, with the pre-trained policy's prior (``PretrainedPrior``, PPO
   trained with ``--pretrain-timesteps`` on a *different* simulated population) added to the
@@ -137,22 +139,36 @@ class Hub(Policy):
         self.agent = DesignAgent(params=params or DesignParams(), seed=seed)
         self.layouts: dict[str, Any] = {}
         self.events: dict[str, list[Any]] = {}
+        self.skills: dict[str, str] = {}
         self.start = Layout(tiles)
         self.prior = prior
         settings = get_settings()
         self.epsilon0 = settings.exploration["autonomous"]
         self.halflife = settings.exploration_halflife
 
-    def _population(self, exclude: str) -> dict[str, tuple[float, float]]:
-        others = (e for name, evs in self.events.items() if name != exclude for e in evs)
-        return self.agent.population_rates(others)
+    def _population(self, exclude: str, skill: str | None = None
+                    ) -> dict[str, tuple[float, float]]:
+        """Everyone else's feedback; with a stated ``skill``, only people of that skill (what
+        ``MetaController.population`` does live)."""
+        from hub_kernel.agents.controller import OTHER_SKILL_WEIGHT as other
+
+        pooled: dict[str, tuple[float, float]] = {}
+        for name, evs in self.events.items():
+            if name == exclude:
+                continue
+            weight = 1.0 if skill is None or self.skills.get(name) == skill else other
+            for feature, (ups, downs) in self.agent.population_rates(evs).items():
+                have = pooled.get(feature, (0.0, 0.0))
+                pooled[feature] = (have[0] + weight * ups, have[1] + weight * downs)
+        return pooled
 
     def arrange(self, user: Any, rng: np.random.Generator) -> list[Any]:
         from hub_kernel.layout import Layout
 
         layout = self.layouts.get(user.name, self.start)
         mine = self.events.get(user.name, [])
-        population = self._population(user.name)
+        self.skills[user.name] = user.current_skill  # stated in the dashboard's toolbar
+        population = self._population(user.name, user.current_skill)
         if self.prior is not None:
             for feature, (ups, downs) in self.prior(user, mine).items():
                 have = population.get(feature, (0.0, 0.0))

@@ -17,6 +17,7 @@ import ipywidgets as w
 import pandas as pd
 
 from hub_kernel.agents.controller import DashboardSession, MetaController
+from hub_kernel.agents.events import SKILLS
 from hub_kernel.config import get_settings
 from hub_kernel.data import load_dataset, profile_dataset, sample_path
 from hub_kernel.data.profile import DatasetProfile
@@ -102,10 +103,15 @@ class Dashboard(w.VBox):
                                 tooltip="assisted: proposals need your approval; supervised: "
                                         "changes are applied with Undo; autonomous: applied")
         self._mode.add_class("hub-mode")
+        self._skill = w.Dropdown(options=[("not stated", ""), *((s, s) for s in SKILLS)],
+                                 description="I am:", layout=w.Layout(width="190px"),
+                                 tooltip="Your skill level: the agent starts from what people "
+                                         "of the same level liked")
+        self._skill.add_class("hub-skill")
         self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
         self._title.add_class("hub-title")
         self.title = title
-        toolbar = w.HBox([self._title, self._status, self._mode, rearrange, reset],
+        toolbar = w.HBox([self._title, self._status, self._skill, self._mode, rearrange, reset],
                          layout=w.Layout(align_items="center"))
         self._banner = w.HBox(layout=w.Layout(display="none"))
         self._banner.add_class("hub-banner")
@@ -119,6 +125,7 @@ class Dashboard(w.VBox):
         self._render(self.tile_layout)
         self._quiet_mode = False
         self._mode.observe(self._mode_changed, names="value")
+        self._skill.observe(self._skill_changed, names="value")
         self.session: DashboardSession = self._open_session()
 
     @classmethod
@@ -271,12 +278,21 @@ class Dashboard(w.VBox):
         self._quiet_mode = True  # showing the stored mode is not a person changing it
         try:
             self._mode.value = session.mode
+            assert self.controller.events is not None
+            self._skill.value = self.controller.events.skills().get(self.user, "")
         finally:
             self._quiet_mode = False
         pending = session.governor.pending()
         self._show(Decision("pending", session.mode, pending[0].proposal.why(),
                             proposal_id=pending[0].id) if pending else None, session)
         return session
+
+    def _skill_changed(self, change) -> None:
+        if self._quiet_mode or not change["new"]:
+            return
+        assert self.controller.events is not None
+        events = self.controller.events
+        self._guard(lambda: events.set_skill(self.user, change["new"]))
 
     def _mode_changed(self, change) -> None:
         if self._quiet_mode:

@@ -42,6 +42,9 @@ from hub_kernel.safety.versions import VersionStore
 logger = logging.getLogger("hub_kernel")
 
 PASSIVE = ("dwell", "click")
+# how much people of another stated skill level count in a user's prior (benchmarks/
+# layout_agent.py: 0 beat 0.1, 0.3 and 1 on all five seeds)
+OTHER_SKILL_WEIGHT = 0.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS profiles (dashboard TEXT PRIMARY KEY, features TEXT NOT NULL);
@@ -126,20 +129,31 @@ class MetaController:
     def population(self, dashboard: str, profile: Any | None, *,
                    exclude_user: str | None = None) -> dict[str, tuple[float, float]]:
         """Successes/failures per tile feature over everyone else, similar datasets weighted
-        in (a user's own events count once, in their posterior, not again in the prior)."""
+        in (a user's own events count once, in their posterior, not again in the prior). A
+        user who stated a skill level starts from people of the same level only: what
+        novices and experts want differs more than what two novices want."""
         assert self.events is not None
         weights = self.similar_dashboards(profile) if profile is not None else {}
         weights[dashboard] = 1.0
+        skills = self.events.skills()
+        mine = skills.get(exclude_user or "")
         pooled: dict[str, list[float]] = {}
         for name, weight in weights.items():
             if weight < 0.5:
                 continue
-            rates = self.agent.population_rates(
-                e for e in self.events.events(dashboard=name) if e.user != exclude_user)
-            for feature, (ups, downs) in rates.items():
-                acc = pooled.setdefault(feature, [0.0, 0.0])
-                acc[0] += weight * ups
-                acc[1] += weight * downs
+            by_user: dict[str, list[InteractionEvent]] = {}
+            for e in self.events.events(dashboard=name):
+                if e.user != exclude_user:
+                    by_user.setdefault(e.user, []).append(e)
+            for user, events in by_user.items():
+                alike = mine is None or skills.get(user) == mine
+                share = weight * (1.0 if alike else OTHER_SKILL_WEIGHT)
+                if share <= 0:
+                    continue
+                for feature, (ups, downs) in self.agent.population_rates(events).items():
+                    acc = pooled.setdefault(feature, [0.0, 0.0])
+                    acc[0] += share * ups
+                    acc[1] += share * downs
         return {k: (v[0], v[1]) for k, v in pooled.items()}
 
     def policy_for(self, session: str) -> tuple[int, DesignParams]:

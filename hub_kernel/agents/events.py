@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hub_kernel.exceptions import AgentError
 
+SKILLS = ("novice", "analyst", "expert")
 KINDS = ("thumbs_up", "thumbs_down", "pin", "unpin", "expand", "dismiss", "click", "dwell",
          "first", "task_done")
 
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS events (
     value REAL NOT NULL DEFAULT 1.0, feature TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_user ON events (user, dashboard);
+CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY, skill TEXT NOT NULL, time TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rewards (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, user TEXT NOT NULL,
     session TEXT NOT NULL, dashboard TEXT NOT NULL, user_group TEXT NOT NULL,
@@ -138,5 +140,29 @@ class EventStore:
         try:
             rows = db.execute("SELECT user_group, reward, explored FROM rewards ORDER BY id")
             return [(r[0], float(r[1]), None if r[2] is None else bool(r[2])) for r in rows]
+        finally:
+            db.close()
+
+    def set_skill(self, user: str, skill: str) -> None:
+        """Record the skill level ``user`` states (novice, analyst or expert)."""
+        if skill not in SKILLS:
+            raise AgentError(f"unknown skill level {skill!r}; choose one of {', '.join(SKILLS)}")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        db = self._connect()
+        try:
+            with db:
+                db.execute("INSERT OR REPLACE INTO users VALUES (?, ?, ?)", (user, skill, stamp))
+        except sqlite3.Error as exc:
+            raise AgentError(f"event store {self.path} cannot be written: {exc}") from exc
+        finally:
+            db.close()
+
+    def skills(self) -> dict[str, str]:
+        """The stated skill level of every user who stated one."""
+        if not self.path.exists():
+            return {}
+        db = self._connect()
+        try:
+            return {r[0]: r[1] for r in db.execute("SELECT user, skill FROM users")}
         finally:
             db.close()

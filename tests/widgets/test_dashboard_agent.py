@@ -143,3 +143,13 @@ def test_layout_history_restores_any_version_from_the_page(home):
     assert dashboard.tile_layout.to_dict() == first
     assert "Restored" in dashboard._banner.children[0].value
     assert len(dashboard.why._versions.options) == 4  # nothing lost: the restore is a version
+
+
+def test_skill_level_is_stated_in_the_toolbar_and_remembered(home):
+    from hub_kernel.agents.events import EventStore
+
+    dashboard = make()
+    assert dashboard._skill.value == ""
+    dashboard._skill.value = "expert"
+    assert EventStore().skills() == {"ann": "expert"}
+    assert make()._skill.value == "expert"

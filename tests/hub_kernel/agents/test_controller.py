@@ -226,3 +226,27 @@ def test_a_pretrained_policy_is_the_cold_start_prior_of_live_sessions(setup):
     session = controller.open(layout, user="ann", dashboard="d", profile=profile)
     session.relayout()  # the prior flows into the agent's posteriors without error
     assert not session.failed
+
+
+def test_a_user_who_states_a_skill_starts_from_people_of_that_skill(setup):
+    profile, _ = setup
+    Controls().set_mode("autonomous")
+    controller = MetaController(agent=DesignAgent(seed=6))
+    for user, skill, liked in (("n1", "novice", "overview"), ("n2", "novice", "overview"),
+                               ("e1", "expert", "missing"), ("e2", "expert", "missing"),
+                               ("e3", "expert", "missing")):
+        controller.events.set_skill(user, skill)
+        session = controller.open(default_layout(profile), user=user, dashboard="d",
+                                  profile=profile)
+        for _ in range(3):
+            session.interact(liked, "thumbs_up")
+        session.relayout()
+    controller.events.set_skill("newbie", "novice")
+    newbie = controller.open(default_layout(profile), user="newbie", dashboard="d",
+                             profile=profile)
+    newbie.relayout()
+    assert newbie.layout.ids[0] == "overview"  # the experts' taste does not leak in
+    controller.events.set_skill("pro", "expert")
+    pro = controller.open(default_layout(profile), user="pro", dashboard="d", profile=profile)
+    pro.relayout()
+    assert pro.layout.ids[0] == "missing"
