@@ -176,8 +176,26 @@ class Settings(BaseSettings):
         default_factory=lambda: {"assisted": 0.05, "supervised": 0.15, "autonomous": 0.25},
         description="Starting exploration rate per autonomy mode; decays with experience.",
     )
+    use_pretrained_prior: bool = Field(
+        False, description="Add the pre-trained policy's prior (hub agents pretrain) to the "
+                           "population's: off, as it did worse than the same-skill population "
+                           "alone in benchmarks/layout_agent.py.",
+    )
     exploration_halflife: int = Field(
         20, ge=1, description="Interactions of a user after which exploration has halved."
+    )
+    # reports (`hub report`)
+    glossary: dict[str, str] = Field(
+        default_factory=dict,
+        description="Domain terminology for report narratives: a word or column name -> the "
+                    "term readers use (e.g. {\"temp_max\": \"daily high\"}).",
+    )
+    report_llm_backend: str | None = Field(
+        None, description="Registered backend that rephrases report sentences (None: off)."
+    )
+    report_exploration: float = Field(
+        0.1, ge=0, le=1, description="Share of reports whose sections the report agent picks "
+                                     "by a Thompson sample rather than its best guess."
     )
 
     @field_validator("home", mode="after")

@@ -207,9 +207,12 @@ class MetaController:
                          mine: list[InteractionEvent], profile: Any | None
                          ) -> dict[str, tuple[float, float]]:
         """Cold-start pseudo-counts from the policy ``hub agents pretrain`` saved under
-        HUB_HOME/agents (none saved: nothing). Loaded once, on first use."""
+        HUB_HOME/agents, when ``HUB_USE_PRETRAINED_PRIOR`` (none saved or off: nothing).
+        Loaded once, on first use."""
         from hub_kernel.agents.pretrain import MODEL_FILE, PretrainedPrior, agents_dir
 
+        if not get_settings().use_pretrained_prior:
+            return {}
         if self._pretrained is None:
             if not (agents_dir() / MODEL_FILE).exists():
                 return {}

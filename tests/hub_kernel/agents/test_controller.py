@@ -214,9 +214,12 @@ def test_round_rewards_are_recorded_per_user_group(setup):
     assert groups == ["new"]
 
 
-def test_a_pretrained_policy_is_the_cold_start_prior_of_live_sessions(setup):
+def test_a_pretrained_policy_is_the_cold_start_prior_of_live_sessions(setup, monkeypatch):
+    from hub_kernel import config
     from hub_kernel.agents.pretrain import agents_dir, pretrain
 
+    monkeypatch.setenv("HUB_USE_PRETRAINED_PRIOR", "true")
+    config.reload_settings()
     profile, layout = setup
     controller = MetaController(agent=DesignAgent(seed=5))
     assert controller.pretrained_prior(layout, "ann", [], profile) == {}
