@@ -37,20 +37,25 @@ $(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Browser tests use Debian's Chromium, never a downloaded one. Installed when missing and
-# we may (root, apt); otherwise the run fails with the command to run: nothing is skipped.
+# Browser tests use Debian's Chromium, never a downloaded one; the PDF report tests render pages
+# with poppler's pdftoppm. Installed when missing and we may (root, apt); otherwise the run
+# fails with the command to run: nothing is skipped.
 browser:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+	@if [ ! -x "$(CHROMIUM)" ] || ! command -v pdftoppm >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
 	  if command -v apt-get >/dev/null; then \
-	    echo "installing chromium with apt-get"; \
+	    echo "installing chromium and poppler-utils with apt-get"; \
 	    $$SUDO apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || true; \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium poppler-utils \
+	      >/dev/null || true; \
 	  fi; \
 	fi; \
 	if [ ! -x "$(CHROMIUM)" ]; then \
 	  echo "Chromium is missing at $(CHROMIUM): run 'sudo apt-get install chromium'" \
 	       "or set CHROMIUM=/path/to/chromium" >&2; exit 1; \
+	fi; \
+	if ! command -v pdftoppm >/dev/null; then \
+	  echo "pdftoppm is missing: run 'sudo apt-get install poppler-utils'" >&2; exit 1; \
 	fi
 
 lint: install

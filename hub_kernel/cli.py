@@ -18,6 +18,7 @@ from hub_kernel.data.stream_cli import app as stream_app
 from hub_kernel.exceptions import HubError
 from hub_kernel.models.cli import app as models_app
 from hub_kernel.models.cli import mlflow_ui_command, train_command
+from hub_kernel.reports.cli import report_command
 from hub_kernel.safety import controls_cli
 from hub_kernel.safety.cli import app as audit_app
 from hub_kernel.safety.rollout_cli import app as rollout_app
@@ -54,6 +55,7 @@ app.add_typer(agents_app, name="agents",
               help="Offline training of the agents: pretrain the layout policy.")
 app.command("train")(train_command)
 app.command("mlflow-ui")(mlflow_ui_command)
+app.command("report")(report_command)
 
 
 @app.callback()

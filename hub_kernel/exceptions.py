@@ -65,3 +65,7 @@ class ScheduleError(HubError):
 
 class JobRunningError(ScheduleError):
     """A job is already running (in this or another process); one job never runs twice at once."""
+
+
+class ReportError(HubError):
+    """A report cannot be composed or exported (unknown audience, section or format...)."""

@@ -80,6 +80,7 @@ class Dashboard(w.VBox):
         self.tile_layout = tile_layout or self.controller.starting_layout(
             default, user=self.user, dashboard=self.dashboard_id, profile=self.profile)
         self._views: dict[str, TileView] = {}
+        self._data_callbacks: list = []
         self._scope = f"hub-dash-{next(_instances)}"
         ensure_bokehjs()
 
@@ -166,6 +167,12 @@ class Dashboard(w.VBox):
         self._views.clear()
         self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
         self.session = self._open_session()
+        for callback in list(self._data_callbacks):
+            callback()
+
+    def on_data(self, callback) -> None:
+        """Call ``callback()`` after the dashboard shows another table."""
+        self._data_callbacks.append(callback)
 
     def set_user(self, user: str) -> None:
         """Show the dashboard as ``user`` sees it: their last layout, mode and proposals

@@ -1,0 +1,48 @@
+"""The analysis catalog: a registry of analyses, each returning a result a tile can render and
+that carries the facts a report may state.
+
+>>> from hub_kernel.analyses import run_analyses
+>>> results = run_analyses(frame)                     # every analysis that applies
+>>> results["trend"].facts[0].text
+
+Built in: ``summary``, ``distributions``, ``correlations``, ``missingness``, ``outliers``,
+``trend`` (trend and seasonality over a date column), ``segments`` (categorical x numeric),
+``clustering``, and with a target ``feature_importance`` and ``supervised_model``. Importing
+this package stays light (scipy and scikit-learn load when an analysis runs).
+"""
+
+from __future__ import annotations
+
+from hub_kernel.analyses.base import (
+    Analysis,
+    AnalysisError,
+    AnalysisRegistry,
+    AnalysisRequestError,
+    AnalysisResult,
+    Fact,
+    UnknownAnalysisError,
+    analysis_registry,
+    available,
+    format_number,
+    get,
+    on_column,
+    register,
+    run_analyses,
+)
+
+__all__ = [
+    "Analysis",
+    "AnalysisError",
+    "AnalysisRegistry",
+    "AnalysisRequestError",
+    "AnalysisResult",
+    "Fact",
+    "UnknownAnalysisError",
+    "analysis_registry",
+    "available",
+    "format_number",
+    "get",
+    "on_column",
+    "register",
+    "run_analyses",
+]

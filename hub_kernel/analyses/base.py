@@ -1,0 +1,424 @@
+"""The analysis interface: facts, results, the ``Analysis`` base class and the registry.
+
+An analysis turns a table (and its profile) into an ``AnalysisResult``: a title, a list of
+``Fact`` (one finding per sentence, each carrying exactly one computed number), an optional table,
+an optional chart spec a tile can plot, extra data and caveats. Reports check every number in
+their narrative against the facts, so a fact's ``text`` shows its ``value`` formatted with
+``format_number`` and no other number.
+
+Analyses are registered by name (like papermill's engine registry): ``register``, ``get``,
+``available``; packages may add their own through the ``hub.analyses`` entry-point group. An
+unknown name raises ``UnknownAnalysisError`` listing the known ones. The base class does the
+bookkeeping (checks, timing, error translation) and subclasses fill one hook, ``_run``.
+
+Nothing here escapes text: column names are kept as given and data is escaped where it is
+rendered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from hub_kernel.exceptions import HubError, RegistryError
+
+if TYPE_CHECKING:
+    from hub_kernel.agents.bus import EventBus
+    from hub_kernel.data.profile import DatasetProfile
+
+logger = logging.getLogger("hub_kernel")
+
+_ENTRY_POINT_GROUP = "hub.analyses"
+FactValue = float | int | str | None
+
+
+class AnalysisError(HubError):
+    """An analysis cannot run on this data. Names the analysis and, when known, the column."""
+
+    def __init__(self, analysis: str, reason: str, column: str | None = None) -> None:
+        self.analysis = analysis
+        self.column = column
+        self.reason = reason
+        where = f" on column {column!r}" if column is not None else ""
+        super().__init__(f"analysis {analysis!r} failed{where}: {reason}")
+
+
+class AnalysisRequestError(HubError):
+    """What was asked of the analyses cannot be done (no such target column, a bad budget)."""
+
+
+class UnknownAnalysisError(RegistryError):
+    """No analysis is registered under a name."""
+
+
+# -- facts and results -------------------------------------------------------------------
+def format_number(value: FactValue) -> str:
+    """How a fact's value is written in its text (and how reports should write it).
+
+    Integers with thousands separators (``12,345``); floats with 4 significant digits, in
+    scientific notation when tiny or huge (``0.5123``, ``1.2e-05``); text as is; ``None`` as
+    ``n/a``.
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if not math.isfinite(number):
+            return str(number)
+        if number == 0:
+            return "0"
+        if abs(number) >= 1e6 or abs(number) < 1e-3:
+            return f"{number:.3g}"
+        return f"{number:.4g}"
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-friendly Python (numpy scalars, arrays, timestamps, NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One sentence-level finding; ``value`` is exactly the computed number it states."""
+
+    key: str
+    text: str
+    value: FactValue
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        value = self.value
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        object.__setattr__(self, "value", value)
+
+    @property
+    def display(self) -> str:
+        """The value as written in the text, with its unit (``45.2%``, ``0.52 per day``)."""
+        shown = format_number(self.value)
+        if not self.unit:
+            return shown
+        return f"{shown}{self.unit}" if self.unit == "%" else f"{shown} {self.unit}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "text": self.text, "value": self.value, "unit": self.unit}
+
+
+ChartType = Literal["bar", "line", "histogram", "scatter", "heatmap"]
+
+
+@dataclass
+class AnalysisResult:
+    """What an analysis found: facts for the narrative, a table and a chart for the tile.
+
+    ``chart`` is data a tile can plot: ``{"type": "bar|line|histogram|scatter|heatmap",
+    "x": [...], "y": [...], ...}`` (a heatmap adds ``"z"``, a scatter may add ``"color"``,
+    a line may add ``"series"``; ``"x_label"``/``"y_label"`` name the axes).
+    """
+
+    name: str
+    title: str
+    facts: list[Fact] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+    chart: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    caveats: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    #: Python objects for callers (e.g. the fitted model); not part of ``to_dict``
+    artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def fact(self, key: str) -> Fact:
+        """The fact with ``key``; ``KeyError`` listing the keys if none."""
+        for item in self.facts:
+            if item.key == key:
+                return item
+        raise KeyError(f"no fact {key!r} in {self.name}; facts: "
+                       f"{', '.join(f.key for f in self.facts) or 'none'}")
+
+    def value(self, key: str) -> FactValue:
+        """The value of fact ``key``."""
+        return self.fact(key).value
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (the table as ``{"columns": [...], "rows": [[...], ...]}``)."""
+        table = None
+        if self.table is not None:
+            table = {"columns": [str(c) for c in self.table.columns],
+                     "rows": _plain(self.table.astype(object).to_numpy().tolist())}
+        return {
+            "name": self.name, "title": self.title,
+            "facts": [f.to_dict() for f in self.facts], "table": table,
+            "chart": _plain(self.chart) if self.chart is not None else None,
+            "data": _plain(self.data), "caveats": list(self.caveats),
+            "seconds": self.seconds,
+        }
+
+
+@contextlib.contextmanager
+def on_column(name: Any) -> Iterator[None]:
+    """Work on one column: an exception raised inside names ``name`` in its ``AnalysisError``."""
+    try:
+        yield
+    except Exception as exc:
+        if not hasattr(exc, "_hub_column"):
+            exc._hub_column = str(name)  # type: ignore[attr-defined]
+        raise
+
+
+# -- the base class ----------------------------------------------------------------------
+class Analysis:
+    """One kind of analysis. Subclasses set ``name``, ``title`` and ``requirement`` and
+    implement ``_run`` (and ``applies`` when it needs particular columns).
+
+    ``run`` profiles the frame when no profile is given, checks the analysis applies, times it
+    and turns any unexpected exception into an ``AnalysisError`` naming the analysis and column.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    #: what the data needs for ``applies`` to be true, in words (for error messages)
+    requirement: ClassVar[str] = "a table with at least one row"
+    #: whether the analysis needs a target column
+    needs_target: ClassVar[bool] = False
+    #: the hook subclasses implement: ``_run(frame, profile, *, target=None, **their params)``
+    _run: Callable[..., AnalysisResult]
+
+    def applies(self, profile: DatasetProfile, target: str | None = None) -> bool:
+        """Whether this analysis can say something about data with this profile."""
+        if self.needs_target and target is None:
+            return False
+        return profile.n_rows > 0
+
+    def run(self, frame: pd.DataFrame, profile: DatasetProfile | None = None,
+            target: str | None = None, **params: Any) -> AnalysisResult:
+        """Run the analysis on ``frame``; raises ``AnalysisError`` when it cannot."""
+        from hub_kernel.data.profile import profile_dataset
+
+        if not isinstance(frame, pd.DataFrame):
+            raise AnalysisError(self.name, f"expected a pandas DataFrame, got "
+                                           f"{type(frame).__name__}")
+        if target is not None and target not in frame.columns:
+            raise AnalysisRequestError(f"no column {target!r} to use as the target; columns: "
+                                       f"{', '.join(map(str, frame.columns[:20]))}")
+        if profile is None:
+            profile = profile_dataset(frame)
+        if not self.applies(profile, target):
+            raise AnalysisError(self.name, f"does not apply to this data: it needs "
+                                           f"{self.requirement}")
+        accepted = self.parameters()
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise AnalysisError(self.name, f"unknown parameter(s) {', '.join(unknown)}; it "
+                                           f"takes: {', '.join(accepted) or 'none'}")
+        started = time.perf_counter()
+        try:
+            result = self._run(frame, profile, target=target, **params)
+        except HubError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        result.seconds = time.perf_counter() - started
+        logger.debug("analysis %s: %d facts in %.3f s", self.name, len(result.facts),
+                     result.seconds)
+        return result
+
+    def parameters(self) -> list[str]:
+        """The keyword parameters ``run`` accepts besides ``target``."""
+        import inspect
+
+        signature = inspect.signature(self._run)
+        return [p.name for p in signature.parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "target"]
+
+    def _error(self, exc: Exception) -> AnalysisError:
+        lines = str(exc).strip().splitlines()
+        detail = lines[0][:300] if lines else ""
+        reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        return AnalysisError(self.name, reason, column=getattr(exc, "_hub_column", None))
+
+    def result(self, **fields: Any) -> AnalysisResult:
+        """An ``AnalysisResult`` named after this analysis."""
+        return AnalysisResult(name=self.name, title=fields.pop("title", self.title), **fields)
+
+    def __repr__(self) -> str:
+        return f"<analysis {self.name!r}: {self.title}>"
+
+
+# -- the registry --------------------------------------------------------------------------
+class AnalysisRegistry:
+    """The analyses hub knows, by name, in registration order."""
+
+    def __init__(self) -> None:
+        self._analyses: dict[str, Analysis] = {}
+        self._loaded = False
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        from hub_kernel.analyses import descriptive, groups, supervised, temporal
+
+        for module in (descriptive, temporal, groups, supervised):
+            for analysis in module.ANALYSES:
+                self._analyses.setdefault(analysis.name, analysis())
+        self.register_entry_points()
+
+    def register(self, analysis: Analysis | type[Analysis], name: str | None = None) -> Analysis:
+        """Register ``analysis`` (an instance or a class) under ``name`` (default its own)."""
+        self._ensure_loaded()
+        instance = analysis() if isinstance(analysis, type) else analysis
+        if not isinstance(instance, Analysis):
+            raise RegistryError(f"{instance!r} is not an Analysis: subclass "
+                                "hub_kernel.analyses.Analysis")
+        key = name or instance.name
+        if not key:
+            raise RegistryError(f"analysis {instance!r} has no name: set its `name`")
+        self._analyses[key] = instance
+        return instance
+
+    def unregister(self, name: str) -> Analysis:
+        """Remove and return the analysis registered as ``name``."""
+        self._ensure_loaded()
+        try:
+            return self._analyses.pop(name)
+        except KeyError:
+            raise self._unknown(name) from None
+
+    def register_entry_points(self) -> None:
+        """Register analyses that installed packages declare in the ``hub.analyses`` group."""
+        from importlib.metadata import entry_points
+
+        for entry in entry_points(group=_ENTRY_POINT_GROUP):
+            try:
+                self._analyses.setdefault(entry.name, _instance(entry.load()))
+            except Exception:  # a broken plug-in must not take the built-in analyses down
+                logger.exception("cannot load analysis %r from %s", entry.name, entry.value)
+
+    def names(self) -> list[str]:
+        self._ensure_loaded()
+        return list(self._analyses)
+
+    def get(self, name: str) -> Analysis:
+        """The analysis registered as ``name``; ``UnknownAnalysisError`` listing the known."""
+        self._ensure_loaded()
+        try:
+            return self._analyses[name]
+        except KeyError:
+            raise self._unknown(name) from None
+
+    def _unknown(self, name: str) -> UnknownAnalysisError:
+        known = ", ".join(self._analyses) or "none"
+        return UnknownAnalysisError(f"no analysis named {name!r}; known analyses: {known}")
+
+    def available(self, profile: DatasetProfile | None = None,
+                  target: str | None = None) -> list[str]:
+        """Names of the analyses registered; with a profile, those that apply to it."""
+        self._ensure_loaded()
+        if profile is None:
+            return list(self._analyses)
+        return [n for n, a in self._analyses.items() if a.applies(profile, target)]
+
+
+def _instance(obj: Any) -> Analysis:
+    instance = obj() if isinstance(obj, type) else obj
+    if not isinstance(instance, Analysis):
+        raise RegistryError(f"{obj!r} is not an Analysis")
+    return instance
+
+
+analysis_registry = AnalysisRegistry()
+
+
+def register(analysis: Analysis | type[Analysis], name: str | None = None) -> Analysis:
+    """Register an analysis in hub's registry (usable as a class decorator's body)."""
+    return analysis_registry.register(analysis, name)
+
+
+def get(name: str) -> Analysis:
+    """The analysis registered as ``name``; ``UnknownAnalysisError`` names the known ones."""
+    return analysis_registry.get(name)
+
+
+def available(profile: DatasetProfile | None = None, target: str | None = None) -> list[str]:
+    """Registered analysis names; with ``profile`` (and ``target``), those that apply."""
+    return analysis_registry.available(profile, target)
+
+
+def run_analyses(frame: pd.DataFrame, profile: DatasetProfile | None = None,
+                 names: Sequence[str] | None = None, target: str | None = None, *,
+                 params: Mapping[str, Mapping[str, Any]] | None = None,
+                 errors: Literal["raise", "skip"] = "raise",
+                 bus: EventBus | None = None) -> dict[str, AnalysisResult]:
+    """Run ``names`` (default: every registered analysis that applies) on ``frame``.
+
+    ``target`` goes to the analyses that need one (feature importance, supervised model) and
+    is left out of the unsupervised ones' columns. ``params`` maps an analysis name to its
+    keyword parameters. A named analysis that does not apply raises ``AnalysisError``; with
+    ``errors="skip"`` a failing analysis is logged and left out instead. Each result is
+    announced on ``bus`` (default: the process-wide bus) as ``analysis_done``.
+    """
+    from hub_kernel.data.profile import profile_dataset
+
+    if not isinstance(frame, pd.DataFrame):
+        raise AnalysisRequestError(f"analyses need a pandas DataFrame, not "
+                                   f"{type(frame).__name__}")
+    if target is not None and target not in frame.columns:
+        raise AnalysisRequestError(f"no column {target!r} to use as the target; columns: "
+                                   f"{', '.join(map(str, frame.columns[:20]))}")
+    if profile is None:
+        profile = profile_dataset(frame)
+    chosen = list(names) if names is not None else available(profile, target)
+    analyses = [get(n) for n in chosen]  # unknown names fail before any work
+    params = params or {}
+    unknown = set(params) - set(chosen)
+    if unknown:
+        logger.debug("parameters for analyses not run: %s", sorted(unknown))
+    if bus is None:
+        from hub_kernel.agents.bus import default_bus
+
+        bus = default_bus()
+    results: dict[str, AnalysisResult] = {}
+    for name, analysis in zip(chosen, analyses, strict=True):
+        try:
+            result = analysis.run(frame, profile, target=target, **dict(params.get(name, {})))
+        except HubError as exc:
+            if errors == "raise":
+                raise
+            logger.warning("analysis %s skipped: %s", name, exc)
+            continue
+        results[name] = result
+        bus.publish("analysis_done", analysis=name, title=result.title,
+                    n_facts=len(result.facts), seconds=round(result.seconds, 4))
+    return results

@@ -1,0 +1,161 @@
+"""``hub analyze DATASET``: the strategy agent picks analyses (and, with a target, searches
+model pipelines) and prints what it chose, why, and the key facts.
+
+Mounted by ``hub_kernel.cli`` as ``app.command("analyze")(analyze_command)``. scikit-learn,
+scipy and mlflow are imported inside the command: importing this module stays light. Every hub
+error is printed as one line and exits 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hub_kernel.exceptions import HubError
+
+console = Console()
+err_console = Console(stderr=True)
+
+#: facts printed per analysis (the rest are in the result)
+FACTS_SHOWN = 4
+
+
+def _fail(exc: HubError | str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _load(dataset: str) -> tuple[Any, Any]:
+    """(catalog record, frame) for a catalog id or name, or a file/URL ingested first."""
+    from hub_kernel.data.catalog import Catalog
+
+    catalog = Catalog()
+    if Path(dataset).is_file() or re.match(r"^https?://", dataset, re.I):
+        ingested = catalog.ingest(dataset)
+        record = ingested.record
+        console.print(f"{escape(record.name)}: "
+                      f"{'stored as' if ingested.created else 'already in the catalog as'} "
+                      f"[bold]{record.id}[/]")
+    else:
+        record = catalog.get(dataset)
+    return record, catalog.load(record.id)
+
+
+def analyze_command(
+    dataset: Annotated[str, typer.Argument(
+        help="A catalog dataset (id or name) or a file to ingest first.")],
+    target: Annotated[str | None, typer.Option(
+        "--target", "-t", help="A column to predict: adds feature importance and a model "
+                               "search.")] = None,
+    budget: Annotated[float, typer.Option(
+        help="Seconds the model search may take (with --target).")] = 10.0,
+    analyses: Annotated[str | None, typer.Option(
+        "--analyses", "-a", help="Comma-separated analyses to run instead of the agent's "
+                                 "choice (e.g. summary,trend).")] = None,
+    n_jobs: Annotated[int | None, typer.Option(
+        "--n-jobs", help="Cores the model search may use (default: all).")] = None,
+) -> None:
+    """Let the strategy agent pick analyses for DATASET (and with --target, search models)."""
+    from hub_kernel.agents.strategy import StrategyAgent, log_choices
+    from hub_kernel.analyses import AnalysisError, AnalysisRequestError, get, run_analyses
+    from hub_kernel.data.profile import profile_dataset
+
+    try:
+        if not budget > 0:
+            raise AnalysisRequestError(f"--budget must be a positive number of seconds, not "
+                                       f"{budget:g}")
+        if n_jobs is not None and n_jobs < 1:
+            raise AnalysisRequestError(f"--n-jobs must be at least 1, not {n_jobs}")
+        asked = [n.strip() for n in analyses.split(",") if n.strip()] if analyses else None
+        if analyses is not None and not asked:
+            raise AnalysisRequestError("--analyses names no analysis; e.g. --analyses "
+                                       "summary,trend")
+        for name in asked or ():
+            get(name)  # unknown names fail before any work
+        record, frame = _load(dataset)
+        if target is not None and target not in frame.columns:
+            raise AnalysisRequestError(f"no column {target!r} in {record.name}; columns: "
+                                       f"{', '.join(map(str, frame.columns[:20]))}")
+        profile = profile_dataset(frame)
+        agent = StrategyAgent()
+        choices = agent.choose_analyses(profile, target, names=asked, explore=asked is None)
+        if asked is not None:
+            not_applying = [c for c in choices if not c.applies]
+            if not_applying:
+                first = not_applying[0]
+                raise AnalysisError(first.name, f"does not apply to {record.name}: it "
+                                                f"{first.explanation.removeprefix('skipped: ')}")
+            chosen = list(asked)
+        else:
+            chosen = [c.name for c in choices if c.show]
+        console.print(f"[bold]{escape(record.name)}[/] [{record.id}]: {profile.n_rows:,} rows, "
+                      f"{profile.n_columns} columns" + (f"; target {escape(target)}"
+                                                        if target else ""))
+        _print_choices(choices, asked is not None)
+        params: dict[str, dict[str, Any]] = {"supervised_model": {
+            "budget": budget, "track": True, "agent": agent, "name": record.name,
+            "n_jobs": n_jobs}}
+        with console.status(f"running {len(chosen)} analyses…"):
+            results = run_analyses(frame, profile, names=chosen, target=target, params=params,
+                                   errors="skip")
+        search_result = results["supervised_model"].artifacts.get("search") \
+            if "supervised_model" in results else None
+        run_id = log_choices(choices, dataset=record.name,
+                             run_id=search_result.parent_run_id if search_result else None)
+    except HubError as exc:
+        _fail(exc)
+    for name in chosen:
+        result = results.get(name)
+        if result is None:
+            console.print(f"[yellow]{escape(get(name).title)}: could not run (see the log)[/]")
+            continue
+        console.print(f"\n[bold]{escape(result.title)}[/] ({result.seconds:.2f} s)")
+        for fact in result.facts[:FACTS_SHOWN]:
+            console.print(f"  • {escape(fact.text)}", soft_wrap=True)
+        if len(result.facts) > FACTS_SHOWN:
+            console.print(f"  … {len(result.facts) - FACTS_SHOWN} more facts")
+    if search_result is not None:
+        _print_search(search_result)
+    if run_id:
+        console.print(f"\nchoices and explanations: MLflow run {run_id}; audit log "
+                      "(`hub audit list --agent strategy`)")
+
+
+def _print_choices(choices: list[Any], asked: bool) -> None:
+    table = Table(title="analyses chosen by the strategy agent" if not asked
+                  else "analyses asked for", box=box.SIMPLE_HEAD)
+    for column in ("analysis", "shown", "value", "why"):
+        table.add_column(column, overflow="fold")
+    for choice in choices:
+        shown = "yes" if (choice.show or asked) and choice.applies else "no"
+        table.add_row(escape(choice.name), shown, f"{choice.value:.2f}",
+                      escape("asked for" if asked and choice.applies else choice.explanation))
+    console.print(table)
+
+
+def _print_search(result: Any) -> None:
+    table = Table(title=f"model search: {result.metric}, {len(result.evaluations)} "
+                        f"configurations in {result.seconds:.1f} s ({result.stop_reason})",
+                  box=box.SIMPLE_HEAD)
+    for column in ("rank", "configuration", "score", "± std", "seconds", "chosen as"):
+        table.add_column(column, overflow="fold")
+    for row in result.leaderboard(10).itertuples(index=False):
+        table.add_row(str(row.rank), escape(row.configuration), f"{row.score:.4f}",
+                      f"{row.std:.4f}", f"{row.seconds:.2f}", escape(row.source))
+    console.print(table)
+    best = result.best
+    console.print(f"best model: [bold]{escape(best.config.label())}[/] with {result.metric} "
+                  f"{best.score:.4f} (baseline {result.baseline_score:.4f}); "
+                  f"{'refit on all rows' if result.refit else 'fold models averaged'}",
+                  soft_wrap=True)
+    console.print(f"why: {escape(best.explanation)}", soft_wrap=True)
+    if result.warm_start:
+        console.print("warm start from: " + escape(", ".join(
+            f"{name} (similarity {sim:.2f})" for name, sim in result.warm_start)))

@@ -1,0 +1,174 @@
+"""Analyses given a target: feature importance, and a supervised model.
+
+Feature importance fits hub's default pipeline (histogram gradient boosting on the trainer's
+preprocessing) on three quarters of the rows and measures the permutation importance of each
+column on the held-out quarter (``hub_kernel.models.explain``). The supervised model asks the
+strategy agent's pipeline search for the best model within a time budget (or, with
+``search=False``, cross-validates the default pipeline).
+
+scikit-learn is imported inside the functions that use it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hub_kernel.analyses.base import Analysis, AnalysisResult, Fact, format_number
+
+if TYPE_CHECKING:
+    from hub_kernel.data.profile import DatasetProfile
+
+NEGLIGIBLE = 0.005
+
+
+class FeatureImportance(Analysis):
+    """Which columns a model relies on to predict the target (permutation importance)."""
+
+    name = "feature_importance"
+    title = "Feature importance"
+    requirement = "a target column and at least one other column"
+    needs_target = True
+
+    def applies(self, profile: DatasetProfile, target: str | None = None) -> bool:
+        return target is not None and profile.n_columns >= 2 and profile.n_rows >= 10
+
+    def _run(self, frame: pd.DataFrame, profile: DatasetProfile, *, target: str | None = None,
+             max_rows: int = 5000, n_repeats: int = 5, random_state: int = 0,
+             top: int = 5) -> AnalysisResult:
+        from sklearn.model_selection import train_test_split
+        from threadpoolctl import threadpool_limits
+
+        from hub_kernel.models.explain import permutation_importance_report
+        from hub_kernel.models.pipeline import build_pipeline, default_estimator
+        from hub_kernel.models.trainer import ModelTrainer
+
+        assert target is not None
+        prepared = ModelTrainer._prepare(frame, target, "auto", None, 2)
+        X, y = prepared.X, np.asarray(prepared.y)
+        caveats: list[str] = []
+        if len(X) > max_rows:
+            rows = np.random.default_rng(random_state).choice(len(X), max_rows, replace=False)
+            X, y = X.iloc[np.sort(rows)], y[np.sort(rows)]
+            caveats.append(f"measured on a random sample of {max_rows} rows")
+        stratify = y if prepared.task == "classification" and pd.Series(y).value_counts(
+        ).min() >= 2 else None
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.25, random_state=random_state, stratify=stratify)
+        model = build_pipeline(prepared.plan, default_estimator(prepared.task, random_state))
+        # boosting's OpenMP threads cost more than they give on small data and busy cores
+        threads = None if X.size >= 200_000 else 1
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            model.fit(X_train, y_train)
+            report = permutation_importance_report(model, X_test, y_test, n_repeats=n_repeats,
+                                                   random_state=random_state, max_rows=None)
+            holdout = float(model.score(X_test, y_test))
+        what = report.scoring
+        facts = [
+            Fact("importance.holdout_score", f"A model predicting {target} scores "
+                 f"{format_number(holdout)} {what} on held-out rows.", holdout),
+        ]
+        items = list(report.importances)
+        if items:
+            first = items[0]
+            facts += [
+                Fact("importance.top_feature", f"{first.feature} matters most for predicting "
+                     f"{target}.", first.feature),
+                Fact("importance.top", f"Shuffling {first.feature} lowers the {what} by "
+                     f"{format_number(first.mean)}.", first.mean),
+            ]
+            for item in items[1:top]:
+                if item.mean >= NEGLIGIBLE:
+                    facts.append(Fact(f"importance.{item.feature}", f"Shuffling {item.feature}"
+                                      f" lowers the {what} by {format_number(item.mean)}.",
+                                      item.mean))
+            idle = sum(1 for i in items if i.mean < NEGLIGIBLE)
+            facts.append(Fact("importance.n_negligible", f"{format_number(idle)} columns barely"
+                              " matter to the model.", idle))
+        for column, why in prepared.plan.dropped.items():
+            caveats.append(f"{column} was left out: {why}")
+        caveats.append("correlated columns share their importance: each may look less "
+                       "important than the group is")
+        table = report.to_frame()
+        shown = table.head(15)
+        chart = {"type": "bar", "x": shown["feature"].tolist(), "y": shown["mean"].tolist(),
+                 "x_label": "column", "y_label": f"drop in {what} when shuffled"}
+        return self.result(facts=facts, table=table, chart=chart, caveats=caveats,
+                           data={"target": target, "task": prepared.task, "scoring": what,
+                                 "explanation": report.explain(),
+                                 "negligible": NEGLIGIBLE})
+
+
+class SupervisedModel(Analysis):
+    """The best model for the target that the strategy agent finds within a budget."""
+
+    name = "supervised_model"
+    title = "Predictive model"
+    requirement = "a target column and at least one other column"
+    needs_target = True
+
+    def applies(self, profile: DatasetProfile, target: str | None = None) -> bool:
+        return target is not None and profile.n_columns >= 2 and profile.n_rows >= 10
+
+    def _run(self, frame: pd.DataFrame, profile: DatasetProfile, *, target: str | None = None,
+             budget: float = 10.0, search: bool = True, metric: str | None = None,
+             n_jobs: int | None = None, track: bool = False, agent: Any = None,
+             name: str = "dataset", random_state: int = 0) -> AnalysisResult:
+        assert target is not None
+        X = frame.drop(columns=[target])
+        y = frame[target]
+        if search:
+            from hub_kernel.agents.strategy import StrategyAgent
+
+            agent = agent if agent is not None else StrategyAgent(seed=random_state)
+            result = agent.search(X, y, budget=budget, name=name, metric=metric,
+                                  n_jobs=n_jobs, track=track)
+        else:
+            from hub_kernel.agents.strategy import PipelineSearch
+
+            result = PipelineSearch(budget=budget, metric=metric, n_jobs=n_jobs or 1,
+                                    max_evaluations=1, families=["hgb"], warm_start=False,
+                                    random_state=random_state, name=name).fit(X, y)
+        best = result.best
+        gain = best.score - result.baseline_score
+        what = "most common class" if result.task == "classification" else "mean"
+        facts = [
+            Fact("model.task", f"Predicting {target} is a {result.task} task.", result.task),
+            Fact("model.best_family", f"The best model is a "
+                 f"{_family_title(best.config.family)}.", best.config.family),
+            Fact("model.best_score", f"It reaches a cross-validated {result.metric} of "
+                 f"{format_number(best.score)}.", best.score),
+            Fact("model.baseline_score", f"Always predicting the {what} scores "
+                 f"{format_number(result.baseline_score)}.", result.baseline_score),
+            Fact("model.gain", f"The model improves on that by {format_number(gain)}.", gain),
+            Fact("model.n_evaluations", f"The search evaluated "
+                 f"{format_number(len(result.evaluations))} configurations.",
+                 len(result.evaluations)),
+            Fact("model.search_seconds", f"It took {format_number(result.seconds)} seconds.",
+                 result.seconds, "seconds"),
+        ]
+        table = result.leaderboard(20)
+        chart = {"type": "bar", "x": table["configuration"].tolist(),
+                 "y": table["score"].tolist(), "x_label": "configuration",
+                 "y_label": result.metric}
+        caveats = list(result.notes)
+        if gain <= 0:
+            caveats.append("no model beats the baseline: the columns may not predict the "
+                           "target")
+        return self.result(
+            facts=facts, table=table, chart=chart, caveats=caveats,
+            data={"target": target, "task": result.task, "metric": result.metric,
+                  "best": best.to_dict(), "stop_reason": result.stop_reason,
+                  "warm_start": result.warm_start, "run_id": result.parent_run_id},
+            artifacts={"model": result.model, "search": result})
+
+
+def _family_title(family: str) -> str:
+    from hub_kernel.agents.strategy import FAMILIES
+
+    return FAMILIES[family].title if family in FAMILIES else family
+
+
+ANALYSES: tuple[type[Analysis], ...] = (FeatureImportance, SupervisedModel)
