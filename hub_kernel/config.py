@@ -198,6 +198,14 @@ class Settings(BaseSettings):
                                      "by a Thompson sample rather than its best guess."
     )
 
+    @field_validator("exploration", mode="after")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"exploration rates must be between 0 and 1, got {bad}")
+        return value
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

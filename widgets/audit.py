@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from html import escape
 
@@ -17,7 +18,9 @@ logger = logging.getLogger("hub_kernel")
 
 def audit_html(key: str, limit: int = 12) -> str:
     """The newest decisions about ``key`` (a user's dashboard), newest first, as a table."""
-    rows = [e for e in AuditLog().entries(action=key) if e.agent != "person" or e.approved_by]
+    # the key is in the action as "... layout KEY: ..." or "... for KEY: ..."; LIKE only narrows
+    about = re.compile(rf"(?:layout|for) {re.escape(key)}(?::| v\d+|$)")
+    rows = [e for e in AuditLog().entries(action=key) if about.search(e.action)]
     outcomes = {e.ref: e.outcome_reward for e in AuditLog().entries(action="outcome")
                 if e.ref is not None}
     if not rows:

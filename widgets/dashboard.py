@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import uuid
 from html import escape
 
 import ipywidgets as w
@@ -81,7 +82,8 @@ class Dashboard(w.VBox):
             default, user=self.user, dashboard=self.dashboard_id, profile=self.profile)
         self._views: dict[str, TileView] = {}
         self._data_callbacks: list = []
-        self._scope = f"hub-dash-{next(_instances)}"
+        # unique across kernels: two dashboards of two kernels may share one JupyterLab page
+        self._scope = f"hub-dash-{next(_instances)}-{uuid.uuid4().hex[:8]}"
         ensure_bokehjs()
 
         self._grid = w.GridBox(layout=w.Layout(width="100%"))
@@ -154,19 +156,32 @@ class Dashboard(w.VBox):
         """Show another table: new profile, new starting layout, every tile rebuilt."""
         profile = profile or profile_dataset(frame)
         fresh = default_layout(profile)  # before touching anything: may raise on odd data
+        old_title, old_layout = self.title, self.tile_layout.copy()
         if title is not None:
             self.title = title
             self.dashboard_id = dashboard_id_for(title)
+        old_frame, old_profile, old_initial = self.frame, self.profile, self._initial
         self.frame, self.profile = frame, profile
         self._initial = fresh.copy()
-        self.session.governor.close()  # the old dashboard's versions stop here
+        old_session = self.session
+        old_session.governor.close()  # the old dashboard's versions stop here
         start = self.controller.starting_layout(fresh, user=self.user,
                                                 dashboard=self.dashboard_id, profile=profile)
         for view in self._views.values():
             view.close()
         self._views.clear()
         self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
-        self.session = self._open_session()
+        try:
+            self.session = self._open_session()
+        except HubError:  # the new session cannot be kept: back to the old data, intact
+            self.frame, self.profile, self._initial = old_frame, old_profile, old_initial
+            self.title, self.dashboard_id = old_title, old_session.dashboard
+            for view in self._views.values():
+                view.close()
+            self._views.clear()
+            self.tile_layout.replace(old_layout.tiles, old_layout.n_columns, override_pins=True)
+            self.session = self._open_session()
+            raise
         for callback in list(self._data_callbacks):
             callback()
 
@@ -199,7 +214,8 @@ class Dashboard(w.VBox):
         return decision
 
     def approve(self, proposal_id: int | None = None) -> None:
-        """Apply the pending proposal (default: the newest)."""
+        """Apply a pending proposal (default: the newest); refused when it is no longer
+        pending (superseded by a newer one, approved elsewhere)."""
         pending = self.session.governor.pending()
         chosen = proposal_id or (pending[0].id if pending else None)
         if chosen is None:
@@ -324,8 +340,10 @@ class Dashboard(w.VBox):
             self._banner.add_class("hub-banner--failed")
         elif decision.status == "pending":
             text = f"<b>Proposed:</b> {escape(decision.explanation)}"
-            buttons = [self._button("Approve", "hub-approve", "success", self.approve),
-                       self._button("Reject", "hub-reject", "", self.reject)]
+            shown = decision.proposal_id  # the buttons act on this proposal, not a newer one
+            buttons = [self._button("Approve", "hub-approve", "success",
+                                    lambda: self.approve(shown)),
+                       self._button("Reject", "hub-reject", "", lambda: self.reject(shown))]
         elif decision.status == "applied" and decision.announced:
             text = f"<b>Changed:</b> {escape(decision.explanation)}"
             buttons = [self._button("Undo", "hub-undo", "warning", self.undo)]

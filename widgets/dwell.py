@@ -9,6 +9,7 @@ each tile. The dashboard turns them into ``dwell`` and ``click`` events.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 import anywidget
@@ -79,7 +80,16 @@ function render({ model, el }) {
   mutations.observe(document.body, { childList: true, subtree: true });
   const timer = setInterval(flush, model.get("interval_ms"));
   const onVisibility = () => {
-    if (document.hidden) flush();
+    if (document.hidden) {
+      flush();
+      visibleSince.clear();  // a hidden tab is not being looked at
+    } else {
+      // restart timing for what is on screen: re-observing reports the current state
+      for (const tile of document.querySelectorAll("." + scope + " .hub-tile")) {
+        observer.unobserve(tile);
+        observer.observe(tile);
+      }
+    }
   };
   document.addEventListener("visibilitychange", onVisibility);
   return () => {
@@ -94,6 +104,7 @@ export default { render };
 """
 
 Report = Callable[[str, str, float], None]  # (tile id, kind, value)
+MAX_CLICKS = 20  # clicks on one tile in one report period that count
 
 
 class DwellTracker(anywidget.AnyWidget):
@@ -110,10 +121,20 @@ class DwellTracker(anywidget.AnyWidget):
         self.on_msg(self._received)
 
     def _received(self, _widget, content, _buffers) -> None:
-        try:
-            for tile, seconds in dict(content.get("dwell", {})).items():
-                self._report(str(tile), "dwell", float(seconds))
-            for tile, count in dict(content.get("clicks", {})).items():
-                self._report(str(tile), "click", float(count))
-        except (TypeError, ValueError) as exc:  # a malformed message from the page
-            logger.warning("ignoring a dwell report: %s", exc)
+        """Messages come from a page anyone may script: only plausible values are kept."""
+        limit = self.interval_ms / 1000 + 1  # no tile is on screen longer than a report period
+        for kind, key, cap in (("dwell", "dwell", limit), ("click", "clicks", MAX_CLICKS)):
+            try:
+                items = dict(content.get(key) or {}).items()
+            except (TypeError, ValueError, AttributeError):
+                logger.warning("ignoring a malformed %s report from the page", kind)
+                continue
+            for tile, raw in items:
+                try:
+                    value = float(raw)
+                except (TypeError, ValueError):
+                    logger.warning("ignoring a %s value that is not a number", kind)
+                    continue
+                if not math.isfinite(value) or value <= 0:
+                    continue
+                self._report(str(tile)[:64], kind, min(value, cap))

@@ -184,7 +184,8 @@ class MetaController:
 
         assert self.events is not None
         try:
-            Rollout(self.agent.name, path=self.path).record(session.session, reward)
+            Rollout(self.agent.name, path=self.path).record(session.session, reward,
+                                                            version=session.policy_version)
             self.events.add_reward(user=session.user, session=session.session,
                                    dashboard=session.dashboard, group=session.group,
                                    reward=reward, explored=explored)

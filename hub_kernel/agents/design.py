@@ -79,13 +79,14 @@ class DesignAgent:
         result: dict[str, Posterior] = {}
         for tile in layout:
             ups, downs = population.get(tile_feature(tile), (0.0, 0.0))
+            ups, downs = max(ups, 0.0), max(downs, 0.0)  # stored events are never negative
             total = ups + downs
             strength = self.params.prior_strength
             share = (ups + 1) / (total + 2)
             result[tile.id] = Posterior(1 + strength * share, 1 + strength * (1 - share))
         for event in mine:
             post = result.get(event.tile)
-            if post is None:
+            if post is None or not event.value > 0:  # also drops NaN
                 continue
             if event.kind in SUCCESS:
                 post.alpha += SUCCESS[event.kind] * event.value
@@ -100,7 +101,7 @@ class DesignAgent:
         """Successes and failures per tile feature, over everyone's events."""
         rates: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for event in events:
-            if not event.feature:
+            if not event.feature or not event.value > 0:
                 continue
             if event.kind in SUCCESS:
                 rates[event.feature][0] += SUCCESS[event.kind] * event.value

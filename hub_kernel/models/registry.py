@@ -37,6 +37,7 @@ from hub_kernel.safety.audit import AuditLog
 from hub_kernel.safety.fairness import (
     FAIRNESS_DECISION_TAG,
     FAIRNESS_EXPLANATION_TAG,
+    FAIRNESS_THRESHOLD_TAG,
     SENSITIVE_TAG,
 )
 
@@ -91,6 +92,15 @@ def fairness_status(model_tags: dict[str, str], version_tags: dict[str, str]
     status = f"{decision} ({', '.join(checked or declared)})"
     why = version_tags.get(FAIRNESS_EXPLANATION_TAG, "")
     uncovered = [a for a in declared if a not in checked]
+    used = _float(version_tags.get(FAIRNESS_THRESHOLD_TAG))
+    from hub_kernel.config import get_settings
+
+    allowed = get_settings().fairness_threshold
+    if decision == "pass" and used is not None and used > allowed + 1e-12:
+        return status, (f"it declares sensitive attributes ({', '.join(declared)}) and its "
+                        f"fairness check passed only under a looser threshold ({used:g} > "
+                        f"HUB_FAIRNESS_THRESHOLD {allowed:g}); check it again without "
+                        "--threshold, or have a person override with a reason")
     if decision == "pass" and not uncovered:
         return status, None
     if decision == "pass":

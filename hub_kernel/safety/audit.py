@@ -217,6 +217,10 @@ class AuditLog:
                 approved_by: str | None, outcome_reward: float | None,
                 ref: int | None) -> dict[str, Any]:
         """Insert and commit one chained row; returns it."""
+        # stored as REAL: hash what will be read back (1, not 1.0, would fail verify)
+        propensity, expected_reward, outcome_reward = (
+            None if v is None else float(v) for v in (propensity, expected_reward, outcome_reward))
+        ref = None if ref is None else int(ref)
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")  # one writer at a time: the chain stays a chain

@@ -258,7 +258,7 @@ def rollback_policy(
     by: By = None,
 ) -> None:
     """Put an earlier version of an agent's policy back in force."""
-    from hub_kernel.safety.audit import AuditLog
+    from hub_kernel.safety.rollout import Rollout
     from hub_kernel.safety.versions import VersionStore
 
     store = VersionStore()
@@ -268,10 +268,7 @@ def rollback_policy(
             console.print(_history_table(history) if history
                           else f"no versions of policy {escape(name)}")
             return
-        AuditLog().record(agent="person", approved_by=_me(by),
-                          action=f"rollback policy {name} -> v{to}",
-                          explanation=f"{_me(by)} put version {to} of policy {name} back")
-        new = store.restore("policy", name, to, author=_me(by))
+        Rollout(name).put_in_force(to, author=_me(by))
     except HubError as exc:
         _fail(exc)
-    console.print(f"policy {escape(name)}: version {to} restored as version {new.version}")
+    console.print(f"policy {escape(name)}: version {to} serves every session again")

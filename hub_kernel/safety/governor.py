@@ -182,6 +182,7 @@ class LayoutGovernor:
         self.versions = versions or VersionStore(path)
         self._undo: list[tuple[Decision, dict[str, Any]]] = []
         self._busy = False
+        self._closed = False
         latest = self.versions.latest("layout", self.key)
         if latest is None or latest.payload != layout.to_dict():
             self._save("person" if latest else "default",
@@ -205,8 +206,21 @@ class LayoutGovernor:
         return self.versions.history("layout", self.key)
 
     # -- agents ------------------------------------------------------------------------------
+    def sync(self) -> bool:
+        """Adopt the stored layout when someone else (the CLI, another kernel of the same
+        user) put a newer one in force; returns whether the live layout changed."""
+        latest = self.versions.latest("layout", self.key)
+        if latest is None or latest.payload == self.layout.to_dict():
+            return False
+        self._put(Layout.from_dict(latest.payload), override=True)
+        self._undo.clear()  # what this kernel could undo is no longer what is shown
+        return True
+
     def submit(self, proposal: Proposal, *, keep: Iterable[str] = ()) -> Decision:
         """Apply or queue ``proposal`` by mode; ``keep`` are tiles that must stay (expanded)."""
+        if self._closed:
+            raise ProposalError(f"the governor of {self.key} was closed; open a new session")
+        self.sync()
         mode = self.mode
         try:
             target = Layout.from_dict(proposal.layout)
@@ -240,6 +254,7 @@ class LayoutGovernor:
     def approve(self, proposal_id: int, *, by: str) -> Decision:
         """Apply a pending proposal: refused if the layout changed since it was made."""
         pending = self._pending(proposal_id)
+        self.sync()
         base = self.versions.latest("layout", self.key)
         if base is not None and pending.base_version != base.version:
             self._close(proposal_id, "stale", by, None)
@@ -254,6 +269,12 @@ class LayoutGovernor:
             self._close(proposal_id, "stale", by, None)
             raise ProposalError(f"proposal {proposal_id} no longer fits: {exc}") from None
         changes = tuple(diff(self.layout, target))
+        vetoed = {c.kind for c in changes} & self.controls.vetoed(user=self.user,
+                                                                  dashboard=self.dashboard)
+        if vetoed:
+            self._close(proposal_id, "vetoed", by, None)
+            raise ProposalError(f"proposal {proposal_id} would {', '.join(sorted(vetoed))} "
+                                "tiles, which is vetoed here")
         entry = AuditLog().record(
             agent=pending.agent, mode=self.mode, approved_by=by,
             observation=pending.proposal.observation, propensity=pending.proposal.propensity,
@@ -312,7 +333,9 @@ class LayoutGovernor:
                         audit_id=entry.id, version=new.version)
 
     def close(self) -> None:
+        """Stop watching the layout; a closed governor refuses agents' proposals."""
         self._unsubscribe()
+        self._closed = True
 
     # -- internals ---------------------------------------------------------------------------
     def _apply(self, target: Layout, author: str, why: str, mode: str,
@@ -321,19 +344,22 @@ class LayoutGovernor:
         before = self.layout.to_dict()
         try:
             self._put(target, override=False)
-        except Exception as exc:  # a change that breaks the page is undone at once
+            version = self._save(author, why)
+            with connect(self.path, _SCHEMA) as db:  # proposals for the old layout are moot
+                db.execute("UPDATE proposals SET status='superseded' WHERE key=? AND "
+                           "status='pending'", (self.key,))
+        except Exception as exc:  # a change that breaks the page or cannot be kept: undone
             self._put(Layout.from_dict(before), override=True)
-            FailureLog(self.path).record(author, self.key, exc)
+            try:
+                FailureLog(self.path).record(author, self.key, exc)
+            except HubError:
+                logger.exception("could not record the failure of %s", author)
             log_decision(agent=author, mode=mode, ref=audit_id,
                          action=f"revert layout {self.key}",
                          explanation=f"applying the change failed ({exc}); "
                                      "the last good layout is back")
             return Decision("failed", mode, f"the change failed and was undone: {exc}",
                             changes, proposal_id, audit_id)
-        version = self._save(author, why)
-        with connect(self.path, _SCHEMA) as db:  # proposals made for the old layout are moot
-            db.execute("UPDATE proposals SET status='superseded' WHERE key=? AND "
-                       "status='pending'", (self.key,))
         decision = Decision("applied", mode, why, changes, proposal_id, audit_id,
                             version.version, announced=Controls.announced(mode))
         self._undo.append((decision, before))
@@ -353,6 +379,8 @@ class LayoutGovernor:
     def _person_changed(self, layout: Layout) -> None:
         if not self._busy:  # a person's own change (a button, code in a cell): versioned too
             self._save("person", layout.last_change)
+            # undoing the agent now would also undo this change: the person moved on
+            self._undo.clear()
 
     def _skip(self, status: Status, mode: str, proposal: Proposal, why: str,
               changes: tuple[Change, ...] = ()) -> Decision:

@@ -315,6 +315,24 @@ class Rollout:
                          evaluation=evaluation, approved_by=author)
         return self.status()
 
+    def put_in_force(self, version: int, *, author: str, reason: str | None = None) -> int:
+        """Serve ``version`` to everyone (``hub rollback policy``): audited first; refused
+        while a rollout runs (stop or complete it first)."""
+        self.versions.get(KIND, self.name, version)  # VersionError when it does not exist
+        with connect(self.path, _SCHEMA) as db:
+            current = self._current(db)
+            if current is not None and current["state"] == "running":
+                raise RolloutError(
+                    f"a rollout of policy {self.name!r} is running (v{current['baseline']} -> "
+                    f"v{current['candidate']}); `hub rollout stop {self.name}` first")
+            before = self._in_force(db)
+            why = reason or f"{author} put version {version} of policy {self.name} in force"
+            self.audit.record(agent="person", approved_by=author,
+                              action=f"rollback policy {self.name} v{before} -> v{version}",
+                              explanation=why)
+            self._set_in_force(db, version, author, why)
+        return version
+
     # -- serving -----------------------------------------------------------------------------
     def assign(self, session_id: str) -> int:
         """The policy version ``session_id`` gets: during a rollout by stable hash, otherwise
@@ -337,10 +355,12 @@ class Rollout:
             return "candidate", int(rollout["candidate"])
         return "baseline", int(rollout["baseline"])
 
-    def record(self, session_id: str, reward: float) -> RolloutStatus:
+    def record(self, session_id: str, reward: float,
+               version: int | None = None) -> RolloutStatus:
         """Store ``reward`` for ``session_id`` under its arm, then judge the rollout (which may
-        roll it back or, with ``auto_complete``, complete it). Outside a running rollout the
-        reward is not stored and the status is returned unchanged."""
+        roll it back or, with ``auto_complete``, complete it). Outside a running rollout, or
+        when ``version`` (the one the session runs) is not its arm's, the reward is not stored
+        and the status is returned unchanged."""
         reward = float(reward)
         if not math.isfinite(reward):
             raise RolloutError(f"reward must be a finite number, got {reward}")
@@ -351,10 +371,15 @@ class Rollout:
             if current is None or current["state"] != "running":
                 logger.debug("reward for policy %s ignored: no rollout running", self.name)
                 undecided = self._status(db, current)
+            elif version is not None and version != self._arm(current, session_id)[1]:
+                # the session started before this rollout and runs another version
+                logger.debug("reward of session %s (v%s) is not for this rollout", session_id,
+                             version)
+                undecided = self._status(db, current)
             else:
-                arm, version = self._arm(current, session_id)
+                arm, served = self._arm(current, session_id)
                 db.execute("INSERT INTO rollout_rewards VALUES (?, ?, ?, ?, ?, ?)",
-                           (current["id"], session_id, arm, version, reward, _now()))
+                           (current["id"], session_id, arm, served, reward, _now()))
                 evaluation = self._evaluate(db, current)
                 if not self._decides(current, evaluation):
                     undecided = self._status(db, current, evaluation)

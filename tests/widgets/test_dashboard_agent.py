@@ -123,11 +123,17 @@ def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
     message = {"dwell": {"overview": 7.5, "no-such-tile": 3.0}, "clicks": {"missing": 2}}
     for _ in range(3):  # more than relayout_every messages: still no re-arrangement
         dashboard._dwell._received(dashboard._dwell, message, [])
-    dashboard._dwell._received(dashboard._dwell, {"dwell": {"overview": "soon"}}, [])
+    hostile = {"dwell": {"overview": "soon", "missing": 1e9}, "clicks": {"overview": -3,
+                                                                        "missing": "nan"}}
+    dashboard._dwell._received(dashboard._dwell, hostile, [])
+    dashboard._dwell._received(dashboard._dwell, {"dwell": ["not", "a", "dict"]}, [])
     events = EventStore().events(user="ann")
-    assert [(e.tile, e.kind, e.value) for e in events[:2]] == [("overview", "dwell", 7.5),
+    assert [(e.tile, e.kind, e.value) for e in events[:2]] == [("overview", "dwell", 6.0),
                                                                ("missing", "click", 2.0)]
-    assert len(events) == 6 and dashboard.tile_layout.to_dict() == before
+    # the 1e9 s of dwell is capped at one report period; negative and NaN values are dropped
+    assert [(e.tile, e.value) for e in events[6:]] == [("missing", 6.0)]
+    assert len(events) == 7 and dashboard.tile_layout.to_dict() == before
+    assert dashboard.relayout() is not None  # the agent still works
 
 
 def test_layout_history_restores_any_version_from_the_page(home):
@@ -153,3 +159,58 @@ def test_skill_level_is_stated_in_the_toolbar_and_remembered(home):
     dashboard._skill.value = "expert"
     assert EventStore().skills() == {"ann": "expert"}
     assert make()._skill.value == "expert"
+
+
+def test_approve_acts_on_the_proposal_shown_not_a_newer_one(home):
+    from hub_kernel.safety.governor import Proposal
+
+    dashboard = make()
+    liked = dashboard.tile_layout.ids[-1]
+    click(dashboard, liked, "up")
+    click(dashboard, liked, "up")
+    approve = banner_button(dashboard, "hub-approve")
+    # meanwhile another kernel of the same user queues a different proposal
+    other = [t for t in dashboard.tile_layout if t.id != "bar-weather"]
+    from hub_kernel.layout import Layout
+    from hub_kernel.safety.governor import LayoutGovernor
+
+    elsewhere = LayoutGovernor(dashboard.tile_layout.copy(), user="ann",
+                               dashboard=dashboard.dashboard_id)
+    elsewhere.submit(Proposal(agent="design", layout=Layout(other, 3).to_dict(),
+                              explanation="remove bar-weather"))
+    approve.click()
+    assert "bar-weather" in dashboard.tile_layout  # the unseen proposal was not applied
+    assert "superseded" in dashboard._status.value
+
+
+def test_failing_to_open_the_new_data_keeps_the_old_dashboard(home, monkeypatch):
+    import numpy as np
+
+    from hub_kernel.exceptions import HubError
+
+    dashboard = make()
+    before = (dashboard.title, dashboard.tile_layout.to_dict(), dashboard.dashboard_id)
+
+    def broken(*args, **kwargs):
+        raise HubError("safety database is locked")
+
+    monkeypatch.setattr(dashboard.controller, "open", broken)
+    frame = pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2})
+    with pytest.raises(HubError):
+        dashboard.set_data(frame, title="other.csv")
+    monkeypatch.undo()
+    assert (dashboard.title, dashboard.tile_layout.to_dict(), dashboard.dashboard_id) == before
+
+
+def test_why_panel_shows_only_this_users_dashboard(home):
+    from widgets.audit import audit_html
+
+    Controls().set_mode("supervised")
+    for user in ("al", "a_", "val"):
+        board = make(user=user)
+        target = board.tile_layout.ids[1]
+        click(board, target, "down")
+        click(board, target, "down")
+    html = audit_html(f"al/{board.dashboard_id}")
+    assert html.count("hub-why-row") >= 1
+    assert "val/" not in html and "a_/" not in html

@@ -215,3 +215,10 @@ def test_cli_verify_names_a_truncation(hub_home):
     raw(log).execute("DELETE FROM audit WHERE id > 1")
     bad = CliRunner().invoke(app, ["audit", "verify"])
     assert bad.exit_code == 1 and "rows after id 1 were removed" in bad.output
+
+
+def test_integer_propensities_still_verify(tmp_path):
+    log = AuditLog(tmp_path / "audit.db")
+    log.record(agent="design", action="apply", explanation="int values", propensity=1,
+               expected_reward=0, outcome_reward=1)
+    assert log.verify().ok

@@ -63,3 +63,21 @@ def test_rollback_layout_restores_any_version_exactly(hub_home):
     assert len(VersionStore().history("layout", "ann/sales")) == 5  # nothing lost
     missing = runner.invoke(app, ["rollback", "layout", "ann/sales", "--to", "42"])
     assert missing.exit_code == 1 and "no version 42" in missing.output
+
+
+def test_rollback_policy_puts_an_earlier_version_in_force_even_after_a_rollout(hub_home):
+    from hub_kernel.safety.rollout import Rollout
+
+    store = VersionStore()
+    store.save("policy", "design", {"prior_strength": 2.0}, author="default", reason="v1")
+    store.save("policy", "design", {"prior_strength": 9.0}, author="lead", reason="v2")
+    rollout = Rollout("design")
+    rollout.start(2, fraction=0.5, author="lead")
+    running = runner.invoke(app, ["rollback", "policy", "design", "--to", "1"])
+    assert running.exit_code == 1 and "rollout stop" in running.output
+    rollout.complete("lead")
+    assert rollout.assign("anyone") == 2
+    result = runner.invoke(app, ["rollback", "policy", "design", "--to", "1", "--by", "ann"])
+    assert result.exit_code == 0, result.output
+    assert {rollout.assign(f"s{i}") for i in range(20)} == {1}
+    assert AuditLog().entries(action="rollback policy design v2 -> v1")[-1].approved_by == "ann"
