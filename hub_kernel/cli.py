@@ -14,6 +14,7 @@ from rich.table import Table
 
 from hub_kernel import __version__, config
 from hub_kernel.agents.cli import app as agents_app
+from hub_kernel.analyses.cli import analyze_command
 from hub_kernel.data.stream_cli import app as stream_app
 from hub_kernel.exceptions import HubError
 from hub_kernel.models.cli import app as models_app
@@ -56,6 +57,7 @@ app.add_typer(agents_app, name="agents",
 app.command("train")(train_command)
 app.command("mlflow-ui")(mlflow_ui_command)
 app.command("report")(report_command)
+app.command("analyze")(analyze_command)
 
 
 @app.callback()

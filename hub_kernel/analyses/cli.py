@@ -63,8 +63,8 @@ def analyze_command(
         "--n-jobs", help="Cores the model search may use (default: all).")] = None,
 ) -> None:
     """Let the strategy agent pick analyses for DATASET (and with --target, search models)."""
-    from hub_kernel.agents.strategy import StrategyAgent, log_choices
-    from hub_kernel.analyses import AnalysisError, AnalysisRequestError, get, run_analyses
+    from hub_kernel.agents.strategy import StrategyAgent
+    from hub_kernel.analyses import AnalysisRequestError, get
     from hub_kernel.data.profile import profile_dataset
 
     try:
@@ -85,32 +85,17 @@ def analyze_command(
                                        f"{', '.join(map(str, frame.columns[:20]))}")
         profile = profile_dataset(frame)
         agent = StrategyAgent()
-        choices = agent.choose_analyses(profile, target, names=asked, explore=asked is None)
-        if asked is not None:
-            not_applying = [c for c in choices if not c.applies]
-            if not_applying:
-                first = not_applying[0]
-                raise AnalysisError(first.name, f"does not apply to {record.name}: it "
-                                                f"{first.explanation.removeprefix('skipped: ')}")
-            chosen = list(asked)
-        else:
-            chosen = [c.name for c in choices if c.show]
         console.print(f"[bold]{escape(record.name)}[/] [{record.id}]: {profile.n_rows:,} rows, "
                       f"{profile.n_columns} columns" + (f"; target {escape(target)}"
                                                         if target else ""))
-        _print_choices(choices, asked is not None)
-        params: dict[str, dict[str, Any]] = {"supervised_model": {
-            "budget": budget, "track": True, "agent": agent, "name": record.name,
-            "n_jobs": n_jobs}}
-        with console.status(f"running {len(chosen)} analyses…"):
-            results = run_analyses(frame, profile, names=chosen, target=target, params=params,
-                                   errors="skip")
-        search_result = results["supervised_model"].artifacts.get("search") \
-            if "supervised_model" in results else None
-        run_id = log_choices(choices, dataset=record.name,
-                             run_id=search_result.parent_run_id if search_result else None)
+        with console.status("choosing and running analyses…"):
+            report = agent.analyze(frame, target, names=asked, budget=budget, n_jobs=n_jobs,
+                                   name=record.name, profile=profile)
     except HubError as exc:
         _fail(exc)
+    _print_choices(report.choices, asked is not None)
+    chosen = asked if asked is not None else report.shown
+    results, search_result, run_id = report.results, report.search, report.run_id
     for name in chosen:
         result = results.get(name)
         if result is None:
@@ -125,7 +110,7 @@ def analyze_command(
         _print_search(search_result)
     if run_id:
         console.print(f"\nchoices and explanations: MLflow run {run_id}; audit log "
-                      "(`hub audit list --agent strategy`)")
+                      "(`hub audit --agent strategy`)")
 
 
 def _print_choices(choices: list[Any], asked: bool) -> None:
@@ -153,9 +138,14 @@ def _print_search(result: Any) -> None:
     best = result.best
     console.print(f"best model: [bold]{escape(best.config.label())}[/] with {result.metric} "
                   f"{best.score:.4f} (baseline {result.baseline_score:.4f}); "
-                  f"{'refit on all rows' if result.refit else 'fold models averaged'}",
+                  f"{'refit on all rows' if result.refit else 'its fold models averaged'}",
                   soft_wrap=True)
     console.print(f"why: {escape(best.explanation)}", soft_wrap=True)
+    if result.ensemble:
+        members = ", ".join(f"#{index} (weight {weight:.2f})" for index, weight in
+                            result.ensemble)
+        console.print(f"final model: an ensemble of evaluations {members}, {result.metric} "
+                      f"{result.final_score:.4f} out of fold", soft_wrap=True)
     if result.warm_start:
         console.print("warm start from: " + escape(", ".join(
             f"{name} (similarity {sim:.2f})" for name, sim in result.warm_start)))

@@ -132,7 +132,7 @@ class SupervisedModel(Analysis):
                                     max_evaluations=1, families=["hgb"], warm_start=False,
                                     random_state=random_state, name=name).fit(X, y)
         best = result.best
-        gain = best.score - result.baseline_score
+        gain = result.final_score - result.baseline_score
         what = "most common class" if result.task == "classification" else "mean"
         facts = [
             Fact("model.task", f"Predicting {target} is a {result.task} task.", result.task),
@@ -143,6 +143,12 @@ class SupervisedModel(Analysis):
             Fact("model.baseline_score", f"Always predicting the {what} scores "
                  f"{format_number(result.baseline_score)}.", result.baseline_score),
             Fact("model.gain", f"The model improves on that by {format_number(gain)}.", gain),
+            *([Fact("model.ensemble_size", f"Combining the best "
+                    f"{format_number(len(result.ensemble))} configurations does better.",
+                    len(result.ensemble)),
+               Fact("model.ensemble_score", f"That combination reaches a cross-validated "
+                    f"{result.metric} of {format_number(result.final_score)}.",
+                    result.final_score)] if result.ensemble else []),
             Fact("model.n_evaluations", f"The search evaluated "
                  f"{format_number(len(result.evaluations))} configurations.",
                  len(result.evaluations)),
@@ -161,6 +167,7 @@ class SupervisedModel(Analysis):
             facts=facts, table=table, chart=chart, caveats=caveats,
             data={"target": target, "task": result.task, "metric": result.metric,
                   "best": best.to_dict(), "stop_reason": result.stop_reason,
+                  "ensemble": result.ensemble, "final_score": result.final_score,
                   "warm_start": result.warm_start, "run_id": result.parent_run_id},
             artifacts={"model": result.model, "search": result})
 
