@@ -4,7 +4,6 @@ MLflow child runs, audit entries), warm starts, and learning which analyses to s
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import warnings
 
@@ -45,25 +44,6 @@ def radial(seed: int, n: int = 240) -> tuple[pd.DataFrame, pd.Series]:
     X = rng.uniform(-1, 1, size=(n, 6))
     y = np.where(X[:, 0] ** 2 + X[:, 1] ** 2 + 0.1 * rng.normal(size=n) < 0.5, "in", "out")
     return pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]), pd.Series(y, name="label")
-
-
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory):
-    from mlflow import MlflowClient
-
-    from hub_kernel.models.tracking import quiet_mlflow
-
-    quiet_mlflow()
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def store_home(hub_home, empty_store):
-    hub_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(empty_store, hub_home / "mlflow.db")
-    return hub_home
 
 
 @pytest.fixture
@@ -167,7 +147,7 @@ def test_every_choice_is_explained_and_audited(audit):
     assert audit.verify().ok
 
 
-def test_evaluations_are_mlflow_child_runs(store_home):
+def test_evaluations_are_mlflow_child_runs(models_home):
     from mlflow import MlflowClient
 
     from hub_kernel.config import get_settings
@@ -359,7 +339,7 @@ def test_ensemble_is_used_only_when_it_beats_the_best_alone():
     assert not alone.ensemble and alone.final_score == alone.best.score
 
 
-def test_one_call_from_a_notebook_cell(tmp_path, store_home):
+def test_one_call_from_a_notebook_cell(tmp_path, models_home):
     """Choose analyses, run them and search models for a target, in one call."""
     X, y = radial(10, n=120)
     frame = X.assign(label=y)

@@ -2,35 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network from tests
-
-
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory):
-    """An MLflow SQLite file with its tables created (a migration takes seconds: done once)."""
-    from mlflow import MlflowClient
-
-    from hub_kernel.models.tracking import quiet_mlflow
-
-    quiet_mlflow()
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def store_home(hub_home, empty_store):
-    """A fresh HUB_HOME whose MLflow store already has its tables."""
-    hub_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(empty_store, hub_home / "mlflow.db")
-    return hub_home
 
 
 @pytest.fixture

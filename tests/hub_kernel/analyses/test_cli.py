@@ -32,7 +32,7 @@ def run(app, *args: str):
     return CliRunner().invoke(app, ["analyze", *args], terminal_width=200)
 
 
-def test_asked_analyses_print_their_facts(app, store_home, sample):
+def test_asked_analyses_print_their_facts(app, models_home, sample):
     result = run(app, sample, "--analyses", "summary,trend")
     assert result.exit_code == 0, result.output
     assert "analyses asked for" in result.output
@@ -41,7 +41,7 @@ def test_asked_analyses_print_their_facts(app, store_home, sample):
     assert "MLflow run" in result.output
 
 
-def test_the_agent_chooses_and_says_why(app, store_home, sample):
+def test_the_agent_chooses_and_says_why(app, models_home, sample):
     result = run(app, sample)
     assert result.exit_code == 0, result.output
     assert "analyses chosen by the strategy agent" in result.output
@@ -50,7 +50,7 @@ def test_the_agent_chooses_and_says_why(app, store_home, sample):
 
 
 @pytest.mark.slow
-def test_with_a_target_it_prints_the_leaderboard(app, store_home, sample):
+def test_with_a_target_it_prints_the_leaderboard(app, models_home, sample):
     result = run(app, sample, "--target", "weather", "--budget", "3", "--analyses",
                  "supervised_model", "--n-jobs", "1")
     assert result.exit_code == 0, result.output
@@ -64,7 +64,7 @@ def test_with_a_target_it_prints_the_leaderboard(app, store_home, sample):
     (["--budget", "0"], "--budget must be a positive number"),
     (["--analyses", ","], "--analyses names no analysis"),
 ])
-def test_bad_input_is_one_line_and_exit_1(app, store_home, sample, args, message):
+def test_bad_input_is_one_line_and_exit_1(app, models_home, sample, args, message):
     result = run(app, sample, *args)
     assert result.exit_code == 1
     assert message in result.output
@@ -72,13 +72,13 @@ def test_bad_input_is_one_line_and_exit_1(app, store_home, sample, args, message
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_an_analysis_that_does_not_apply_is_refused(app, store_home, sample):
+def test_an_analysis_that_does_not_apply_is_refused(app, models_home, sample):
     result = run(app, sample, "--analyses", "missingness")
     assert result.exit_code == 1
     assert "does not apply" in result.output and "missing values" in result.output
 
 
-def test_unknown_dataset(app, store_home):
+def test_unknown_dataset(app, models_home):
     result = run(app, "no-such-dataset")
     assert result.exit_code == 1
     assert "error:" in result.output and "Traceback" not in result.output
