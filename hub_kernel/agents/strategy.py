@@ -170,7 +170,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         Param("max_features", "uniform", 0.05, 1.0, 0.3),
         Param("min_samples_leaf", "int_log", 1, 32, 1),
     ), "randomized trees: like a forest, lower variance, fast"),
-    Family("linear", "regularized linear model", (
+    Family("linear", "regularized linear", (
         Param("C", "log", 1e-3, 1e3, 1.0),
         *_SCALED,
     ), "logistic regression / ridge: fast, strong when effects are additive (Ridge alpha = 1/C)"),
@@ -515,7 +515,14 @@ class MetaStore:
             logger.warning("meta-knowledge %s unreadable (%s); starting without it",
                            self.path, exc)
             return {}
-        return {k: DatasetMemory(**v) for k, v in data.get("datasets", {}).items()}
+        entries = data.get("datasets", {}) if isinstance(data, dict) else {}
+        known: dict[str, DatasetMemory] = {}
+        for key, value in (entries.items() if isinstance(entries, dict) else ()):
+            try:  # one bad entry (an older hub, a hand edit) must not stop every search
+                known[key] = DatasetMemory(**value)
+            except (TypeError, ValueError) as exc:
+                logger.warning("meta-knowledge %s: entry %r skipped (%s)", self.path, key, exc)
+        return known
 
     def remember(self, memory: DatasetMemory) -> None:
         """Add or replace what is known of one dataset."""
@@ -534,7 +541,8 @@ class MetaStore:
         skip = set(exclude)
         found = [(m, meta_similarity(features, np.asarray(m.features)))
                  for m in self.load().values() if m.task == task and m.key not in skip
-                 and m.name not in skip]
+                 and m.name not in skip
+                 and np.shape(m.features) == np.shape(features)]  # other meta-features: skip
         found = [pair for pair in found if pair[1] >= min_similarity]
         found.sort(key=lambda pair: -pair[1])
         return found[:k]
@@ -1820,6 +1828,9 @@ class StrategyAgent:
             if not applies:
                 show, propensity = False, 1.0
                 why = f"skipped: it needs {analysis.requirement}"
+            elif target is not None and name in ("supervised_model", "feature_importance"):
+                show, propensity = True, 1.0  # asked for with the target: never left to chance
+                why = f"shown: a target ({target}) was given"
             else:
                 if explore:
                     sample = self.rng.normal(mean, sd)
@@ -1878,8 +1889,9 @@ class StrategyAgent:
         A named analysis that does not apply raises ``AnalysisError``.
         """
         from hub_kernel.analyses import AnalysisError, AnalysisRequestError, run_analyses
-        from hub_kernel.data.profile import profile_dataset
+        from hub_kernel.data.profile import profile_dataset, text_columns
 
+        frame = text_columns(frame)
         if target is not None and target not in frame.columns:
             raise AnalysisRequestError(f"no column {target!r} in the data; columns: "
                                        f"{', '.join(map(str, frame.columns[:20]))}")

@@ -394,6 +394,9 @@ def run_analyses(frame: pd.DataFrame, profile: DatasetProfile | None = None,
     if not isinstance(frame, pd.DataFrame):
         raise AnalysisRequestError(f"analyses need a pandas DataFrame, not "
                                    f"{type(frame).__name__}")
+    from hub_kernel.data.profile import text_columns
+
+    frame = text_columns(frame)
     if target is not None and target not in frame.columns:
         raise AnalysisRequestError(f"no column {target!r} to use as the target; columns: "
                                    f"{', '.join(map(str, frame.columns[:20]))}")

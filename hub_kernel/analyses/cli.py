@@ -85,7 +85,8 @@ def analyze_command(
                                        f"{', '.join(map(str, frame.columns[:20]))}")
         profile = profile_dataset(frame)
         agent = StrategyAgent()
-        console.print(f"[bold]{escape(record.name)}[/] [{record.id}]: {profile.n_rows:,} rows, "
+        console.print(f"[bold]{escape(record.name)}[/] {escape(f'[{record.id}]')}: "
+                      f"{profile.n_rows:,} rows, "
                       f"{profile.n_columns} columns" + (f"; target {escape(target)}"
                                                         if target else ""))
         with console.status("choosing and running analyses…"):

@@ -132,7 +132,7 @@ class SupervisedModel(Analysis):
                                     max_evaluations=1, families=["hgb"], warm_start=False,
                                     random_state=random_state, name=name).fit(X, y)
         best = result.best
-        gain = result.final_score - result.baseline_score
+        gain = best.score - result.baseline_score  # what the sentences set it beside
         what = "most common class" if result.task == "classification" else "mean"
         facts = [
             Fact("model.task", f"Predicting {target} is a {result.task} task.", result.task),

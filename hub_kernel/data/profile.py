@@ -96,8 +96,24 @@ def _stats(column: pd.Series, kind: ColumnKind) -> dict[str, Any]:
     return {"top": str(counts.index[0]), "top_count": int(counts.iloc[0])}
 
 
+def text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with column names as text (``0`` becomes ``"0"``), as every analysis, tile and
+    report refers to columns by name; ``DataError`` when two columns share a name."""
+    from hub_kernel.exceptions import DataError
+
+    names = [str(c) for c in frame.columns]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise DataError("the table", f"several columns are named {', '.join(map(repr, duplicated))}"
+                        "; rename them so each name is used once")
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.set_axis(names, axis=1)
+
+
 def profile_dataset(frame: pd.DataFrame) -> DatasetProfile:
-    """Profile every column of ``frame``."""
+    """Profile every column of ``frame`` (names are taken as text; duplicates are refused)."""
+    frame = text_columns(frame)
     n_rows = len(frame)
     columns = []
     for name in frame.columns:

@@ -139,10 +139,10 @@ class ReportSection:
 
 
 def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""  # an empty cell, not "nan"
     if isinstance(value, float):
         return format_number(value)
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
     return str(value)
 
 
@@ -336,13 +336,14 @@ def compose_report(dataset: str | Path | None = None, *, audience: str = "execut
     ``analysis_params`` the analyses' parameters (``ANALYSIS_PARAMS``).
     """
     from hub_kernel.analyses import available, run_analyses
-    from hub_kernel.data.profile import profile_dataset
+    from hub_kernel.data.profile import profile_dataset, text_columns
 
     spec = audience_spec(audience)
     if frame is None:
         frame, name = resolve_dataset(dataset)
     else:
         name = str(dataset) if dataset is not None else "data"
+    frame = text_columns(frame)
     profile = profile_dataset(frame)
     info = _model_info(model)
     target = target or _model_target(info) or (SAMPLE_TARGETS.get(name) if dataset is None or

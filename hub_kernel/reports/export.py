@@ -200,8 +200,8 @@ CHROMIUM_ARGS = ("--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync")
 
 
-def print_pdf(page_path: Path, out: Path, n_charts: int = 0, timeout_ms: int = 60_000) -> None:
-    """Print an HTML file to PDF with Chromium, after its bokeh charts have rendered."""
+def check_pdf_printer() -> Path:
+    """Debian's Chromium and playwright, which print PDFs; ``ReportError`` naming the fix."""
     from hub_kernel.config import get_settings
 
     browser_path = Path(get_settings().browser_path)
@@ -209,10 +209,17 @@ def print_pdf(page_path: Path, out: Path, n_charts: int = 0, timeout_ms: int = 6
         raise ReportError(f"no Chromium at {browser_path} to print the PDF: install it "
                           "(`apt-get install chromium`) or set HUB_BROWSER_PATH")
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError as exc:
         raise ReportError("PDF export needs playwright: pip install 'hub[dev]' (no browser "
                           "download: Debian's Chromium is used)") from exc
+    return browser_path
+
+
+def print_pdf(page_path: Path, out: Path, n_charts: int = 0, timeout_ms: int = 60_000) -> None:
+    """Print an HTML file to PDF with Chromium, after its bokeh charts have rendered."""
+    browser_path = check_pdf_printer()
+    from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(browser_path), args=list(CHROMIUM_ARGS))
         try:
@@ -406,6 +413,8 @@ def export_report(dataset: str | os.PathLike[str] | None = None, *,
     started = time.perf_counter()
     audience_spec(audience)
     exporter = get_exporter(fmt)
+    if fmt == "pdf":  # before minutes of work, not after
+        check_pdf_printer()
     if sections:
         sections = check_sections(list(sections))
     if dataset is not None and Path(dataset).expanduser().is_file():

@@ -352,3 +352,28 @@ def test_one_call_from_a_notebook_cell(tmp_path, models_home):
     assert all(f.text for f in report.facts())
     asked = agent.analyze(frame, names=["summary"], track=False)
     assert list(asked.results) == ["summary"] and asked.run_id is None
+
+
+def test_a_target_always_gets_the_model_and_its_predictors(tmp_path):
+    from hub_kernel.agents.strategy import StrategyAgent
+    from hub_kernel.data import profile_dataset
+
+    X, y = radial(4, n=120)
+    frame = X.assign(label=y)
+    agent = StrategyAgent()
+    for _ in range(5):  # whatever the bandit draws
+        choices = agent.choose_analyses(profile_dataset(frame), target="label", explore=True)
+        shown = {c.name for c in choices if c.show}
+        assert {"supervised_model", "feature_importance"} <= shown
+
+
+def test_a_damaged_warm_start_file_does_not_stop_searches(tmp_path):
+    import json
+
+    from hub_kernel.agents.strategy import MetaStore
+
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps({"version": 1, "datasets": {"bad": {"key": "bad"}}}))
+    assert MetaStore(path).load() == {}
+    path.write_text("[]")
+    assert MetaStore(path).load() == {}

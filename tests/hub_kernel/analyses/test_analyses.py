@@ -314,3 +314,27 @@ def test_supervised_model_beats_the_baseline(mixed):
     assert result.value("model.n_evaluations") == 1
     assert result.artifacts["model"].predict(mixed.drop(columns=["day", "y"]).head(3)).shape \
         == (3,)
+
+
+def test_integer_column_names_are_analysed_as_text():
+    import numpy as np
+    import pandas as pd
+
+    from hub_kernel.analyses import run_analyses
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({0: rng.normal(size=80), 1: rng.normal(size=80) * 3})
+    results = run_analyses(frame, names=["summary"])
+    assert results["summary"].facts  # not an empty section: "0" and "1" were found
+
+
+def test_duplicate_column_names_are_a_clear_error():
+    import pandas as pd
+    import pytest as _pytest
+
+    from hub_kernel.analyses import run_analyses
+    from hub_kernel.exceptions import DataError
+
+    frame = pd.DataFrame([[1, 2, 3]], columns=["a", "a", "b"])
+    with _pytest.raises(DataError, match="several columns are named 'a'"):
+        run_analyses(frame)
