@@ -8,8 +8,6 @@ error is printed as one line and exits 1, without a traceback.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -37,14 +35,11 @@ def _load(dataset: str) -> tuple[Any, Any]:
     from hub_kernel.data.catalog import Catalog
 
     catalog = Catalog()
-    if Path(dataset).is_file() or re.match(r"^https?://", dataset, re.I):
-        ingested = catalog.ingest(dataset)
-        record = ingested.record
+    record, created = catalog.find_or_ingest(dataset)
+    if created is not None:
         console.print(f"{escape(record.name)}: "
-                      f"{'stored as' if ingested.created else 'already in the catalog as'} "
+                      f"{'stored as' if created else 'already in the catalog as'} "
                       f"[bold]{record.id}[/]")
-    else:
-        record = catalog.get(dataset)
     return record, catalog.load(record.id)
 
 

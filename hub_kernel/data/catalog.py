@@ -228,6 +228,14 @@ class Catalog:
                 records.append(record)
         return sorted(records, key=lambda r: (r.ingested_at, r.id))
 
+    def find_or_ingest(self, source: str) -> tuple[DatasetRecord, bool | None]:
+        """A catalog id or name, or a file or http(s) URL ingested first: ``(record, created)``
+        where ``created`` is None for a dataset already named, else what ``ingest`` said."""
+        if Path(source).is_file() or re.match(r"^https?://", source, re.I):
+            ingested = self.ingest(source)
+            return ingested.record, ingested.created
+        return self.get(source), None
+
     def get(self, key: str) -> DatasetRecord:
         """A dataset by id, unique id prefix, or name (then its latest batch)."""
         records = self.datasets()

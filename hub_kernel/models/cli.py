@@ -75,14 +75,11 @@ def train_command(
             raise ModelError(f"unknown --type {model_type!r}: use auto, classification or "
                              "regression")
         catalog = Catalog()
-        if Path(dataset).is_file() or re.match(r"^https?://", dataset, re.I):
-            ingested = catalog.ingest(dataset)
-            record = ingested.record
+        record, created = catalog.find_or_ingest(dataset)
+        if created is not None:
             console.print(f"{escape(record.name)}: "
-                          f"{'stored as' if ingested.created else 'already in the catalog as'} "
+                          f"{'stored as' if created else 'already in the catalog as'} "
                           f"[bold]{record.id}[/]")
-        else:
-            record = catalog.get(dataset)
         if not record.valid and not allow_invalid:
             raise ModelError(
                 f"batch {record.id} of {record.name!r} breaks its declared schema "
