@@ -64,6 +64,10 @@ lint: install
 
 bench: install browser
 	$(PY) benchmarks/first_paint.py
+	$(PY) benchmarks/stream.py
+	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/layout_agent.py
+	$(PY) benchmarks/automl.py  # about an hour: 7 datasets x 5 folds x (10 s + 30 s) x 2
 
 doctor: install
 	$(VENV)/bin/hub doctor
