@@ -145,7 +145,7 @@ def run_default(kind: str, dataset: Dataset, train: np.ndarray, test: np.ndarray
                 n_jobs: int) -> tuple[float, float]:
     from sklearn import ensemble
 
-    from hub_kernel.models.pipeline import build_pipeline, plan_features
+    from hub_kernel.models.features import build_pipeline, plan_features
 
     classify = dataset.task == "classification"
     if kind == "rf":
@@ -174,7 +174,7 @@ class HubRun:
 
 def run_hub(dataset: Dataset, train: np.ndarray, test: np.ndarray, budget: float,
             n_jobs: int, store: Any, policy: Any, curve: bool = False) -> HubRun:
-    from hub_kernel.agents.strategy import PipelineSearch
+    from hub_kernel.agents.strategy.agent import PipelineSearch
 
     anytime: list[tuple[float, Any]] = []
 
@@ -200,7 +200,7 @@ def run_hub(dataset: Dataset, train: np.ndarray, test: np.ndarray, budget: float
 # -- meta-training (leave one dataset out) ---------------------------------------------------------
 def meta_train(datasets: list[Dataset], budget: float, n_jobs: int, home: Path) -> Any:
     """Record one cold search per dataset (all its rows) in a fresh MetaStore."""
-    from hub_kernel.agents.strategy import MetaStore, PipelineSearch, remember_search
+    from hub_kernel.agents.strategy.agent import MetaStore, PipelineSearch, remember_search
 
     store = MetaStore(home / "meta.json")
     for dataset in datasets:
@@ -219,7 +219,7 @@ def policy_without(store: Any, name: str, timesteps: int, home: Path) -> Any:
     """An SB3 family policy trained on every recorded search but ``name``'s."""
     if timesteps <= 0:
         return None
-    from hub_kernel.agents.strategy_env import load_policy, train_policy
+    from hub_kernel.agents.strategy.env import load_policy, train_policy
 
     folder = train_policy(store, timesteps=timesteps, seed=SEED, exclude=[name],
                           directory=home / f"policy-without-{name}")

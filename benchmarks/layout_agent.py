@@ -1,6 +1,6 @@
 """Layout agent: hub's Dashboard Design Agent against Vowpal Wabbit's contextual bandit.
 
-Measured, on simulated users (``hub_kernel.agents.simulate``): a population of ``--users`` users
+Measured, on simulated users (``agents.layout.simulate``): a population of ``--users`` users
 with hidden tastes (skill level, own offsets per tile feature and per column, position bias,
 viewport, noise, tastes drifting by a random walk) uses one dashboard (the bundled sample's 8
 candidate tiles: overview, a line, three histograms, a bar chart, a scatter plot, missing values)
@@ -120,7 +120,7 @@ class SkillOracle(Static):
     user's own offsets) and sorts by them."""
 
     def arrange(self, user: Any, rng: np.random.Generator) -> list[Any]:
-        from hub_kernel.agents.simulate import SimulatedUser
+        from hub_kernel.agents.layout.simulate import SimulatedUser
 
         typical = SimulatedUser(skill=user.current_skill, noise=user.noise)
         return list(typical.oracle_layout(self.tiles).tiles)
@@ -132,8 +132,8 @@ class Hub(Policy):
     def __init__(self, tiles: Sequence[Any], seed: int,
                  prior: Callable[[Any, list[Any]], dict[str, tuple[float, float]]] | None = None,
                  params: Any = None) -> None:
-        from hub_kernel.agents.design import DesignAgent, DesignParams
-        from hub_kernel.config import get_settings
+        from hub_kernel.agents.layout.design import DesignAgent, DesignParams
+        from hub_kernel.core.config import get_settings
         from hub_kernel.layout import Layout
 
         self.agent = DesignAgent(params=params or DesignParams(), seed=seed)
@@ -193,7 +193,7 @@ class VowpalWabbit(Policy):
     def __init__(self, tiles: Sequence[Any], seed: int, args: str = ARGS) -> None:
         import vowpalwabbit
 
-        from hub_kernel.agents.design import tile_feature
+        from hub_kernel.agents.layout.design import tile_feature
 
         self.vw = vowpalwabbit.Workspace(f"{args} --random_seed {seed}")
         self.tiles = list(tiles)
@@ -220,7 +220,7 @@ class VowpalWabbit(Policy):
         return shown
 
     def learn(self, user: Any, shown: list[Any], events: list[Any]) -> None:
-        from hub_kernel.agents.simulate import feedback_counts
+        from hub_kernel.agents.layout.simulate import feedback_counts
 
         counts = feedback_counts(events, by="tile")
         for (shared, actions, choice, prob), tile in zip(self.logged, shown, strict=True):
@@ -253,9 +253,9 @@ def simulate(policy: Policy, population: Any, tiles: Sequence[Any], sessions: in
 def make_prior(timesteps: int, users: int, home: Path) -> Callable[[Any, list[Any]],
                                                                     dict[str, tuple[float, float]]]:
     """Pre-train a PPO policy on a population other than the benchmark's; return the prior."""
-    from hub_kernel.agents.env import sample_profile
-    from hub_kernel.agents.pretrain import PretrainedPrior, pretrain
-    from hub_kernel.agents.simulate import candidate_tiles
+    from hub_kernel.agents.layout.env import sample_profile
+    from hub_kernel.agents.layout.pretrain import PretrainedPrior, pretrain
+    from hub_kernel.agents.layout.simulate import candidate_tiles
 
     started = time.perf_counter()
     path = pretrain(timesteps=timesteps, seed=1000, directory=home,
@@ -277,8 +277,8 @@ def make_prior(timesteps: int, users: int, home: Path) -> Callable[[Any, list[An
 
 def run_seed(seed: int, sessions: int, users: int, policies: Sequence[str],
              prior: Any = None, params: Any = None) -> dict[str, Trace]:
-    from hub_kernel.agents.env import sample_profile
-    from hub_kernel.agents.simulate import Population, candidate_tiles
+    from hub_kernel.agents.layout.env import sample_profile
+    from hub_kernel.agents.layout.simulate import Population, candidate_tiles
 
     profile = sample_profile()
     tiles = candidate_tiles(profile)

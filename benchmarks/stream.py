@@ -1,6 +1,6 @@
 """Throughput and latency of hub's WebSocket stream source against a bare websockets client.
 
-Measured on loopback, against the same server process (``hub_kernel.data.stream_cli
+Measured on loopback, against the same server process (``hub_kernel.cli.stream
 demo-server``, replaying the bundled sample, one JSON row per message, each stamped with its send
 time ``ts``) in a separate process, so server and client do not share a GIL:
 
@@ -78,7 +78,7 @@ def demo_server(events: int, rate: float, home: Path) -> Iterator[str]:
     """The demo stream server in its own process; yields its URL."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "hub_kernel.data.stream_cli", "demo-server", "--port", str(port),
+        [sys.executable, "-m", "hub_kernel.cli.stream", "demo-server", "--port", str(port),
          "--rate", str(rate), "--count", str(events)],
         cwd=REPO, env={**os.environ, "HUB_HOME": str(home)}, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True)

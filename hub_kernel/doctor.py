@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
 
-from hub_kernel.config import Settings
+from hub_kernel.core.config import Settings
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -209,8 +209,8 @@ def check_champions(settings: Settings) -> Check:
 
 def check_reward_parity(settings: Settings) -> Check:
     """No user group is starved by the design agent's exploration."""
+    from hub_kernel.agents.common.events import EventStore
     from hub_kernel.agents.controller import MetaController
-    from hub_kernel.agents.events import EventStore
 
     report = MetaController(events=EventStore(settings.home / "events.db"),
                             path=settings.home / "safety.db").parity()

@@ -69,3 +69,50 @@ class JobRunningError(ScheduleError):
 
 class ReportError(HubError):
     """A report cannot be composed or exported (unknown audience, section or format...)."""
+
+
+class AnalysisError(HubError):
+    """An analysis cannot run on this data. Names the analysis and, when known, the column."""
+
+    def __init__(self, analysis: str, reason: str, column: str | None = None) -> None:
+        self.analysis = analysis
+        self.column = column
+        self.reason = reason
+        where = f" on column {column!r}" if column is not None else ""
+        super().__init__(f"analysis {analysis!r} failed{where}: {reason}")
+
+
+class AnalysisRequestError(HubError):
+    """What was asked of the analyses cannot be done (no such target column, a bad budget)."""
+
+
+class UnknownAnalysisError(RegistryError):
+    """No analysis is registered under a name."""
+
+
+class FairnessError(HubError):
+    """A fairness check cannot be run as asked (unknown column, no rows, bad reward...)."""
+
+
+class ProposalError(HubError):
+    """A proposal that is unknown, already decided, or no longer fits the layout."""
+
+
+class SafetyStoreError(HubError):
+    """The safety database cannot be opened or written."""
+
+
+class AuditError(HubError):
+    """The audit log cannot be opened or written."""
+
+
+class VersionError(HubError):
+    """A version that does not exist was asked for."""
+
+
+class ModeError(HubError):
+    """An unknown autonomy mode or action kind."""
+
+
+class RolloutError(HubError):
+    """A rollout cannot be started, changed or fed as asked."""

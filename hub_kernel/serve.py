@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
-from hub_kernel.config import Settings, get_settings
+from hub_kernel.core.config import Settings, get_settings
 from hub_kernel.exceptions import ServeError
 
 logger = logging.getLogger("hub_kernel")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# set before hub_kernel.config is imported anywhere, and inherited by nbval's kernels
+# set before hub_kernel.core.config is imported anywhere, and inherited by nbval's kernels
 os.environ["HUB_HOME"] = tempfile.mkdtemp(prefix="hub-test-home-")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network from tests
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def hub_home(tmp_path, monkeypatch):
     """A fresh HUB_HOME for one test, with settings re-read."""
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     home = tmp_path / "hub-home"
     monkeypatch.setenv("HUB_HOME", str(home))

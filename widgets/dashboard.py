@@ -17,9 +17,9 @@ from html import escape
 import ipywidgets as w
 import pandas as pd
 
+from hub_kernel.agents.common.events import SKILLS
 from hub_kernel.agents.controller import DashboardSession, MetaController
-from hub_kernel.agents.events import SKILLS
-from hub_kernel.config import get_settings
+from hub_kernel.core.config import get_settings
 from hub_kernel.data import load_dataset, profile_dataset, sample_path
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.exceptions import HubError

@@ -29,7 +29,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from hub_kernel.models.drift import DriftReport
+from hub_kernel.models.lifecycle.drift import DriftReport
 from widgets.bokehjs import ensure_bokehjs
 from widgets.charts import PALETTE
 

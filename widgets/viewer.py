@@ -7,7 +7,7 @@ import os
 import re
 from urllib.parse import parse_qs
 
-from hub_kernel.config import get_settings
+from hub_kernel.core.config import get_settings
 
 logger = logging.getLogger("hub_kernel")
 _VALID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")

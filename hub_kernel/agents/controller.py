@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from hub_kernel.agents.bus import EventBus, default_bus
-from hub_kernel.agents.design import DesignAgent, DesignParams, tile_feature
-from hub_kernel.agents.events import EventStore, InteractionEvent
-from hub_kernel.agents.reward import reward_terms
-from hub_kernel.config import get_settings
+from hub_kernel.agents.common.events import EventStore, InteractionEvent
+from hub_kernel.agents.common.reward import reward_terms
+from hub_kernel.agents.layout.design import DesignAgent, DesignParams, tile_feature
+from hub_kernel.core.bus import EventBus, default_bus
+from hub_kernel.core.config import get_settings
 from hub_kernel.exceptions import HubError
 from hub_kernel.layout import Layout
 from hub_kernel.safety.audit import log_decision
@@ -194,9 +194,9 @@ class MetaController:
 
     def parity(self, *, audit: bool = False) -> Any:
         """Mean reward per user group, and the groups exploration starves (a
-        ``hub_kernel.safety.fairness.RewardParityReport``); ``audit`` records a flagged
+        ``hub_kernel.models.lifecycle.fairness.RewardParityReport``); ``audit`` records a flagged
         group in the audit log."""
-        from hub_kernel.safety.fairness import RewardParity
+        from hub_kernel.models.lifecycle.fairness import RewardParity
 
         assert self.events is not None
         monitor = RewardParity(agent=self.agent.name)
@@ -210,7 +210,7 @@ class MetaController:
         """Cold-start pseudo-counts from the policy ``hub agents pretrain`` saved under
         HUB_HOME/agents, when ``HUB_USE_PRETRAINED_PRIOR`` (none saved or off: nothing).
         Loaded once, on first use."""
-        from hub_kernel.agents.pretrain import MODEL_FILE, PretrainedPrior, agents_dir
+        from hub_kernel.agents.layout.pretrain import MODEL_FILE, PretrainedPrior, agents_dir
 
         if not get_settings().use_pretrained_prior:
             return {}

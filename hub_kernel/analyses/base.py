@@ -28,10 +28,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from hub_kernel.exceptions import HubError, RegistryError
+from hub_kernel.core.formatting import format_number
+from hub_kernel.exceptions import (
+    AnalysisError,
+    AnalysisRequestError,
+    HubError,
+    RegistryError,
+    UnknownAnalysisError,
+)
 
 if TYPE_CHECKING:
-    from hub_kernel.agents.bus import EventBus
+    from hub_kernel.core.bus import EventBus
     from hub_kernel.data.profile import DatasetProfile
 
 logger = logging.getLogger("hub_kernel")
@@ -40,51 +47,7 @@ _ENTRY_POINT_GROUP = "hub.analyses"
 FactValue = float | int | str | None
 
 
-class AnalysisError(HubError):
-    """An analysis cannot run on this data. Names the analysis and, when known, the column."""
-
-    def __init__(self, analysis: str, reason: str, column: str | None = None) -> None:
-        self.analysis = analysis
-        self.column = column
-        self.reason = reason
-        where = f" on column {column!r}" if column is not None else ""
-        super().__init__(f"analysis {analysis!r} failed{where}: {reason}")
-
-
-class AnalysisRequestError(HubError):
-    """What was asked of the analyses cannot be done (no such target column, a bad budget)."""
-
-
-class UnknownAnalysisError(RegistryError):
-    """No analysis is registered under a name."""
-
-
 # -- facts and results -------------------------------------------------------------------
-def format_number(value: FactValue) -> str:
-    """How a fact's value is written in its text (and how reports should write it).
-
-    Integers with thousands separators (``12,345``); floats with 4 significant digits, in
-    scientific notation when tiny or huge (``0.5123``, ``1.2e-05``); text as is; ``None`` as
-    ``n/a``.
-    """
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        if not math.isfinite(number):
-            return str(number)
-        if number == 0:
-            return "0"
-        if abs(number) >= 1e6 or abs(number) < 1e-3:
-            return f"{number:.3g}"
-        return f"{number:.4g}"
-    return str(value)
-
-
 def _plain(value: Any) -> Any:
     """``value`` as JSON-friendly Python (numpy scalars, arrays, timestamps, NaN -> None)."""
     if isinstance(value, dict):
@@ -409,7 +372,7 @@ def run_analyses(frame: pd.DataFrame, profile: DatasetProfile | None = None,
     if unknown:
         logger.debug("parameters for analyses not run: %s", sorted(unknown))
     if bus is None:
-        from hub_kernel.agents.bus import default_bus
+        from hub_kernel.core.bus import default_bus
 
         bus = default_bus()
     results: dict[str, AnalysisResult] = {}

@@ -42,11 +42,10 @@ class FeatureImportance(Analysis):
         from threadpoolctl import threadpool_limits
 
         from hub_kernel.models.explain import permutation_importance_report
-        from hub_kernel.models.pipeline import build_pipeline, default_estimator
-        from hub_kernel.models.trainer import ModelTrainer
+        from hub_kernel.models.features import build_pipeline, default_estimator, prepare_xy
 
         assert target is not None
-        prepared = ModelTrainer._prepare(frame, target, "auto", None, 2)
+        prepared = prepare_xy(frame, target, "auto", None, 2)
         X, y = prepared.X, np.asarray(prepared.y)
         caveats: list[str] = []
         if len(X) > max_rows:
@@ -120,13 +119,13 @@ class SupervisedModel(Analysis):
         X = frame.drop(columns=[target])
         y = frame[target]
         if search:
-            from hub_kernel.agents.strategy import StrategyAgent
+            from hub_kernel.agents.strategy.agent import StrategyAgent
 
             agent = agent if agent is not None else StrategyAgent(seed=random_state)
             result = agent.search(X, y, budget=budget, name=name, metric=metric,
                                   n_jobs=n_jobs, track=track)
         else:
-            from hub_kernel.agents.strategy import PipelineSearch
+            from hub_kernel.agents.strategy.agent import PipelineSearch
 
             result = PipelineSearch(budget=budget, metric=metric, n_jobs=n_jobs or 1,
                                     max_evaluations=1, families=["hgb"], warm_start=False,
@@ -173,7 +172,7 @@ class SupervisedModel(Analysis):
 
 
 def _family_title(family: str) -> str:
-    from hub_kernel.agents.strategy import FAMILIES
+    from hub_kernel.agents.strategy.agent import FAMILIES
 
     return FAMILIES[family].title if family in FAMILIES else family
 

@@ -132,7 +132,7 @@ class Catalog:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         if root is None:
-            from hub_kernel.config import get_settings
+            from hub_kernel.core.config import get_settings
 
             root = get_settings().catalog_dir
         self.root = Path(root)

@@ -9,7 +9,7 @@ download, else by sniffing the first bytes (zip -> xlsx, ``PAR1`` -> Parquet, ``
 JSON, text -> CSV), and reads from a path, from bytes or from an http(s) URL.
 
 Every failure a user can cause is a ``DataError`` whose message names the file (or URL, or the
-``name=`` given with bytes) and the reason; limits from ``hub_kernel.config`` are enforced before
+``name=`` given with bytes) and the reason; limits from ``core.config`` are enforced before
 input is expanded in memory (file size, uncompressed size of a workbook, JSON depth, columns).
 
 Decisions, which the tests pin down:
@@ -67,8 +67,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from hub_kernel import config
-from hub_kernel.config import Settings
+from hub_kernel.core import config
+from hub_kernel.core.config import Settings
 from hub_kernel.data.samples import sample_path
 from hub_kernel.exceptions import DataError, RegistryError
 

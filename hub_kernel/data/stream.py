@@ -42,7 +42,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
 
-from hub_kernel.config import get_settings
+from hub_kernel.core.config import get_settings
 from hub_kernel.exceptions import StreamError
 
 try:  # POSIX advisory locks: one consumer per store

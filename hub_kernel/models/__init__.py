@@ -16,18 +16,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hub_kernel.models.registry import (
-        ModelInfo,
-        ModelRegistry,
-        ModelSummary,
-        VersionInfo,
-    )
-    from hub_kernel.models.retrain import (
+    from hub_kernel.models.lifecycle.retrain import (
         AlwaysRetrain,
         RetrainContext,
         RetrainDecision,
         RetrainOutcome,
         RetrainPolicy,
+    )
+    from hub_kernel.models.registry import (
+        ModelInfo,
+        ModelRegistry,
+        ModelSummary,
+        VersionInfo,
     )
     from hub_kernel.models.tracking import TrackingStore
     from hub_kernel.models.trainer import (
@@ -49,11 +49,11 @@ _EXPORTS = {
     "ModelInfo": "registry",
     "VersionInfo": "registry",
     "TrackingStore": "tracking",
-    "RetrainPolicy": "retrain",
-    "AlwaysRetrain": "retrain",
-    "RetrainContext": "retrain",
-    "RetrainDecision": "retrain",
-    "RetrainOutcome": "retrain",
+    "RetrainPolicy": "lifecycle.retrain",
+    "AlwaysRetrain": "lifecycle.retrain",
+    "RetrainContext": "lifecycle.retrain",
+    "RetrainDecision": "lifecycle.retrain",
+    "RetrainOutcome": "lifecycle.retrain",
 }
 
 __all__ = [

@@ -9,7 +9,7 @@ MLflow's registry is the store (same SQLite file as tracking by default). hub's 
   one in the model tag ``hub.champion_history`` so ``rollback`` can restore it;
 - a version that declares sensitive attributes (tag ``hub.sensitive``, also kept on the model
   so later versions inherit the declaration) may become champion only with a passed fairness
-  check (``hub.fairness_decision = pass``, see ``hub_kernel.safety.fairness``): ``promote``
+  check (``hub.fairness_decision = pass``, see ``models.lifecycle.fairness``): ``promote``
   refuses it otherwise, and such a first version is registered as ``challenger``, not
   ``champion``;
 - ``delete_model`` archives: it tags the model ``hub.archived=true`` and keeps its versions and
@@ -32,14 +32,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hub_kernel.exceptions import ModelError, RegistryStateError
-from hub_kernel.models.tracking import TrackingStore, process_alive, translate_errors
-from hub_kernel.safety.audit import AuditLog
-from hub_kernel.safety.fairness import (
+from hub_kernel.models.lifecycle.fairness import (
     FAIRNESS_DECISION_TAG,
     FAIRNESS_EXPLANATION_TAG,
     FAIRNESS_THRESHOLD_TAG,
     SENSITIVE_TAG,
 )
+from hub_kernel.models.tracking import TrackingStore, process_alive, translate_errors
+from hub_kernel.safety.audit import AuditLog
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -93,7 +93,7 @@ def fairness_status(model_tags: dict[str, str], version_tags: dict[str, str]
     why = version_tags.get(FAIRNESS_EXPLANATION_TAG, "")
     uncovered = [a for a in declared if a not in checked]
     used = _float(version_tags.get(FAIRNESS_THRESHOLD_TAG))
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     allowed = get_settings().fairness_threshold
     if decision == "pass" and used is not None and used > allowed + 1e-12:
@@ -522,7 +522,7 @@ class ModelRegistry:
         ``rollback``. A promoted challenger loses the ``challenger`` alias.
 
         Only a version the A/B gate decided to promote (``hub.ab_decision`` tag, set by
-        ``hub_kernel.models.gate.run_gate``) may be promoted, and one that declares sensitive
+        ``models.lifecycle.gate.run_gate``) may be promoted, and one that declares sensitive
         attributes only with a passed fairness check, unless a person ``override``s with a
         ``reason`` (kept on the version). The audit entry records the fairness status.
         """
@@ -590,7 +590,7 @@ class ModelRegistry:
             self.client.set_model_version_tag(name, str(version), "hub.promotion_reason",
                                               reason[:5000])
         logger.info("promoted %s v%s to champion (was %s)", name, version, current)
-        from hub_kernel.agents.bus import default_bus
+        from hub_kernel.core.bus import default_bus
 
         default_bus().publish("model_promoted", name=name, version=version, previous=current,
                               override=override)

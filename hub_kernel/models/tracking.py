@@ -108,7 +108,7 @@ class TrackingStore:
 
     @classmethod
     def from_settings(cls, tracking_uri: str | None = None) -> TrackingStore:
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         settings = get_settings()
         uri = tracking_uri or settings.tracking_uri

@@ -8,7 +8,7 @@ all of that is stored is the model registered, as a new version of ``model_name`
 marks the run FAILED and registers nothing.
 
 With ``sensitive=["sex", ...]`` the run also measures fairness across those columns on the
-cross-validated (out-of-fold) predictions (``hub_kernel.safety.fairness``): metrics
+cross-validated (out-of-fold) predictions (``hub_kernel.models.lifecycle.fairness``): metrics
 ``fairness.*``, ``hub/fairness.json``, and the version tags ``hub.sensitive`` and
 ``hub.fairness_decision`` that gate its promotion. The sensitive columns stay features (the
 model may use them; fairness is measured on its predictions either way): drop them from ``X``
@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -50,14 +50,12 @@ from hub_kernel.models.tracking import process_marker
 
 if TYPE_CHECKING:
     from hub_kernel.models.explain import PermutationImportance
-    from hub_kernel.models.pipeline import FeaturePlan
-    from hub_kernel.models.retrain import RetrainOutcome, RetrainPolicy
-    from hub_kernel.safety.fairness import FairnessReport
+    from hub_kernel.models.features import ModelType, Prepared, Task
+    from hub_kernel.models.lifecycle.fairness import FairnessReport
+    from hub_kernel.models.lifecycle.retrain import RetrainOutcome, RetrainPolicy
 
 logger = logging.getLogger("hub_kernel")
 
-Task = Literal["classification", "regression"]
-ModelType = Literal["auto", "classification", "regression"]
 T = TypeVar("T")
 
 #: the metric each task is judged by (both higher-is-better, so a drop is a decay)
@@ -116,17 +114,6 @@ class TrainResult:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items()
                           if not k.endswith("_std"))
         return f"{self.name} v{self.version} ({self.alias}, {self.task}): {shown}"
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    X: pd.DataFrame
-    y: Any  # numpy array
-    target: str
-    task: Task
-    plan: FeaturePlan
-    folds: int
-    notes: tuple[str, ...]
 
 
 def dataset_fingerprint(X: pd.DataFrame, y: pd.Series | None = None) -> str:
@@ -263,7 +250,7 @@ class ModelTrainer:
         tags: Mapping[str, str] | None,
         sensitive: Sequence[str] | None = None,
     ) -> TrainResult:
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         started = time.monotonic()
         settings = get_settings()
@@ -279,10 +266,12 @@ class ModelTrainer:
 
         estimator = self._estimator(estimator, params)
         explicit = self._check_sensitive(sensitive)
-        prepared = self._prepare(X, y, model_type, estimator, folds)
+        from hub_kernel.models.features import prepare_xy
+
+        prepared = prepare_xy(X, y, model_type, estimator, folds)
         absent = [c for c in explicit or () if c not in prepared.X.columns]
         if absent:
-            from hub_kernel.safety.fairness import FairnessError, sensitive_candidates
+            from hub_kernel.models.lifecycle.fairness import FairnessError, sensitive_candidates
 
             target = [c for c in absent if c == prepared.target]
             if target:
@@ -294,7 +283,7 @@ class ModelTrainer:
                 + (f"; possible sensitive columns: {', '.join(candidates)}" if candidates
                    else ""))
         if estimator is None:
-            from hub_kernel.models.pipeline import default_estimator
+            from hub_kernel.models.features import default_estimator
 
             estimator = default_estimator(prepared.task, seed)
             if params:
@@ -324,7 +313,7 @@ class ModelTrainer:
         if sensitive is None:
             return None
         if isinstance(sensitive, str):
-            from hub_kernel.safety.fairness import FairnessError
+            from hub_kernel.models.lifecycle.fairness import FairnessError
 
             raise FairnessError(f"sensitive must be a list of column names, not the text "
                                 f"{sensitive!r}: pass [{sensitive!r}]")
@@ -362,114 +351,6 @@ class ModelTrainer:
         if task == "regression" and is_classifier(estimator):
             raise ModelError(f"{type(estimator).__name__} is a classifier but the task is "
                              "regression")
-
-    @staticmethod
-    def _prepare(X: Any, y: Any, model_type: ModelType, estimator: Any, folds: int) -> _Prepared:
-        from hub_kernel.models.pipeline import infer_task, plan_features, regression_target
-
-        notes: list[str] = []
-        if isinstance(X, pd.Series):
-            X = X.to_frame()
-        if not isinstance(X, pd.DataFrame):
-            try:
-                X = pd.DataFrame(X)
-            except (ValueError, TypeError) as exc:
-                raise ModelError(f"X cannot be read as a table: {exc}") from None
-            X.columns = [f"x{i}" for i in range(X.shape[1])]
-        X = X.copy(deep=False)
-        X.columns = [str(c) for c in X.columns]
-        if X.columns.duplicated().any():
-            duplicated = sorted(set(X.columns[X.columns.duplicated()]))
-            raise ModelError(f"X has duplicate column names: {duplicated}")
-        if isinstance(y, str):
-            if y not in X.columns:
-                raise ModelError(f"no column {y!r} in X to use as the target; columns: "
-                                 f"{list(X.columns)[:20]}")
-            target = X[y]
-            X = X.drop(columns=[y])
-        else:
-            if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
-                y = y.iloc[:, 0]
-            if not isinstance(y, pd.Series):
-                array = np.asarray(y)
-                if array.ndim == 2 and array.shape[1] == 1:
-                    array = array[:, 0]
-                if array.ndim != 1:
-                    raise ModelError(f"y must be one column, not an array of shape "
-                                     f"{array.shape}")
-                y = pd.Series(array, name="target")
-            target = y
-            if len(target) != len(X):
-                raise ModelError(f"X has {len(X)} rows but y has {len(target)}")
-            target = pd.Series(target.to_numpy(), index=X.index,
-                               name=target.name if target.name is not None else "target")
-        name = str(target.name)
-        if X.shape[1] == 0:
-            raise ModelError("X has no feature columns")
-
-        missing = target.isna().to_numpy()
-        if missing.all():
-            raise ModelError(f"target {name!r} has no values")
-        if missing.any():
-            notes.append(f"dropped {int(missing.sum())} rows whose target is missing")
-            X, target = X.loc[~missing], target.loc[~missing]
-        if len(X) < folds:
-            raise ModelError(
-                f"{len(X)} rows with a target is fewer than the {folds} cross-validation folds; "
-                "bring more rows or lower cv (at least 2)"
-            )
-
-        task: Task
-        if model_type == "auto":
-            from sklearn.base import is_classifier, is_regressor
-
-            if estimator is not None and is_classifier(estimator):
-                task = "classification"
-            elif estimator is not None and is_regressor(estimator):
-                task = "regression"
-            else:
-                task = infer_task(target)
-            notes.append(f"task inferred from the target: {task}")
-        else:
-            task = model_type
-
-        if task == "regression":
-            values = regression_target(target).to_numpy(dtype="float64")
-        else:
-            counts = target.astype(str).value_counts() if not (
-                pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target)
-            ) else target.value_counts()
-            if len(counts) < 2:
-                raise ModelError(
-                    f"target {name!r} has a single class ({counts.index[0]!r}): a classifier "
-                    "needs at least two; check the target column or the rows selected"
-                )
-            rarest, smallest = counts.index[-1], int(counts.iloc[-1])
-            if smallest < 2:
-                raise ModelError(
-                    f"class {rarest!r} of target {name!r} has a single row; stratified "
-                    "cross-validation needs at least 2 rows per class: drop or merge rare classes"
-                )
-            if smallest < folds:
-                notes.append(f"cross-validation reduced from {folds} to {smallest} folds: class "
-                             f"{rarest!r} has {smallest} rows")
-                folds = smallest
-            if pd.api.types.is_bool_dtype(target) or pd.api.types.is_numeric_dtype(target):
-                values = target.to_numpy()
-            else:
-                values = target.astype(str).to_numpy(dtype=object)
-
-        plan = plan_features(X)
-        for column, why in plan.dropped.items():
-            notes.append(f"dropped feature {column!r}: {why}")
-            logger.info("training without column %s: %s", column, why)
-        if not plan.features:
-            raise ModelError(
-                "no usable feature columns: " + "; ".join(f"{c}: {w}" for c, w in
-                                                          plan.dropped.items())
-            )
-        return _Prepared(X=X.reset_index(drop=True), y=values, target=name, task=task,
-                         plan=plan, folds=folds, notes=tuple(notes))
 
     @staticmethod
     def _lineage(dataset_id: str | None) -> dict[str, str]:
@@ -511,7 +392,7 @@ class ModelTrainer:
         Each new version becomes the challenger; ``policy`` decides which models to retrain and
         what follows a training (e.g. an A/B gate that promotes). Default: retrain all.
         """
-        from hub_kernel.models.retrain import retrain_all
+        from hub_kernel.models.lifecycle.retrain import retrain_all
 
         return await retrain_all(self, policy=policy, names=names)
 
@@ -525,7 +406,7 @@ class ModelTrainer:
 class _TrainingRun:
     """One training as one MLflow run: cross-validate, fit, log, register; FAILED on error."""
 
-    def __init__(self, *, registry: ModelRegistry, name: str, prepared: _Prepared,
+    def __init__(self, *, registry: ModelRegistry, name: str, prepared: Prepared,
                  estimator: Any, seed: int, n_jobs: int | None, fingerprint: str,
                  lineage: dict[str, str], user_tags: dict[str, str], started: float,
                  sensitive: tuple[str, ...] = ()) -> None:
@@ -626,7 +507,7 @@ class _TrainingRun:
         from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
         from threadpoolctl import threadpool_limits
 
-        from hub_kernel.models.pipeline import build_pipeline
+        from hub_kernel.models.features import build_pipeline
 
         p = self.prepared
         pipeline = build_pipeline(p.plan, self.estimator)
@@ -661,7 +542,7 @@ class _TrainingRun:
         """Fairness (when declared) and permutation importance, on the folds' held-out rows.
         Neither fails the training: a problem becomes a note (and blocks promotion when the
         fairness check could not run)."""
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         p = self.prepared
         settings = get_settings()
@@ -675,7 +556,7 @@ class _TrainingRun:
             else:
                 self._fairness(X, folds)
         else:
-            from hub_kernel.safety.fairness import sensitive_candidates
+            from hub_kernel.models.lifecycle.fairness import sensitive_candidates
 
             candidates = sensitive_candidates(p.X)
             if candidates:
@@ -691,7 +572,7 @@ class _TrainingRun:
                 self.notes.append(f"no permutation importance: {_first_line(exc)}")
 
     def _fairness(self, X: pd.DataFrame, folds: list[tuple[Any, Any]]) -> None:
-        from hub_kernel.safety.fairness import fairness_report_from_predictions
+        from hub_kernel.models.lifecycle.fairness import fairness_report_from_predictions
 
         p = self.prepared
         try:
@@ -745,13 +626,13 @@ class _TrainingRun:
         from mlflow.entities import LoggedModelStatus, Metric
 
         from hub_kernel import __version__
-        from hub_kernel.models.pipeline import HUB_TYPES
+        from hub_kernel.models.features import HUB_TYPES
 
         client, p = self.client, self.prepared
         now = int(time.time() * 1000)
         client.log_batch(self.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
         if self.fairness is not None:
-            from hub_kernel.safety.fairness import log_fairness
+            from hub_kernel.models.lifecycle.fairness import log_fairness
 
             log_fairness(self.fairness, run_id=self.run_id, registry=self.registry)
         if self.importance is not None:
@@ -792,7 +673,7 @@ class _TrainingRun:
             "hub.dataset_fingerprint": self.fingerprint, **self.lineage,
         }
         if self.sensitive:  # set with the version: never a moment without its fairness status
-            from hub_kernel.safety.fairness import fairness_tags
+            from hub_kernel.models.lifecycle.fairness import fairness_tags
 
             decision, why = self.fairness_problem or (None, None)
             version_tags |= fairness_tags(self.fairness, self.run_id, sensitive=self.sensitive,

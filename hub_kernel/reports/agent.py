@@ -103,7 +103,7 @@ class FeedbackStore:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is None:
-            from hub_kernel.config import get_settings
+            from hub_kernel.core.config import get_settings
 
             path = get_settings().ensure_home() / "reports.db"
         self.path = Path(path)
@@ -254,7 +254,7 @@ class SectionLearner:
     def _epsilon(self) -> float:
         if self.epsilon is not None:
             return self.epsilon
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         return get_settings().report_exploration
 
@@ -293,7 +293,7 @@ class SectionLearner:
                ) -> SectionDecision:
         from dataclasses import replace
 
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
         from hub_kernel.safety.audit import AuditLog
 
         entry = AuditLog().record(

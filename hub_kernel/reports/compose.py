@@ -284,7 +284,7 @@ def _model_target(info: Any | None) -> str | None:
 
 def _drift(frame: pd.DataFrame, profile: Any) -> tuple[Any, str] | None:
     """Drift between the older and newer half of the rows (by the first date column)."""
-    from hub_kernel.models.drift import drift_report
+    from hub_kernel.models.lifecycle.drift import drift_report
 
     if len(frame) < MIN_DRIFT_ROWS:
         return None
@@ -401,7 +401,7 @@ def compose_report(dataset: str | Path | None = None, *, audience: str = "execut
 def get_glossary(override: Mapping[str, str] | None) -> dict[str, str]:
     if override is not None:
         return dict(override)
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     return dict(get_settings().glossary)
 

@@ -202,7 +202,7 @@ CHROMIUM_ARGS = ("--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
 
 def check_pdf_printer() -> Path:
     """Debian's Chromium and playwright, which print PDFs; ``ReportError`` naming the fix."""
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     browser_path = Path(get_settings().browser_path)
     if not browser_path.is_file():
@@ -339,7 +339,7 @@ def notebook_of(report: Any) -> Any:
 def write_report(report: Any, fmt: str = "html", out: str | os.PathLike[str] | None = None
                  ) -> Path:
     """Export a ``Report`` composed in this process as ``fmt`` (announced on the bus)."""
-    from hub_kernel.agents.bus import default_bus
+    from hub_kernel.core.bus import default_bus
 
     exporter = get_exporter(fmt)
     path = Path(out) if out is not None else default_path(report.dataset, report.audience, fmt,
@@ -369,7 +369,7 @@ def execute_analysis(parameters: Mapping[str, Any], output: Path,
     import nbformat
     import papermill
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     if not notebook.is_file():
         raise ReportError(f"analysis notebook not found: {notebook}")
@@ -395,7 +395,7 @@ def execute_analysis(parameters: Mapping[str, Any], output: Path,
 
 def default_path(dataset: str, audience: str, fmt: str, extension: str) -> Path:
     """``$HUB_HOME/reports/<dataset>-<audience>-<UTC time>.<ext>``."""
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset).strip("-.") or "data"
@@ -408,7 +408,7 @@ def export_report(dataset: str | os.PathLike[str] | None = None, *,
                   target: str | None = None, sections: Sequence[str] | None = None,
                   title: str | None = None, notebook: Path = NOTEBOOK) -> ExportResult:
     """Run the analysis notebook on ``dataset`` for ``audience`` and write it as ``fmt``."""
-    from hub_kernel.agents.bus import default_bus
+    from hub_kernel.core.bus import default_bus
 
     started = time.perf_counter()
     audience_spec(audience)

@@ -131,7 +131,7 @@ class Glossary:
 
     @classmethod
     def from_settings(cls) -> Glossary:
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         return cls(get_settings().glossary)
 
@@ -234,7 +234,7 @@ def register_backend(name: str, factory: Callable[[], RephraseBackend]) -> None:
 def get_backend(name: str | None = None) -> RephraseBackend | None:
     """The configured backend (``Settings.report_llm_backend``); None when off."""
     if name is None:
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         name = get_settings().report_llm_backend
     if not name:

@@ -3,8 +3,7 @@ gate) and of the agents' rewards per user group (autonomy modes and overrides gr
 
 from __future__ import annotations
 
-from hub_kernel.safety.audit import AuditEntry, AuditLog, Verification, log_decision
-from hub_kernel.safety.fairness import (
+from hub_kernel.models.lifecycle.fairness import (
     FairnessError,
     FairnessReport,
     GroupReward,
@@ -15,6 +14,7 @@ from hub_kernel.safety.fairness import (
     log_fairness,
     sensitive_candidates,
 )
+from hub_kernel.safety.audit import AuditEntry, AuditLog, Verification, log_decision
 from hub_kernel.safety.rollout import (
     Rollout,
     RolloutError,

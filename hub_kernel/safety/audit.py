@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hub_kernel.exceptions import HubError
+from hub_kernel.exceptions import AuditError
 
 if sys.platform == "win32":  # pragma: no cover - no flock: the anchor may trail further
     fcntl = None
@@ -67,10 +67,6 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
-
-
-class AuditError(HubError):
-    """The audit log cannot be opened or written."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +170,7 @@ class AuditLog:
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  anchor_path: str | os.PathLike[str] | None = None) -> None:
         if path is None:
-            from hub_kernel.config import get_settings
+            from hub_kernel.core.config import get_settings
 
             path = get_settings().home / "audit.db"
         self.path = Path(path)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from hub_kernel.exceptions import HubError, LayoutError
+from hub_kernel.exceptions import HubError, LayoutError, ProposalError
 from hub_kernel.layout import Layout, check_protected
 from hub_kernel.safety.audit import AuditLog, log_decision
 from hub_kernel.safety.guard import FailureLog
@@ -39,10 +39,6 @@ CREATE TABLE IF NOT EXISTS proposals (
     status TEXT NOT NULL, decided_by TEXT, audit_id INTEGER
 );
 """
-
-
-class ProposalError(HubError):
-    """A proposal that is unknown, already decided, or no longer fits the layout."""
 
 
 @dataclass(frozen=True)

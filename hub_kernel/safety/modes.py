@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import get_args
 
-from hub_kernel.config import AutonomyMode, get_settings
-from hub_kernel.exceptions import HubError
+from hub_kernel.core.config import AutonomyMode, get_settings
+from hub_kernel.exceptions import ModeError
 from hub_kernel.safety.audit import AuditLog
 from hub_kernel.safety.store import connect
 
@@ -35,10 +35,6 @@ CREATE TABLE IF NOT EXISTS vetoes (
     set_by TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (user, dashboard, kind)
 );
 """
-
-
-class ModeError(HubError):
-    """An unknown autonomy mode or action kind."""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from hub_kernel.exceptions import HubError
+from hub_kernel.exceptions import RolloutError
 from hub_kernel.safety.audit import AuditLog
 from hub_kernel.safety.store import connect
 from hub_kernel.safety.versions import VersionError, VersionStore
@@ -86,10 +86,6 @@ CREATE TABLE IF NOT EXISTS policy_in_force (
     reason TEXT NOT NULL
 );
 """
-
-
-class RolloutError(HubError):
-    """A rollout cannot be started, changed or fed as asked."""
 
 
 @dataclass(frozen=True)
@@ -230,7 +226,7 @@ class Rollout:
         """Serve version ``candidate`` to ``fraction`` of sessions, the version in force to the
         rest. Settings give the defaults of ``fraction``, ``threshold``, ``min_sessions`` and
         ``alpha``; with ``auto_complete`` a credibly-not-worse candidate is put in force."""
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         settings = get_settings()
         fraction = settings.rollout_fraction if fraction is None else float(fraction)

@@ -13,15 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hub_kernel.exceptions import HubError
-
-
-class SafetyStoreError(HubError):
-    """The safety database cannot be opened or written."""
+from hub_kernel.exceptions import SafetyStoreError
 
 
 def default_path() -> Path:
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     return get_settings().home / "safety.db"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hub_kernel.exceptions import HubError
+from hub_kernel.exceptions import VersionError
 from hub_kernel.safety.store import connect
 
 _SCHEMA = """
@@ -34,10 +34,6 @@ BEGIN SELECT RAISE(ABORT, 'versions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS versions_no_delete BEFORE DELETE ON versions
 BEGIN SELECT RAISE(ABORT, 'versions are append-only'); END;
 """
-
-
-class VersionError(HubError):
-    """A version that does not exist was asked for."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from hub_kernel.exceptions import ScheduleError
 from hub_kernel.schedule.lock import FileLock, alive, this_process
 
 if TYPE_CHECKING:
-    from hub_kernel.config import Settings
+    from hub_kernel.core.config import Settings
 
 logger = logging.getLogger("hub_kernel")
 
@@ -57,7 +57,7 @@ class SchedulerState:
 
 def scheduler_state(settings: Settings | None = None) -> SchedulerState:
     """Read the heartbeat: alive when it is recent and its process still runs."""
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     settings = settings or get_settings()
     path = heartbeat_path(settings)
@@ -92,7 +92,7 @@ class Daemon:
 
     def __init__(self, settings: Settings | None = None, *,
                  heartbeat_seconds: float | None = None, max_workers: int = 4) -> None:
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         self.settings = settings or get_settings()
         self.heartbeat_seconds = heartbeat_seconds or self.settings.scheduler_heartbeat_seconds
@@ -206,7 +206,7 @@ class Daemon:
 
 def stop_scheduler(settings: Settings | None = None, *, timeout: float = 60.0) -> int:
     """SIGTERM the scheduler of this ``HUB_HOME`` and wait until it stops; returns its pid."""
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     settings = settings or get_settings()
     state = scheduler_state(settings)

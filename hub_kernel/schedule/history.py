@@ -110,7 +110,7 @@ class RunHistory:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is None:
-            from hub_kernel.config import get_settings
+            from hub_kernel.core.config import get_settings
 
             path = get_settings().runs_dir / "history.db"
         self.path = Path(path)

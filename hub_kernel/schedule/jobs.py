@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
     from apscheduler.triggers.base import BaseTrigger
 
-    from hub_kernel.config import Settings
+    from hub_kernel.core.config import Settings
 
 logger = logging.getLogger("hub_kernel")
 
@@ -256,7 +256,7 @@ class JobStore:
     """The job store of ``settings`` (default: the settings in force)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
 
         self.settings = settings or get_settings()
         self.path = self.settings.scheduler_db

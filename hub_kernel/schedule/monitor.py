@@ -16,7 +16,7 @@ from hub_kernel.schedule.daemon import SchedulerState, scheduler_state
 from hub_kernel.schedule.history import RunHistory, RunRecord
 
 if TYPE_CHECKING:
-    from hub_kernel.config import Settings
+    from hub_kernel.core.config import Settings
     from hub_kernel.models.registry import ModelRegistry
 
 logger = logging.getLogger("hub_kernel")
@@ -86,8 +86,8 @@ def _one(registry: ModelRegistry, name: str, champion: int) -> ChampionDrift:
     import pandas as pd
 
     from hub_kernel.data.catalog import Catalog
-    from hub_kernel.models.drift import drift_report
-    from hub_kernel.models.policy import _features, _score
+    from hub_kernel.models.lifecycle.drift import drift_report
+    from hub_kernel.models.lifecycle.policy import _features, _score
 
     base = registry.get_model_info(name).version(champion)
     key = base.dataset_name or base.dataset_id

@@ -13,7 +13,7 @@
 5. past a threshold, **retrain a challenger** on part of the batch and send it through the
    **A/B gate** on the rest; the gate **promotes or proposes** a winner by autonomy mode (a
    fairness gate in ``ModelRegistry.promote`` may still refuse: the gate then reports held)
-   and writes the audit log (``hub_kernel.models.policy.DriftGatedPolicy``);
+   and writes the audit log (``hub_kernel.models.lifecycle.policy.DriftGatedPolicy``);
 6. **log to MLflow** (experiment ``hub-retrain``) and **write the summary** (JSON and Markdown
    under ``$HUB_HOME/retrain/<model>/``).
 
@@ -41,8 +41,8 @@ from hub_kernel.exceptions import HubError, ModelError, ScheduleError
 if TYPE_CHECKING:
     from hub_kernel.data.catalog import Catalog, DatasetRecord
     from hub_kernel.data.validation import ValidationReport
+    from hub_kernel.models.lifecycle.retrain import RetrainContext, RetrainDecision
     from hub_kernel.models.registry import ModelInfo, ModelRegistry
-    from hub_kernel.models.retrain import RetrainContext, RetrainDecision
     from hub_kernel.models.trainer import TrainResult
 
 logger = logging.getLogger("hub_kernel")
@@ -130,7 +130,7 @@ class RetrainSummary:
 @contextlib.contextmanager
 def _thresholds(values: dict[str, float | None]) -> Iterator[dict[str, float]]:
     """The drift thresholds in force for this run: the given ones over the settings."""
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     given = {k: float(v) for k, v in values.items() if v is not None}
     for key, value in given.items():
@@ -151,8 +151,8 @@ def _thresholds(values: dict[str, float | None]) -> Iterator[dict[str, float]]:
 
 def _policy(deadline: float | None, mode: str, holdout: float) -> Any:
     """``DriftGatedPolicy`` that skips training and gating once ``deadline`` has passed."""
-    from hub_kernel.models.policy import DriftGatedPolicy
-    from hub_kernel.models.retrain import RetrainDecision
+    from hub_kernel.models.lifecycle.policy import DriftGatedPolicy
+    from hub_kernel.models.lifecycle.retrain import RetrainDecision
 
     class BudgetedPolicy(DriftGatedPolicy):
         spent = False
@@ -251,7 +251,7 @@ def retrain_pipeline(
     subclasses for bad input, and ``ModelError`` when retraining fails (after the summary, with
     outcome ``failed``, is written).
     """
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
     from hub_kernel.data.catalog import Catalog
     from hub_kernel.models.trainer import ModelTrainer
 
@@ -375,7 +375,7 @@ def _retrain(trainer: Any, model: str, mode: str, deadline: float | None, holdou
 def _write(summary: RetrainSummary, output_dir: str | Path | None) -> RetrainSummary:
     from dataclasses import replace
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     folder = Path(output_dir) if output_dir else get_settings().home / "retrain" / summary.model
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -400,7 +400,7 @@ def _log(summary: RetrainSummary, source: str | Path | None) -> RetrainSummary:
         from mlflow.entities import Metric, Param
         from mlflow.tracking import MlflowClient
 
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
         from hub_kernel.models.tracking import ensure_experiment
 
         settings = get_settings()

@@ -96,7 +96,7 @@ def _kill(pid: int) -> None:
 
 def job_lock(name: str) -> FileLock:
     """The lock a run of job ``name`` holds (``$HUB_HOME/runs/<name>/.lock``)."""
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     check_job_name(name)
     return FileLock(get_settings().runs_dir / name / ".lock", what=f"job {name!r}")
@@ -109,7 +109,7 @@ def run_job(spec: JobSpec, *, trigger: str = "schedule", retries: int | None = N
     ``JobRunningError`` if the job is running elsewhere. ``retries`` and ``backoff`` default to
     the spec's, then to the settings; the n-th retry waits ``backoff * 2**(n-1)`` seconds.
     """
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     settings = get_settings()
     retries = next(v for v in (retries, spec.retries, settings.scheduler_retry_limit)
@@ -154,7 +154,7 @@ def _stamp() -> str:
 
 
 def _kernel_env(job: str, run_id: int) -> dict[str, str]:
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     env = {"HUB_HOME": str(get_settings().home), "HUB_JOB": job, "HUB_RUN_ID": str(run_id),
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -183,7 +183,7 @@ def execute(spec: JobSpec, *, attempt: int = 1, trigger: str = "manual",
             history: RunHistory | None = None) -> RunRecord:
     """One run of ``spec``'s notebook (no lock taken: see ``run_job``); never raises for a
     failing notebook, which is recorded ``failed``."""
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     settings = get_settings()
     history = history or RunHistory()
@@ -323,7 +323,7 @@ def _log_to_mlflow(record: RunRecord) -> str | None:
         from mlflow.entities import Metric, Param
         from mlflow.tracking import MlflowClient
 
-        from hub_kernel.config import get_settings
+        from hub_kernel.core.config import get_settings
         from hub_kernel.models.tracking import ensure_experiment, quiet_mlflow
 
         quiet_mlflow()

@@ -90,7 +90,7 @@ def test_assisted_mode_waits_for_approval(page, demo_server, screenshot):
 
 
 def test_dwell_time_of_visible_tiles_reaches_the_event_store(page, demo_server):
-    from hub_kernel.agents.events import EventStore
+    from hub_kernel.agents.common.events import EventStore
 
     open_as(page, demo_server, "dana")
     page.locator(".hub-tile--overview .hub-overview").click()  # a click on the tile body

@@ -74,7 +74,7 @@ def test_kernels_get_the_resolved_dataset_and_env_file(notebook, hub_home, tmp_p
     data.write_text("a\n1\n")
     (tmp_path / ".env").write_text(f"HUB_DATASET={data.name}\n")
     monkeypatch.chdir(tmp_path)
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     plan = plan_serve(notebook, port=0, settings=config.reload_settings())
     assert plan.env["HUB_DATASET"] == str(data)
@@ -93,7 +93,7 @@ def test_bokehjs_is_served_from_hub_home(notebook, hub_home):
     template_root = plan.env["JUPYTER_PATH"].split(":")[0]
     assert (Path(template_root) / "voila/templates/hub/index.html.j2").is_file()
     before = js.stat().st_mtime_ns
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     prepare_bokehjs(config.get_settings())  # unchanged bokeh: no rewrite
     assert js.stat().st_mtime_ns == before

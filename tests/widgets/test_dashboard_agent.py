@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hub_kernel import config
 from hub_kernel.agents.controller import MetaController
-from hub_kernel.agents.design import DesignAgent
+from hub_kernel.agents.layout.design import DesignAgent
+from hub_kernel.core import config
 from hub_kernel.safety.audit import AuditLog
 from hub_kernel.safety.modes import Controls
 from widgets import Dashboard
@@ -116,7 +116,7 @@ def test_why_panel_escapes_column_names(home):
 
 
 def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
-    from hub_kernel.agents.events import EventStore
+    from hub_kernel.agents.common.events import EventStore
 
     dashboard = make()
     before = dashboard.tile_layout.to_dict()
@@ -152,7 +152,7 @@ def test_layout_history_restores_any_version_from_the_page(home):
 
 
 def test_skill_level_is_stated_in_the_toolbar_and_remembered(home):
-    from hub_kernel.agents.events import EventStore
+    from hub_kernel.agents.common.events import EventStore
 
     dashboard = make()
     assert dashboard._skill.value == ""

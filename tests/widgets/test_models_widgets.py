@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from hub_kernel.data import load_dataset
-from hub_kernel.models.drift import drift_report
+from hub_kernel.models.lifecycle.drift import drift_report
 from widgets.models import (
     ModelCard,
     history_from_info,

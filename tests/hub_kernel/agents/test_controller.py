@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hub_kernel.agents.bus import EventBus
 from hub_kernel.agents.controller import MetaController, consistent
-from hub_kernel.agents.design import DesignAgent
+from hub_kernel.agents.layout.design import DesignAgent
+from hub_kernel.core.bus import EventBus
 from hub_kernel.data import profile_dataset
 from hub_kernel.exceptions import AgentError
 from hub_kernel.layout import default_layout
@@ -46,7 +46,7 @@ def test_bus_isolates_failing_handlers_and_rejects_unknown_topics():
 
 
 def test_reward_uses_the_weights_in_settings(hub_home, monkeypatch):
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     terms = {"engagement": 1.0, "accuracy": 0.0, "task_completion": 1.0, "satisfaction": 0.0,
              "efficiency": 0.0}
@@ -147,7 +147,7 @@ def test_a_crashing_agent_leaves_the_last_good_layout(setup):
     assert failures and "policy weights are NaN" in failures[-1].error
     assert AuditLog().entries(action="fallback")
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
     from hub_kernel.doctor import check_agents
 
     check = check_agents(get_settings())
@@ -181,8 +181,8 @@ def test_a_policy_rollout_serves_a_fraction_of_sessions_and_collects_their_rewar
 
 
 def test_reward_parity_between_new_and_returning_users_is_monitored(setup, monkeypatch):
-    from hub_kernel import config
-    from hub_kernel.agents.events import EventStore
+    from hub_kernel.agents.common.events import EventStore
+    from hub_kernel.core import config
     from hub_kernel.doctor import check_reward_parity
 
     monkeypatch.setenv("HUB_REWARD_PARITY_MIN_COUNT", "5")
@@ -215,8 +215,8 @@ def test_round_rewards_are_recorded_per_user_group(setup):
 
 
 def test_a_pretrained_policy_is_the_cold_start_prior_of_live_sessions(setup, monkeypatch):
-    from hub_kernel import config
-    from hub_kernel.agents.pretrain import agents_dir, pretrain
+    from hub_kernel.agents.layout.pretrain import agents_dir, pretrain
+    from hub_kernel.core import config
 
     monkeypatch.setenv("HUB_USE_PRETRAINED_PRIOR", "true")
     config.reload_settings()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from hub_kernel.agents.strategy import (
+from hub_kernel.agents.strategy.agent import (
     FAMILIES,
     AnalysisBandit,
     Config,
@@ -23,7 +23,7 @@ from hub_kernel.agents.strategy import (
     remember_search,
     search_features,
 )
-from hub_kernel.agents.strategy_env import (
+from hub_kernel.agents.strategy.env import (
     OBSERVATION_SIZE,
     STOP,
     StrategyEnv,
@@ -150,7 +150,7 @@ def test_every_choice_is_explained_and_audited(audit):
 def test_evaluations_are_mlflow_child_runs(models_home):
     from mlflow import MlflowClient
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     X, y = radial(4, n=120)
     result = PipelineSearch(budget=30, max_evaluations=4, track=True, warm_start=False,
@@ -182,7 +182,7 @@ def test_bad_input_is_a_model_error():
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_family_builds_and_fits_for_both_tasks(family):
-    from hub_kernel.models.pipeline import plan_features
+    from hub_kernel.models.features import plan_features
 
     X, y = radial(6, n=80)
     X["colour"] = np.where(X["f2"] > 0, "red", "blue")
@@ -266,7 +266,7 @@ def _frame() -> pd.DataFrame:
 
 
 def _context(profile):
-    from hub_kernel.agents.strategy import analysis_context
+    from hub_kernel.agents.strategy.agent import analysis_context
 
     return analysis_context(profile)
 
@@ -304,7 +304,7 @@ def test_bandit_round_trips():
 # -- the SB3 policy --------------------------------------------------------------------------
 @pytest.mark.slow
 def test_sb3_policy_trains_across_datasets_and_guides_the_search(tmp_path):
-    from hub_kernel.agents.strategy_env import load_policy, train_policy
+    from hub_kernel.agents.strategy.env import load_policy, train_policy
 
     traces = synthetic_traces(6, seed=2)
     folder = train_policy(traces=traces, timesteps=1024, directory=tmp_path, seed=0)
@@ -321,7 +321,7 @@ def test_sb3_policy_trains_across_datasets_and_guides_the_search(tmp_path):
 
 
 def test_ensemble_is_used_only_when_it_beats_the_best_alone():
-    from hub_kernel.agents.strategy import WeightedEnsemble
+    from hub_kernel.agents.strategy.agent import WeightedEnsemble
 
     X, y = radial(9, n=200)
     result = PipelineSearch(budget=30, max_evaluations=10, metric="accuracy",
@@ -355,7 +355,7 @@ def test_one_call_from_a_notebook_cell(tmp_path, models_home):
 
 
 def test_a_target_always_gets_the_model_and_its_predictors(tmp_path):
-    from hub_kernel.agents.strategy import StrategyAgent
+    from hub_kernel.agents.strategy.agent import StrategyAgent
     from hub_kernel.data import profile_dataset
 
     X, y = radial(4, n=120)
@@ -370,7 +370,7 @@ def test_a_target_always_gets_the_model_and_its_predictors(tmp_path):
 def test_a_damaged_warm_start_file_does_not_stop_searches(tmp_path):
     import json
 
-    from hub_kernel.agents.strategy import MetaStore
+    from hub_kernel.agents.strategy.agent import MetaStore
 
     path = tmp_path / "meta.json"
     path.write_text(json.dumps({"version": 1, "datasets": {"bad": {"key": "bad"}}}))

@@ -113,7 +113,7 @@ def test_an_analysis_that_does_not_apply_says_what_it_needs():
 
 
 def test_run_analyses_picks_what_applies_and_announces_it(mixed):
-    from hub_kernel.agents.bus import EventBus
+    from hub_kernel.core.bus import EventBus
 
     bus = EventBus()
     seen: list[str] = []

@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hub_kernel.analyses.cli import analyze_command
+from hub_kernel.cli.analyze import analyze_command
 
 
 @pytest.fixture

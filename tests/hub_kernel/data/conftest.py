@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture
 def limits(monkeypatch):
     """Set HUB_* settings for one test: ``limits(max_columns=10)``."""
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     def apply(**values: object) -> None:
         for key, value in values.items():

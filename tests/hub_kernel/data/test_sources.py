@@ -41,7 +41,7 @@ def test_dataset_setting_is_used(monkeypatch, tmp_path, hub_home):
     path = tmp_path / "tiny.csv"
     path.write_text("a,b\n1,x\n2,y\n")
     monkeypatch.setenv("HUB_DATASET", str(path))
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     config.reload_settings()
     assert list(load_dataset().columns) == ["a", "b"]

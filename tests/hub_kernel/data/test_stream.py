@@ -295,7 +295,7 @@ def test_misuse_raises_stream_errors_that_say_what_to_do(tmp_path, serve):
 def test_demo_server_command(tmp_path, consume):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "hub_kernel.data.stream_cli", "demo-server", "--port", str(port),
+        [sys.executable, "-m", "hub_kernel.cli.stream", "demo-server", "--port", str(port),
          "--rate", "0", "--no-loop", "--count", "50"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "HUB_HOME": str(tmp_path / "home")})

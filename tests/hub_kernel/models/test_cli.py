@@ -6,8 +6,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hub_kernel.models.cli import app as models_app
-from hub_kernel.models.cli import mlflow_ui_command, train_command
+from hub_kernel.cli.models import app as models_app
+from hub_kernel.cli.models import mlflow_ui_command, train_command
 
 runner = CliRunner()
 
@@ -88,7 +88,7 @@ def test_models_list_on_an_empty_store(models_home):
 
 
 def test_mlflow_ui_serves_hub_store_on_loopback(models_home):
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     out = _ok("mlflow-ui", "--port", "5055", "--dry-run")
     settings = get_settings()
@@ -100,7 +100,7 @@ def test_mlflow_ui_serves_hub_store_on_loopback(models_home):
 
 
 def test_mlflow_ui_refuses_a_remote_store(models_home, monkeypatch):
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     monkeypatch.setenv("HUB_MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
     config.reload_settings()

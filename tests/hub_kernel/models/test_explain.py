@@ -88,7 +88,7 @@ def test_the_trainer_logs_importance_with_each_version(trainer, models_home):
 
 
 def test_importance_can_be_turned_off(trainer, monkeypatch):
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     monkeypatch.setenv("HUB_IMPORTANCE_REPEATS", "0")
     config.reload_settings()

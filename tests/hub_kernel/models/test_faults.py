@@ -23,7 +23,7 @@ FAST = {"max_iter": 10}
 def _client():
     from mlflow import MlflowClient
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     uri = get_settings().tracking_uri
     return MlflowClient(uri, uri)

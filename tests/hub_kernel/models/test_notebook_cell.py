@@ -58,7 +58,7 @@ def test_train_promote_and_show_a_model_card_from_cells(tmp_path):
         print(second.version, second.alias)
         """,
         """
-        from hub_kernel.models.gate import run_gate
+        from hub_kernel.models.lifecycle.gate import run_gate
         holdout = frame.sample(200, random_state=3)
         outcome = run_gate(trainer.registry, "rain", holdout.drop(columns=["weather"]),
                            holdout["weather"], mode="supervised")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from hub_kernel.agents.bus import default_bus
 from hub_kernel.cli import app
+from hub_kernel.core.bus import default_bus
 from hub_kernel.models.registry import ModelRegistry
 from hub_kernel.safety.audit import AuditLog
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hub_kernel.models.pipeline import infer_task, plan_features
+from hub_kernel.models.features import infer_task, plan_features
 
 FAST = {"max_iter": 15}  # histogram gradient boosting, small budget
 
@@ -48,20 +48,20 @@ def test_columns_of_lists_are_dropped_not_fatal():
 
 
 def test_targets_as_arrays_and_column_names_are_accepted(iris):
-    from hub_kernel.models.trainer import ModelTrainer
+    from hub_kernel.models.features import prepare_xy
 
     X = iris.drop(columns=["species"])
     codes = iris["species"].astype("category").cat.codes.to_numpy()
-    prepared = ModelTrainer._prepare(X, codes.reshape(-1, 1), "auto", None, 3)
+    prepared = prepare_xy(X, codes.reshape(-1, 1), "auto", None, 3)
     assert prepared.task == "classification" and prepared.target == "target"
-    prepared = ModelTrainer._prepare(iris, "species", "auto", None, 3)
+    prepared = prepare_xy(iris, "species", "auto", None, 3)
     assert "species" not in prepared.X.columns and prepared.target == "species"
-    prepared = ModelTrainer._prepare(X.to_numpy(), iris["sepal length (cm)"], "auto", None, 3)
+    prepared = prepare_xy(X.to_numpy(), iris["sepal length (cm)"], "auto", None, 3)
     assert prepared.task == "regression" and list(prepared.X.columns)[:2] == ["x0", "x1"]
 
 
 def test_pipeline_predicts_raw_rows_with_unseen_categories_and_types(mixed):
-    from hub_kernel.models.pipeline import build_pipeline, default_estimator
+    from hub_kernel.models.features import build_pipeline, default_estimator
 
     X = mixed.drop(columns=["label"])
     plan = plan_features(X)
@@ -158,7 +158,7 @@ def test_regression_run_records_params_lineage_signature_and_example(trainer, di
     import mlflow
     from mlflow import MlflowClient
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
     from hub_kernel.data.catalog import Catalog
 
     path = get_settings().home / "diabetes.csv"
@@ -273,7 +273,7 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
     # the estimator's settings were carried over from the version retrained from
     from mlflow import MlflowClient
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     uri = get_settings().tracking_uri
     run = MlflowClient(uri, uri).get_run(churn.result.run_id)

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hub_kernel.reports.cli import report_command
+from hub_kernel.cli.reports import report_command
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def test_unknown_format_names_the_known_ones():
 
 
 def test_export_is_announced_on_the_bus(reports, tmp_path):
-    from hub_kernel.agents.bus import default_bus
+    from hub_kernel.core.bus import default_bus
 
     seen = []
     stop = default_bus().subscribe("report_exported", seen.append)

@@ -90,7 +90,7 @@ def test_supervised_applies_announces_and_undo_restores_exactly(gov):
 
 
 def test_autonomous_applies_only_in_allowed_domains(gov, monkeypatch):
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     g = gov("autonomous")
     assert g.submit(proposal(g.layout, ["t1", "t0", "t2", "t3", "t4"])).status == "applied"

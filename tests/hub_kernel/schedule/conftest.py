@@ -20,7 +20,7 @@ collect_ignore_glob = ["notebooks/*.ipynb"]
 @pytest.fixture
 def schedule_home(hub_home, monkeypatch):
     """A fresh HUB_HOME with quick heartbeats and retries."""
-    from hub_kernel import config
+    from hub_kernel.core import config
 
     hub_home.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("HUB_SCHEDULER_HEARTBEAT_SECONDS", "0.2")

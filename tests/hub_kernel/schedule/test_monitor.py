@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from hub_kernel.config import get_settings
+from hub_kernel.core.config import get_settings
 from hub_kernel.doctor import check_champions, check_runs, check_scheduler
 from hub_kernel.schedule.daemon import Daemon, scheduler_state
 from hub_kernel.schedule.history import RunHistory

@@ -80,7 +80,7 @@ def test_the_retrain_notebook_promotes_a_better_challenger_and_holds_a_worse_one
 
     from mlflow import MlflowClient
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     client = MlflowClient(tracking_uri=get_settings().tracking_uri)
     run = client.get_run(summary["mlflow_run_id"])
@@ -116,7 +116,7 @@ def test_no_new_data_changes_nothing_and_a_drifted_champion_is_reported(runs_hom
     Catalog().ingest(batches["shifted"], name="weather.csv")
     (drift,) = champion_drift()
     assert drift.status == "drifted" and "retrain recommended" in drift.detail
-    check = check_champions(__import__("hub_kernel.config").config.get_settings())
+    check = check_champions(__import__("hub_kernel.core.config").config.get_settings())
     assert check.status == "warn" and NAME in check.detail
 
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def mlflow_run(run_id):
     from mlflow import MlflowClient
 
-    from hub_kernel.config import get_settings
+    from hub_kernel.core.config import get_settings
 
     client = MlflowClient(tracking_uri=get_settings().tracking_uri)
     return client, client.get_run(run_id)

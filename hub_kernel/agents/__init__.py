@@ -1,0 +1,1 @@
+"""Agents: Dashboard Design, Analysis Strategy, Report Generation; the Meta-Learning Controller."""

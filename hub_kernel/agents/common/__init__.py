@@ -1,0 +1,1 @@
+"""What every agent shares: the feedback event store and the product's weighted reward."""

@@ -1,0 +1,168 @@
+"""The interaction event store: ``$HUB_HOME/events.db`` (SQLite, WAL), outside any kernel.
+
+Voila gives every viewer a fresh kernel, so what a person did (thumbs, pins, expands, clicks,
+dwell time) is kept here, keyed by user, session and dashboard, and read back by the agents of
+the next session.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub_kernel.exceptions import AgentError
+
+SKILLS = ("novice", "analyst", "expert")
+KINDS = ("thumbs_up", "thumbs_down", "pin", "unpin", "expand", "dismiss", "click", "dwell",
+         "first", "task_done")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, user TEXT NOT NULL,
+    session TEXT NOT NULL, dashboard TEXT NOT NULL, tile TEXT NOT NULL, kind TEXT NOT NULL,
+    value REAL NOT NULL DEFAULT 1.0, feature TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_user ON events (user, dashboard);
+CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY, skill TEXT NOT NULL, time TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rewards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, user TEXT NOT NULL,
+    session TEXT NOT NULL, dashboard TEXT NOT NULL, user_group TEXT NOT NULL,
+    reward REAL NOT NULL, explored INTEGER
+);
+"""
+
+
+@dataclass(frozen=True)
+class InteractionEvent:
+    user: str
+    session: str
+    dashboard: str
+    tile: str
+    kind: str
+    value: float = 1.0
+    time: str = ""
+    feature: str = ""  # what kind of tile (e.g. chart:histogram): lets learning transfer
+
+
+class EventStore:
+    """Append and read interaction events (``path`` default ``$HUB_HOME/events.db``)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        if path is None:
+            from hub_kernel.core.config import get_settings
+
+            path = get_settings().home / "events.db"
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise AgentError(f"event store {self.path} cannot be opened: {exc}") from exc
+        db.row_factory = sqlite3.Row
+        return db
+
+    def add(self, events: Iterable[InteractionEvent]) -> int:
+        rows = []
+        for e in events:
+            if e.kind not in KINDS:
+                raise AgentError(f"unknown interaction kind {e.kind!r}; kinds: {', '.join(KINDS)}")
+            stamp = e.time or datetime.now(UTC).isoformat(timespec="milliseconds")
+            rows.append((stamp, e.user, e.session, e.dashboard, e.tile, e.kind, float(e.value),
+                         e.feature))
+        db = self._connect()
+        try:
+            with db:
+                db.execute("BEGIN")
+                db.executemany("INSERT INTO events (time, user, session, dashboard, tile, kind, "
+                               "value, feature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            raise AgentError(f"event store {self.path} cannot be written: {exc}") from exc
+        finally:
+            db.close()
+        return len(rows)
+
+    def events(self, *, user: str | None = None, dashboard: str | None = None,
+               session: str | None = None) -> list[InteractionEvent]:
+        """Events oldest first, filtered by user, dashboard and session."""
+        if not self.path.exists():
+            return []
+        query, args = "SELECT * FROM events WHERE 1=1", list[str]()
+        for column, value in (("user", user), ("dashboard", dashboard), ("session", session)):
+            if value is not None:
+                query, args = query + f" AND {column} = ?", [*args, value]
+        db = self._connect()
+        try:
+            rows = db.execute(query + " ORDER BY id", args).fetchall()
+        finally:
+            db.close()
+        return [InteractionEvent(r["user"], r["session"], r["dashboard"], r["tile"], r["kind"],
+                                 r["value"], r["time"], r["feature"]) for r in rows]
+
+    def count(self, *, user: str) -> int:
+        if not self.path.exists():
+            return 0
+        db = self._connect()
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM events WHERE user=?",
+                                  (user,)).fetchone()[0])
+        finally:
+            db.close()
+
+    def add_reward(self, *, user: str, session: str, dashboard: str, group: str,
+                   reward: float, explored: bool | None = None) -> None:
+        """One round's reward for a user (for reward parity between user groups)."""
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        db = self._connect()
+        try:
+            with db:
+                db.execute("INSERT INTO rewards (time, user, session, dashboard, user_group, "
+                           "reward, explored) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (stamp, user, session, dashboard, group, float(reward),
+                            None if explored is None else int(explored)))
+        except sqlite3.Error as exc:
+            raise AgentError(f"event store {self.path} cannot be written: {exc}") from exc
+        finally:
+            db.close()
+
+    def rewards(self) -> list[tuple[str, float, bool | None]]:
+        """(group, reward, explored) of every recorded round, oldest first."""
+        if not self.path.exists():
+            return []
+        db = self._connect()
+        try:
+            rows = db.execute("SELECT user_group, reward, explored FROM rewards ORDER BY id")
+            return [(r[0], float(r[1]), None if r[2] is None else bool(r[2])) for r in rows]
+        finally:
+            db.close()
+
+    def set_skill(self, user: str, skill: str) -> None:
+        """Record the skill level ``user`` states (novice, analyst or expert)."""
+        if skill not in SKILLS:
+            raise AgentError(f"unknown skill level {skill!r}; choose one of {', '.join(SKILLS)}")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        db = self._connect()
+        try:
+            with db:
+                db.execute("INSERT OR REPLACE INTO users VALUES (?, ?, ?)", (user, skill, stamp))
+        except sqlite3.Error as exc:
+            raise AgentError(f"event store {self.path} cannot be written: {exc}") from exc
+        finally:
+            db.close()
+
+    def skills(self) -> dict[str, str]:
+        """The stated skill level of every user who stated one."""
+        if not self.path.exists():
+            return {}
+        db = self._connect()
+        try:
+            return {r[0]: r[1] for r in db.execute("SELECT user, skill FROM users")}
+        finally:
+            db.close()

@@ -1,0 +1,3 @@
+from hub_kernel.cli.root import main
+
+main()

@@ -1,0 +1,236 @@
+"""The ``hub`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hub_kernel import __version__
+from hub_kernel.cli import controls as controls_cli
+from hub_kernel.cli.agents import app as agents_app
+from hub_kernel.cli.analyze import analyze_command
+from hub_kernel.cli.audit import app as audit_app
+from hub_kernel.cli.models import app as models_app
+from hub_kernel.cli.models import mlflow_ui_command, train_command
+from hub_kernel.cli.reports import report_command
+from hub_kernel.cli.rollout import app as rollout_app
+from hub_kernel.cli.schedule import app as schedule_app
+from hub_kernel.cli.schedule import scheduler_app, status_command
+from hub_kernel.cli.stream import app as stream_app
+from hub_kernel.core import config
+from hub_kernel.exceptions import HubError
+
+app = typer.Typer(
+    name="hub",
+    help="hub: Jupyter-first analytics whose agents arrange live dashboards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+app.add_typer(stream_app, name="stream", help="Live WebSocket streams.")
+app.add_typer(models_app, name="models",
+              help="Registered models: list, show, promote, roll back, archive.")
+app.add_typer(audit_app, name="audit",
+              help="The audit log of decisions: list, filter, export, verify.")
+app.add_typer(controls_cli.mode_app, name="mode",
+              help="Autonomy modes per user and dashboard: show, set.")
+app.add_typer(controls_cli.veto_app, name="veto", help="Forbid agents an action kind.")
+app.add_typer(controls_cli.proposals_app, name="proposals",
+              help="Agent proposals waiting for approval: list, approve, reject.")
+app.add_typer(controls_cli.rollback_app, name="rollback",
+              help="Restore an earlier layout, model champion or policy exactly.")
+app.add_typer(schedule_app, name="schedule",
+              help="Scheduled notebooks: add, list, remove, run now, run history.")
+app.add_typer(scheduler_app, name="scheduler", help="The scheduler process: start, stop.")
+app.add_typer(rollout_app, name="rollout", help="Gradual rollout of policy versions.")
+app.command("status")(status_command)
+app.add_typer(agents_app, name="agents",
+              help="Offline training of the agents: pretrain the layout policy.")
+app.command("train")(train_command)
+app.command("mlflow-ui")(mlflow_ui_command)
+app.command("report")(report_command)
+app.command("analyze")(analyze_command)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+) -> None:
+    # mlflow draws a progress bar for every artifact it fetches; noise in a command's output
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        settings = config.reload_settings()
+    except HubError as exc:
+        _fail(exc)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _fail(exc: HubError) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def version() -> None:
+    """Print hub's version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    notebook: Annotated[Path, typer.Argument(help="Notebook to serve as a dashboard.")],
+    port: Annotated[int | None, typer.Option(help="Port (default HUB_SERVE_PORT, 8866).")] = None,
+    ip: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="Access token; required off loopback (generated when not given).",
+        envvar="HUB_SERVE_TOKEN")] = None,
+    dataset: Annotated[Path | None, typer.Option(help="Dataset the dashboard opens.")] = None,
+    preheat: Annotated[bool | None, typer.Option(
+        "--preheat/--no-preheat",
+        help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
+) -> None:
+    """Serve NOTEBOOK with Voila (loopback only unless given --ip and a token)."""
+    from hub_kernel import serve as serving
+
+    try:
+        plan = serving.plan_serve(notebook, ip=ip, port=port, token=token, dataset=dataset,
+                                  preheat=preheat)
+    except HubError as exc:
+        _fail(exc)
+    _announce(plan, dry_run)
+    if not dry_run:
+        serving.serve(plan)
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Port (default 8866).")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="A CSV/Parquet file instead of the sample.")
+    ] = None,
+    preheat: Annotated[bool | None, typer.Option(
+        "--preheat/--no-preheat",
+        help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
+) -> None:
+    """Serve the dashboard notebook on 127.0.0.1 over the bundled sample dataset."""
+    from hub_kernel import serve as serving
+
+    try:
+        notebook = serving.repo_notebook("dashboard.ipynb")
+        plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset,
+                                  preheat=preheat)
+    except HubError as exc:
+        _fail(exc)
+    _announce(plan, dry_run)
+    if not dry_run:
+        serving.serve(plan)
+
+
+def _announce(plan, dry_run: bool) -> None:
+    if dry_run:
+        console.print(" ".join(plan.argv), soft_wrap=True, markup=False)
+    if plan.token:
+        console.print("[bold]Token required:[/] share this URL only with people who may see it.")
+    console.print(f"Dashboard: {plan.url}", soft_wrap=True, markup=False)
+
+
+@app.command()
+def ingest(
+    path: Annotated[str, typer.Argument(help="File path or http(s) URL to ingest.")],
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet name or index.")] = None,
+    schema: Annotated[Path | None, typer.Option(
+        help="A pandera schema (JSON/YAML) to declare for this dataset and check.")] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: file name).")] = None,
+    save_schema: Annotated[bool, typer.Option(
+        help="Declare this batch's column types as the dataset's schema.")] = False,
+) -> None:
+    """Ingest PATH into the catalog and print its validation report.
+
+    Exits 1 when the input cannot be read (nothing is stored) and 2 when the data was stored
+    but breaks the dataset's declared schema.
+    """
+    from hub_kernel.data.catalog import Catalog
+    from hub_kernel.data.validation import infer_schema
+
+    catalog = Catalog()
+    sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
+    try:
+        result = catalog.ingest(path, name=name, sheet=sheet_arg, schema=schema)
+        if save_schema:
+            catalog.declare_schema(result.record.name,
+                                   infer_schema(catalog.load(result.record.id)))
+    except HubError as exc:
+        _fail(exc)
+    record, report = result.record, result.report
+    verb = "stored as" if result.created else "already in the catalog as"
+    console.print(f"{escape(record.name)}: {verb} [bold]{record.id}[/] "
+                  f"({record.n_rows:,} rows × {record.n_columns:,} columns)")
+    if record.source_info:
+        details = ", ".join(f"{k}={v}" for k, v in record.source_info.items())
+        console.print(f"read with {escape(details)}", markup=True)
+    table = Table(title=escape(report.summary()))
+    for column in ("severity", "check", "column", "problem", "examples"):
+        table.add_column(column, overflow="fold")
+    colours = {"error": "red", "warning": "yellow", "info": "blue"}
+    for issue in report.issues:
+        table.add_row(f"[{colours[issue.severity]}]{issue.severity}[/]", issue.check,
+                      escape(issue.column or ""), escape(issue.message),
+                      escape(", ".join(issue.examples)))
+    if report.issues:
+        console.print(table)
+    else:
+        console.print("[green]no problems found[/]")
+    if save_schema:
+        console.print(f"declared the schema of {escape(record.name)} from this batch")
+    if not report.ok:
+        err_console.print(f"[bold red]{len(report.errors)} schema error(s)[/]: the batch is "
+                          "stored but marked invalid")
+        raise typer.Exit(2)
+
+
+@app.command()
+def doctor(
+    strict: Annotated[bool, typer.Option(help="Treat warnings as failures.")] = False,
+) -> None:
+    """Check that hub can run here: versions, HUB_HOME, a kernel, MLflow, a browser."""
+    from hub_kernel.doctor import run_checks
+
+    results = run_checks(config.get_settings())
+    table = Table(title=f"hub {__version__} doctor")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for check in results:
+        status = f"[{colours[check.status]}]{check.status}[/]"
+        table.add_row(check.name, status, escape(check.detail))
+    console.print(table)
+    bad = [c for c in results if c.status == "fail" or (strict and c.status == "warn")]
+    if bad:
+        err_console.print(f"[bold red]{len(bad)} problem(s):[/]")
+        for check in bad:
+            err_console.print(f"- {check.name}: {escape(check.detail)}")
+        raise typer.Exit(1)
+    console.print("[green]all good[/]")
+
+
+def main() -> None:
+    app()
+
+

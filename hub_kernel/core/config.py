@@ -1,0 +1,290 @@
+"""Settings for hub, read from ``HUB_*`` environment variables and a ``.env`` file.
+
+``get_settings()`` returns the process-wide instance, built on first use (so a bad variable is
+reported where it is used, not at import); ``reload_settings()`` re-reads the environment.
+``HUB_ENV_FILE`` names the ``.env`` file (default ``.env`` in the working directory). Secrets
+(tokens, API keys) come from the environment or that uncommitted file, typed ``SecretStr`` so
+they never show up in reprs or logs.
+
+Without ``HUB_HOME``, the home is the nearest ``.hub`` folder in the working directory or one of
+its parents (as git finds ``.git``), else ``./.hub``: a notebook kernel started in
+``notebooks/`` uses the project's ``.hub`` like the ``hub`` command run at the top.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub_kernel.exceptions import ConfigError
+
+AutonomyMode = Literal["assisted", "supervised", "autonomous"]
+
+
+class RewardWeights(BaseModel):
+    """Weights of the dashboard reward terms (the product's design: .30/.25/.20/.15/.10).
+
+    They need not sum to one; ``normalized()`` rescales them.
+    """
+
+    engagement: float = Field(0.30, ge=0)
+    accuracy: float = Field(0.25, ge=0)
+    task_completion: float = Field(0.20, ge=0)
+    satisfaction: float = Field(0.15, ge=0)
+    efficiency: float = Field(0.10, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> RewardWeights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one reward weight must be positive")
+        return self
+
+    def normalized(self) -> dict[str, float]:
+        values = self.model_dump()
+        total = sum(values.values())
+        return {k: v / total for k, v in values.items()}
+
+
+class Settings(BaseSettings):
+    """All of hub's configuration, from ``HUB_``-prefixed variables (e.g. ``HUB_HOME``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    home: Path = Field(Path(".hub"), description="Folder holding all of hub's state.")
+    dataset: Path | None = Field(None, description="Dataset the dashboard opens (default: sample).")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default sqlite:///$HUB_HOME/mlflow.db."
+    )
+    autonomy_mode: AutonomyMode = "assisted"
+    reward_weights: RewardWeights = Field(default_factory=RewardWeights)
+    serve_ip: str = "127.0.0.1"
+    serve_port: int = Field(8866, ge=1, le=65535)
+    serve_token: SecretStr | None = Field(None, description="Token for a non-loopback server.")
+    serve_preheat: bool = Field(
+        True, description="Keep a pool of kernels that already ran the notebook (Voila preheat)."
+    )
+    serve_pool_size: int = Field(1, ge=1, le=16)
+    # idle kernels of pages that were left; kernels with an open page are never culled
+    kernel_cull_idle_seconds: int = Field(300, ge=0)
+    browser_path: Path = Path("/usr/bin/chromium")
+    # ingestion limits: hostile input is refused before it is expanded in memory
+    max_file_bytes: int = Field(20 * 2**30, ge=1, description="Largest file ingested.")
+    max_uncompressed_bytes: int = Field(
+        2 * 2**30, ge=1, description="Largest uncompressed size of an xlsx (zip) archive."
+    )
+    max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
+    max_columns: int = Field(50_000, ge=1)
+    csv_block_bytes: int = Field(64 * 2**20, ge=2**16, description="CSV read block size.")
+    # models
+    cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds when training.")
+    random_state: int = 0
+    ab_alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the A/B gate.")
+    drift_psi_threshold: float = Field(0.2, gt=0, description="PSI above which a feature drifted.")
+    drift_ks_alpha: float = Field(0.01, gt=0, lt=1, description="KS p-value below which it did.")
+    drift_share_threshold: float = Field(
+        0.3, gt=0, le=1, description="Share of drifted features that triggers a retrain."
+    )
+    decay_threshold: float = Field(
+        0.05, ge=0, description="Drop of the primary metric (absolute) that triggers a retrain."
+    )
+    fairness_threshold: float = Field(
+        0.2, gt=0, le=1,
+        description="Largest demographic parity / equalized odds difference (or, for regression,"
+                    " standardized group gap) a model may show across the groups of a declared "
+                    "sensitive attribute and still be promoted.",
+    )
+    fairness_min_group_size: int = Field(
+        10, ge=1, description="Rows a group needs to count in the fairness gate (smaller groups "
+                              "are reported but not judged)."
+    )
+    reward_parity_threshold: float = Field(
+        0.1, gt=0, description="Gap in mean reward (absolute) below the best user group at which"
+                               " a group counts as starved by the agents."
+    )
+    reward_parity_min_count: int = Field(
+        30, ge=2, description="Rewards a user group needs before it can be flagged as starved."
+    )
+    importance_repeats: int = Field(
+        3, ge=0, description="Shuffles per feature for the permutation importance logged with "
+                             "each trained version (0 turns it off)."
+    )
+    importance_max_rows: int = Field(
+        5000, ge=10, description="Rows (sampled) the logged permutation importance is computed on."
+    )
+    # live streams
+    stream_window_rows: int = Field(5_000, ge=1, description="Rows kept for live display.")
+    stream_backoff_max_seconds: float = Field(30.0, gt=0)
+    # scheduled notebooks (`hub schedule`, `hub scheduler start`)
+    scheduler_retry_limit: int = Field(2, ge=0, le=20, description="Retries of a failed run.")
+    scheduler_retry_backoff_seconds: float = Field(
+        60.0, ge=0, description="Wait before the first retry of a failed run; doubles each time."
+    )
+    scheduler_misfire_grace_seconds: int = Field(
+        3600, ge=1, description="A run missed (scheduler down) by less than this still runs, once."
+    )
+    scheduler_heartbeat_seconds: float = Field(
+        5.0, gt=0, le=300, description="How often the scheduler records that it is alive."
+    )
+    scheduler_shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long running notebooks may finish before stopped."
+    )
+    scheduler_timezone: str | None = Field(
+        None, description="Time zone of cron schedules (default: this machine's)."
+    )
+    run_timeout_seconds: float | None = Field(
+        None, gt=0, description="Longest a cell of a scheduled notebook may run (None: no limit)."
+    )
+    rollout_fraction: float = Field(
+        0.1, gt=0, lt=1, description="Share of sessions a new policy version serves while it is "
+                                     "rolled out (`hub rollout start`)."
+    )
+    rollout_threshold: float = Field(
+        0.05, ge=0, description="Drop of the mean session reward (absolute) below the baseline "
+                                "beyond which a rolled-out policy version is rolled back."
+    )
+    rollout_min_sessions: int = Field(
+        30, ge=2, description="Sessions each arm of a rollout needs before it is judged."
+    )
+    rollout_alpha: float = Field(
+        0.05, gt=0, lt=1, description="Significance level of the one-sided Welch t-test that "
+                                      "decides a rollout is worse (or, to complete, not worse)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # agents and safety
+    user: str = Field("default", pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
+                      description="Who is using hub when a dashboard URL names nobody (?user=).")
+    autonomous_domains: list[str] = Field(
+        default_factory=lambda: ["layout"],
+        description="What agents may change without asking in autonomous mode "
+                    "(layout, analysis, report, model); elsewhere they propose.",
+    )
+    relayout_every: int = Field(
+        5, ge=1, description="Interactions after which the design agent re-arranges the grid."
+    )
+    exploration: dict[str, float] = Field(
+        default_factory=lambda: {"assisted": 0.05, "supervised": 0.15, "autonomous": 0.25},
+        description="Starting exploration rate per autonomy mode; decays with experience.",
+    )
+    use_pretrained_prior: bool = Field(
+        False, description="Add the pre-trained policy's prior (hub agents pretrain) to the "
+                           "population's: off, as it did worse than the same-skill population "
+                           "alone in benchmarks/layout_agent.py.",
+    )
+    exploration_halflife: int = Field(
+        20, ge=1, description="Interactions of a user after which exploration has halved."
+    )
+    # reports (`hub report`)
+    glossary: dict[str, str] = Field(
+        default_factory=dict,
+        description="Domain terminology for report narratives: a word or column name -> the "
+                    "term readers use (e.g. {\"temp_max\": \"daily high\"}).",
+    )
+    report_llm_backend: str | None = Field(
+        None, description="Registered backend that rephrases report sentences (None: off)."
+    )
+    report_exploration: float = Field(
+        0.1, ge=0, le=1, description="Share of reports whose sections the report agent picks "
+                                     "by a Thompson sample rather than its best guess."
+    )
+
+    @field_validator("exploration", mode="after")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"exploration rates must be between 0 and 1, got {bad}")
+        return value
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        if value == Path(".hub") and "HUB_HOME" not in os.environ:
+            here = Path.cwd().resolve()
+            for folder in (here, *here.parents):
+                if (folder / ".hub").is_dir():
+                    return folder / ".hub"
+        return value.expanduser().resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI in force (embedded SQLite store under ``home`` by default)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def catalog_dir(self) -> Path:
+        """Ingested datasets, one folder each (Parquet data, metadata, schema)."""
+        return self.home / "catalog"
+
+    @property
+    def streams_dir(self) -> Path:
+        """Durable storage of rows received from live streams."""
+        return self.home / "streams"
+
+    @property
+    def static_dir(self) -> Path:
+        """Static files served next to dashboards (BokehJS link)."""
+        return self.home / "static"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Executed notebooks of scheduled jobs (``runs/<job>/<time>.ipynb`` and ``.html``)."""
+        return self.home / "runs"
+
+    @property
+    def scheduler_db(self) -> Path:
+        """The APScheduler job store (SQLite)."""
+        return self.home / "scheduler.db"
+
+    def ensure_home(self) -> Path:
+        """Create ``home`` if needed and return it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and ``.env``; a bad value raises ``ConfigError``."""
+    env_file = os.environ.get("HUB_ENV_FILE", ".env")
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"HUB_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid setting(s): {problems}") from None
+
+
+_settings: Settings | None = None
+
+
+def reload_settings() -> Settings:
+    """Re-read the environment and ``.env``."""
+    global _settings
+    _settings = load_settings()
+    return _settings
+
+
+def get_settings() -> Settings:
+    """The settings in force (use this rather than a copy taken at import time)."""
+    return _settings if _settings is not None else reload_settings()
+
+
+def __getattr__(name: str) -> object:
+    if name == "settings":  # `from hub_kernel.core.config import settings` still works, lazily
+        return get_settings()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Model lifecycle: A/B test and gate, drift, fairness, retraining and its policy."""
