@@ -1,0 +1,1 @@
+"""AutoML: the search space, pipelines over models.features, ensembles, warm starts, the search."""
