@@ -116,3 +116,13 @@ class ModeError(HubError):
 
 class RolloutError(HubError):
     """A rollout cannot be started, changed or fed as asked."""
+
+
+# Mistakes in how read_table is called (not in the data): they stay a ValueError / TypeError, as
+# for any Python function, rather than a DataError about the input.
+class OptionValueError(ValueError):
+    """An option given to ``read_table`` has a bad value (e.g. ``on_bad_lines="maybe"``)."""
+
+
+class UnknownOptionError(TypeError):
+    """An option given to ``read_table`` is unknown to the source reading the input."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from hub_kernel.data.profile import ColumnProfile, DatasetProfile, profile_dataset
-from hub_kernel.data.samples import SAMPLES, sample_path
-from hub_kernel.data.sources import (
+from hub_kernel.data.io import (
     CsvSource,
     ExcelSource,
     JsonLinesSource,
@@ -21,6 +19,8 @@ from hub_kernel.data.sources import (
     register_source,
     source_registry,
 )
+from hub_kernel.data.profile import ColumnProfile, DatasetProfile, profile_dataset
+from hub_kernel.data.samples import SAMPLES, sample_path
 
 __all__ = [
     "SAMPLES",

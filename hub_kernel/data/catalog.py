@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from hub_kernel.data.io import downloaded, public_url, read_table
 from hub_kernel.data.profile import profile_dataset
-from hub_kernel.data.sources import downloaded, public_url, read_table
 from hub_kernel.data.validation import (
     ColumnReport,
     Issue,

@@ -19,7 +19,7 @@ import pytest
 from hub_kernel.data import read_table
 from hub_kernel.exceptions import DataError
 
-BAD = Path(__file__).resolve().parents[2] / "data" / "bad"
+BAD = Path(__file__).resolve().parents[3] / "data" / "bad"
 CORPUS = sorted(p for p in BAD.iterdir() if p.suffix != ".py" and p.name != "README.md")
 
 

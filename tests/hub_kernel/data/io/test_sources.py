@@ -146,7 +146,7 @@ def test_a_registered_source_reads_its_extension(tmp_path):
 def test_entry_point_sources_are_registered_and_broken_ones_skipped(monkeypatch, caplog):
     from importlib import metadata
 
-    from hub_kernel.data.sources import SourceRegistry
+    from hub_kernel.data.io.registry import SourceRegistry
 
     class Good:
         name = "good"
