@@ -228,7 +228,7 @@ def live_tile(stream_url: str | None = None, name: str = "live-demo",
     bundled sample itself (each Voila viewer gets its own demo stream and a throwaway store);
     with one, rows are stored under ``HUB_HOME/streams/<name>`` and resumed after a restart."""
     from hub_kernel.data.stream import StreamSource, scratch_store_dir
-    from hub_kernel.data.stream_server import DemoStreamServer
+    from hub_kernel.data.stream.server import DemoStreamServer
 
     store_dir = None
     if stream_url is None:

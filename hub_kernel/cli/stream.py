@@ -51,7 +51,7 @@ def demo_server(
 ) -> None:
     """Replay a table as JSON rows (with seq and ts) over WebSocket on 127.0.0.1 (?from=N)."""
     from hub_kernel.data import load_dataset
-    from hub_kernel.data.stream_server import DemoStreamServer
+    from hub_kernel.data.stream.server import DemoStreamServer
 
     try:
         server = DemoStreamServer(

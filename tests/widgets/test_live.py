@@ -10,7 +10,7 @@ import time
 import pytest
 
 from hub_kernel.data.stream import StreamSource
-from hub_kernel.data.stream_server import DemoStreamServer
+from hub_kernel.data.stream.server import DemoStreamServer
 from widgets.live import LiveTile, quality_html
 
 pytestmark = pytest.mark.timeout(60)

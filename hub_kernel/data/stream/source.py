@@ -1,4 +1,4 @@
-"""Live streams: a WebSocket source with a durable store, a rolling window and quality figures.
+"""``StreamSource``: a WebSocket client with a durable store, a rolling window and quality figures.
 
 ``StreamSource(url, name)`` connects with the ``websockets`` library and treats every text or
 binary frame as JSON: one object (a row) or a list of objects (rows). A row counts as received
@@ -20,22 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import bisect
 import contextlib
 import json
 import logging
-import math
 import random
-import re
-import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -43,6 +36,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pandas as pd
 
 from hub_kernel.core.config import get_settings
+from hub_kernel.data.stream.quality import (
+    Counters,
+    Row,
+    StreamQuality,
+    as_seq,
+    check_row,
+    event_time_seconds,
+    json_type,
+)
+from hub_kernel.data.stream.store import StreamStore, read_store, store_path
 from hub_kernel.exceptions import StreamError
 
 try:  # POSIX advisory locks: one consumer per store
@@ -52,265 +55,12 @@ except ImportError:  # pragma: no cover - Windows
 
 logger = logging.getLogger("hub_kernel")
 
-Row = dict[str, Any]
 RowsCallback = Callable[[list[Row]], None]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _GARBAGE_LOGGED = 10  # garbage frames logged one by one; then one line every 1000
 _MAX_BATCH = 5_000  # frames committed in one transaction at most
 _MAX_PENDING = 10_000  # frames read but not yet committed (then TCP back-pressure)
-_MS_EPOCH = 1e11  # numeric event times above this are milliseconds
-
-
-def event_time_seconds(value: object) -> float | None:
-    """An event time as POSIX seconds: numbers (seconds, or milliseconds when > 1e11) or ISO
-    8601 text (naive means UTC). ``None`` when it is neither."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            return None
-        return value / 1000.0 if abs(value) > _MS_EPOCH else float(value)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    return None
-
-
-def _json_type(value: object) -> str | None:
-    """The JSON type of a parsed value; ``None`` for null (and NaN, which is missing)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-_JSON_TYPES: dict[type, str | None] = {
-    type(None): None,
-    bool: "boolean",
-    int: "number",
-    float: "number",
-    str: "string",
-    list: "array",
-    dict: "object",
-}
-
-
-def _as_seq(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-@dataclass(frozen=True)
-class StreamQuality:
-    """How a stream is doing. Counters are cumulative over the store's life unless noted."""
-
-    name: str
-    connected: bool
-    rows_stored: int  # rows in the store
-    rows_received: int  # new rows stored since this source was created
-    window_rows: int  # rows in the rolling window
-    rate: float  # rows per second received over the last ``rate_interval`` seconds
-    lag_seconds: float | None  # now minus the newest event (or receive) time; None before rows
-    lag_basis: Literal["event", "receive"]
-    last_seq: int | None
-    gap_count: int  # ranges of skipped sequence numbers
-    missing_seqs: int  # sequence numbers skipped in all
-    gaps: tuple[tuple[int, int], ...]  # the last few gap ranges, inclusive
-    missing_fraction: float  # share of missing (absent or null) values among expected cells
-    schema_violations: int  # rows whose keys or value types differ from the first-seen schema
-    garbage_frames: int  # frames that were not JSON objects or lists of objects
-    duplicates: int  # rows whose sequence number was already stored
-    reconnects: int  # connection attempts after the first, in this source's life
-    last_error: str | None
-
-    def summary(self) -> str:
-        """One line for logs and status bars."""
-        lag = "n/a" if self.lag_seconds is None else f"{self.lag_seconds:.2f} s"
-        return (
-            f"{self.name}: {self.rows_stored:,} rows, {self.rate:,.1f} rows/s, lag {lag}, "
-            f"{self.gap_count} gaps ({self.missing_seqs:,} missing), "
-            f"{self.schema_violations:,} schema violations, "
-            f"{self.garbage_frames:,} garbage frames, "
-            f"{'connected' if self.connected else 'disconnected'}"
-        )
-
-
-@dataclass
-class _Counters:
-    garbage_frames: int = 0
-    schema_violations: int = 0
-    duplicates: int = 0
-    missing_cells: int = 0
-    expected_cells: int = 0
-
-
-@dataclass
-class _SeqState:
-    """Sequence numbers seen: smallest, largest and the gaps (inclusive ranges) between."""
-
-    first: int | None = None
-    last: int | None = None
-    gaps: list[list[int]] | None = None
-
-    def __post_init__(self) -> None:
-        if self.gaps is None:
-            self.gaps = []
-
-    def copy(self) -> _SeqState:
-        return _SeqState(self.first, self.last, [list(g) for g in self.gaps or []])
-
-    def stored(self, seq: int) -> bool:
-        """True if ``seq`` is already in the store (the store holds every number from first to
-        last except the gaps)."""
-        if self.first is None or self.last is None or not self.first <= seq <= self.last:
-            return False
-        gaps = self.gaps or []
-        i = bisect.bisect_right(gaps, [seq, math.inf]) - 1
-        return not (i >= 0 and gaps[i][0] <= seq <= gaps[i][1])
-
-    def add(self, seq: int) -> None:
-        """Record a newly stored ``seq`` (not already stored)."""
-        gaps = self.gaps if self.gaps is not None else []
-        if self.first is None or self.last is None:
-            self.first = self.last = seq
-        elif seq > self.last:
-            if seq > self.last + 1:
-                gaps.append([self.last + 1, seq - 1])
-            self.last = seq
-        elif seq < self.first:
-            if seq < self.first - 1:
-                gaps.insert(0, [seq + 1, self.first - 1])
-            self.first = seq
-        else:  # a late row filling (part of) a gap
-            i = bisect.bisect_right(gaps, [seq, math.inf]) - 1
-            start, end = gaps[i]
-            replacement = [[start, seq - 1]] if start < seq else []
-            if seq < end:
-                replacement.append([seq + 1, end])
-            gaps[i : i + 1] = replacement
-
-
-class StreamStore:
-    """The durable rows of one stream: SQLite (WAL) with rows keyed by sequence number."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(
-                "CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, seq INTEGER UNIQUE, "
-                "received REAL NOT NULL, data TEXT NOT NULL);"
-                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise StreamError(
-                path,
-                f"cannot open the stream store ({exc}); check that "
-                "HUB_HOME is writable or delete the damaged file",
-            ) from exc
-
-    def load(self, window_rows: int) -> tuple[int, _SeqState, list[Row], dict[str, Any], float]:
-        """Row count, sequence state, the last ``window_rows`` rows, metadata, last receive time."""
-        db = self._db
-        count = db.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
-        first, last = db.execute("SELECT MIN(seq), MAX(seq) FROM rows").fetchone()
-        gaps = [
-            list(g)
-            for g in db.execute(
-                "SELECT seq + 1, nxt - 1 FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS nxt "
-                "FROM rows WHERE seq IS NOT NULL) WHERE nxt > seq + 1 ORDER BY seq"
-            )
-        ]
-        recent = db.execute(
-            "SELECT data, received FROM rows ORDER BY id DESC LIMIT ?", (window_rows,)
-        ).fetchall()
-        window = [json.loads(data) for data, _ in reversed(recent)]
-        meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
-        received = recent[0][1] if recent else 0.0
-        return count, _SeqState(first, last, gaps), window, meta, received
-
-    def append(self, rows: list[tuple[int | None, float, str]], meta: dict[str, Any]) -> None:
-        """Commit ``(seq, received, json)`` rows and metadata in one transaction."""
-        try:
-            with self._transaction():
-                if rows:
-                    self._db.executemany(
-                        "INSERT OR IGNORE INTO rows (seq, received, data) VALUES (?, ?, ?)", rows
-                    )
-                self._db.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [(k, json.dumps(v)) for k, v in meta.items()],
-                )
-        except sqlite3.Error as exc:
-            raise StreamError(
-                self.path,
-                f"cannot write to the stream store ({exc}); check the "
-                "disk space and permissions of HUB_HOME",
-            ) from exc
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
-
-
-def store_path(name: str, store_dir: str | Path | None = None) -> Path:
-    """Where the rows of stream ``name`` are stored."""
-    if not _NAME.match(name):
-        raise StreamError(
-            name,
-            "a stream name may hold only letters, digits, '_', '.' and '-' "
-            "(at most 128 characters, not starting with '.')",
-        )
-    folder = Path(store_dir) if store_dir is not None else get_settings().streams_dir
-    return folder / f"{name}.sqlite"
-
-
-def scratch_store_dir() -> Path:
-    """A temporary folder for throwaway stream stores, deleted when this process exits."""
-    folder = Path(tempfile.mkdtemp(prefix="hub-streams-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
-
-
-def read_store(name: str, store_dir: str | Path | None = None) -> pd.DataFrame:
-    """Every stored row of stream ``name`` in the order received (no consumer needed)."""
-    path = store_path(name, store_dir)
-    if not path.is_file():
-        raise StreamError(path, "no such stream store; start a StreamSource with this name first")
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            records = [json.loads(d) for (d,) in db.execute("SELECT data FROM rows ORDER BY id")]
-    except sqlite3.Error as exc:
-        raise StreamError(path, f"cannot read the stream store ({exc})") from exc
-    return pd.DataFrame.from_records(records)
 
 
 class StreamSource:
@@ -377,8 +127,8 @@ class StreamSource:
         self._rows_received = 0
         self._seqs = seqs
         self._window: deque[Row] = deque(window, maxlen=self.window_size)
-        fields = _Counters.__dataclass_fields__
-        self._counters = _Counters(**{k: int(meta.get(k, 0)) for k in fields})
+        fields = Counters.__dataclass_fields__
+        self._counters = Counters(**{k: int(meta.get(k, 0)) for k in fields})
         self._schema: dict[str, str | None] | None = meta.get("schema")
         self._last_received = received or None
         self._last_event: float | None = None
@@ -695,29 +445,11 @@ class StreamSource:
                 shown,
             )
 
-    def _check_schema(self, row: Row, schema: dict[str, str | None]) -> tuple[bool, int]:
-        """(violates the schema, missing values) of a row; fills types still unknown."""
-        violation = row.keys() != schema.keys()
-        missing = 0
-        for key, expected in schema.items():
-            value = row.get(key)
-            kind = _JSON_TYPES.get(type(value), "?")  # exact types: what json.loads makes
-            if kind == "?":
-                kind = _json_type(value)
-            if kind is None or (kind == "number" and value != value):  # null or NaN
-                missing += 1
-            elif kind != expected:
-                if expected is None:
-                    schema[key] = kind
-                else:
-                    violation = True
-        return violation, missing
-
     def _ingest(self, frames: list[str | bytes]) -> int:
         """Store the rows of ``frames`` in one transaction, then publish them. Rows stored."""
         received = time.time()
         seqs = self._seqs.copy()
-        counters = _Counters(**vars(self._counters))
+        counters = Counters(**vars(self._counters))
         schema = dict(self._schema) if self._schema is not None else None
         records: list[tuple[int | None, float, str]] = []
         rows: list[Row] = []
@@ -729,15 +461,15 @@ class StreamSource:
                 self._garbage(frame, counters.garbage_frames)
                 continue
             for row, text in parsed:
-                seq = _as_seq(row.get(self.sequence_field)) if self.sequence_field else None
+                seq = as_seq(row.get(self.sequence_field)) if self.sequence_field else None
                 if seq is not None:
                     if seqs.stored(seq):
                         counters.duplicates += 1
                         continue
                     seqs.add(seq)
                 if schema is None:
-                    schema = {k: _json_type(v) for k, v in row.items()}
-                violation, missing = self._check_schema(row, schema)
+                    schema = {k: json_type(v) for k, v in row.items()}
+                violation, missing = check_row(row, schema)
                 counters.schema_violations += violation
                 counters.missing_cells += missing
                 counters.expected_cells += len(schema)

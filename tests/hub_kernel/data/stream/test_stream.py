@@ -15,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hub_kernel.data.stream import StreamSource, _SeqState, event_time_seconds, read_store
-from hub_kernel.data.stream_server import DemoStreamServer
+from hub_kernel.data.stream import StreamSource, event_time_seconds, read_store
+from hub_kernel.data.stream.quality import SeqState
+from hub_kernel.data.stream.server import DemoStreamServer
 from hub_kernel.exceptions import StreamError
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -230,7 +231,7 @@ def test_skipped_sequence_numbers_are_recorded_as_gaps_and_reloaded(serve, consu
 
 
 def test_late_rows_fill_gaps_and_known_rows_are_duplicates():
-    state = _SeqState()
+    state = SeqState()
     for seq in (5, 6, 10, 2):
         state.add(seq)
     assert (state.first, state.last, state.gaps) == (2, 10, [[3, 4], [7, 9]])

@@ -92,7 +92,7 @@ class DemoStreamServer:
                 "(127.0.0.1, ::1 or localhost)",
             )
         if frame is None:
-            from hub_kernel.data import load_dataset
+            from hub_kernel.data.io import load_dataset
 
             frame = load_dataset(None)
         if frame.empty:

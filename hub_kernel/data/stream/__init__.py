@@ -1,0 +1,24 @@
+"""Live streams: a WebSocket source with a durable store, a rolling window and quality figures.
+
+Modules: ``source`` (``StreamSource``, the client), ``store`` (the SQLite store of a stream's
+rows), ``quality`` (sequence gaps, counters, schema checks, ``StreamQuality``) and ``server``
+(``DemoStreamServer``, a local server replaying a table, for demos, tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+from hub_kernel.data.stream.quality import Row, StreamQuality, event_time_seconds
+from hub_kernel.data.stream.source import RowsCallback, StreamSource
+from hub_kernel.data.stream.store import StreamStore, read_store, scratch_store_dir, store_path
+
+__all__ = [
+    "Row",
+    "RowsCallback",
+    "StreamQuality",
+    "StreamSource",
+    "StreamStore",
+    "event_time_seconds",
+    "read_store",
+    "scratch_store_dir",
+    "store_path",
+]

@@ -1,0 +1,175 @@
+"""What a stream has seen: sequence numbers and their gaps, counters, the first-seen schema, and
+the quality figures (``StreamQuality``) computed from them."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Row = dict[str, Any]
+_MS_EPOCH = 1e11  # numeric event times above this are milliseconds
+
+
+def event_time_seconds(value: object) -> float | None:
+    """An event time as POSIX seconds: numbers (seconds, or milliseconds when > 1e11) or ISO
+    8601 text (naive means UTC). ``None`` when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return None
+        return value / 1000.0 if abs(value) > _MS_EPOCH else float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    return None
+
+
+def json_type(value: object) -> str | None:
+    """The JSON type of a parsed value; ``None`` for null (and NaN, which is missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+JSON_TYPES: dict[type, str | None] = {
+    type(None): None,
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def as_seq(value: object) -> int | None:
+    """``value`` if it is an integer sequence number (not a bool), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def check_row(row: Row, schema: dict[str, str | None]) -> tuple[bool, int]:
+    """(violates the schema, missing values) of a row; fills types still unknown in ``schema``."""
+    violation = row.keys() != schema.keys()
+    missing = 0
+    for key, expected in schema.items():
+        value = row.get(key)
+        kind = JSON_TYPES.get(type(value), "?")  # exact types: what json.loads makes
+        if kind == "?":
+            kind = json_type(value)
+        if kind is None or (kind == "number" and value != value):  # null or NaN
+            missing += 1
+        elif kind != expected:
+            if expected is None:
+                schema[key] = kind
+            else:
+                violation = True
+    return violation, missing
+
+
+@dataclass(frozen=True)
+class StreamQuality:
+    """How a stream is doing. Counters are cumulative over the store's life unless noted."""
+
+    name: str
+    connected: bool
+    rows_stored: int  # rows in the store
+    rows_received: int  # new rows stored since this source was created
+    window_rows: int  # rows in the rolling window
+    rate: float  # rows per second received over the last ``rate_interval`` seconds
+    lag_seconds: float | None  # now minus the newest event (or receive) time; None before rows
+    lag_basis: Literal["event", "receive"]
+    last_seq: int | None
+    gap_count: int  # ranges of skipped sequence numbers
+    missing_seqs: int  # sequence numbers skipped in all
+    gaps: tuple[tuple[int, int], ...]  # the last few gap ranges, inclusive
+    missing_fraction: float  # share of missing (absent or null) values among expected cells
+    schema_violations: int  # rows whose keys or value types differ from the first-seen schema
+    garbage_frames: int  # frames that were not JSON objects or lists of objects
+    duplicates: int  # rows whose sequence number was already stored
+    reconnects: int  # connection attempts after the first, in this source's life
+    last_error: str | None
+
+    def summary(self) -> str:
+        """One line for logs and status bars."""
+        lag = "n/a" if self.lag_seconds is None else f"{self.lag_seconds:.2f} s"
+        return (
+            f"{self.name}: {self.rows_stored:,} rows, {self.rate:,.1f} rows/s, lag {lag}, "
+            f"{self.gap_count} gaps ({self.missing_seqs:,} missing), "
+            f"{self.schema_violations:,} schema violations, "
+            f"{self.garbage_frames:,} garbage frames, "
+            f"{'connected' if self.connected else 'disconnected'}"
+        )
+
+
+@dataclass
+class Counters:
+    """Cumulative counts of a stream's problems, kept in its store's metadata."""
+
+    garbage_frames: int = 0
+    schema_violations: int = 0
+    duplicates: int = 0
+    missing_cells: int = 0
+    expected_cells: int = 0
+
+
+@dataclass
+class SeqState:
+    """Sequence numbers seen: smallest, largest and the gaps (inclusive ranges) between."""
+
+    first: int | None = None
+    last: int | None = None
+    gaps: list[list[int]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.gaps is None:
+            self.gaps = []
+
+    def copy(self) -> SeqState:
+        return SeqState(self.first, self.last, [list(g) for g in self.gaps or []])
+
+    def stored(self, seq: int) -> bool:
+        """True if ``seq`` is already in the store (the store holds every number from first to
+        last except the gaps)."""
+        if self.first is None or self.last is None or not self.first <= seq <= self.last:
+            return False
+        gaps = self.gaps or []
+        i = bisect.bisect_right(gaps, [seq, math.inf]) - 1
+        return not (i >= 0 and gaps[i][0] <= seq <= gaps[i][1])
+
+    def add(self, seq: int) -> None:
+        """Record a newly stored ``seq`` (not already stored)."""
+        gaps = self.gaps if self.gaps is not None else []
+        if self.first is None or self.last is None:
+            self.first = self.last = seq
+        elif seq > self.last:
+            if seq > self.last + 1:
+                gaps.append([self.last + 1, seq - 1])
+            self.last = seq
+        elif seq < self.first:
+            if seq < self.first - 1:
+                gaps.insert(0, [seq + 1, self.first - 1])
+            self.first = seq
+        else:  # a late row filling (part of) a gap
+            i = bisect.bisect_right(gaps, [seq, math.inf]) - 1
+            start, end = gaps[i]
+            replacement = [[start, seq - 1]] if start < seq else []
+            if seq < end:
+                replacement.append([seq + 1, end])
+            gaps[i : i + 1] = replacement

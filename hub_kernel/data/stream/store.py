@@ -1,0 +1,136 @@
+"""The durable store of one stream: rows keyed by sequence number, in SQLite (WAL).
+
+One transaction per batch of frames, ``synchronous=FULL``: a commit is on disk when it returns,
+so a consumer killed at any moment loses no row it has reported.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hub_kernel.core.config import get_settings
+from hub_kernel.core.sqlite import connect, connect_readonly
+from hub_kernel.data.stream.quality import Row, SeqState
+from hub_kernel.exceptions import HubError, StreamError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, seq INTEGER UNIQUE, "
+    "received REAL NOT NULL, data TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+)
+
+
+class StreamStore:
+    """The durable rows of one stream: SQLite (WAL) with rows keyed by sequence number."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = connect(path, what="stream store", schema=_SCHEMA, synchronous="FULL",
+                               timeout=5.0, check_same_thread=False, rows=False)
+        except HubError as exc:
+            raise StreamError(
+                path,
+                f"cannot open the stream store ({exc.__cause__}); check that "
+                "HUB_HOME is writable or delete the damaged file",
+            ) from exc.__cause__
+
+    def load(self, window_rows: int) -> tuple[int, SeqState, list[Row], dict[str, Any], float]:
+        """Row count, sequence state, the last ``window_rows`` rows, metadata, last receive time."""
+        db = self._db
+        count = db.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+        first, last = db.execute("SELECT MIN(seq), MAX(seq) FROM rows").fetchone()
+        gaps = [
+            list(g)
+            for g in db.execute(
+                "SELECT seq + 1, nxt - 1 FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS nxt "
+                "FROM rows WHERE seq IS NOT NULL) WHERE nxt > seq + 1 ORDER BY seq"
+            )
+        ]
+        recent = db.execute(
+            "SELECT data, received FROM rows ORDER BY id DESC LIMIT ?", (window_rows,)
+        ).fetchall()
+        window = [json.loads(data) for data, _ in reversed(recent)]
+        meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
+        received = recent[0][1] if recent else 0.0
+        return count, SeqState(first, last, gaps), window, meta, received
+
+    def append(self, rows: list[tuple[int | None, float, str]], meta: dict[str, Any]) -> None:
+        """Commit ``(seq, received, json)`` rows and metadata in one transaction."""
+        try:
+            with self._transaction():
+                if rows:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO rows (seq, received, data) VALUES (?, ?, ?)", rows
+                    )
+                self._db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [(k, json.dumps(v)) for k, v in meta.items()],
+                )
+        except sqlite3.Error as exc:
+            raise StreamError(
+                self.path,
+                f"cannot write to the stream store ({exc}); check the "
+                "disk space and permissions of HUB_HOME",
+            ) from exc
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+
+def store_path(name: str, store_dir: str | Path | None = None) -> Path:
+    """Where the rows of stream ``name`` are stored."""
+    if not _NAME.match(name):
+        raise StreamError(
+            name,
+            "a stream name may hold only letters, digits, '_', '.' and '-' "
+            "(at most 128 characters, not starting with '.')",
+        )
+    folder = Path(store_dir) if store_dir is not None else get_settings().streams_dir
+    return folder / f"{name}.sqlite"
+
+
+def scratch_store_dir() -> Path:
+    """A temporary folder for throwaway stream stores, deleted when this process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="hub-streams-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def read_store(name: str, store_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every stored row of stream ``name`` in the order received (no consumer needed)."""
+    path = store_path(name, store_dir)
+    if not path.is_file():
+        raise StreamError(path, "no such stream store; start a StreamSource with this name first")
+    try:
+        with contextlib.closing(connect_readonly(path, what="stream store")) as db:
+            records = [json.loads(d) for (d,) in db.execute("SELECT data FROM rows ORDER BY id")]
+    except HubError as exc:
+        raise StreamError(path, f"cannot read the stream store ({exc.__cause__})") from exc
+    except sqlite3.Error as exc:
+        raise StreamError(path, f"cannot read the stream store ({exc})") from exc
+    return pd.DataFrame.from_records(records)
