@@ -5,6 +5,13 @@ and whether quoted values hold newlines.
   bytes; otherwise strict UTF-8, and text that is not UTF-8 is read as cp1252 (then latin-1),
   with a logged warning and the encoding recorded: never silently. Binary data is refused.
 - Delimiter: comma, semicolon, tab or pipe, whichever splits the sampled lines consistently.
+
+Why not the libraries (measured for issue 14): ``csv.Sniffer`` picks ``,`` for a ``;`` file
+whose first field is a quoted ``"x;y"`` (a test pins that case), and charset-normalizer reads
+the corpus' short latin-1 file as a Baltic code page ("Josķ"), lets text full of control
+bytes through and flags BOM-less UTF-16 as a guess. Speed does not decide it: on the 1 MiB
+sample of the 64 MiB ingest benchmark file, delimiter 0.4 ms here vs 0.6 ms for the Sniffer,
+encoding 1.3 ms here vs 0.2 ms for charset-normalizer, both noise next to the 1.5 s parse.
 """
 
 from __future__ import annotations
