@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from hub_kernel.data.io.dates import as_dates, as_numbers
 from hub_kernel.data.profile import DatasetProfile, profile_dataset
 from hub_kernel.exceptions import ValidationError
 
@@ -127,17 +128,13 @@ def _check_text_formats(name: str, column: pd.Series) -> list[Issue]:
         return []
     issues: list[Issue] = []
     sample = values.sample(min(len(values), _SAMPLE), random_state=0)
-
-    def as_numbers(text: pd.Series) -> pd.Series:
-        return pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
-
     parsed = as_numbers(sample).notna()
     if parsed.mean() >= _PARSE_SHARE:
         return [_as_text(name, "numbers", values, as_numbers(values).notna())]
     if sample.str.contains(r"\d", regex=True).mean() < _PARSE_SHARE:
         return issues
-    if pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() >= _PARSE_SHARE:
-        ok = pd.to_datetime(values, errors="coerce", format="mixed").notna()
+    if as_dates(sample).notna().mean() >= _PARSE_SHARE:
+        ok = as_dates(values).notna()
         if ok.mean() >= _PARSE_SHARE:
             issues.append(_as_text(name, "dates", values, ok))
     return issues

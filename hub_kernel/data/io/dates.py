@@ -1,4 +1,8 @@
-"""Text columns holding dates become datetime columns.
+"""Text that holds dates or numbers.
+
+``coerce_dates`` turns text columns holding dates into datetime columns (``read_table`` does it
+on every table); ``as_numbers`` and ``as_dates`` parse text leniently, for the validation check
+that flags numbers or dates stored as text.
 """
 
 from __future__ import annotations
@@ -65,3 +69,13 @@ def _leading_values(column: pd.Series) -> pd.Series:
         start = int(present.argmax())
         head = column.iloc[start : start + _DATE_SCAN].dropna()
     return head
+
+
+def as_numbers(text: pd.Series) -> pd.Series:
+    """``text`` parsed as numbers, thousands separators allowed (``1,234``); NaN where not."""
+    return pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+
+
+def as_dates(text: pd.Series) -> pd.Series:
+    """``text`` parsed as dates written in any mix of formats; NaT where not."""
+    return pd.to_datetime(text, errors="coerce", format="mixed")
