@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hub_kernel.agents.common.events import EventStore, InteractionEvent
-from hub_kernel.agents.common.reward import reward_terms
+from hub_kernel.agents.common.reward import reward_terms, weighted_reward
 from hub_kernel.agents.layout.design import DesignAgent, DesignParams, tile_feature
 from hub_kernel.core.bus import EventBus, default_bus
 from hub_kernel.core.config import get_settings
@@ -98,12 +98,8 @@ class MetaController:
     # -- shared quantities -------------------------------------------------------------------
     @staticmethod
     def reward(terms: Mapping[str, float]) -> float:
-        """The product's reward: weighted terms (missing terms count 0), weights normalized."""
-        weights = get_settings().reward_weights.normalized()
-        unknown = set(terms) - set(weights)
-        if unknown:
-            raise ValueError(f"unknown reward terms {sorted(unknown)}; known: {sorted(weights)}")
-        return float(sum(weights[k] * float(v) for k, v in terms.items()))
+        """The product's reward (``agents.common.reward.weighted_reward``)."""
+        return weighted_reward(terms)
 
     def exploration(self, user: str, mode: str) -> float:
         """This user's exploration rate: the mode's budget, halving as their history grows."""
