@@ -11,11 +11,11 @@ and are not part of the action (the simulated users have no taste for sizes, so 
 would learn noise).
 
 When the last slot is filled, the user runs a session on the layout and the episode's reward is
-the product's reward, ``agents.common.reward.weighted_reward(terms)`` with the weights in settings,
-of the terms ``agents.common.reward.reward_terms`` computes from the session's events (docs/reward.md). Intermediate steps
-earn 0 (or the invalid-action penalty). With ``reward_samples`` > 1 the terms are averaged over
-that many sessions (the extra ones on a copy of the user, so tastes drift and history grows once
-per episode): less noise for training, the same expected reward.
+the product's reward, ``common.reward.weighted_reward(terms)`` with the weights in settings, of the
+terms ``common.reward.reward_terms`` computes from the session's events (docs/reward.md).
+Intermediate steps earn 0 (or the invalid-action penalty). With ``reward_samples`` > 1 the terms
+are averaged over that many sessions (the extra ones on a copy of the user, so tastes drift and
+history grows once per episode): less noise for training, the same expected reward.
 
 The observation (``Box`` in [0, 1], float32), in order:
 
