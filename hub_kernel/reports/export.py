@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hub_kernel.agents.report.sections import audience as audience_spec
+from hub_kernel.agents.report.sections import check_sections
 from hub_kernel.exceptions import RegistryError, ReportError
 from hub_kernel.reports.compose import REPORT_MIME, SECTION_MIME
 from hub_kernel.reports.narrative import md_escape
-from hub_kernel.reports.sections import audience as audience_spec
-from hub_kernel.reports.sections import check_sections
 
 logger = logging.getLogger("hub_kernel")
 

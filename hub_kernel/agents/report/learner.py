@@ -1,52 +1,40 @@
-"""The Report Generation Agent: which sections a report holds, in which order, per audience.
+"""The Report Generation Agent's learner: which sections a report holds, in which order.
 
 A Bayesian bandit over sections. Each (audience, section) has a Beta posterior: the audience's
 prior appeal (``sections.AUDIENCES``) as ``prior_strength`` pseudo-observations, then reader
-feedback stored in SQLite (``$HUB_HOME/reports.db``): thumbs up and time spent reading count as
-successes, thumbs down and a section closed within seconds of opening as failures, opening a
-section as half a success. A decision keeps the audience's pinned sections first, then the
-other available sections with the best posterior means, best first, up to ``n_sections``; with
-probability ``epsilon`` it explores: the last slot goes to the winner of a Thompson draw among
-the sections not otherwise kept (so sections readers have not seen yet get a chance). It
-reports the propensity of the list it chose (for off-policy evaluation) and its expected
-reward, and is written to the audit log with an explanation.
+feedback stored in SQLite (``store.FeedbackStore``, ``$HUB_HOME/reports.db``): thumbs up and
+time spent reading count as successes, thumbs down and a section closed within seconds of
+opening as failures, opening a section as half a success. A decision keeps the audience's
+pinned sections first, then the other available sections with the best posterior means, best
+first, up to ``n_sections``; with probability ``epsilon`` it explores: the last slot goes to the
+winner of a Thompson draw among the sections not otherwise kept (so sections readers have not
+seen yet get a chance). It reports the propensity of the list it chose (for off-policy
+evaluation) and its expected reward, and is written to the audit log with an explanation.
+
+``SectionLearner`` is an ``agents.common.agent.Agent``: ``decide`` (a ``SectionContext``),
+``update`` (a ``SectionFeedback``), ``save``/``load`` (its ``LearnerParams``). Composing and
+exporting reports with it is ``hub_kernel.reports`` (one layer up).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from hub_kernel.agents.common.bandits import Posterior, ranking_probability, thompson_draw
+from hub_kernel.agents.report.sections import SECTIONS
+from hub_kernel.agents.report.sections import audience as audience_spec
+from hub_kernel.agents.report.store import FeedbackStore
+from hub_kernel.core.config import get_settings
 from hub_kernel.exceptions import ReportError
-from hub_kernel.reports.sections import SECTIONS
-from hub_kernel.reports.sections import audience as audience_spec
 
 logger = logging.getLogger("hub_kernel")
 
 AGENT = "report"
-FEEDBACK_KINDS = ("expand", "collapse", "thumbs_up", "thumbs_down", "time")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    audience TEXT NOT NULL,
-    section TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    value REAL NOT NULL,
-    user TEXT,
-    report TEXT
-);
-CREATE INDEX IF NOT EXISTS feedback_audience ON feedback (audience, section);
-"""
 
 
 @dataclass(frozen=True)
@@ -61,19 +49,6 @@ class LearnerParams:
     time_weight: float = 1.0
     position_decay: float = 0.85
     mc_samples: int = 2000
-
-
-@dataclass
-class Posterior:
-    alpha: float
-    beta: float
-    n_up: float = 0.0
-    n_down: float = 0.0
-    seconds: float = 0.0
-
-    @property
-    def mean(self) -> float:
-        return self.alpha / (self.alpha + self.beta)
 
 
 @dataclass(frozen=True)
@@ -98,57 +73,33 @@ class SectionDecision:
                 "audit_id": self.audit_id}
 
 
-class FeedbackStore:
-    """Reader feedback on report sections (SQLite under ``HUB_HOME``)."""
+@dataclass(frozen=True)
+class SectionContext:
+    """What a report's section choice is made from (``SectionLearner.decide``)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        if path is None:
-            from hub_kernel.core.config import get_settings
+    audience: str
+    available: tuple[str, ...] | None = None  # None: every section
+    n_sections: int | None = None
+    observation: Mapping[str, Any] | None = None  # for the audit log
+    epsilon: float | None = None
 
-            path = get_settings().ensure_home() / "reports.db"
-        self.path = Path(path)
 
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30)
-        except (OSError, sqlite3.Error) as exc:
-            raise ReportError(f"cannot open report feedback at {self.path}: {exc}") from exc
-        try:
-            db.executescript(_SCHEMA)
-            with db:
-                yield db
-        except sqlite3.Error as exc:
-            raise ReportError(f"report feedback at {self.path} failed: {exc}") from exc
-        finally:
-            db.close()
+@dataclass(frozen=True)
+class SectionFeedback:
+    """What a reader did with a section (``SectionLearner.update``; ``FeedbackStore.record``)."""
 
-    def record(self, audience: str, section: str, kind: str, value: float = 1.0, *,
-               user: str | None = None, report: str | None = None) -> None:
-        """Store one feedback event (``kind`` in ``FEEDBACK_KINDS``; ``value`` in seconds for
-        ``time`` and ``collapse``, else a weight)."""
-        audience_spec(audience)
-        if section not in SECTIONS:
-            raise ReportError(f"unknown report section {section!r}")
-        if kind not in FEEDBACK_KINDS:
-            raise ReportError(f"unknown feedback {kind!r}; kinds: {', '.join(FEEDBACK_KINDS)}")
-        with self._db() as db:
-            db.execute("INSERT INTO feedback (time, audience, section, kind, value, user, report)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (datetime.now(UTC).isoformat(timespec="milliseconds"), audience, section,
-                        kind, float(value), user, report))
-
-    def events(self, audience: str) -> list[tuple[str, str, float]]:
-        """``(section, kind, value)`` of every event about ``audience``'s reports."""
-        with self._db() as db:
-            rows = db.execute("SELECT section, kind, value FROM feedback WHERE audience = ? "
-                              "ORDER BY id", (audience,)).fetchall()
-        return [(str(s), str(k), float(v)) for s, k, v in rows]
+    audience: str
+    section: str
+    kind: str
+    value: float = 1.0
+    user: str | None = None
+    report: str | None = None
 
 
 class SectionLearner:
     """Chooses and orders report sections per audience; learns from reader feedback."""
+
+    name = AGENT
 
     def __init__(self, store: FeedbackStore | None = None, *,
                  params: LearnerParams | None = None, epsilon: float | None = None,
@@ -159,6 +110,27 @@ class SectionLearner:
         self.seed = seed
         self.audit = audit
         self._rng = np.random.default_rng(seed)
+
+    # -- the agent contract -----------------------------------------------------------------
+    def decide(self, context: SectionContext) -> SectionDecision:
+        """``choose`` for ``context``."""
+        return self.choose(context.audience, context.available,
+                           n_sections=context.n_sections, observation=context.observation,
+                           epsilon=context.epsilon)
+
+    def update(self, feedback: SectionFeedback) -> None:
+        """Store what a reader did (``feedback``)."""
+        self.feedback(feedback.audience, feedback.section, feedback.kind, feedback.value,
+                      user=feedback.user, report=feedback.report)
+
+    def save(self) -> dict[str, Any]:
+        """The bandit's settings (``LearnerParams``); the feedback is in the store already."""
+        return asdict(self.params)
+
+    @classmethod
+    def load(cls, state: Mapping[str, Any], **kwargs: Any) -> SectionLearner:
+        """A learner with the settings ``save`` returned (``kwargs``: store, epsilon...)."""
+        return cls(params=LearnerParams(**state), **kwargs)
 
     # -- learning ---------------------------------------------------------------------------
     def feedback(self, audience: str, section: str, kind: str, value: float = 1.0, **kw: Any
@@ -254,8 +226,6 @@ class SectionLearner:
     def _epsilon(self) -> float:
         if self.epsilon is not None:
             return self.epsilon
-        from hub_kernel.core.config import get_settings
-
         return get_settings().report_exploration
 
     @staticmethod
@@ -264,7 +234,8 @@ class SectionLearner:
         return sorted(sections, key=lambda s: -score[s])[:k]
 
     def _sample(self, sections: list[str], posts: Mapping[str, Posterior]) -> dict[str, float]:
-        return {s: float(self._rng.beta(posts[s].alpha, posts[s].beta)) for s in sections}
+        draws = thompson_draw([posts[s] for s in sections], self._rng)
+        return {s: d for s, d in zip(sections, draws, strict=True)}
 
     def _runner_up(self, free: list[str], posts: Mapping[str, Posterior], greedy: list[str],
                    k: int) -> list[str]:
@@ -278,22 +249,12 @@ class SectionLearner:
                         chosen: list[str]) -> float:
         """How often a Thompson draw over ``sections`` ranks ``chosen`` first, in this order
         (Monte Carlo)."""
-        if len(sections) <= 1 or not chosen:
-            return 1.0
-        samples = self.params.mc_samples
-        rng = np.random.default_rng(0)
-        draws = np.column_stack([rng.beta(posts[s].alpha, posts[s].beta, samples)
-                                 for s in sections])
-        order = np.argsort(-draws, axis=1, kind="stable")[:, :len(chosen)]
         index = {s: i for i, s in enumerate(sections)}
-        target = np.array([index[s] for s in chosen])
-        return float(max((order == target).all(axis=1).mean(), 1 / samples))
+        return ranking_probability([posts[s] for s in sections], [index[s] for s in chosen],
+                                   self.params.mc_samples)
 
     def _audit(self, decision: SectionDecision, observation: Mapping[str, Any] | None
                ) -> SectionDecision:
-        from dataclasses import replace
-
-        from hub_kernel.core.config import get_settings
         from hub_kernel.safety.audit import AuditLog
 
         entry = AuditLog().record(
@@ -303,31 +264,3 @@ class SectionLearner:
                          "sections": list(decision.sections)},
             propensity=decision.propensity, expected_reward=decision.expected_reward)
         return replace(decision, audit_id=entry.id)
-
-
-class ReportAgent:
-    """The Report Generation Agent: composes reports per audience with its section learner,
-    exports them, and takes reader feedback (what the report preview widget reports)."""
-
-    name = AGENT
-
-    def __init__(self, learner: SectionLearner | None = None) -> None:
-        self.learner = learner or SectionLearner()
-
-    def compose(self, dataset: Any = None, *, audience: str = "executive", **kw: Any) -> Any:
-        """A ``Report`` (see ``hub_kernel.reports.compose.compose_report``)."""
-        from hub_kernel.reports.compose import compose_report
-
-        return compose_report(dataset, audience=audience, learner=self.learner, **kw)
-
-    def export(self, dataset: Any = None, **kw: Any) -> Any:
-        """Run the analysis notebook and export it (``hub_kernel.reports.export``)."""
-        from hub_kernel.reports.export import export_report
-
-        return export_report(dataset, **kw)
-
-    def feedback(self, audience: str, section: str, kind: str, value: float = 1.0,
-                 **kw: Any) -> None:
-        """Reader feedback on a section: expand, collapse (seconds open), thumbs_up,
-        thumbs_down, time (seconds spent)."""
-        self.learner.feedback(audience, section, kind, value, **kw)
