@@ -27,7 +27,8 @@ import pandas as pd
 from hub_kernel.agents.report.learner import SectionDecision, SectionLearner
 from hub_kernel.agents.report.sections import SECTIONS, check_sections
 from hub_kernel.agents.report.sections import audience as audience_spec
-from hub_kernel.analyses.base import AnalysisResult, Fact, format_number
+from hub_kernel.analyses.base import AnalysisResult, Fact
+from hub_kernel.core.formatting import format_number
 from hub_kernel.exceptions import HubError, ReportError
 from hub_kernel.reports import story
 from hub_kernel.reports.narrative import (

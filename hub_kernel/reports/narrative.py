@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from hub_kernel.analyses.base import Fact, format_number
+from hub_kernel.analyses.base import Fact
+from hub_kernel.core.formatting import format_number
 from hub_kernel.core.registry import Registry
 from hub_kernel.exceptions import ReportError
 

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from hub_kernel.analyses.base import AnalysisResult, Fact, format_number
+from hub_kernel.analyses.base import AnalysisResult, Fact
+from hub_kernel.core.formatting import format_number
 from hub_kernel.reports.narrative import DIGIT, Name, Part, Sentence, SentenceBuilder, plain_fact
 
 logger = logging.getLogger("hub_kernel")
