@@ -1,6 +1,6 @@
 """The report preview: a report's sections as collapsible panels with thumbs up and down.
 
-What the reader does goes to the report agent's section learner (``hub_kernel.reports.agent``):
+What the reader does goes to the report agent's section learner (``hub_kernel.agents.report``):
 opening a panel (``expand``), closing it (``collapse``, with the seconds it was open), the time
 spent reading it (``time``) and thumbs (``thumbs_up``/``thumbs_down``). The next report for that
 audience is chosen with this feedback. Everything from the data is escaped (the section HTML is
@@ -19,10 +19,10 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from hub_kernel.agents.report.learner import SectionLearner
+from hub_kernel.agents.report.sections import AUDIENCES
 from hub_kernel.exceptions import HubError
-from hub_kernel.reports.agent import SectionLearner
 from hub_kernel.reports.compose import Report, ReportSection, compose_report
-from hub_kernel.reports.sections import AUDIENCES
 
 logger = logging.getLogger("hub_kernel")
 

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from hub_kernel.agents.common.events import EventStore, InteractionEvent
-from hub_kernel.agents.common.reward import reward_terms
-from hub_kernel.agents.layout.design import DesignAgent, DesignParams, tile_feature
+from hub_kernel.agents.common.reward import reward_terms, weighted_reward
+from hub_kernel.agents.layout.design import DesignAgent, DesignContext, DesignParams, tile_feature
 from hub_kernel.core.bus import EventBus, default_bus
 from hub_kernel.core.config import get_settings
 from hub_kernel.exceptions import HubError
@@ -90,7 +90,8 @@ class MetaController:
 
     def __post_init__(self) -> None:
         self._pretrained: Any = None  # loaded on first use: it imports torch
-        self.events = self.events or EventStore()
+        self.events = self.events or self.agent.events or EventStore()
+        self.agent.events = self.events  # the agent's feedback is what the controller pools
         self.controls = Controls(self.path)
         self.versions = VersionStore(self.path)
         self.failures = FailureLog(self.path)
@@ -98,12 +99,8 @@ class MetaController:
     # -- shared quantities -------------------------------------------------------------------
     @staticmethod
     def reward(terms: Mapping[str, float]) -> float:
-        """The product's reward: weighted terms (missing terms count 0), weights normalized."""
-        weights = get_settings().reward_weights.normalized()
-        unknown = set(terms) - set(weights)
-        if unknown:
-            raise ValueError(f"unknown reward terms {sorted(unknown)}; known: {sorted(weights)}")
-        return float(sum(weights[k] * float(v) for k, v in terms.items()))
+        """The product's reward (``agents.common.reward.weighted_reward``)."""
+        return weighted_reward(terms)
 
     def exploration(self, user: str, mode: str) -> float:
         """This user's exploration rate: the mode's budget, halving as their history grows."""
@@ -163,7 +160,7 @@ class MetaController:
 
         name = self.agent.name
         if self.versions.latest("policy", name) is None:
-            self.versions.save("policy", name, self.agent.params.to_dict(), author="default",
+            self.versions.save("policy", name, self.agent.save(), author="default",
                                reason="the design agent's built-in settings")
         version = Rollout(name, path=self.path).assign(session)
         payload = self.versions.get("policy", name, version).payload
@@ -284,8 +281,7 @@ class DashboardSession:
         feature = tile_feature(self.layout[tile_id]) if tile_id in self.layout else ""
         event = InteractionEvent(self.user, self.session, self.dashboard, tile_id, kind, value,
                                  feature=feature)
-        assert self.controller.events is not None
-        self.controller.events.add([event])
+        self.agent.update([event])
         self._round_events.append(event)
         if kind == "expand":
             self.expanded.add(tile_id)
@@ -328,14 +324,12 @@ class DashboardSession:
                     self.layout, self.user, mine, self.profile).items():
                 have = population.get(feature, (0.0, 0.0))
                 population[feature] = (have[0] + ups, have[1] + downs)
-            posts = self.agent.posteriors(self.layout, mine, population)
             epsilon = controller.exploration(self.user, mode)
-            proposal = self.agent.propose(
-                self.layout, posts, epsilon=epsilon, keep=self.expanded,
+            proposal = self.agent.decide(DesignContext(
+                self.layout, mine, population, epsilon=epsilon, keep=frozenset(self.expanded),
                 observation={"dashboard": self.dashboard, "user": self.user,
                              "policy_version": self.policy_version,
-                             "n_events": len(mine), "epsilon": round(epsilon, 4),
-                             "appeal": {k: round(p.mean, 3) for k, p in posts.items()}})
+                             "n_events": len(mine), "epsilon": round(epsilon, 4)}))
             return self.governor.submit(proposal, keep=self.expanded)
 
         decision = guarded(self.agent.name, self.governor.key, step,

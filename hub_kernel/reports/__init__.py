@@ -1,4 +1,7 @@
-"""Reports: the Report Generation Agent, narrative from computed facts, nbconvert export.
+"""Reports: composed from computed facts with the report agent's section choice, nbconvert export.
+
+The section learner itself is ``hub_kernel.agents.report`` (one layer down); ``ReportAgent`` here
+composes and exports with it.
 
 Importing this package stays light: pandas, bokeh, papermill and nbconvert are imported by the
 modules that use them, on first use of these names.
@@ -11,7 +14,6 @@ from typing import Any
 __all__ = [
     "Report",
     "ReportAgent",
-    "SectionLearner",
     "compose_report",
     "export_report",
     "get_exporter",
@@ -22,7 +24,6 @@ _WHERE = {
     "Report": "hub_kernel.reports.compose",
     "compose_report": "hub_kernel.reports.compose",
     "ReportAgent": "hub_kernel.reports.agent",
-    "SectionLearner": "hub_kernel.reports.agent",
     "export_report": "hub_kernel.reports.export",
     "get_exporter": "hub_kernel.reports.export",
     "register_exporter": "hub_kernel.reports.export",

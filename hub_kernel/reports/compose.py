@@ -2,8 +2,9 @@
 
 ``compose_report`` is what ``notebooks/analysis.ipynb`` calls. The dataset is a catalog name or
 id, a file path, a bundled sample name, or None (the bundled sample). The Report Generation
-Agent (``agent.SectionLearner``) chooses and orders the sections for the audience from those the
-data supports, unless ``sections`` names them. Only the analyses those sections need are run.
+Agent's learner (``hub_kernel.agents.report.learner.SectionLearner``) chooses and orders the
+sections for the audience from those the data supports, unless ``sections`` names them. Only the
+analyses those sections need are run.
 
 A ``Report`` displays itself in a notebook as one output per section, each a MIME bundle with
 HTML (data escaped), Markdown (data escaped) and a JSON header (``SECTION_MIME``) that hub's
@@ -23,10 +24,13 @@ from typing import Any
 
 import pandas as pd
 
-from hub_kernel.analyses.base import AnalysisResult, Fact, format_number
+from hub_kernel.agents.report.learner import SectionDecision, SectionLearner
+from hub_kernel.agents.report.sections import SECTIONS, check_sections
+from hub_kernel.agents.report.sections import audience as audience_spec
+from hub_kernel.analyses.base import AnalysisResult, Fact
+from hub_kernel.core.formatting import format_number
 from hub_kernel.exceptions import HubError, ReportError
 from hub_kernel.reports import story
-from hub_kernel.reports.agent import SectionDecision, SectionLearner
 from hub_kernel.reports.narrative import (
     Glossary,
     Narrative,
@@ -36,8 +40,6 @@ from hub_kernel.reports.narrative import (
     md_escape,
     rephrase,
 )
-from hub_kernel.reports.sections import SECTIONS, check_sections
-from hub_kernel.reports.sections import audience as audience_spec
 
 logger = logging.getLogger("hub_kernel")
 

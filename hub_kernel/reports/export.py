@@ -26,11 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hub_kernel.agents.report.sections import audience as audience_spec
+from hub_kernel.agents.report.sections import check_sections
+from hub_kernel.core.registry import Registry
 from hub_kernel.exceptions import RegistryError, ReportError
 from hub_kernel.reports.compose import REPORT_MIME, SECTION_MIME
 from hub_kernel.reports.narrative import md_escape
-from hub_kernel.reports.sections import audience as audience_spec
-from hub_kernel.reports.sections import check_sections
 
 logger = logging.getLogger("hub_kernel")
 
@@ -242,58 +243,28 @@ def print_pdf(page_path: Path, out: Path, n_charts: int = 0, timeout_ms: int = 6
             browser.close()
 
 
-class ExporterRegistry:
-    """Exporters by format name (``html``, ``pdf``, ``md`` and any registered)."""
-
-    def __init__(self) -> None:
-        self._exporters: dict[str, type[Exporter]] = {
-            "html": HtmlExporter, "pdf": PdfExporter, "md": MarkdownExporter}
-        self._loaded = False
-
-    def register(self, exporter: type[Exporter], name: str | None = None) -> None:
-        if not (isinstance(exporter, type) and issubclass(exporter, Exporter)):
-            raise RegistryError(f"{exporter!r} is not an Exporter subclass")
-        key = name or exporter.name
-        if not key:
-            raise RegistryError(f"exporter {exporter!r} has no name")
-        self._exporters[key] = exporter
-
-    def _entry_points(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        from importlib.metadata import entry_points
-
-        for entry in entry_points(group=_ENTRY_POINT_GROUP):
-            try:
-                self._exporters.setdefault(entry.name, entry.load())
-            except Exception:  # a broken plug-in must not take the built-in exporters down
-                logger.exception("cannot load exporter %r from %s", entry.name, entry.value)
-
-    def get(self, name: str) -> Exporter:
-        self._entry_points()
-        try:
-            return self._exporters[name]()
-        except KeyError:
-            raise RegistryError(f"no report format {name!r}; formats: "
-                                f"{', '.join(self.names())}") from None
-
-    def names(self) -> list[str]:
-        self._entry_points()
-        return list(self._exporters)
+def _exporter_class(exporter: Any) -> type[Exporter]:
+    if not (isinstance(exporter, type) and issubclass(exporter, Exporter)):
+        raise RegistryError(f"{exporter!r} is not an Exporter subclass")
+    return exporter
 
 
-exporter_registry = ExporterRegistry()
+#: exporter classes by format name (``html``, ``pdf``, ``md``, then the ``hub.exporters``
+#: entry points and any registered)
+exporters: Registry[type[Exporter]] = Registry(
+    "report format", plural="formats", entry_point_group=_ENTRY_POINT_GROUP,
+    builtins=lambda: [("html", HtmlExporter), ("pdf", PdfExporter), ("md", MarkdownExporter)],
+    check=_exporter_class, error=RegistryError)
 
 
 def register_exporter(exporter: type[Exporter], name: str | None = None) -> None:
     """Make ``exporter`` available as a report format."""
-    exporter_registry.register(exporter, name)
+    exporters.register(exporter, name)
 
 
 def get_exporter(name: str) -> Exporter:
     """The exporter of format ``name``; ``RegistryError`` names the known formats."""
-    return exporter_registry.get(name)
+    return exporters.get(name)()
 
 
 # -- the notebook ---------------------------------------------------------------------------

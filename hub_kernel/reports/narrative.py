@@ -22,13 +22,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from hub_kernel.analyses.base import Fact, format_number
+from hub_kernel.analyses.base import Fact
+from hub_kernel.core.formatting import format_number
+from hub_kernel.core.registry import Registry
 from hub_kernel.exceptions import ReportError
 
 logger = logging.getLogger("hub_kernel")
 
 PartKind = Literal["text", "name", "number"]
-_DIGIT = re.compile(r"\d")
+DIGIT = re.compile(r"\d")
 NUMBER_PATTERN = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?%?")
 
 
@@ -170,7 +172,7 @@ class SentenceBuilder:
         parts: list[Part] = []
         for literal, field_name, spec, _conv in string.Formatter().parse(template):
             if literal:
-                if _DIGIT.search(literal):
+                if DIGIT.search(literal):
                     raise ReportError(f"a number in template words ({literal!r}): numbers in "
                                       "a narrative must come from facts")
                 parts.append(Part("text", self.glossary.words(literal)))
@@ -192,7 +194,7 @@ class SentenceBuilder:
         if isinstance(value, Name):
             return Part("name", self.glossary.name(value.text))
         if isinstance(value, str):
-            if _DIGIT.search(value):
+            if DIGIT.search(value):
                 raise ReportError(f"a number in words ({value!r}): pass it as a Fact")
             return Part("text", self.glossary.words(value))
         raise ReportError(f"cannot write {type(value).__name__} in a sentence: pass a Fact, "
@@ -223,12 +225,14 @@ class RephraseBackend(Protocol):
     def rephrase(self, text: str, numbers: list[str], audience: str) -> str: ...
 
 
-_backends: dict[str, Callable[[], RephraseBackend]] = {}
+#: rephrasing backends by name: factories, called on each ``get_backend``
+backends: Registry[Callable[[], RephraseBackend]] = Registry(
+    "report rephrasing backend", error=ReportError)
 
 
 def register_backend(name: str, factory: Callable[[], RephraseBackend]) -> None:
     """Make a rephrasing backend available as ``HUB_REPORT_LLM_BACKEND=name``."""
-    _backends[name] = factory
+    backends.register(factory, name)
 
 
 def get_backend(name: str | None = None) -> RephraseBackend | None:
@@ -239,13 +243,12 @@ def get_backend(name: str | None = None) -> RephraseBackend | None:
         name = get_settings().report_llm_backend
     if not name:
         return None
-    try:
-        return _backends[name]()
-    except KeyError:
-        known = ", ".join(sorted(_backends)) or "none registered"
+    if name not in backends:
+        known = ", ".join(sorted(backends.names())) or "none registered"
         raise ReportError(f"no report rephrasing backend {name!r} ({known}); register one "
                           "with hub_kernel.reports.narrative.register_backend or unset "
-                          "HUB_REPORT_LLM_BACKEND") from None
+                          "HUB_REPORT_LLM_BACKEND")
+    return backends.get(name)()
 
 
 def rephrase(sentences: list[Sentence], audience: str,

@@ -12,8 +12,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from hub_kernel.analyses.base import AnalysisResult, Fact, format_number
-from hub_kernel.reports.narrative import _DIGIT, Name, Part, Sentence, SentenceBuilder, plain_fact
+from hub_kernel.analyses.base import AnalysisResult, Fact
+from hub_kernel.core.formatting import format_number
+from hub_kernel.reports.narrative import DIGIT, Name, Part, Sentence, SentenceBuilder, plain_fact
 
 logger = logging.getLogger("hub_kernel")
 
@@ -45,7 +46,7 @@ def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
         rest = before + " " + after
         for name in sorted(names, key=len, reverse=True):
             rest = rest.replace(name, " ")
-        if _DIGIT.search(rest):
+        if DIGIT.search(rest):
             return None
         b.facts[fact.key] = fact
         return Sentence(topic, (Part("text", before), Part("name", shown, fact.key, fact.value),
@@ -61,7 +62,7 @@ def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
     rest = before + " " + after
     for name in sorted(names, key=len, reverse=True):
         rest = rest.replace(name, " ")
-    if _DIGIT.search(rest):
+    if DIGIT.search(rest):
         return None
     b.facts[fact.key] = fact
     return Sentence(topic, (Part("text", before), Part("number", shown, fact.key, fact.value),
@@ -367,7 +368,7 @@ def fairness_sentences(b: SentenceBuilder, info: Any | None) -> tuple[list[Sente
         return [b.say("fairness", "No champion version has been checked for fairness.", 0.3)], []
     version = info.version(info.champion)
     status, block = fairness_status(info.tags, version.tags)
-    if _DIGIT.search(status):
+    if DIGIT.search(status):
         status = "see the note below"
     sentence = b.say("fairness", "Fairness of the champion: {status}.",
                      0.7 if block else 0.4, status=status)

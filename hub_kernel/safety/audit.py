@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import AuditError
 
 if sys.platform == "win32":  # pragma: no cover - no flock: the anchor may trail further
@@ -178,16 +179,9 @@ class AuditLog:
                             else self.path.with_name(self.path.name + ".anchor"))
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise AuditError(f"audit log {self.path} cannot be opened: {exc}") from exc
-        db.row_factory = sqlite3.Row
-        return db
+        # synchronous=FULL: a committed decision survives a power cut (the chain stays whole)
+        return connect(self.path, what="audit log", error=AuditError, schema=_SCHEMA,
+                       synchronous="FULL")
 
     def record(self, *, agent: str, action: str, explanation: str, mode: str | None = None,
                observation: Any = None, propensity: float | None = None,

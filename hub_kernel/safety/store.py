@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hub_kernel.core.sqlite import connect as open_sqlite
 from hub_kernel.exceptions import SafetyStoreError
 
 
@@ -30,14 +31,7 @@ def connect(path: str | os.PathLike[str] | None, schema: str) -> Iterator[sqlite
     two kernels do not interleave.
     """
     target = Path(path) if path is not None else default_path()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(target, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(schema)
-    except (OSError, sqlite3.Error) as exc:
-        raise SafetyStoreError(f"safety database {target} cannot be opened: {exc}") from exc
+    db = open_sqlite(target, what="safety database", error=SafetyStoreError, schema=schema)
     try:
         db.execute("BEGIN IMMEDIATE")
         yield db

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hub_kernel.reports.agent import FeedbackStore, SectionLearner
+from hub_kernel.agents.report.learner import SectionLearner
+from hub_kernel.agents.report.store import FeedbackStore
 from hub_kernel.reports.compose import compose_report
 from widgets.report_preview import ReportPreview
 

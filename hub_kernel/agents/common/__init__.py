@@ -1,1 +1,1 @@
-"""What every agent shares: the feedback event store and the product's weighted reward."""
+"""What every agent shares: the agent contract, the Beta bandit, the event store and the reward."""

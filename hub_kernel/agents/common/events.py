@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import AgentError
 
 SKILLS = ("novice", "analyst", "expert")
@@ -59,15 +60,7 @@ class EventStore:
         self.path = Path(path)
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise AgentError(f"event store {self.path} cannot be opened: {exc}") from exc
-        db.row_factory = sqlite3.Row
-        return db
+        return connect(self.path, what="event store", error=AgentError, schema=_SCHEMA)
 
     def add(self, events: Iterable[InteractionEvent]) -> int:
         rows = []

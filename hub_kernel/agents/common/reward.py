@@ -1,15 +1,17 @@
 """The reward terms of one round of a dashboard, from its interaction events.
 
 One definition for live sessions (``DashboardSession.round_terms``) and simulated ones
-(``agents.layout.simulate``); docs/reward.md explains each term. The controller weighs them
-with the settings' reward weights.
+(``agents.layout.env``); docs/reward.md explains each term. ``weighted_reward`` weighs them with
+the settings' reward weights: the one product reward the controller and the pre-training
+environment both use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from hub_kernel.agents.common.events import InteractionEvent
+from hub_kernel.core.config import get_settings
 
 # time on screen in a round (summed) that counts as looking at a tile, not passing it by
 ENGAGED_DWELL_SECONDS = 5.0
@@ -39,3 +41,12 @@ def reward_terms(events: Iterable[InteractionEvent], n_tiles: int, *,
         "satisfaction": (ups + 1) / (ups + downs + 2),
         "efficiency": 1.0 / (1.0 + failures),
     }
+
+
+def weighted_reward(terms: Mapping[str, float]) -> float:
+    """The product's reward: weighted terms (missing terms count 0), weights normalized."""
+    weights = get_settings().reward_weights.normalized()
+    unknown = set(terms) - set(weights)
+    if unknown:
+        raise ValueError(f"unknown reward terms {sorted(unknown)}; known: {sorted(weights)}")
+    return float(sum(weights[k] * float(v) for k, v in terms.items()))

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hub_kernel.agents.common.events import InteractionEvent
+from hub_kernel.agents.common.bandits import Posterior, ranking_probability, thompson_draw
+from hub_kernel.agents.common.events import EventStore, InteractionEvent
 from hub_kernel.layout import Layout, Tile
 from hub_kernel.safety.governor import Proposal, diff
 
@@ -31,18 +32,6 @@ FAILURE = {"thumbs_down": 1.0, "dismiss": 1.0}
 def tile_feature(tile: Tile) -> str:
     """What kind of tile this is, independent of the dataset (the unit of transfer)."""
     return f"{tile.kind}:{tile.chart_type}" if tile.chart_type else tile.kind
-
-
-@dataclass
-class Posterior:
-    alpha: float = 1.0
-    beta: float = 1.0
-    n_up: float = 0.0
-    n_down: float = 0.0
-
-    @property
-    def mean(self) -> float:
-        return self.alpha / (self.alpha + self.beta)
 
 
 @dataclass
@@ -60,15 +49,54 @@ class DesignParams:
 
 
 @dataclass
+class DesignContext:
+    """What one round's decision is made from (``DesignAgent.decide``)."""
+
+    layout: Layout
+    events: list[InteractionEvent]  # this user's, on this dashboard
+    population: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    epsilon: float = 0.0
+    keep: frozenset[str] = frozenset()  # tiles that must stay (expanded this round)
+    observation: Mapping[str, Any] = field(default_factory=dict)  # for the audit log
+
+
+@dataclass
 class DesignAgent:
-    """Proposes orderings of a dashboard's tiles from interaction feedback."""
+    """Proposes orderings of a dashboard's tiles from interaction feedback (an
+    ``agents.common.agent.Agent``: decide, update, save, load)."""
 
     params: DesignParams = field(default_factory=DesignParams)
     name: str = "design"
     seed: int | None = None
+    events: EventStore | None = None  # where feedback is kept (default ``$HUB_HOME/events.db``)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
+
+    # -- the agent contract ------------------------------------------------------------------
+    def decide(self, context: DesignContext) -> Proposal:
+        """One round: posteriors from the context's evidence, then ``propose``; the
+        observation logged gets the tiles' appeal."""
+        posts = self.posteriors(context.layout, context.events, context.population)
+        observation = {**context.observation,
+                       "appeal": {k: round(p.mean, 3) for k, p in posts.items()}}
+        return self.propose(context.layout, posts, epsilon=context.epsilon, keep=context.keep,
+                            observation=observation)
+
+    def update(self, feedback: Iterable[InteractionEvent]) -> None:
+        """Keep interaction events in the event store the next rounds read."""
+        if self.events is None:
+            self.events = EventStore()
+        self.events.add(feedback)
+
+    def save(self) -> dict[str, Any]:
+        """The policy's settings (``DesignParams``), as the version store keeps them."""
+        return dict(self.params.to_dict())
+
+    @classmethod
+    def load(cls, state: Mapping[str, Any], **kwargs: Any) -> DesignAgent:
+        """A design agent with the settings ``save`` returned."""
+        return cls(params=DesignParams(**state), **kwargs)
 
     # -- learning ----------------------------------------------------------------------------
     def posteriors(self, layout: Layout, mine: Iterable[InteractionEvent],
@@ -168,20 +196,15 @@ class DesignAgent:
         return sorted(tiles, key=lambda t: -score[t.id])
 
     def _sample(self, tiles: list[Tile], posts: Mapping[str, Posterior]) -> dict[str, float]:
-        return {t.id: float(self._rng.beta(posts[t.id].alpha, posts[t.id].beta)) for t in tiles}
+        draws = thompson_draw([posts[t.id] for t in tiles], self._rng)
+        return {t.id: d for t, d in zip(tiles, draws, strict=True)}
 
     def _ts_probability(self, tiles: list[Tile], posts: Mapping[str, Posterior],
                         chosen: list[Tile]) -> float:
         """How often a Thompson sample gives ``chosen`` (Monte Carlo)."""
-        if len(tiles) <= 1:
-            return 1.0
-        rng = np.random.default_rng(0)
-        draws = np.column_stack([rng.beta(posts[t.id].alpha, posts[t.id].beta,
-                                          self.params.mc_samples) for t in tiles])
         index = {t.id: i for i, t in enumerate(tiles)}
-        order = np.argsort(-draws, axis=1, kind="stable")
-        target = np.array([index[t.id] for t in chosen])
-        return float(max((order == target).all(axis=1).mean(), 1 / self.params.mc_samples))
+        return ranking_probability([posts[t.id] for t in tiles], [index[t.id] for t in chosen],
+                                   self.params.mc_samples)
 
     @staticmethod
     def _merge(fixed: Mapping[int, Tile], order: list[Tile], size: int) -> list[Tile]:

@@ -11,11 +11,11 @@ and are not part of the action (the simulated users have no taste for sizes, so 
 would learn noise).
 
 When the last slot is filled, the user runs a session on the layout and the episode's reward is
-the product's reward, ``MetaController.reward(terms)`` with the weights in settings, of the terms
-``simulate.reward_terms`` computes from the session's events (docs/reward.md). Intermediate steps
-earn 0 (or the invalid-action penalty). With ``reward_samples`` > 1 the terms are averaged over
-that many sessions (the extra ones on a copy of the user, so tastes drift and history grows once
-per episode): less noise for training, the same expected reward.
+the product's reward, ``common.reward.weighted_reward(terms)`` with the weights in settings, of the
+terms ``common.reward.reward_terms`` computes from the session's events (docs/reward.md).
+Intermediate steps earn 0 (or the invalid-action penalty). With ``reward_samples`` > 1 the terms
+are averaged over that many sessions (the extra ones on a copy of the user, so tastes drift and
+history grows once per episode): less noise for training, the same expected reward.
 
 The observation (``Box`` in [0, 1], float32), in order:
 
@@ -51,8 +51,8 @@ import numpy as np
 from gymnasium import spaces
 
 from hub_kernel.agents.common.events import InteractionEvent
-from hub_kernel.agents.common.reward import reward_terms
-from hub_kernel.agents.controller import MetaController, profile_features
+from hub_kernel.agents.common.reward import reward_terms, weighted_reward
+from hub_kernel.agents.controller import profile_features
 from hub_kernel.agents.layout.design import tile_feature
 from hub_kernel.agents.layout.simulate import (
     FEATURES,
@@ -254,7 +254,7 @@ class LayoutEnv(gym.Env[np.ndarray, np.int64]):
         self._sessions[user.name] = self._sessions.get(user.name, 0) + 1
         info.update(terms=terms, engagement=engagement, oracle_engagement=oracle,
                     n_events=len(events), layout=[t.id for t in tiles])
-        return MetaController.reward(terms)
+        return weighted_reward(terms)
 
     def _observe(self) -> np.ndarray:
         user = self._user

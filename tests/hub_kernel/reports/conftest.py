@@ -28,7 +28,8 @@ def hostile(sample) -> pd.DataFrame:
 
 @pytest.fixture
 def learner(tmp_path):
-    from hub_kernel.reports.agent import FeedbackStore, SectionLearner
+    from hub_kernel.agents.report.learner import SectionLearner
+    from hub_kernel.agents.report.store import FeedbackStore
 
     return SectionLearner(FeedbackStore(tmp_path / "reports.db"), epsilon=0.0, seed=0,
                           audit=False)
@@ -37,7 +38,8 @@ def learner(tmp_path):
 @pytest.fixture(scope="session")
 def reports(sample, tmp_path_factory):
     """One report per audience on the sample, composed once (greedy section choice)."""
-    from hub_kernel.reports.agent import FeedbackStore, SectionLearner
+    from hub_kernel.agents.report.learner import SectionLearner
+    from hub_kernel.agents.report.store import FeedbackStore
     from hub_kernel.reports.compose import compose_report
 
     learner = SectionLearner(FeedbackStore(tmp_path_factory.mktemp("reports") / "r.db"),

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from hub_kernel.agents.report.sections import SECTIONS
 from hub_kernel.analyses.base import Fact, format_number
 from hub_kernel.exceptions import ReportError
 from hub_kernel.reports import narrative
@@ -17,7 +18,6 @@ from hub_kernel.reports.narrative import (
     SentenceBuilder,
     register_backend,
 )
-from hub_kernel.reports.sections import SECTIONS
 
 ALL = list(SECTIONS)
 

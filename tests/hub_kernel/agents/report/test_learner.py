@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from hub_kernel.agents.report.learner import SectionLearner
+from hub_kernel.agents.report.sections import AUDIENCES, SECTIONS
+from hub_kernel.agents.report.store import FeedbackStore
 from hub_kernel.exceptions import ReportError
-from hub_kernel.reports.agent import FeedbackStore, SectionLearner
-from hub_kernel.reports.sections import AUDIENCES, SECTIONS
 
 
 def test_each_audience_starts_from_its_own_priorities(learner):

@@ -1,0 +1,1 @@
+"""The Report Generation Agent: its section vocabulary, feedback store and section learner."""

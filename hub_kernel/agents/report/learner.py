@@ -1,0 +1,266 @@
+"""The Report Generation Agent's learner: which sections a report holds, in which order.
+
+A Bayesian bandit over sections. Each (audience, section) has a Beta posterior: the audience's
+prior appeal (``sections.AUDIENCES``) as ``prior_strength`` pseudo-observations, then reader
+feedback stored in SQLite (``store.FeedbackStore``, ``$HUB_HOME/reports.db``): thumbs up and
+time spent reading count as successes, thumbs down and a section closed within seconds of
+opening as failures, opening a section as half a success. A decision keeps the audience's
+pinned sections first, then the other available sections with the best posterior means, best
+first, up to ``n_sections``; with probability ``epsilon`` it explores: the last slot goes to the
+winner of a Thompson draw among the sections not otherwise kept (so sections readers have not
+seen yet get a chance). It reports the propensity of the list it chose (for off-policy
+evaluation) and its expected reward, and is written to the audit log with an explanation.
+
+``SectionLearner`` is an ``agents.common.agent.Agent``: ``decide`` (a ``SectionContext``),
+``update`` (a ``SectionFeedback``), ``save``/``load`` (its ``LearnerParams``). Composing and
+exporting reports with it is ``hub_kernel.reports`` (one layer up).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from hub_kernel.agents.common.bandits import Posterior, ranking_probability, thompson_draw
+from hub_kernel.agents.report.sections import SECTIONS
+from hub_kernel.agents.report.sections import audience as audience_spec
+from hub_kernel.agents.report.store import FeedbackStore
+from hub_kernel.core.config import get_settings
+from hub_kernel.exceptions import ReportError
+
+logger = logging.getLogger("hub_kernel")
+
+AGENT = "report"
+
+
+@dataclass(frozen=True)
+class LearnerParams:
+    """Knobs of the section bandit (estimator style: stored unchanged)."""
+
+    prior_strength: float = 2.0
+    expand_weight: float = 0.5
+    quick_close_seconds: float = 3.0  # a section closed sooner than this was not wanted
+    quick_close_weight: float = 0.5
+    full_read_seconds: float = 60.0  # reading this long counts as a full success
+    time_weight: float = 1.0
+    position_decay: float = 0.85
+    mc_samples: int = 2000
+
+
+@dataclass(frozen=True)
+class SectionDecision:
+    """The sections chosen for one report, and what the audit log needs to judge it."""
+
+    audience: str
+    sections: tuple[str, ...]
+    propensity: float
+    expected_reward: float
+    explored: bool
+    explanation: str
+    runner_up: tuple[str, ...] = ()
+    appeal: dict[str, float] = field(default_factory=dict)
+    audit_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"audience": self.audience, "sections": list(self.sections),
+                "propensity": self.propensity, "expected_reward": self.expected_reward,
+                "explored": self.explored, "explanation": self.explanation,
+                "runner_up": list(self.runner_up), "appeal": dict(self.appeal),
+                "audit_id": self.audit_id}
+
+
+@dataclass(frozen=True)
+class SectionContext:
+    """What a report's section choice is made from (``SectionLearner.decide``)."""
+
+    audience: str
+    available: tuple[str, ...] | None = None  # None: every section
+    n_sections: int | None = None
+    observation: Mapping[str, Any] | None = None  # for the audit log
+    epsilon: float | None = None
+
+
+@dataclass(frozen=True)
+class SectionFeedback:
+    """What a reader did with a section (``SectionLearner.update``; ``FeedbackStore.record``)."""
+
+    audience: str
+    section: str
+    kind: str
+    value: float = 1.0
+    user: str | None = None
+    report: str | None = None
+
+
+class SectionLearner:
+    """Chooses and orders report sections per audience; learns from reader feedback."""
+
+    name = AGENT
+
+    def __init__(self, store: FeedbackStore | None = None, *,
+                 params: LearnerParams | None = None, epsilon: float | None = None,
+                 seed: int | None = None, audit: bool = True) -> None:
+        self.store = store or FeedbackStore()
+        self.params = params or LearnerParams()
+        self.epsilon = epsilon
+        self.seed = seed
+        self.audit = audit
+        self._rng = np.random.default_rng(seed)
+
+    # -- the agent contract -----------------------------------------------------------------
+    def decide(self, context: SectionContext) -> SectionDecision:
+        """``choose`` for ``context``."""
+        return self.choose(context.audience, context.available,
+                           n_sections=context.n_sections, observation=context.observation,
+                           epsilon=context.epsilon)
+
+    def update(self, feedback: SectionFeedback) -> None:
+        """Store what a reader did (``feedback``)."""
+        self.feedback(feedback.audience, feedback.section, feedback.kind, feedback.value,
+                      user=feedback.user, report=feedback.report)
+
+    def save(self) -> dict[str, Any]:
+        """The bandit's settings (``LearnerParams``); the feedback is in the store already."""
+        return asdict(self.params)
+
+    @classmethod
+    def load(cls, state: Mapping[str, Any], **kwargs: Any) -> SectionLearner:
+        """A learner with the settings ``save`` returned (``kwargs``: store, epsilon...)."""
+        return cls(params=LearnerParams(**state), **kwargs)
+
+    # -- learning ---------------------------------------------------------------------------
+    def feedback(self, audience: str, section: str, kind: str, value: float = 1.0, **kw: Any
+                 ) -> None:
+        """Record what a reader did with a section (see ``FeedbackStore.record``)."""
+        self.store.record(audience, section, kind, value, **kw)
+
+    def posteriors(self, audience: str, sections: Iterable[str] | None = None
+                   ) -> dict[str, Posterior]:
+        """Per-section posteriors for ``audience``: prior appeal, then the stored feedback."""
+        spec = audience_spec(audience)
+        p = self.params
+        names = list(sections) if sections is not None else list(SECTIONS)
+        posts = {s: Posterior(1 + p.prior_strength * spec.appeal(s),
+                              1 + p.prior_strength * (1 - spec.appeal(s))) for s in names}
+        for section, kind, value in self.store.events(audience):
+            post = posts.get(section)
+            if post is None:
+                continue
+            if kind == "thumbs_up":
+                post.alpha += value
+                post.n_up += value
+            elif kind == "thumbs_down":
+                post.beta += value
+                post.n_down += value
+            elif kind == "expand":
+                post.alpha += p.expand_weight * value
+            elif kind == "collapse" and value < p.quick_close_seconds:
+                post.beta += p.quick_close_weight
+            elif kind == "time":
+                post.seconds += value
+                post.alpha += p.time_weight * min(value / p.full_read_seconds, 1.0)
+        return posts
+
+    # -- acting -----------------------------------------------------------------------------
+    def choose(self, audience: str, available: Iterable[str] | None = None, *,
+               n_sections: int | None = None, observation: Mapping[str, Any] | None = None,
+               epsilon: float | None = None) -> SectionDecision:
+        """The sections of the next report for ``audience``, from those ``available``."""
+        spec = audience_spec(audience)
+        candidates = list(dict.fromkeys(available if available is not None else SECTIONS))
+        unknown = [s for s in candidates if s not in SECTIONS]
+        if unknown:
+            raise ReportError(f"unknown report section(s): {', '.join(unknown)}")
+        if not candidates:
+            raise ReportError("no section has anything to say about this data")
+        n = max(1, min(n_sections or spec.n_sections, len(candidates)))
+        eps = self._epsilon() if epsilon is None else epsilon
+        posts = self.posteriors(audience, candidates)
+        pinned = [s for s in spec.pinned if s in candidates][:n]
+        free = [s for s in candidates if s not in pinned]
+        k = n - len(pinned)
+        greedy = self._top(free, {s: posts[s].mean for s in free}, k)
+        explored = bool(self._rng.random() < eps) and k > 0
+        chosen = greedy
+        if explored:  # the last slot goes to a Thompson draw among the sections not kept
+            rest = [s for s in free if s not in greedy[:k - 1]]
+            chosen = [*greedy[:k - 1], *self._top(rest, self._sample(rest, posts), 1)]
+        rest = [s for s in free if s not in greedy[:k - 1]]
+        propensity = (1 - eps) * (chosen == greedy) + eps * (
+            self._ts_probability(rest, posts, chosen[-1:]) if chosen[:k - 1] == greedy[:k - 1]
+            and k > 0 else 0.0)
+        runner = greedy if chosen != greedy else self._runner_up(free, posts, greedy, k)
+        sections = (*pinned, *chosen)
+        appeal = {s: round(posts[s].mean, 3) for s in candidates}
+        how = "exploring (Thompson sample)" if explored else "best known order"
+        shown = ", ".join(
+            f"{SECTIONS[s].title} ({posts[s].mean:.2f}"
+            + (f"; {posts[s].n_up:.0f} up, {posts[s].n_down:.0f} down" if posts[s].n_up
+               or posts[s].n_down else "") + ")" for s in sections)
+        left = [s for s in free if s not in chosen]
+        best_left = max(left, key=lambda s: posts[s].mean) if left else None
+        explanation = (f"{how} for {audience} readers ({spec.description}): {shown}"
+                       + (f"; best left out: {SECTIONS[best_left].title} "
+                          f"({posts[best_left].mean:.2f})" if best_left else ""))
+        decision = SectionDecision(
+            audience=audience, sections=sections, propensity=float(max(propensity, 1e-6)),
+            expected_reward=self.expected([*pinned, *chosen], posts), explored=explored,
+            explanation=explanation, runner_up=(*pinned, *runner), appeal=appeal)
+        if self.audit:
+            decision = self._audit(decision, observation)
+        return decision
+
+    def expected(self, sections: list[str], posts: Mapping[str, Posterior]) -> float:
+        """Position-weighted appeal of a section list (the reward a report is expected to earn)."""
+        if not sections:
+            return 0.0
+        weights = self.params.position_decay ** np.arange(len(sections))
+        means = np.array([posts[s].mean for s in sections])
+        return float((weights * means).sum() / weights.sum())
+
+    # -- internals --------------------------------------------------------------------------
+    def _epsilon(self) -> float:
+        if self.epsilon is not None:
+            return self.epsilon
+        return get_settings().report_exploration
+
+    @staticmethod
+    def _top(sections: list[str], score: Mapping[str, float], k: int) -> list[str]:
+        # stable: ties keep the catalogue order, so a learner without evidence is predictable
+        return sorted(sections, key=lambda s: -score[s])[:k]
+
+    def _sample(self, sections: list[str], posts: Mapping[str, Posterior]) -> dict[str, float]:
+        draws = thompson_draw([posts[s] for s in sections], self._rng)
+        return {s: d for s, d in zip(sections, draws, strict=True)}
+
+    def _runner_up(self, free: list[str], posts: Mapping[str, Posterior], greedy: list[str],
+                   k: int) -> list[str]:
+        rest = [s for s in free if s not in greedy]
+        if rest and greedy:  # the best section left out instead of the weakest one kept
+            best = max(rest, key=lambda s: posts[s].mean)
+            return [*greedy[:-1], best]
+        return [*greedy[1:2], *greedy[:1], *greedy[2:]] if len(greedy) > 1 else greedy
+
+    def _ts_probability(self, sections: list[str], posts: Mapping[str, Posterior],
+                        chosen: list[str]) -> float:
+        """How often a Thompson draw over ``sections`` ranks ``chosen`` first, in this order
+        (Monte Carlo)."""
+        index = {s: i for i, s in enumerate(sections)}
+        return ranking_probability([posts[s] for s in sections], [index[s] for s in chosen],
+                                   self.params.mc_samples)
+
+    def _audit(self, decision: SectionDecision, observation: Mapping[str, Any] | None
+               ) -> SectionDecision:
+        from hub_kernel.safety.audit import AuditLog
+
+        entry = AuditLog().record(
+            agent=AGENT, action=f"report:{decision.audience}", explanation=decision.explanation,
+            mode=get_settings().autonomy_mode,
+            observation={**(observation or {}), "audience": decision.audience,
+                         "sections": list(decision.sections)},
+            propensity=decision.propensity, expected_reward=decision.expected_reward)
+        return replace(decision, audit_id=entry.id)
