@@ -191,9 +191,9 @@ class MetaController:
 
     def parity(self, *, audit: bool = False) -> Any:
         """Mean reward per user group, and the groups exploration starves (a
-        ``hub_kernel.models.lifecycle.fairness.RewardParityReport``); ``audit`` records a flagged
+        ``hub_kernel.safety.parity.RewardParityReport``); ``audit`` records a flagged
         group in the audit log."""
-        from hub_kernel.models.lifecycle.fairness import RewardParity
+        from hub_kernel.safety.parity import RewardParity
 
         assert self.events is not None
         monitor = RewardParity(agent=self.agent.name)

@@ -200,7 +200,7 @@ def show_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> No
     state = " [yellow](archived)[/]" if info.archived else ""
     console.print(f"[bold]{escape(info.name)}[/]{state}: champion {info.champion or '-'}, "
                   f"challenger {info.challenger or '-'}")
-    from hub_kernel.models.registry import fairness_status
+    from hub_kernel.models.tags import fairness_status
 
     statuses = {v.version: fairness_status(info.tags, v.tags)[0] for v in info.versions}
     gated = any(status != "not declared" for status in statuses.values())
@@ -341,12 +341,9 @@ def fairness_command(
     """Check VERSION of NAME for fairness across the groups of each --sensitive column of
     DATASET; logs to MLflow and tags the version (pass/fail gates its promotion). Exits 2 on
     fail."""
-    from hub_kernel.models.lifecycle.fairness import (
-        FairnessError,
-        fairness_report,
-        log_fairness,
-        sensitive_candidates,
-    )
+    from hub_kernel.exceptions import FairnessError
+    from hub_kernel.models.fairness import fairness_report, sensitive_candidates
+    from hub_kernel.models.fairness_log import log_fairness
 
     try:
         registry = _registry()

@@ -23,31 +23,27 @@ if TYPE_CHECKING:
         RetrainOutcome,
         RetrainPolicy,
     )
-    from hub_kernel.models.registry import (
-        ModelInfo,
-        ModelRegistry,
-        ModelSummary,
-        VersionInfo,
-    )
+    from hub_kernel.models.records import ModelInfo, ModelSummary, VersionInfo
+    from hub_kernel.models.registry import ModelRegistry
     from hub_kernel.models.tracking import TrackingStore
-    from hub_kernel.models.trainer import (
+    from hub_kernel.models.trainer import ModelTrainer
+    from hub_kernel.models.training import (
         GREATER_IS_BETTER,
         PRIMARY_METRIC,
-        ModelTrainer,
         TrainResult,
         dataset_fingerprint,
     )
 
 _EXPORTS = {
     "ModelTrainer": "trainer",
-    "TrainResult": "trainer",
-    "PRIMARY_METRIC": "trainer",
-    "GREATER_IS_BETTER": "trainer",
-    "dataset_fingerprint": "trainer",
+    "TrainResult": "training",
+    "PRIMARY_METRIC": "training",
+    "GREATER_IS_BETTER": "training",
+    "dataset_fingerprint": "training",
     "ModelRegistry": "registry",
-    "ModelSummary": "registry",
-    "ModelInfo": "registry",
-    "VersionInfo": "registry",
+    "ModelSummary": "records",
+    "ModelInfo": "records",
+    "VersionInfo": "records",
     "TrackingStore": "tracking",
     "RetrainPolicy": "lifecycle.retrain",
     "AlwaysRetrain": "lifecycle.retrain",

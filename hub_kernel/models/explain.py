@@ -167,7 +167,7 @@ def permutation_importance_report(model: Any, X: pd.DataFrame, y: Any, *, n_repe
 
 def importance_metrics(report: PermutationImportance) -> dict[str, float]:
     """``importance.<column>`` (mean drop) for the top columns, as valid MLflow keys."""
-    from hub_kernel.models.lifecycle.fairness import metric_key
+    from hub_kernel.models.tracking import metric_key
 
     metrics: dict[str, float] = {}
     for item in report.importances[:_MAX_METRICS]:

@@ -229,13 +229,16 @@ def build_pipeline(plan: FeaturePlan, estimator: Any) -> Pipeline:
     return Pipeline([("preprocess", build_preprocessor(plan)), ("model", estimator)])
 
 
-def infer_task(y: pd.Series) -> Task:
+def infer_task(y: Any) -> Task:
     """``regression`` for a numeric target with many distinct values, else ``classification``.
 
     A float target holding any non-whole value is a quantity; a whole-number target is a set of
-    classes when it has at most ``min(20, max(2, rows // 10))`` distinct values.
+    classes when it has at most ``min(20, max(2, rows // 10))`` distinct values. ``y`` is a
+    Series or anything one-dimensional (an array, a list). The one rule of hub: the trainer,
+    the A/B gate and the fairness check all type a target with it.
     """
-    values = y.dropna()
+    series = y if isinstance(y, pd.Series) else pd.Series(np.ravel(np.asarray(y)))
+    values = series.dropna()
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         return "classification"
     floats = values.astype("float64")
@@ -245,6 +248,21 @@ def infer_task(y: pd.Series) -> Task:
         return "regression"
     limit = min(_MAX_CLASSES, max(2, len(values) // 10))
     return "regression" if values.nunique() > limit else "classification"
+
+
+def estimator_task(model: Any) -> Task | None:
+    """The task a fitted or unfitted estimator is for, from its scikit-learn tags (``None``
+    when it does not say, e.g. a model that is not scikit-learn's)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    try:
+        if is_classifier(model):
+            return "classification"
+        if is_regressor(model):
+            return "regression"
+    except Exception:  # a non-sklearn model without tags
+        logger.debug("cannot tell the task of %r from its tags", model, exc_info=True)
+    return None
 
 
 def regression_target(y: pd.Series) -> pd.Series:

@@ -9,7 +9,7 @@ MLflow's registry is the store (same SQLite file as tracking by default). hub's 
   one in the model tag ``hub.champion_history`` so ``rollback`` can restore it;
 - a version that declares sensitive attributes (tag ``hub.sensitive``, also kept on the model
   so later versions inherit the declaration) may become champion only with a passed fairness
-  check (``hub.fairness_decision = pass``, see ``models.lifecycle.fairness``): ``promote``
+  check (``hub.fairness_decision = pass``, see ``models.fairness``): ``promote``
   refuses it otherwise, and such a first version is registered as ``challenger``, not
   ``champion``;
 - ``delete_model`` archives: it tags the model ``hub.archived=true`` and keeps its versions and
@@ -25,20 +25,23 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import threading
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hub_kernel.exceptions import ModelError, RegistryStateError
-from hub_kernel.models.lifecycle.fairness import (
-    FAIRNESS_DECISION_TAG,
-    FAIRNESS_EXPLANATION_TAG,
-    FAIRNESS_THRESHOLD_TAG,
+from hub_kernel.models.records import ModelInfo, ModelSummary, VersionInfo
+from hub_kernel.models.tags import (
+    AB_CHAMPION_TAG,
+    AB_DECISION_TAG,
+    ARCHIVED_TAG,
+    HISTORY_TAG,
     SENSITIVE_TAG,
+    fairness_status,
+    tag_float,
+    tag_names,
 )
-from hub_kernel.models.tracking import TrackingStore, process_alive, translate_errors
+from hub_kernel.models.tracking import STALE_AFTER, TrackingStore, repair_runs, translate_errors
 from hub_kernel.safety.audit import AuditLog
 
 if TYPE_CHECKING:
@@ -49,13 +52,8 @@ logger = logging.getLogger("hub_kernel")
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-ARCHIVED_TAG = "hub.archived"
-HISTORY_TAG = "hub.champion_history"
-AB_DECISION_TAG = "hub.ab_decision"  # set on a challenger by the A/B gate
-AB_CHAMPION_TAG = "hub.ab_champion"  # the champion version that decision was made against
 _HISTORY_LIMIT = 50
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-STALE_AFTER = timedelta(hours=24)
 _ALIAS_LOCK = threading.Lock()
 
 
@@ -69,141 +67,8 @@ def check_name(name: str) -> str:
     return name
 
 
-def _names(text: str | None) -> list[str]:
-    """A JSON list of column names from a tag (empty when absent or unreadable)."""
-    try:
-        value = json.loads(text) if text else []
-    except ValueError:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def fairness_status(model_tags: dict[str, str], version_tags: dict[str, str]
-                    ) -> tuple[str, str | None]:
-    """``(status, block)``: the fairness status of a version in words (``"not declared"``,
-    ``"pass (sex)"``, ``"fail (sex)"``...) and why it may not be promoted (``None``: nothing
-    blocks it). The attributes declared on the model or the version must all have been checked
-    by a passed fairness check of this version."""
-    checked = _names(version_tags.get(SENSITIVE_TAG))
-    declared = list(dict.fromkeys([*_names(model_tags.get(SENSITIVE_TAG)), *checked]))
-    if not declared:
-        return "not declared", None
-    decision = version_tags.get(FAIRNESS_DECISION_TAG) or "not checked"
-    status = f"{decision} ({', '.join(checked or declared)})"
-    why = version_tags.get(FAIRNESS_EXPLANATION_TAG, "")
-    uncovered = [a for a in declared if a not in checked]
-    used = _float(version_tags.get(FAIRNESS_THRESHOLD_TAG))
-    from hub_kernel.core.config import get_settings
-
-    allowed = get_settings().fairness_threshold
-    if decision == "pass" and used is not None and used > allowed + 1e-12:
-        return status, (f"it declares sensitive attributes ({', '.join(declared)}) and its "
-                        f"fairness check passed only under a looser threshold ({used:g} > "
-                        f"HUB_FAIRNESS_THRESHOLD {allowed:g}); check it again without "
-                        "--threshold, or have a person override with a reason")
-    if decision == "pass" and not uncovered:
-        return status, None
-    if decision == "pass":
-        block = (f"its fairness check covered {', '.join(checked)} but not "
-                 f"{', '.join(uncovered)}, also declared sensitive")
-    elif decision == "fail":
-        block = f"it failed its fairness check: {why}"
-    elif decision == "not checked":
-        block = "its fairness check was not run" + (f" ({why})" if why else "")
-    else:
-        block = f"its fairness check could not be run ({decision}): {why}"
-    return status, f"it declares sensitive attributes ({', '.join(declared)}) and {block}"
-
-
 def _time(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
-
-
-def _float(text: str | None) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """One registered model, as ``list_models`` shows it."""
-
-    name: str
-    latest_version: int | None
-    champion: int | None
-    challenger: int | None
-    primary_metric: str | None
-    champion_score: float | None
-    archived: bool
-    n_versions: int
-    task: str | None = None
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One registered version: its run, metrics, aliases and data."""
-
-    version: int
-    run_id: str | None
-    created_at: datetime | None
-    aliases: tuple[str, ...]
-    status: str  # the registry's status of the version (READY when complete)
-    run_status: str | None  # FINISHED, FAILED, KILLED, RUNNING, or None if the run is gone
-    metrics: dict[str, float]
-    primary_metric: str | None
-    score: float | None
-    task: str | None
-    dataset_fingerprint: str | None
-    dataset_id: str | None
-    dataset_name: str | None
-    target: str | None
-    source: str
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def created(self) -> str | None:
-        """``created_at`` as ISO text (the shape ``widgets.models`` reads)."""
-        return self.created_at.isoformat(timespec="seconds") if self.created_at else None
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """Everything the registry knows about one model."""
-
-    name: str
-    archived: bool
-    champion: int | None
-    challenger: int | None
-    champion_history: tuple[int, ...]
-    created_at: datetime | None
-    tags: dict[str, str]
-    versions: tuple[VersionInfo, ...]
-
-    @property
-    def primary_metric(self) -> str | None:
-        """The metric the model is judged by (its champion's, else its newest version's)."""
-        for v in sorted(self.versions, key=lambda v: (v.version != self.champion, -v.version)):
-            if v.primary_metric:
-                return v.primary_metric
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data, as ``widgets.models.ModelCard`` takes it."""
-        return {
-            "name": self.name, "archived": self.archived, "champion": self.champion,
-            "challenger": self.challenger, "primary_metric": self.primary_metric,
-            "champion_history": list(self.champion_history),
-            "versions": [{**asdict(v), "created": v.created, "aliases": list(v.aliases),
-                          "created_at": v.created} for v in self.versions],
-        }
-
-    def version(self, number: int) -> VersionInfo:
-        for v in self.versions:
-            if v.version == number:
-                return v
-        raise ModelError(f"model {self.name!r} has no version {number}")
 
 
 def _missing(exc: Exception) -> bool:
@@ -303,7 +168,7 @@ class ModelRegistry:
                 champion=champion,
                 challenger=aliases.get(CHALLENGER),
                 primary_metric=tags.get("hub.primary_metric") or latest.get("hub.primary_metric"),
-                champion_score=_float(tags.get("hub.primary_value")),
+                champion_score=tag_float(tags.get("hub.primary_value")),
                 archived=archived,
                 n_versions=len(by_number),
                 task=tags.get("hub.task") or latest.get("hub.task"),
@@ -341,7 +206,7 @@ class ModelRegistry:
                 run_status=run_status,
                 metrics=metrics,
                 primary_metric=tags.get("hub.primary_metric"),
-                score=_float(tags.get("hub.primary_value")),
+                score=tag_float(tags.get("hub.primary_value")),
                 task=tags.get("hub.task"),
                 dataset_fingerprint=tags.get("hub.dataset_fingerprint"),
                 dataset_id=tags.get("hub.dataset_id") or None,
@@ -397,9 +262,9 @@ class ModelRegistry:
             if _missing(exc):
                 return []
             raise ModelError(f"registry at {self.store.tracking_uri} failed: {exc}") from exc
-        names = _names((model.tags or {}).get(SENSITIVE_TAG))
+        names = tag_names((model.tags or {}).get(SENSITIVE_TAG))
         if found is not None:
-            names += _names((found.tags or {}).get(SENSITIVE_TAG))
+            names += tag_names((found.tags or {}).get(SENSITIVE_TAG))
         return list(dict.fromkeys(names))
 
     def declare_sensitive(self, name: str, attributes: tuple[str, ...] | list[str]) -> list[str]:
@@ -658,53 +523,8 @@ class ModelRegistry:
         raise ModelError(f"no model named {name!r}")
 
     # -- repair --------------------------------------------------------------------------
-    @translate_errors("repairing the tracking store")
     def repair(self, *, stale_after: timedelta = STALE_AFTER) -> list[str]:
-        """Mark as KILLED hub's runs left RUNNING by a process that is gone.
-
-        A run started on this host is stale when its process no longer exists; one from
-        another host when it started more than ``stale_after`` ago. Returns their run ids.
-        Nothing is registered by such a run (registration is its last step), so the registry
-        itself needs no repair.
-        """
-        client = self.client
-        host = socket.gethostname()
-        now = datetime.now(UTC)
-        repaired = []
-        runs = client.search_runs(
-            [self.store.experiment_id], filter_string="attributes.status = 'RUNNING'",
-            max_results=1000,
-        )
-        for run in runs:
-            tags = run.data.tags
-            pid = tags.get("hub.pid")
-            if not pid or not pid.isdigit():
-                continue  # not started by hub
-            started = _time(run.info.start_time) or now
-            if tags.get("hub.host") == host:
-                stale = not process_alive(int(pid), tags.get("hub.pid_started") or None)
-            else:
-                stale = now - started > stale_after
-            if not stale:
-                continue
-            client.set_tag(run.info.run_id, "hub.repaired",
-                           f"process {pid} on {tags.get('hub.host')} ended without finishing")
-            client.set_terminated(run.info.run_id, status="KILLED")
-            self._fail_pending_models(run.info.run_id)
-            repaired.append(run.info.run_id)
-            logger.warning("marked run %s KILLED: its process %s is gone", run.info.run_id, pid)
-        return repaired
-
-    def _fail_pending_models(self, run_id: str) -> None:
-        """Mark FAILED the logged models a dead run left half-uploaded (never registered)."""
-        from mlflow.entities import LoggedModelStatus
-
-        try:
-            models = self.client.search_logged_models(
-                [self.store.experiment_id], filter_string=f"source_run_id = '{run_id}'",
-            )
-            for model in models:
-                if model.status == LoggedModelStatus.PENDING:
-                    self.client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
-        except Exception as exc:  # best effort: the registry never points at them anyway
-            logger.warning("could not mark the logged models of run %s failed: %s", run_id, exc)
+        """Mark as KILLED hub's runs left RUNNING by a process that is gone (see
+        ``models.tracking.repair_runs``); returns their run ids. Nothing is registered by such a
+        run (registration is its last step), so the registry itself needs no repair."""
+        return repair_runs(self.store, stale_after=stale_after)

@@ -5,7 +5,9 @@ artifacts are files under ``settings.artifacts_dir``. ``TrackingStore.open()`` c
 be used before any work starts, so an unreachable server or an unopenable file is one clear
 ``ModelError`` instead of a long retry loop or a half-written run.
 
-mlflow is imported inside the functions that need it: importing this module stays light.
+``repair_runs`` marks KILLED the runs a dead process left RUNNING (hub tags each run with its
+process: ``process_marker``). mlflow is imported inside the functions that need it: importing
+this module stays light.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from hub_kernel.core.process import alive, this_process
 from hub_kernel.exceptions import HubError, ModelError
 
 if TYPE_CHECKING:
@@ -30,6 +35,8 @@ logger = logging.getLogger("hub_kernel")
 
 EXPERIMENT_NAME = "hub"
 _CONNECT_TIMEOUT = 3.0
+#: a RUNNING run of another host is taken as dead after this long (``repair_runs``)
+STALE_AFTER = timedelta(hours=24)
 _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 # mlflow's fluent API (used by ``mlflow.sklearn.log_model`` and ``models:/`` URIs) reads a
@@ -229,31 +236,66 @@ class TrackingStore:
 
 def process_marker() -> dict[str, str]:
     """Tags identifying this process, so a run it leaves RUNNING can be told apart later."""
-    pid = os.getpid()
-    return {"hub.pid": str(pid), "hub.host": socket.gethostname(),
-            "hub.pid_started": _process_start(pid) or ""}
+    me = this_process()
+    return {"hub.pid": str(me["pid"]), "hub.host": str(me["host"]),
+            "hub.pid_started": me["pid_started"] or ""}
 
 
-def _process_start(pid: int) -> str | None:
-    """The start time of ``pid`` in clock ticks since boot (Linux), else ``None``."""
+def metric_key(name: str) -> str:
+    """``name`` as a valid MLflow metric key (letters, digits, ``_ - . space`` and no more)."""
+    key = re.sub(r"[^\w.\- ]", "_", name).strip(" .") or "_"
+    return key[:200]
+
+
+# -- repair ---------------------------------------------------------------------------------
+@translate_errors("repairing the tracking store")
+def repair_runs(store: TrackingStore, *, stale_after: timedelta = STALE_AFTER) -> list[str]:
+    """Mark as KILLED hub's runs left RUNNING by a process that is gone.
+
+    A run started on this host is stale when its process no longer exists (or its pid now
+    belongs to another process: ``core.process.alive``); one from another host when it started
+    more than ``stale_after`` ago. Returns their run ids.
+    """
+    client = store.client
+    host = socket.gethostname()
+    now = datetime.now(UTC)
+    repaired = []
+    runs = client.search_runs(
+        [store.experiment_id], filter_string="attributes.status = 'RUNNING'",
+        max_results=1000,
+    )
+    for run in runs:
+        tags = run.data.tags
+        pid = tags.get("hub.pid")
+        if not pid or not pid.isdigit():
+            continue  # not started by hub
+        started = (datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC)
+                   if run.info.start_time else now)
+        if tags.get("hub.host") == host:
+            stale = not alive(int(pid), tags.get("hub.pid_started") or None)
+        else:
+            stale = now - started > stale_after
+        if not stale:
+            continue
+        client.set_tag(run.info.run_id, "hub.repaired",
+                       f"process {pid} on {tags.get('hub.host')} ended without finishing")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        _fail_pending_models(store, run.info.run_id)
+        repaired.append(run.info.run_id)
+        logger.warning("marked run %s KILLED: its process %s is gone", run.info.run_id, pid)
+    return repaired
+
+
+def _fail_pending_models(store: TrackingStore, run_id: str) -> None:
+    """Mark FAILED the logged models a dead run left half-uploaded (never registered)."""
+    from mlflow.entities import LoggedModelStatus
+
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name (field 2) may hold spaces: count fields after its closing parenthesis
-    fields = stat[stat.rfind(")") + 2:].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_alive(pid: int, started: str | None) -> bool:
-    """Whether ``pid`` still runs and is the same process (same start time, when known)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if started:
-        now = _process_start(pid)
-        return now is None or now == started
-    return True
+        models = store.client.search_logged_models(
+            [store.experiment_id], filter_string=f"source_run_id = '{run_id}'",
+        )
+        for model in models:
+            if model.status == LoggedModelStatus.PENDING:
+                store.client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+    except Exception as exc:  # best effort: the registry never points at them anyway
+        logger.warning("could not mark the logged models of run %s failed: %s", run_id, exc)

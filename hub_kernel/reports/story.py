@@ -362,7 +362,7 @@ def fairness_sentences(b: SentenceBuilder, info: Any | None) -> tuple[list[Sente
     note, why it may not be promoted (the registry's words, which may hold numbers)."""
     if info is None:
         return [], []
-    from hub_kernel.models.registry import fairness_status
+    from hub_kernel.models.tags import fairness_status
 
     if info.champion is None:
         return [b.say("fairness", "No champion version has been checked for fairness.", 0.3)], []

@@ -1,20 +1,11 @@
-"""Safety: the audit trail of autonomous decisions, and fairness checks of models (a promotion
-gate) and of the agents' rewards per user group (autonomy modes and overrides grow here)."""
+"""Safety: the audit trail of autonomous decisions, staged rollouts, and whether the agents'
+rewards starve a group of users (``parity``). The fairness of models (a promotion gate) is
+``hub_kernel.models.fairness``: safety sits below models and never imports them."""
 
 from __future__ import annotations
 
-from hub_kernel.models.lifecycle.fairness import (
-    FairnessError,
-    FairnessReport,
-    GroupReward,
-    RewardParity,
-    RewardParityReport,
-    fairness_report,
-    fairness_report_from_predictions,
-    log_fairness,
-    sensitive_candidates,
-)
 from hub_kernel.safety.audit import AuditEntry, AuditLog, Verification, log_decision
+from hub_kernel.safety.parity import GroupReward, RewardParity, RewardParityReport
 from hub_kernel.safety.rollout import (
     Rollout,
     RolloutError,
@@ -25,8 +16,6 @@ from hub_kernel.safety.rollout import (
 __all__ = [
     "AuditEntry",
     "AuditLog",
-    "FairnessError",
-    "FairnessReport",
     "GroupReward",
     "RewardParity",
     "RewardParityReport",
@@ -34,10 +23,6 @@ __all__ = [
     "RolloutError",
     "RolloutStatus",
     "Verification",
-    "fairness_report",
-    "fairness_report_from_predictions",
     "in_force",
     "log_decision",
-    "log_fairness",
-    "sensitive_candidates",
 ]

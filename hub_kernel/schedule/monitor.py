@@ -87,7 +87,7 @@ def _one(registry: ModelRegistry, name: str, champion: int) -> ChampionDrift:
 
     from hub_kernel.data.catalog import Catalog
     from hub_kernel.models.lifecycle.drift import drift_report
-    from hub_kernel.models.lifecycle.policy import _features, _score
+    from hub_kernel.models.lifecycle.policy import model_features, score_model
 
     base = registry.get_model_info(name).version(champion)
     key = base.dataset_name or base.dataset_id
@@ -101,7 +101,7 @@ def _one(registry: ModelRegistry, name: str, champion: int) -> ChampionDrift:
                              f"no new batch since version {champion} was trained", newest.id)
     reference, current = catalog.load(base.dataset_id), catalog.load(newest.id)
     model = registry.load_model(name, version=champion)
-    features = _features(model, reference)
+    features = model_features(model, reference)
     missing = [c for c in features if c not in current.columns]
     if missing:
         return ChampionDrift(name, champion, "drifted",
@@ -110,8 +110,8 @@ def _one(registry: ModelRegistry, name: str, champion: int) -> ChampionDrift:
     if base.target and base.target in current.columns and base.primary_metric:
         labelled = current[current[base.target].notna()]
         if len(labelled):
-            current_metric = _score(model, labelled[features], labelled[base.target],
-                                    base.primary_metric)
+            current_metric = score_model(model, labelled[features], labelled[base.target],
+                                         base.primary_metric)
     report = drift_report(
         reference[features], current[features], features=features,
         reference_predictions=pd.Series(model.predict(reference[features])),

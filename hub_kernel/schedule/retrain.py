@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from hub_kernel.data.catalog import Catalog, DatasetRecord
     from hub_kernel.data.validation import ValidationReport
     from hub_kernel.models.lifecycle.retrain import RetrainContext, RetrainDecision
-    from hub_kernel.models.registry import ModelInfo, ModelRegistry
-    from hub_kernel.models.trainer import TrainResult
+    from hub_kernel.models.records import ModelInfo
+    from hub_kernel.models.registry import ModelRegistry
+    from hub_kernel.models.training import TrainResult
 
 logger = logging.getLogger("hub_kernel")
 

@@ -961,7 +961,7 @@ class _SearchRun:
         from sklearn.model_selection import KFold, StratifiedKFold
 
         from hub_kernel.models.features import prepare_xy
-        from hub_kernel.models.trainer import PRIMARY_METRIC
+        from hub_kernel.models.training import PRIMARY_METRIC
 
         s = self.search
         rows = len(self.X_raw) if hasattr(self.X_raw, "__len__") else 0

@@ -95,22 +95,6 @@ def _has_missing(array: np.ndarray) -> bool:
     return bool(pd.isna(array).any())
 
 
-def infer_task(y: Any) -> Task:
-    """classification for labels (text, booleans, or at most 20 distinct integers), else
-    regression."""
-    array = _array(y, "y")
-    if array.dtype.kind in "biu" and len(np.unique(array)) <= 20:
-        return "classification"
-    if array.dtype.kind == "f":
-        finite = array[np.isfinite(array)]
-        if finite.size and np.all(finite == np.round(finite)) and len(np.unique(finite)) <= 20:
-            return "classification"
-        return "regression"
-    if array.dtype.kind in "iu":
-        return "regression"
-    return "classification"
-
-
 def _mcnemar(champion_ok: np.ndarray, challenger_ok: np.ndarray
              ) -> tuple[str, float, float, dict[str, float]]:
     from scipy.stats import binomtest, chi2
@@ -166,7 +150,10 @@ def ab_test_predictions(y: Sequence[Any] | np.ndarray | pd.Series,
     for what, pred in (("champion", champ), ("challenger", chall)):
         if _has_missing(pred):
             raise ModelError(f"the {what}'s predictions contain missing values")
-    task = infer_task(truth) if task is None else task
+    if task is None:
+        from hub_kernel.models.features import infer_task
+
+        task = infer_task(truth)
     if task not in ("classification", "regression"):
         raise ModelError(f"task must be 'classification' or 'regression', got {task!r}")
 
@@ -234,23 +221,10 @@ def ab_test(champion: Any, challenger: Any, X: Any, y: Any, *, task: Task | None
         except Exception as exc:
             raise ModelError(f"the {what} could not predict on these rows: {exc}") from exc
     if task is None:
-        task = _estimator_task(champion) or _estimator_task(challenger)
+        from hub_kernel.models.features import estimator_task
+
+        task = estimator_task(champion) or estimator_task(challenger)
     return ab_test_predictions(y, predictions[0], predictions[1], task=task, alpha=alpha)
-
-
-def _estimator_task(model: Any) -> Task | None:
-    try:
-        from sklearn.base import is_classifier, is_regressor
-    except ImportError:  # pragma: no cover - sklearn is a dependency of the trainer
-        return None
-    try:
-        if is_classifier(model):
-            return "classification"
-        if is_regressor(model):
-            return "regression"
-    except Exception:  # a non-sklearn model without tags
-        logger.debug("cannot tell the task of %r from its tags", model, exc_info=True)
-    return None
 
 
 def log_ab_result(result: ABResult, model_name: str, champion_version: str | int,

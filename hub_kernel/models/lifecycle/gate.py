@@ -91,7 +91,7 @@ def run_gate(registry: ModelRegistry, name: str, X: pd.DataFrame, y: Any, *,
     """
     from hub_kernel.core.config import get_settings
     from hub_kernel.models.lifecycle.ab import ab_test, log_ab_result
-    from hub_kernel.models.registry import AB_CHAMPION_TAG, AB_DECISION_TAG
+    from hub_kernel.models.tags import AB_CHAMPION_TAG, AB_DECISION_TAG
 
     mode = mode or get_settings().autonomy_mode
     info = registry.get_model_info(name)

@@ -19,7 +19,7 @@ from hub_kernel.models.lifecycle.retrain import RetrainContext, RetrainDecision,
 if TYPE_CHECKING:
     from hub_kernel.models.lifecycle.drift import DriftReport
     from hub_kernel.models.lifecycle.gate import GateOutcome
-    from hub_kernel.models.trainer import TrainResult
+    from hub_kernel.models.training import TrainResult
 
 logger = logging.getLogger("hub_kernel")
 
@@ -52,7 +52,7 @@ class DriftGatedPolicy(RetrainPolicy):
             return RetrainDecision(False, "the training batch is not recorded")
         reference = Catalog().load(base.dataset_id)
         model = context.registry.load_model(context.model.name, version=base.version)
-        needed = _features(model, reference)
+        needed = model_features(model, reference)
         missing = [c for c in needed if c not in context.frame.columns]
         if missing:
             return RetrainDecision(False, f"the newest batch {context.dataset.id} lacks the "
@@ -64,8 +64,8 @@ class DriftGatedPolicy(RetrainPolicy):
         if target and target in current.columns and base.primary_metric:
             labelled = current[current[target].notna()]
             if len(labelled):
-                current_metric = _score(model, labelled[features], labelled[target],
-                                        base.primary_metric)
+                current_metric = score_model(model, labelled[features], labelled[target],
+                                             base.primary_metric)
         report = drift_report(
             reference[features], current[features], features=features,
             reference_predictions=pd.Series(model.predict(reference[features])),
@@ -112,13 +112,16 @@ class DriftGatedPolicy(RetrainPolicy):
         return outcome.explanation
 
 
-def _features(model: Any, reference: pd.DataFrame) -> list[str]:
-    """The columns the fitted pipeline takes (all of ``reference`` if it does not say)."""
+def model_features(model: Any, reference: pd.DataFrame) -> list[str]:
+    """The columns the fitted pipeline ``model`` takes (all of ``reference``'s if it does not
+    say: a model without ``feature_names_in_``)."""
     names = getattr(model, "feature_names_in_", None)
     return [str(n) for n in names] if names is not None else list(reference.columns)
 
 
-def _score(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> float | None:
+def score_model(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> float | None:
+    """``model``'s ``metric`` (a scikit-learn scorer name, e.g. ``f1_macro``) on the labelled
+    rows ``X``, ``y``; ``None`` when these rows cannot give it (e.g. one class only)."""
     from sklearn.metrics import get_scorer
 
     try:

@@ -15,7 +15,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pandas as pd
 
@@ -23,8 +23,10 @@ from hub_kernel.exceptions import HubError, ModelError
 
 if TYPE_CHECKING:
     from hub_kernel.data.catalog import DatasetRecord
-    from hub_kernel.models.registry import ModelRegistry, ModelSummary, VersionInfo
-    from hub_kernel.models.trainer import ModelTrainer, TrainResult
+    from hub_kernel.models.features import ModelType
+    from hub_kernel.models.records import ModelSummary, VersionInfo
+    from hub_kernel.models.registry import ModelRegistry
+    from hub_kernel.models.training import TrainResult
 
 logger = logging.getLogger("hub_kernel")
 
@@ -55,6 +57,21 @@ class RetrainOutcome:
     status: Literal["trained", "skipped", "failed"]
     reason: str
     result: TrainResult | None = None
+
+
+class Trainer(Protocol):
+    """What retraining needs of a trainer (``models.trainer.ModelTrainer`` is one): its registry
+    and ``train_model``. A Protocol, so the trainer can call ``retrain_all`` with itself while
+    this module never imports the trainer."""
+
+    @property
+    def registry(self) -> ModelRegistry: ...
+
+    async def train_model(
+        self, model_name: str, X: Any, y: Any, model_type: ModelType = "auto",
+        estimator: Any = None, params: Any = None, dataset_id: str | None = None,
+        tags: Any = None, sensitive: Any = None,
+    ) -> TrainResult: ...
 
 
 class RetrainPolicy:
@@ -100,7 +117,7 @@ def _base_estimator(registry: ModelRegistry, name: str, version: int) -> Any:
         return None
 
 
-async def _retrain_one(trainer: ModelTrainer, policy: RetrainPolicy,
+async def _retrain_one(trainer: Trainer, policy: RetrainPolicy,
                        summary: ModelSummary) -> RetrainOutcome:
     from hub_kernel.data.catalog import Catalog
 
@@ -148,7 +165,7 @@ async def _retrain_one(trainer: ModelTrainer, policy: RetrainPolicy,
 
 
 async def retrain_all(
-    trainer: ModelTrainer, *, policy: RetrainPolicy | None = None,
+    trainer: Trainer, *, policy: RetrainPolicy | None = None,
     names: list[str] | None = None,
 ) -> list[RetrainOutcome]:
     """Retrain the non-archived models (or ``names``); see the module docstring."""

@@ -286,3 +286,17 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
 
     skipped = trainer.retrain_models_sync(Never(), names=["churn"])
     assert [(o.name, o.status, o.reason) for o in skipped] == [("churn", "skipped", "no drift")]
+
+
+def test_the_trainer_is_a_scikit_learn_style_estimator():
+    from sklearn.base import clone
+
+    from hub_kernel.models import ModelTrainer
+
+    trainer = ModelTrainer(cv=3, n_jobs=1)
+    assert trainer.get_params() == {"cv": 3, "random_state": None, "n_jobs": 1,
+                                    "tracking_uri": None}
+    assert trainer.set_params(cv=4) is trainer and trainer.cv == 4
+    copy = clone(trainer)
+    assert copy is not trainer and copy.get_params() == trainer.get_params()
+    assert repr(trainer) == "ModelTrainer(cv=4, n_jobs=1)"

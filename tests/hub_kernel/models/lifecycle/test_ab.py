@@ -10,11 +10,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from hub_kernel.exceptions import ModelError
+from hub_kernel.models.features import infer_task
 from hub_kernel.models.lifecycle.ab import (
     ABResult,
     ab_test,
     ab_test_predictions,
-    infer_task,
     log_ab_result,
 )
 

@@ -1,49 +1,43 @@
-"""Fairness: which columns look sensitive, how evenly a model treats their groups, and whether
-the agents starve a group of users of reward.
+"""Fairness of models: which columns look sensitive and how evenly a model treats their groups.
 
-Models (fairlearn)
-    A model whose version declares sensitive attributes (tag ``hub.sensitive``) is promoted only
-    when its fairness check passed (``hub.fairness_decision = pass``; see
-    ``ModelRegistry.promote``). ``fairness_report`` measures, for each declared attribute on its
-    own (not their intersections):
+A model whose version declares sensitive attributes (tag ``hub.sensitive``) is promoted only
+when its fairness check passed (``hub.fairness_decision = pass``; see
+``ModelRegistry.promote``). ``fairness_report`` measures, for each declared attribute on its
+own (not their intersections):
 
-    - classification: fairlearn's ``demographic_parity_difference`` (largest gap in the share of
-      rows predicted as a class between two groups) and ``equalized_odds_difference`` (largest
-      gap in true- or false-positive rate). A binary target is judged for its positive class
-      (the last label in sorted order: 1, True, "yes"; both metrics are symmetric in the two
-      classes). A multiclass target is reduced one-vs-rest: each class in turn is the positive
-      class, and the report keeps the largest difference over the classes (naming that class);
-    - regression: the gap between the highest and lowest group mean prediction, and between
-      the highest and lowest group mean absolute error, each divided by the standard deviation
-      of the target (so they are unit-free and the same threshold applies), from fairlearn's
-      ``MetricFrame``.
+- classification: fairlearn's ``demographic_parity_difference`` (largest gap in the share of
+  rows predicted as a class between two groups) and ``equalized_odds_difference`` (largest
+  gap in true- or false-positive rate). A binary target is judged for its positive class
+  (the last label in sorted order: 1, True, "yes"; both metrics are symmetric in the two
+  classes). A multiclass target is reduced one-vs-rest: each class in turn is the positive
+  class, and the report keeps the largest difference over the classes (naming that class);
+- regression: the gap between the highest and lowest group mean prediction, and between
+  the highest and lowest group mean absolute error, each divided by the standard deviation
+  of the target (so they are unit-free and the same threshold applies), from fairlearn's
+  ``MetricFrame``.
 
-    The model passes when every difference is at most the threshold (``HUB_FAIRNESS_THRESHOLD``,
-    0.2 by default). Only groups with at least ``HUB_FAIRNESS_MIN_GROUP_SIZE`` rows are judged
-    (smaller ones are listed, marked not judged); an attribute with fewer than two such groups
-    cannot be judged, and the check then fails (a person may override). Equalized odds skips
-    the groups holding only one true class (their rates are undefined). Missing values of an
-    attribute form their own group ``(missing)``. A numeric attribute with more than
-    ``MAX_GROUPS`` (10) distinct values, such as an age, is cut at its quartiles (``pd.cut`` at
-    ``np.quantile(values, [0, .25, .5, .75, 1])``, fewer groups when quantiles tie), each group
-    labelled by its range, e.g. ``age=31 to 45``.
+The model passes when every difference is at most the threshold (``HUB_FAIRNESS_THRESHOLD``,
+0.2 by default). Only groups with at least ``HUB_FAIRNESS_MIN_GROUP_SIZE`` rows are judged
+(smaller ones are listed, marked not judged); an attribute with fewer than two such groups
+cannot be judged, and the check then fails (a person may override). Equalized odds skips
+the groups holding only one true class (their rates are undefined). Missing values of an
+attribute form their own group ``(missing)``. A numeric attribute with more than
+``MAX_GROUPS`` (10) distinct values, such as an age, is cut at its quartiles (``pd.cut`` at
+``np.quantile(values, [0, .25, .5, .75, 1])``, fewer groups when quantiles tie), each group
+labelled by its range, e.g. ``age=31 to 45``.
 
-Users (agents)
-    ``RewardParity`` collects ``(group, reward)`` pairs (e.g. users grouped by skill level) and
-    flags a group as starved when, with enough rewards on both sides, its mean reward is below
-    the best group's by more than ``HUB_REWARD_PARITY_THRESHOLD`` and Welch's one-sided t-test
-    agrees (p < alpha).
+The check is recorded in MLflow and on the version by ``models.fairness_log``; the promotion
+rule read from those tags is ``models.tags.fairness_status``. Whether the agents starve a group
+of users of reward is another question: ``hub_kernel.safety.parity``.
 
-fairlearn, scipy, scikit-learn and mlflow are imported inside the functions that use them.
+fairlearn and scikit-learn are imported inside the functions that use them.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,20 +45,6 @@ from hub_kernel.exceptions import FairnessError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from hub_kernel.models.registry import ModelRegistry
-    from hub_kernel.safety.audit import AuditEntry
-
-logger = logging.getLogger("hub_kernel")
-
-#: version (and model) tag: JSON list of the declared sensitive attributes
-SENSITIVE_TAG = "hub.sensitive"
-#: version tag: ``pass``, ``fail``, ``not checked`` or ``error``
-FAIRNESS_DECISION_TAG = "hub.fairness_decision"
-#: version tag: the MLflow run holding the fairness metrics and ``hub/fairness.json``
-FAIRNESS_RUN_TAG = "hub.fairness_run"
-FAIRNESS_EXPLANATION_TAG = "hub.fairness_explanation"
-FAIRNESS_THRESHOLD_TAG = "hub.fairness_threshold"
 
 CLASSIFICATION_METRICS = ("demographic_parity_difference", "equalized_odds_difference")
 REGRESSION_METRICS = ("mean_prediction_difference", "mean_absolute_error_difference")
@@ -367,9 +347,9 @@ def _resolve_task(model: Any, y: Any, task: FairnessTask
     if task != "auto":
         raise FairnessError(f"unknown task {task!r}: use 'auto', 'classification' or "
                             "'regression'")
-    from hub_kernel.models.lifecycle.ab import _estimator_task, infer_task
+    from hub_kernel.models.features import estimator_task, infer_task
 
-    return (_estimator_task(model) if model is not None else None) or infer_task(y)
+    return (estimator_task(model) if model is not None else None) or infer_task(y)
 
 
 def fairness_report(model: Any, X: pd.DataFrame, y: Any, sensitive: Sequence[str], *,
@@ -526,297 +506,3 @@ def _assemble(task: Literal["classification", "regression"], results: dict[str, 
         worst_group=worst_group, worst_metric=worst_metric, n_rows=n_rows,
         min_group_size=min_size, bins=bins, notes=tuple(notes),
     )
-
-
-# -- MLflow ---------------------------------------------------------------------------------------
-def metric_key(name: str) -> str:
-    """``name`` as a valid MLflow metric key (letters, digits, ``_ - . space`` and no more)."""
-    key = re.sub(r"[^\w.\- ]", "_", name).strip(" .") or "_"
-    return key[:200]
-
-
-def fairness_metrics(report: FairnessReport) -> dict[str, float]:
-    """The report as MLflow metrics: ``fairness.<metric>`` (worst over attributes) and
-    ``fairness.<attribute>.<metric>``; values that could not be computed are left out."""
-    found = {f"fairness.{m}": v for m, v in report.metrics.items()}
-    for attribute, values in report.by_attribute.items():
-        for metric, value in values.items():
-            found[metric_key(f"fairness.{attribute}.{metric}")] = value
-    found["fairness.passed"] = 1.0 if report.passed else 0.0
-    found["fairness.threshold"] = report.threshold
-    return {k: float(v) for k, v in found.items() if math.isfinite(v)}
-
-
-def fairness_tags(report: FairnessReport | None, run_id: str, *,
-                  sensitive: Sequence[str] | None = None, decision: str | None = None,
-                  explanation: str | None = None) -> dict[str, str]:
-    """The version tags recording a fairness check (or, without a report, why none ran)."""
-    declared = list(report.sensitive) if report is not None else list(sensitive or [])
-    return {
-        SENSITIVE_TAG: json.dumps(declared),
-        FAIRNESS_DECISION_TAG: decision or (report.decision if report else "not checked"),
-        FAIRNESS_RUN_TAG: run_id,
-        FAIRNESS_EXPLANATION_TAG: (explanation or (report.explanation if report else ""))[:5000],
-        **({FAIRNESS_THRESHOLD_TAG: repr(report.threshold)} if report else {}),
-    }
-
-
-def log_fairness(report: FairnessReport, *, run_id: str | None = None, name: str | None = None,
-                 version: int | None = None, registry: ModelRegistry | None = None,
-                 dataset_id: str | None = None) -> str:
-    """Log ``report`` to MLflow and, given ``name`` and ``version``, tag that version with it.
-
-    Metrics (``fairness_metrics``) and the artifact ``hub/fairness.json`` go into ``run_id``
-    (e.g. the training run), or into a new run of hub's experiment tagged ``hub.kind=fairness``.
-    The version gets ``hub.sensitive``, ``hub.fairness_decision`` (pass/fail),
-    ``hub.fairness_run`` and the explanation; the model's own ``hub.sensitive`` tag gains the
-    attributes (declarations accumulate, so later versions are checked on them too), and the
-    check is written to the audit log. Returns the run id.
-    """
-    import time
-
-    from mlflow.entities import Metric
-
-    from hub_kernel.models.registry import ModelRegistry
-    from hub_kernel.models.tracking import translate_errors
-
-    if (name is None) != (version is None):
-        raise FairnessError("give both the model name and the version to tag, or neither")
-    registry = registry or ModelRegistry()
-
-    @translate_errors("logging the fairness check")
-    def log() -> str:
-        client = registry.client
-        own = run_id is None
-        if own:
-            tags = {"hub.kind": "fairness", FAIRNESS_DECISION_TAG: report.decision}
-            if name is not None:
-                tags |= {"hub.model_name": name, "hub.version": str(version)}
-            if dataset_id:
-                tags["hub.dataset_id"] = dataset_id
-            run = client.create_run(registry.store.experiment_id, tags=tags,
-                                    run_name=f"{name}-v{version}-fairness" if name
-                                    else "fairness")
-            target_run = run.info.run_id
-        else:
-            target_run = str(run_id)
-        stamp = int(time.time() * 1000)
-        client.log_batch(target_run, metrics=[
-            Metric(k, v, stamp, 0) for k, v in fairness_metrics(report).items()])
-        client.log_dict(target_run, report.to_dict(), "hub/fairness.json")
-        if own:
-            client.set_terminated(target_run, status="FINISHED")
-        if name is not None and version is not None:
-            for key, value in fairness_tags(report, target_run).items():
-                client.set_model_version_tag(name, str(version), key, value)
-            registry.declare_sensitive(name, report.sensitive)
-        return target_run
-
-    logged = log()
-    if name is not None:
-        from hub_kernel.safety.audit import log_decision
-
-        log_decision(agent="fairness_check", action=f"fairness {report.decision} {name} "
-                                                    f"v{version}",
-                     explanation=report.explanation, propensity=1.0,
-                     observation={"model": name, "version": version, "run": logged,
-                                  "metrics": report.to_dict()["metrics"],
-                                  "sensitive": list(report.sensitive)})
-    logger.info("fairness of %s v%s: %s (%s)", name, version, report.decision,
-                report.explanation)
-    return logged
-
-
-# -- reward parity (agents) -----------------------------------------------------------------------
-@dataclass
-class _Tally:
-    count: int = 0
-    mean: float = 0.0
-    m2: float = 0.0  # Welford: sum of squared deviations
-    explored: int = 0
-    exploration_known: int = 0
-
-    def add(self, reward: float, explored: bool | None) -> None:
-        self.count += 1
-        delta = reward - self.mean
-        self.mean += delta / self.count
-        self.m2 += delta * (reward - self.mean)
-        if explored is not None:
-            self.exploration_known += 1
-            self.explored += int(bool(explored))
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
-
-
-@dataclass(frozen=True)
-class GroupReward:
-    """One user group's rewards, against the best group."""
-
-    group: str
-    count: int
-    mean: float
-    std: float
-    explored_share: float | None  # share of its decisions that explored (None: not recorded)
-    gap: float  # best group's mean minus this one's
-    p_value: float | None  # Welch's one-sided test of "below the best" (None: not tested)
-    starved: bool
-
-
-@dataclass(frozen=True)
-class RewardParityReport:
-    """Per-group mean reward and which groups the agents starve."""
-
-    groups: tuple[GroupReward, ...]  # best mean first
-    best: str | None
-    starved: tuple[str, ...]
-    threshold: float
-    min_count: int
-    alpha: float
-    explanation: str
-
-    @property
-    def passed(self) -> bool:
-        return not self.starved
-
-    def to_frame(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame([g.__dict__ for g in self.groups])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"groups": [dict(g.__dict__) for g in self.groups], "best": self.best,
-                "starved": list(self.starved), "threshold": self.threshold,
-                "min_count": self.min_count, "alpha": self.alpha,
-                "explanation": self.explanation, "passed": self.passed}
-
-
-class RewardParity:
-    """Monitor that no user group is starved of reward by the agents (e.g. by exploration).
-
-    ``record(group, reward, explored=...)`` one reward at a time (constant memory per group);
-    ``report()`` computes; ``check()`` also writes an audit entry when a group is flagged. A group
-    is starved when it and the best group (highest mean among groups with ``min_count``
-    rewards) both have at least ``min_count`` rewards, its mean is lower by more than
-    ``threshold``, and Welch's t-test (one-sided, unequal variances) gives p < ``alpha``.
-    ``threshold`` and ``min_count`` default to ``HUB_REWARD_PARITY_THRESHOLD`` and
-    ``HUB_REWARD_PARITY_MIN_COUNT``.
-    """
-
-    def __init__(self, *, threshold: float | None = None, min_count: int | None = None,
-                 alpha: float = 0.05, agent: str = "reward_parity") -> None:
-        self.threshold = threshold
-        self.min_count = min_count
-        self.alpha = alpha
-        self.agent = agent
-        self._tallies: dict[str, _Tally] = {}
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"threshold": self.threshold, "min_count": self.min_count, "alpha": self.alpha,
-                "agent": self.agent}
-
-    def record(self, group: Any, reward: float, *, explored: bool | None = None) -> None:
-        """Add one reward earned by a user of ``group`` (``explored``: whether the decision
-        that earned it was exploratory)."""
-        try:
-            value = float(reward)
-        except (TypeError, ValueError):
-            raise FairnessError(f"reward {reward!r} of group {group!r} is not a number") from None
-        if not math.isfinite(value):
-            raise FairnessError(f"reward {reward!r} of group {group!r} is not finite")
-        self._tallies.setdefault(str(group), _Tally()).add(value, explored)
-
-    def extend(self, pairs: Iterable[tuple[Any, float]] | Mapping[Any, Iterable[float]]) -> None:
-        """Add many ``(group, reward)`` pairs, or ``{group: rewards}``."""
-        if isinstance(pairs, Mapping):
-            for group, rewards in pairs.items():
-                for reward in rewards:
-                    self.record(group, reward)
-            return
-        for group, reward in pairs:
-            self.record(group, reward)
-
-    def _settings(self) -> tuple[float, int]:
-        from hub_kernel.core.config import get_settings
-
-        settings = get_settings()
-        threshold = settings.reward_parity_threshold if self.threshold is None else self.threshold
-        min_count = settings.reward_parity_min_count if self.min_count is None else self.min_count
-        if threshold <= 0 or min_count < 2 or not 0 < self.alpha < 1:
-            raise FairnessError(
-                f"reward parity needs threshold > 0, min_count >= 2 and 0 < alpha < 1 (got "
-                f"{threshold}, {min_count}, {self.alpha})")
-        return float(threshold), int(min_count)
-
-    def report(self) -> RewardParityReport:
-        """Per-group mean reward and count, the gap to the best group and the starved groups."""
-        from scipy.stats import ttest_ind_from_stats
-
-        threshold, min_count = self._settings()
-        tallies = self._tallies
-        ready = {g: t for g, t in tallies.items() if t.count >= min_count}
-        best = max(ready, key=lambda g: ready[g].mean) if ready else None
-        top = tallies[best] if best is not None else None
-        rows = []
-        for group, tally in sorted(tallies.items(), key=lambda item: -item[1].mean):
-            gap = (top.mean - tally.mean) if top is not None else 0.0
-            p_value: float | None = None
-            if top is not None and group != best and tally.count >= min_count:
-                if top.std == 0 and tally.std == 0:
-                    p_value = 0.0 if gap > 0 else 1.0
-                else:
-                    p_value = float(ttest_ind_from_stats(
-                        top.mean, top.std, top.count, tally.mean, tally.std, tally.count,
-                        equal_var=False, alternative="greater").pvalue)
-            share = (tally.explored / tally.exploration_known
-                     if tally.exploration_known else None)
-            flagged = p_value is not None and gap > threshold and p_value < self.alpha
-            rows.append(GroupReward(group, tally.count, tally.mean, tally.std, share, gap,
-                                    p_value, flagged))
-        starved = tuple(r.group for r in rows if r.starved)
-        return RewardParityReport(tuple(rows), best, starved, threshold, min_count, self.alpha,
-                                  _parity_explanation(rows, best, starved, threshold, min_count))
-
-    def check(self, *, audit: bool = True, mode: str | None = None) -> RewardParityReport:
-        """``report()``, and when a group is starved, an audit entry saying which and why."""
-        report = self.report()
-        if report.starved and audit:
-            _audit_parity(self.agent, mode, report)
-        if report.starved:
-            logger.warning("reward parity: %s", report.explanation)
-        return report
-
-
-def _parity_explanation(rows: list[GroupReward], best: str | None, starved: tuple[str, ...],
-                        threshold: float, min_count: int) -> str:
-    if best is None:
-        return (f"not enough rewards yet: no group has {min_count} (have "
-                f"{', '.join(f'{r.group}: {r.count}' for r in rows) or 'none'})")
-    top = next(r for r in rows if r.group == best)
-    if not starved:
-        waiting = [r.group for r in rows if r.count < min_count]
-        text = (f"no group starved: every group with {min_count}+ rewards is within "
-                f"{threshold:g} of {best!r} (mean {top.mean:.3g}) or not significantly below")
-        return text + (f"; too few rewards to judge {', '.join(waiting)}" if waiting else "")
-    parts = []
-    for r in rows:
-        if not r.starved:
-            continue
-        part = (f"group {r.group!r} is starved: mean reward {r.mean:.3g} over {r.count} rewards "
-                f"vs {top.mean:.3g} for {best!r} (gap {r.gap:.3g} > {threshold:g}, Welch p = "
-                f"{r.p_value:.2g})")
-        if r.explored_share is not None and top.explored_share is not None:
-            part += (f"; {r.explored_share:.0%} of its decisions explored vs "
-                     f"{top.explored_share:.0%}")
-        parts.append(part)
-    return "; ".join(parts)
-
-
-def _audit_parity(agent: str, mode: str | None, report: RewardParityReport) -> AuditEntry | None:
-    from hub_kernel.safety.audit import log_decision
-
-    return log_decision(agent=agent, mode=mode,
-                        action=f"flag reward parity: {', '.join(report.starved)} starved",
-                        explanation=report.explanation, propensity=1.0,
-                        observation=report.to_dict())

@@ -1,5 +1,5 @@
-"""Fairness: candidate sensitive columns, fairlearn metrics, the promotion gate on a real MLflow
-store, and the agents' reward parity per user group."""
+"""Fairness of models: candidate sensitive columns, fairlearn metrics, and the promotion gate on
+a real MLflow store (the agents' reward parity is tests/hub_kernel/safety/test_parity.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from hub_kernel.exceptions import RegistryStateError
-from hub_kernel.safety import (
-    FairnessError,
-    RewardParity,
+from hub_kernel.exceptions import FairnessError, RegistryStateError
+from hub_kernel.models.fairness import (
     fairness_report,
     fairness_report_from_predictions,
     sensitive_candidates,
@@ -279,7 +277,7 @@ def test_declared_columns_must_exist(trainer):
 
 
 def test_a_fairness_check_on_new_rows_is_logged_tagged_and_audited(trainer):
-    from hub_kernel.safety import log_fairness
+    from hub_kernel.models.fairness_log import log_fairness
     from hub_kernel.safety.audit import AuditLog
 
     result = _train(trainer, people(300, 0, unfair=False), LogisticRegression())
@@ -313,48 +311,3 @@ def test_a_declared_attribute_missing_from_the_data_blocks_promotion(trainer):
     assert result.fairness_decision == "not checked"
     block = trainer.registry.fairness_block("loans", result.version)
     assert block and "not run" in block and "sex" in block
-
-
-# -- reward parity ------------------------------------------------------------------------------
-
-
-def test_a_starved_user_group_is_flagged_and_audited(hub_home):
-    from hub_kernel.safety.audit import AuditLog
-
-    rng = np.random.default_rng(0)
-    parity = RewardParity(threshold=0.1, min_count=30)
-    for _ in range(100):
-        parity.record("expert", rng.normal(0.6, 0.15), explored=rng.random() < 0.1)
-        parity.record("novice", rng.normal(0.35, 0.15), explored=rng.random() < 0.6)
-        parity.record("regular", rng.normal(0.57, 0.15), explored=rng.random() < 0.1)
-    report = parity.check(mode="supervised")
-    assert report.starved == ("novice",) and report.best == "expert" and not report.passed
-    frame = report.to_frame().set_index("group")
-    assert frame.loc["novice", "count"] == 100
-    assert frame.loc["novice", "explored_share"] > frame.loc["expert", "explored_share"]
-    assert not frame.loc["regular", "starved"]  # a small gap is not starvation
-    assert "'novice' is starved" in report.explanation
-    entry = AuditLog().entries(agent="reward_parity")[-1]
-    assert entry.action == "flag reward parity: novice starved" and entry.mode == "supervised"
-
-
-def test_an_even_split_and_too_few_rewards_are_not_flagged(hub_home):
-    from hub_kernel.safety.audit import AuditLog
-
-    rng = np.random.default_rng(1)
-    even = RewardParity(threshold=0.1, min_count=30)
-    even.extend([(g, rng.normal(0.5, 0.2)) for _ in range(200) for g in ("a", "b", "c")])
-    assert even.check().passed
-    few = RewardParity(threshold=0.1, min_count=30)
-    few.extend({"a": [0.9] * 40, "b": [0.1] * 5})  # a big gap, but only 5 rewards for b
-    report = few.check()
-    assert report.passed and "too few rewards to judge b" in report.explanation
-    assert AuditLog().entries(agent="reward_parity") == []
-
-
-def test_rewards_must_be_finite_numbers():
-    parity = RewardParity()
-    with pytest.raises(FairnessError, match="not finite"):
-        parity.record("a", float("nan"))
-    with pytest.raises(FairnessError, match="not a number"):
-        parity.record("a", "high")
