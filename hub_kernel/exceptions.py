@@ -116,3 +116,12 @@ class ModeError(HubError):
 
 class RolloutError(HubError):
     """A rollout cannot be started, changed or fed as asked."""
+
+
+class OutOfTime(Exception):
+    """An incremental fit ran past its deadline; ``fraction`` of it was done (never reaches a
+    user: the search catches it and plans a cheaper configuration)."""
+
+    def __init__(self, fraction: float) -> None:
+        super().__init__(f"out of time after {fraction:.0%} of the fit")
+        self.fraction = fraction
