@@ -22,8 +22,8 @@ The observation (``Box`` in [0, 1], float32), in order:
 search, which is how the trained policy is asked (``PipelineSearch(policy=...)``).
 ``train_policy`` trains a small PPO policy (SB3, CPU, seeded) on the traces of a ``MetaStore``
 and saves it; ``hub_kernel.automl.policy.load_policy`` reads it back as a ``StrategyPolicy``
-(``act``, ``action_probabilities``). torch and stable-baselines3 are imported inside the functions that
-need them.
+(``act``, ``action_probabilities``). torch and stable-baselines3 are imported inside the
+functions that need them.
 """
 
 from __future__ import annotations
