@@ -174,7 +174,7 @@ class HubRun:
 
 def run_hub(dataset: Dataset, train: np.ndarray, test: np.ndarray, budget: float,
             n_jobs: int, store: Any, policy: Any, curve: bool = False) -> HubRun:
-    from hub_kernel.agents.strategy.agent import PipelineSearch
+    from hub_kernel.automl.search import PipelineSearch
 
     anytime: list[tuple[float, Any]] = []
 
@@ -200,7 +200,8 @@ def run_hub(dataset: Dataset, train: np.ndarray, test: np.ndarray, budget: float
 # -- meta-training (leave one dataset out) ---------------------------------------------------------
 def meta_train(datasets: list[Dataset], budget: float, n_jobs: int, home: Path) -> Any:
     """Record one cold search per dataset (all its rows) in a fresh MetaStore."""
-    from hub_kernel.agents.strategy.agent import MetaStore, PipelineSearch, remember_search
+    from hub_kernel.automl.search import PipelineSearch
+    from hub_kernel.automl.warmstart import MetaStore, remember_search
 
     store = MetaStore(home / "meta.json")
     for dataset in datasets:
@@ -219,7 +220,8 @@ def policy_without(store: Any, name: str, timesteps: int, home: Path) -> Any:
     """An SB3 family policy trained on every recorded search but ``name``'s."""
     if timesteps <= 0:
         return None
-    from hub_kernel.agents.strategy.env import load_policy, train_policy
+    from hub_kernel.agents.strategy.env import train_policy
+    from hub_kernel.automl.policy import load_policy
 
     folder = train_policy(store, timesteps=timesteps, seed=SEED, exclude=[name],
                           directory=home / f"policy-without-{name}")

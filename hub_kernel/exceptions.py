@@ -126,3 +126,12 @@ class OptionValueError(ValueError):
 
 class UnknownOptionError(TypeError):
     """An option given to ``read_table`` is unknown to the source reading the input."""
+
+
+class OutOfTime(Exception):
+    """An incremental fit ran past its deadline; ``fraction`` of it was done (never reaches a
+    user: the search catches it and plans a cheaper configuration)."""
+
+    def __init__(self, fraction: float) -> None:
+        super().__init__(f"out of time after {fraction:.0%} of the fit")
+        self.fraction = fraction

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import uuid
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from hub_kernel.agents.common.reward import reward_terms, weighted_reward
 from hub_kernel.agents.layout.design import DesignAgent, DesignContext, DesignParams, tile_feature
 from hub_kernel.core.bus import EventBus, default_bus
 from hub_kernel.core.config import get_settings
+from hub_kernel.data.profile import profile_features, similarity
 from hub_kernel.exceptions import HubError
 from hub_kernel.layout import Layout
 from hub_kernel.safety.audit import log_decision
@@ -49,27 +49,6 @@ OTHER_SKILL_WEIGHT = 0.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS profiles (dashboard TEXT PRIMARY KEY, features TEXT NOT NULL);
 """
-
-
-def profile_features(profile: Any) -> np.ndarray:
-    """Meta-features of a dataset profile: size, column kinds, missingness, cardinality."""
-    columns = list(profile.columns)
-    n = max(len(columns), 1)
-    kinds = [c.kind for c in columns]
-    return np.array([
-        math.log10(max(profile.n_rows, 1)) / 7, math.log10(n) / 4,
-        kinds.count("numeric") / n, kinds.count("categorical") / n,
-        kinds.count("datetime") / n, kinds.count("boolean") / n,
-        float(np.mean([c.missing_share for c in columns])) if columns else 0.0,
-        float(np.mean([min(c.n_unique / max(profile.n_rows, 1), 1.0) for c in columns]))
-        if columns else 0.0,
-    ])
-
-
-def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two profiles' meta-features, in [0, 1]."""
-    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return max(0.0, float(a @ b) / norm) if norm else 0.0
 
 
 def consistent(layout: Layout, profile: Any) -> Layout:

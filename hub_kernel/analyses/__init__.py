@@ -15,20 +15,14 @@ from __future__ import annotations
 
 from hub_kernel.analyses.base import (
     Analysis,
-    AnalysisError,
     AnalysisRegistry,
-    AnalysisRequestError,
     AnalysisResult,
     Fact,
-    UnknownAnalysisError,
-    analysis_registry,
-    available,
     format_number,
-    get,
     on_column,
-    register,
-    run_analyses,
 )
+from hub_kernel.analyses.catalog import analysis_registry, available, get, register, run_analyses
+from hub_kernel.exceptions import AnalysisError, AnalysisRequestError, UnknownAnalysisError
 
 __all__ = [
     "Analysis",

@@ -6,9 +6,9 @@ an optional chart spec a tile can plot, extra data and caveats. Reports check ev
 their narrative against the facts, so a fact's ``text`` shows its ``value`` formatted with
 ``format_number`` and no other number.
 
-Analyses are registered by name (like papermill's engine registry): ``register``, ``get``,
-``available``; packages may add their own through the ``hub.analyses`` entry-point group. An
-unknown name raises ``UnknownAnalysisError`` listing the known ones. The base class does the
+``AnalysisRegistry`` is a ``hub_kernel.core.registry.Registry`` of analyses; hub's own one, with
+the built-in analyses, lives in ``hub_kernel.analyses.catalog``. An unknown name raises
+``UnknownAnalysisError`` listing the known ones. The base class does the
 bookkeeping (checks, timing, error translation) and subclasses fill one hook, ``_run``.
 
 Nothing here escapes text: column names are kept as given and data is escaped where it is
@@ -21,7 +21,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from hub_kernel.core.formatting import format_number
+from hub_kernel.core.registry import Registry
 from hub_kernel.exceptions import (
     AnalysisError,
     AnalysisRequestError,
@@ -38,12 +39,11 @@ from hub_kernel.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from hub_kernel.core.bus import EventBus
     from hub_kernel.data.profile import DatasetProfile
 
 logger = logging.getLogger("hub_kernel")
 
-_ENTRY_POINT_GROUP = "hub.analyses"
+ENTRY_POINT_GROUP = "hub.analyses"
 FactValue = float | int | str | None
 
 
@@ -239,152 +239,28 @@ class Analysis:
         return f"<analysis {self.name!r}: {self.title}>"
 
 
-# -- the registry --------------------------------------------------------------------------
-class AnalysisRegistry:
-    """The analyses hub knows, by name, in registration order."""
+# -- the registry ----------------------------------------------------------------------------
+def as_analysis(obj: Any) -> Analysis:
+    """``obj`` (an ``Analysis`` subclass or instance) as an instance; ``RegistryError`` if it
+    is not one."""
+    instance = obj() if isinstance(obj, type) else obj
+    if not isinstance(instance, Analysis):
+        raise RegistryError(f"{instance!r} is not an Analysis: subclass "
+                            "hub_kernel.analyses.Analysis")
+    return instance
 
-    def __init__(self) -> None:
-        self._analyses: dict[str, Analysis] = {}
-        self._loaded = False
 
-    def _ensure_loaded(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        from hub_kernel.analyses import descriptive, groups, supervised, temporal
+class AnalysisRegistry(Registry[Analysis]):
+    """The analyses hub knows, by name, in registration order (``builtins``: called once, on
+    first use, for the built-in ones; then the ``hub.analyses`` entry points)."""
 
-        for module in (descriptive, temporal, groups, supervised):
-            for analysis in module.ANALYSES:
-                self._analyses.setdefault(analysis.name, analysis())
-        self.register_entry_points()
-
-    def register(self, analysis: Analysis | type[Analysis], name: str | None = None) -> Analysis:
-        """Register ``analysis`` (an instance or a class) under ``name`` (default its own)."""
-        self._ensure_loaded()
-        instance = analysis() if isinstance(analysis, type) else analysis
-        if not isinstance(instance, Analysis):
-            raise RegistryError(f"{instance!r} is not an Analysis: subclass "
-                                "hub_kernel.analyses.Analysis")
-        key = name or instance.name
-        if not key:
-            raise RegistryError(f"analysis {instance!r} has no name: set its `name`")
-        self._analyses[key] = instance
-        return instance
-
-    def unregister(self, name: str) -> Analysis:
-        """Remove and return the analysis registered as ``name``."""
-        self._ensure_loaded()
-        try:
-            return self._analyses.pop(name)
-        except KeyError:
-            raise self._unknown(name) from None
-
-    def register_entry_points(self) -> None:
-        """Register analyses that installed packages declare in the ``hub.analyses`` group."""
-        from importlib.metadata import entry_points
-
-        for entry in entry_points(group=_ENTRY_POINT_GROUP):
-            try:
-                self._analyses.setdefault(entry.name, _instance(entry.load()))
-            except Exception:  # a broken plug-in must not take the built-in analyses down
-                logger.exception("cannot load analysis %r from %s", entry.name, entry.value)
-
-    def names(self) -> list[str]:
-        self._ensure_loaded()
-        return list(self._analyses)
-
-    def get(self, name: str) -> Analysis:
-        """The analysis registered as ``name``; ``UnknownAnalysisError`` listing the known."""
-        self._ensure_loaded()
-        try:
-            return self._analyses[name]
-        except KeyError:
-            raise self._unknown(name) from None
-
-    def _unknown(self, name: str) -> UnknownAnalysisError:
-        known = ", ".join(self._analyses) or "none"
-        return UnknownAnalysisError(f"no analysis named {name!r}; known analyses: {known}")
+    def __init__(self, builtins: Callable[[], Iterable[tuple[str, Any]]] | None = None) -> None:
+        super().__init__("analysis", plural="analyses", entry_point_group=ENTRY_POINT_GROUP,
+                         builtins=builtins, check=as_analysis, error=UnknownAnalysisError)
 
     def available(self, profile: DatasetProfile | None = None,
                   target: str | None = None) -> list[str]:
         """Names of the analyses registered; with a profile, those that apply to it."""
-        self._ensure_loaded()
         if profile is None:
-            return list(self._analyses)
-        return [n for n, a in self._analyses.items() if a.applies(profile, target)]
-
-
-def _instance(obj: Any) -> Analysis:
-    instance = obj() if isinstance(obj, type) else obj
-    if not isinstance(instance, Analysis):
-        raise RegistryError(f"{obj!r} is not an Analysis")
-    return instance
-
-
-analysis_registry = AnalysisRegistry()
-
-
-def register(analysis: Analysis | type[Analysis], name: str | None = None) -> Analysis:
-    """Register an analysis in hub's registry (usable as a class decorator's body)."""
-    return analysis_registry.register(analysis, name)
-
-
-def get(name: str) -> Analysis:
-    """The analysis registered as ``name``; ``UnknownAnalysisError`` names the known ones."""
-    return analysis_registry.get(name)
-
-
-def available(profile: DatasetProfile | None = None, target: str | None = None) -> list[str]:
-    """Registered analysis names; with ``profile`` (and ``target``), those that apply."""
-    return analysis_registry.available(profile, target)
-
-
-def run_analyses(frame: pd.DataFrame, profile: DatasetProfile | None = None,
-                 names: Sequence[str] | None = None, target: str | None = None, *,
-                 params: Mapping[str, Mapping[str, Any]] | None = None,
-                 errors: Literal["raise", "skip"] = "raise",
-                 bus: EventBus | None = None) -> dict[str, AnalysisResult]:
-    """Run ``names`` (default: every registered analysis that applies) on ``frame``.
-
-    ``target`` goes to the analyses that need one (feature importance, supervised model) and
-    is left out of the unsupervised ones' columns. ``params`` maps an analysis name to its
-    keyword parameters. A named analysis that does not apply raises ``AnalysisError``; with
-    ``errors="skip"`` a failing analysis is logged and left out instead. Each result is
-    announced on ``bus`` (default: the process-wide bus) as ``analysis_done``.
-    """
-    from hub_kernel.data.profile import profile_dataset
-
-    if not isinstance(frame, pd.DataFrame):
-        raise AnalysisRequestError(f"analyses need a pandas DataFrame, not "
-                                   f"{type(frame).__name__}")
-    from hub_kernel.data.profile import text_columns
-
-    frame = text_columns(frame)
-    if target is not None and target not in frame.columns:
-        raise AnalysisRequestError(f"no column {target!r} to use as the target; columns: "
-                                   f"{', '.join(map(str, frame.columns[:20]))}")
-    if profile is None:
-        profile = profile_dataset(frame)
-    chosen = list(names) if names is not None else available(profile, target)
-    analyses = [get(n) for n in chosen]  # unknown names fail before any work
-    params = params or {}
-    unknown = set(params) - set(chosen)
-    if unknown:
-        logger.debug("parameters for analyses not run: %s", sorted(unknown))
-    if bus is None:
-        from hub_kernel.core.bus import default_bus
-
-        bus = default_bus()
-    results: dict[str, AnalysisResult] = {}
-    for name, analysis in zip(chosen, analyses, strict=True):
-        try:
-            result = analysis.run(frame, profile, target=target, **dict(params.get(name, {})))
-        except HubError as exc:
-            if errors == "raise":
-                raise
-            logger.warning("analysis %s skipped: %s", name, exc)
-            continue
-        results[name] = result
-        bus.publish("analysis_done", analysis=name, title=result.title,
-                    n_facts=len(result.facts), seconds=round(result.seconds, 4))
-    return results
+            return self.names()
+        return [n for n, a in self.items() if a.applies(profile, target)]

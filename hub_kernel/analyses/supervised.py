@@ -2,16 +2,20 @@
 
 Feature importance fits hub's default pipeline (histogram gradient boosting on the trainer's
 preprocessing) on three quarters of the rows and measures the permutation importance of each
-column on the held-out quarter (``hub_kernel.models.explain``). The supervised model asks the
-strategy agent's pipeline search for the best model within a time budget (or, with
-``search=False``, cross-validates the default pipeline).
+column on the held-out quarter (``hub_kernel.models.explain``). The supervised model asks a
+pipeline search (``hub_kernel.automl``) for the best model within a time budget: the
+``searcher`` it is given (the strategy agent passes its own ``search``), else one warm-started
+from the default meta-knowledge store (or, with ``search=False``, it cross-validates the
+default pipeline).
 
 scikit-learn is imported inside the functions that use it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,7 +23,10 @@ import pandas as pd
 from hub_kernel.analyses.base import Analysis, AnalysisResult, Fact, format_number
 
 if TYPE_CHECKING:
+    from hub_kernel.automl.results import SearchResult
     from hub_kernel.data.profile import DatasetProfile
+
+logger = logging.getLogger("hub_kernel")
 
 NEGLIGIBLE = 0.005
 
@@ -101,7 +108,7 @@ class FeatureImportance(Analysis):
 
 
 class SupervisedModel(Analysis):
-    """The best model for the target that the strategy agent finds within a budget."""
+    """The best model for the target that a pipeline search finds within a budget."""
 
     name = "supervised_model"
     title = "Predictive model"
@@ -113,19 +120,18 @@ class SupervisedModel(Analysis):
 
     def _run(self, frame: pd.DataFrame, profile: DatasetProfile, *, target: str | None = None,
              budget: float = 10.0, search: bool = True, metric: str | None = None,
-             n_jobs: int | None = None, track: bool = False, agent: Any = None,
+             n_jobs: int | None = None, track: bool = False,
+             searcher: Callable[..., SearchResult] | None = None,
              name: str = "dataset", random_state: int = 0) -> AnalysisResult:
         assert target is not None
         X = frame.drop(columns=[target])
         y = frame[target]
         if search:
-            from hub_kernel.agents.strategy.agent import StrategyAgent
-
-            agent = agent if agent is not None else StrategyAgent(seed=random_state)
-            result = agent.search(X, y, budget=budget, name=name, metric=metric,
-                                  n_jobs=n_jobs, track=track)
+            searcher = searcher if searcher is not None else _default_searcher(random_state)
+            result = searcher(X, y, budget=budget, name=name, metric=metric, n_jobs=n_jobs,
+                              track=track)
         else:
-            from hub_kernel.agents.strategy.agent import PipelineSearch
+            from hub_kernel.automl.search import PipelineSearch
 
             result = PipelineSearch(budget=budget, metric=metric, n_jobs=n_jobs or 1,
                                     max_evaluations=1, families=["hgb"], warm_start=False,
@@ -171,8 +177,29 @@ class SupervisedModel(Analysis):
             artifacts={"model": result.model, "search": result})
 
 
+def _default_searcher(seed: int) -> Callable[..., SearchResult]:
+    """What the strategy agent's ``search`` does with its default state: warm starts from (and
+    memory in) ``$HUB_HOME/agents/strategy``, its trained family policy if any, and the audit
+    log."""
+    from functools import partial
+
+    from hub_kernel.automl.policy import load_policy
+    from hub_kernel.automl.searcher import search_and_remember
+    from hub_kernel.automl.warmstart import MetaStore
+    from hub_kernel.exceptions import HubError
+    from hub_kernel.safety.audit import AuditLog
+
+    try:
+        policy = load_policy()
+    except HubError as exc:
+        logger.warning("strategy policy not loaded: %s", exc)
+        policy = None
+    return partial(search_and_remember, store=MetaStore(), policy=policy, audit=AuditLog(),
+                   seed=seed or 0)
+
+
 def _family_title(family: str) -> str:
-    from hub_kernel.agents.strategy.agent import FAMILIES
+    from hub_kernel.automl.space import FAMILIES
 
     return FAMILIES[family].title if family in FAMILIES else family
 

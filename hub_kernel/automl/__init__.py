@@ -1,1 +1,12 @@
-"""AutoML: the search space, pipelines over models.features, ensembles, warm starts, the search."""
+"""AutoML: search model pipelines for a target within a wall-clock budget.
+
+- ``space``: estimator families, their hyperparameters, one ``Config``;
+- ``pipelines``: a configuration's scikit-learn pipeline (on ``models.features``), stepwise fits;
+- ``scoring``: scorers, fast metrics, the baseline score;
+- ``ensembles``: fold ensembles and greedy ensemble selection;
+- ``warmstart``: meta-features and the ``MetaStore`` of earlier searches;
+- ``observation`` and ``policy``: what a trained family policy sees, and loading one;
+- ``proposals``: what to evaluate next (portfolio, family bandit, Bayesian step);
+- ``results`` and ``tracking``: evaluations, the ``SearchResult``, MLflow runs;
+- ``search``: ``PipelineSearch`` (a scikit-learn estimator); ``searcher``: search and remember.
+"""

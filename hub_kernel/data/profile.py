@@ -6,6 +6,7 @@ dashboard layout is built from.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -135,3 +136,39 @@ def profile_dataset(frame: pd.DataFrame) -> DatasetProfile:
     return DatasetProfile(
         n_rows=n_rows, n_columns=frame.shape[1], memory_bytes=memory, columns=tuple(columns)
     )
+
+
+def profile_features(profile: DatasetProfile) -> np.ndarray:
+    """The profile's feature vector every agent compares datasets by (8 numbers, about
+    [0, 1]): size, width, the shares of numeric, categorical, datetime and boolean columns,
+    mean missingness and mean cardinality (distinct values per row)."""
+    columns = list(profile.columns)
+    n = max(len(columns), 1)
+    kinds = [c.kind for c in columns]
+    return np.array([
+        math.log10(max(profile.n_rows, 1)) / 7, math.log10(n) / 4,
+        kinds.count("numeric") / n, kinds.count("categorical") / n,
+        kinds.count("datetime") / n, kinds.count("boolean") / n,
+        float(np.mean([c.missing_share for c in columns])) if columns else 0.0,
+        float(np.mean([min(c.n_unique / max(profile.n_rows, 1), 1.0) for c in columns]))
+        if columns else 0.0,
+    ])
+
+
+def similarity(a: np.ndarray, b: np.ndarray, *, kind: Literal["cosine", "gaussian"] = "cosine",
+               bandwidth: float = 0.4) -> float:
+    """Similarity of two datasets' feature vectors.
+
+    ``cosine`` (in [0, 1]; the layout controller weighs other dashboards' data by it) looks at
+    the direction only: two tables with the same mix of columns match whatever their size.
+    ``gaussian`` (in (0, 1], a kernel of width ``bandwidth`` on the distance; the pipeline
+    search's warm starts) also tells sizes apart, and falls to zero for distant datasets, so
+    the search starts only from really close ones. The two agents keep their measure, as their
+    benchmarks were tuned with it.
+    """
+    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
+    if kind == "gaussian":
+        distance2 = float(np.sum((a - b) ** 2))
+        return math.exp(-distance2 / (2 * bandwidth ** 2))
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return max(0.0, float(a @ b) / norm) if norm else 0.0

@@ -189,27 +189,57 @@ def plan_features(X: pd.DataFrame) -> FeaturePlan:
     return FeaturePlan(tuple(numeric), tuple(categorical), tuple(datetimes), dropped)
 
 
-def build_preprocessor(plan: FeaturePlan) -> ColumnTransformer:
-    """The ``ColumnTransformer`` for ``plan`` (columns it does not name are dropped)."""
+Scaler = Literal["standard", "quantile", "none"]
+Encoding = Literal["onehot", "ordinal"]
+
+
+def _scale_steps(scaler: Scaler, n_rows: int) -> list[tuple[str, Any]]:
+    if scaler == "standard":
+        return [("scale", StandardScaler())]
+    if scaler == "quantile":
+        from sklearn.preprocessing import QuantileTransformer
+
+        return [("scale", QuantileTransformer(output_distribution="normal",
+                                              n_quantiles=max(10, min(1000, n_rows))))]
+    return []
+
+
+def build_preprocessor(plan: FeaturePlan, *, scaler: Scaler = "standard",
+                       categorical: Encoding = "onehot", max_categories: int | None = None,
+                       n_rows: int = 1000) -> ColumnTransformer:
+    """The ``ColumnTransformer`` for ``plan`` (columns it does not name are dropped).
+
+    The defaults are the trainer's preprocessing; the pipeline search chooses the numbers'
+    ``scaler`` (``quantile`` uses up to ``n_rows`` quantiles, ``none`` leaves them as they are)
+    and the categories' encoding (``onehot`` keeping at most ``max_categories`` per column, or
+    ``ordinal`` codes for trees).
+    """
+    from sklearn.preprocessing import OrdinalEncoder
+
     transformers: list[tuple[str, Any, list[str]]] = []
     if plan.numeric:
         transformers.append(("numeric", Pipeline([
             ("float", AsFloat()),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("scale", StandardScaler()),
+            *_scale_steps(scaler, n_rows),
         ]), list(plan.numeric)))
     if plan.categorical:
+        encoder: tuple[str, Any] = (
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False,
+                                     max_categories=max_categories))
+            if categorical == "onehot" else
+            ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)))
         transformers.append(("categorical", Pipeline([
             ("text", AsText()),
             ("impute", SimpleImputer(strategy="most_frequent", missing_values=np.nan,
                                      keep_empty_features=True)),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            encoder,
         ]), list(plan.categorical)))
     if plan.datetime:
         transformers.append(("datetime", Pipeline([
             ("parts", DatetimeParts()),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("scale", StandardScaler()),
+            *_scale_steps(scaler, n_rows),
         ]), list(plan.datetime)))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0,
                              verbose_feature_names_out=True)
@@ -224,9 +254,16 @@ def default_estimator(task: Task, random_state: int | None) -> Any:
     return HistGradientBoostingRegressor(random_state=random_state)
 
 
-def build_pipeline(plan: FeaturePlan, estimator: Any) -> Pipeline:
-    """One pipeline: preprocessing then ``estimator`` (logged and served as a whole)."""
-    return Pipeline([("preprocess", build_preprocessor(plan)), ("model", estimator)])
+def build_pipeline(plan: FeaturePlan, estimator: Any, *, preprocessor: Any = None,
+                   select: Any = None) -> Pipeline:
+    """One pipeline: preprocessing (default ``build_preprocessor(plan)``), an optional
+    feature ``select`` step, then ``estimator`` (logged and served as a whole)."""
+    steps: list[tuple[str, Any]] = [
+        ("preprocess", preprocessor if preprocessor is not None else build_preprocessor(plan))]
+    if select is not None:
+        steps.append(("select", select))
+    steps.append(("model", estimator))
+    return Pipeline(steps)
 
 
 def infer_task(y: Any) -> Task:

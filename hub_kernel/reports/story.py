@@ -266,7 +266,7 @@ def model_sentences(b: SentenceBuilder, results: Results, info: Any | None,
 def family_title(family: str) -> str:
     """A model family in words (``hgb`` -> histogram gradient boosting)."""
     try:
-        from hub_kernel.agents.strategy.agent import FAMILIES
+        from hub_kernel.automl.space import FAMILIES
     except ImportError:  # pragma: no cover - the strategy agent is part of hub
         return family
     return FAMILIES[family].title if family in FAMILIES else family

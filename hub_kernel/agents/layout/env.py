@@ -19,7 +19,7 @@ history grows once per episode): less noise for training, the same expected rewa
 
 The observation (``Box`` in [0, 1], float32), in order:
 
-- the dataset profile's meta-features (``controller.profile_features``, 8);
+- the dataset profile's meta-features (``hub_kernel.data.profile.profile_features``, 8);
 - context: viewport bucket (one-hot narrow/medium/wide) and stated skill (one-hot
   novice/analyst/expert) (6);
 - the user's interaction summary per tile feature: share of successes and of failures in the
@@ -52,7 +52,6 @@ from gymnasium import spaces
 
 from hub_kernel.agents.common.events import InteractionEvent
 from hub_kernel.agents.common.reward import reward_terms, weighted_reward
-from hub_kernel.agents.controller import profile_features
 from hub_kernel.agents.layout.design import tile_feature
 from hub_kernel.agents.layout.simulate import (
     FEATURES,
@@ -67,6 +66,7 @@ from hub_kernel.agents.layout.simulate import (
     render_failures,
     render_seconds,
 )
+from hub_kernel.data.profile import profile_features
 from hub_kernel.exceptions import AgentError
 from hub_kernel.layout import Layout, Tile
 

@@ -13,16 +13,17 @@ the agent stops.
 
 The observation (``Box`` in [0, 1], float32), in order:
 
-- the dataset's meta-features (``strategy.search_features``, 14);
+- the dataset's meta-features (``hub_kernel.automl.warmstart.search_features``, 14);
 - per family in ``FAMILY_ORDER``: tried, best score as a share of the way from the baseline to
   the best so far, evaluations / 20, median seconds per evaluation / time left (4 each);
 - share of the budget spent, and the best score's gain over the baseline (2).
 
-``live_observation`` builds the same vector during a real search, which is how the trained
-policy is asked (``PipelineSearch(policy=...)``). ``train_policy`` trains a small PPO policy
-(SB3, CPU, seeded) on the traces of a ``MetaStore`` and saves it; ``load_policy`` reads it
-back as a ``StrategyPolicy`` (``act``, ``action_probabilities``). torch and
-stable-baselines3 are imported inside the functions that need them.
+``hub_kernel.automl.observation.live_observation`` builds the same vector during a real
+search, which is how the trained policy is asked (``PipelineSearch(policy=...)``).
+``train_policy`` trains a small PPO policy (SB3, CPU, seeded) on the traces of a ``MetaStore``
+and saves it; ``hub_kernel.automl.policy.load_policy`` reads it back as a ``StrategyPolicy``
+(``act``, ``action_probabilities``). torch and stable-baselines3 are imported inside the
+functions that need them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,20 +43,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hub_kernel.automl.observation import (
+    FAMILY_ORDER,
+    OBSERVATION_SIZE,
+    family_block,
+)
+from hub_kernel.automl.policy import POLICY_FILE, POLICY_METADATA, StrategyPolicy
+from hub_kernel.automl.warmstart import N_META, strategy_dir
 from hub_kernel.exceptions import AgentError
 
 if TYPE_CHECKING:
-    from hub_kernel.agents.strategy.agent import MetaStore
+    from hub_kernel.automl.warmstart import MetaStore
 
 logger = logging.getLogger("hub_kernel")
 
-FAMILY_ORDER = ("hgb", "rf", "et", "linear", "svm", "knn")
-N_META = 14
-N_FAMILY = 4
-OBSERVATION_SIZE = N_META + N_FAMILY * len(FAMILY_ORDER) + 2
 STOP = len(FAMILY_ORDER)
-POLICY_FILE = "policy.zip"
-POLICY_METADATA = "policy.json"
 
 
 @dataclass
@@ -114,32 +116,6 @@ def synthetic_traces(n: int = 12, seed: int = 0) -> list[Trace]:
     return traces
 
 
-def _family_block(tried: bool, best: float | None, n: int, cost: float, reference: float,
-                  baseline: float, time_left: float) -> list[float]:
-    span = reference - baseline
-    relative = 0.0 if best is None else (1.0 if span <= 0 else (best - baseline) / span)
-    return [float(tried), float(np.clip(relative, 0, 1)), min(n / 20, 1.0),
-            float(np.clip(cost / max(time_left, 1e-6), 0, 1))]
-
-
-def live_observation(features: np.ndarray, families: Mapping[str, Any], best: float,
-                     baseline: float, elapsed: float, budget: float) -> np.ndarray:
-    """The observation for a running search (``families``: name -> state with ``evaluations``
-    and ``cost()``, as ``PipelineSearch`` keeps them)."""
-    parts: list[float] = list(np.clip(np.nan_to_num(np.asarray(features, dtype="float64")
-                                                    [:N_META], nan=0.0), 0, 1))
-    time_left = max(budget - elapsed, 1e-6)
-    for family in FAMILY_ORDER:
-        state = families.get(family)
-        evaluations = list(getattr(state, "evaluations", []) or [])
-        family_best = max((e.score for e in evaluations), default=None)
-        cost = state.cost() if state is not None and evaluations else 0.0
-        parts += _family_block(bool(evaluations), family_best, len(evaluations), cost, best,
-                               baseline, time_left)
-    parts += [float(np.clip(elapsed / budget, 0, 1)), float(np.clip(best - baseline, 0, 1))]
-    return np.asarray(parts, dtype=np.float32)
-
-
 class StrategyEnv(gym.Env[np.ndarray, np.int64]):
     """Pick the family to evaluate next (or stop) on replayed searches; see the module doc."""
 
@@ -176,7 +152,7 @@ class StrategyEnv(gym.Env[np.ndarray, np.int64]):
         for family in FAMILY_ORDER:
             scores = self.family_scores[family]
             cost = float(np.median(self.family_costs[family])) if scores else 0.0
-            parts += _family_block(bool(scores), max(scores) if scores else None, len(scores),
+            parts += family_block(bool(scores), max(scores) if scores else None, len(scores),
                                    cost, self.best, trace.baseline, time_left)
         parts += [float(np.clip(self.elapsed / self.budget, 0, 1)),
                   float(np.clip(self.best - trace.baseline, 0, 1))]
@@ -227,28 +203,6 @@ class StrategyEnv(gym.Env[np.ndarray, np.int64]):
         terminated = self.elapsed >= self.budget - 1e-9
         truncated = not terminated and self.steps >= self.max_steps
         return self._observation(), float(reward), terminated, truncated, {"family": family}
-
-
-class StrategyPolicy:
-    """A trained SB3 policy over ``StrategyEnv``'s actions."""
-
-    def __init__(self, model: Any, metadata: Mapping[str, Any] | None = None) -> None:
-        self.model = model
-        self.metadata = dict(metadata or {})
-
-    def act(self, observation: np.ndarray) -> int:
-        action, _ = self.model.predict(np.asarray(observation, dtype=np.float32),
-                                       deterministic=True)
-        return int(action)
-
-    def action_probabilities(self, observation: np.ndarray) -> np.ndarray:
-        import torch
-
-        obs, _ = self.model.policy.obs_to_tensor(np.asarray(observation, dtype=np.float32))
-        with torch.no_grad():
-            distribution = self.model.policy.get_distribution(obs)
-            probs = distribution.distribution.probs
-        return np.asarray(probs.cpu().numpy()[0], dtype="float64")
 
 
 def evaluate_policy(choose: Any, traces: Sequence[Trace], *, episodes: int = 200,
@@ -302,8 +256,6 @@ def train_policy(store: MetaStore | None = None, *, timesteps: int = 20_000, see
     rng = np.random.default_rng(seed)
     uniform = evaluate_policy(lambda obs, env: int(rng.integers(STOP)), traces, episodes=50,
                               seed=seed + 1)
-    from hub_kernel.agents.strategy.agent import strategy_dir
-
     target = Path(directory) if directory is not None else strategy_dir()
     target.mkdir(parents=True, exist_ok=True)
     model.save(target / POLICY_FILE)
@@ -319,29 +271,3 @@ def train_policy(store: MetaStore | None = None, *, timesteps: int = 20_000, see
     logger.info("strategy policy trained on %d searches in %.1f s: return %.3f (uniform %.3f)",
                 len(traces), seconds, trained, uniform)
     return target
-
-
-def load_policy(directory: str | os.PathLike[str] | None = None) -> StrategyPolicy | None:
-    """The policy saved by ``train_policy`` in ``directory``, or None when there is none."""
-    from hub_kernel.agents.strategy.agent import strategy_dir
-
-    folder = Path(directory) if directory is not None else strategy_dir()
-    path = folder / POLICY_FILE
-    if not path.exists():
-        return None
-    try:
-        import stable_baselines3 as sb3
-        import torch
-
-        torch.set_num_threads(1)
-        model = sb3.PPO.load(path, device="cpu")
-        metadata_path = folder / POLICY_METADATA
-        metadata = (json.loads(metadata_path.read_text(encoding="utf-8"))
-                    if metadata_path.exists() else {})
-    except Exception as exc:
-        raise AgentError(f"strategy policy {path} cannot be loaded ({exc}); retrain it with "
-                         "StrategyAgent().train_policy()") from exc
-    if metadata.get("observation_size", OBSERVATION_SIZE) != OBSERVATION_SIZE:
-        raise AgentError(f"strategy policy {path} was trained for another observation layout; "
-                         "retrain it with StrategyAgent().train_policy()")
-    return StrategyPolicy(model, metadata)

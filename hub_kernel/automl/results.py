@@ -1,0 +1,97 @@
+"""What a pipeline search produces: each ``Evaluation`` (a configuration's cross-validated
+score and why it was chosen) and the ``SearchResult``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hub_kernel.automl.space import Config
+
+
+@dataclass
+class Evaluation:
+    """One evaluated configuration: its cross-validated score and why it was chosen."""
+
+    index: int
+    config: Config
+    score: float
+    std: float
+    seconds: float
+    fit_seconds: float  # mean fit time of one fold
+    expected: float | None
+    explanation: str
+    propensity: float
+    finished_at: float  # seconds since the search started
+    source: str  # "warm", "default", "bandit"
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "config": self.config.to_dict(), "label":
+                self.config.label(), "score": self.score, "std": self.std,
+                "seconds": self.seconds, "fit_seconds": self.fit_seconds,
+                "expected": self.expected, "explanation": self.explanation,
+                "propensity": self.propensity, "finished_at": self.finished_at,
+                "source": self.source, "run_id": self.run_id}
+
+
+@dataclass
+class SearchResult:
+    """What a search found: the best configuration, its model, and every evaluation."""
+
+    task: str
+    metric: str
+    best: Evaluation
+    model: Any
+    evaluations: list[Evaluation]
+    baseline_score: float
+    seconds: float
+    stop_reason: str
+    refit: bool
+    target: str
+    features: tuple[str, ...]
+    warm_start: list[tuple[str, float]] = field(default_factory=list)
+    parent_run_id: str | None = None
+    notes: tuple[str, ...] = ()
+    #: (seconds since the start, best score) at each improvement
+    trajectory: list[tuple[float, float]] = field(default_factory=list)
+    #: the dataset's meta-features (``search_features``), for warm starts
+    meta_features: tuple[float, ...] = ()
+    #: (evaluation index, weight) of the configurations combined in ``model`` (empty: the
+    #: best single configuration), and the out-of-fold score of that combination
+    ensemble: list[tuple[int, float]] = field(default_factory=list)
+    ensemble_score: float | None = None
+
+    @property
+    def final_score(self) -> float:
+        """The cross-validated score of ``model``: the ensemble's, else the best's."""
+        return self.ensemble_score if self.ensemble_score is not None else self.best.score
+
+    @property
+    def best_score(self) -> float:
+        return self.best.score
+
+    def leaderboard(self, top: int | None = None) -> pd.DataFrame:
+        """Evaluations, best first: rank, configuration, family, score, std, seconds, why."""
+        rows = [{"rank": 0, "configuration": e.config.label(), "family": e.config.family,
+                 "score": e.score, "std": e.std, "seconds": e.seconds, "expected": e.expected,
+                 "source": e.source, "propensity": e.propensity, "evaluation": e.index}
+                for e in sorted(self.evaluations, key=lambda e: (-e.score, e.index))]
+        frame = pd.DataFrame(rows)
+        if not frame.empty:
+            frame["rank"] = np.arange(1, len(frame) + 1)
+        return frame.head(top) if top else frame
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.model.predict(X))
+
+    def summary(self) -> str:
+        combined = (f"; an ensemble of {len(self.ensemble)} configurations scores "
+                    f"{self.ensemble_score:.4f}" if self.ensemble else "")
+        return (f"best {self.best.config.label()}: {self.metric} {self.best.score:.4f} "
+                f"(baseline {self.baseline_score:.4f}) after {len(self.evaluations)} "
+                f"evaluations in {self.seconds:.1f} s{combined}; stopped: {self.stop_reason}")
+

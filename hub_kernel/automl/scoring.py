@@ -1,0 +1,72 @@
+"""How the search scores a configuration: scikit-learn scorers, and fast metrics computed from
+(targets, predictions) that out-of-fold predictions and ensembles can share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hub_kernel.exceptions import ModelError
+
+
+def metric_function(metric: str, task: str) -> Callable[[np.ndarray, np.ndarray], float] | None:
+    """``metric`` computed from (targets, predictions), for metrics that need only labels or
+    values; None for the others (e.g. roc_auc), which then use the scorer and no ensemble."""
+    from sklearn import metrics
+
+    def accuracy(t: Any, p: Any) -> float:  # sklearn's checks cost more than the sum
+        return float(np.mean(np.asarray(t) == np.asarray(p)))
+
+    def r2(t: Any, p: Any) -> float:
+        t, p = np.asarray(t, dtype="float64"), np.asarray(p, dtype="float64")
+        total = float(np.sum((t - t.mean()) ** 2))
+        return 1.0 - float(np.sum((t - p) ** 2)) / total if total > 0 else 0.0
+
+    label_metrics: dict[str, Callable[[Any, Any], float]] = {
+        "accuracy": accuracy,
+        "balanced_accuracy": metrics.balanced_accuracy_score,
+        "f1_macro": lambda t, p: metrics.f1_score(t, p, average="macro"),
+        "f1_weighted": lambda t, p: metrics.f1_score(t, p, average="weighted"),
+        "f1_micro": lambda t, p: metrics.f1_score(t, p, average="micro"),
+    }
+    value_metrics: dict[str, Callable[[Any, Any], float]] = {
+        "r2": r2,
+        "neg_mean_absolute_error": lambda t, p: -metrics.mean_absolute_error(t, p),
+        "neg_mean_squared_error": lambda t, p: -metrics.mean_squared_error(t, p),
+        "neg_root_mean_squared_error": lambda t, p: -metrics.root_mean_squared_error(t, p),
+        "neg_median_absolute_error": lambda t, p: -metrics.median_absolute_error(t, p),
+    }
+    if task == "classification" and metric in label_metrics:
+        return label_metrics[metric]
+    if task == "regression" and metric in value_metrics:
+        return value_metrics[metric]
+    return None
+
+
+def scorer_for(metric: str) -> Any:
+    """The scikit-learn scorer named ``metric``; ``ModelError`` for an unknown name."""
+    from sklearn.metrics import get_scorer
+
+    try:
+        return get_scorer(metric)
+    except ValueError as exc:
+        raise ModelError(f"unknown metric {metric!r}: use a scikit-learn scorer name such as "
+                         "accuracy, f1_macro, roc_auc, r2 or neg_root_mean_squared_error"
+                         ) from exc
+
+
+def baseline_score(task: str, X: pd.DataFrame, y: np.ndarray,
+                   splits: Sequence[tuple[np.ndarray, np.ndarray]], scorer: Any) -> float:
+    """The cross-validated score of always predicting the most common class (or the mean)."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    dummy = (DummyClassifier(strategy="most_frequent") if task == "classification"
+             else DummyRegressor())
+    scores = []
+    for train, test in splits:
+        model = dummy.fit(X.iloc[train], y[train])
+        scores.append(float(scorer(model, X.iloc[test], y[test])))
+    return float(np.mean(scores))
