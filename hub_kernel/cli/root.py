@@ -130,9 +130,11 @@ def demo(
 ) -> None:
     """Serve the dashboard notebook on 127.0.0.1 over the bundled sample dataset."""
     from hub_kernel import serve as serving
+    from hub_kernel.core.paths import repo_notebook
+    from hub_kernel.exceptions import ServeError
 
     try:
-        notebook = serving.repo_notebook("dashboard.ipynb")
+        notebook = repo_notebook("dashboard.ipynb", error=ServeError)
         plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset,
                                   preheat=preheat)
     except HubError as exc:

@@ -86,7 +86,8 @@ def add_command(
     replace: Annotated[bool, typer.Option(help="Replace a job of the same name.")] = False,
 ) -> None:
     """Schedule NAME: a notebook run with papermill --every N or on a --cron line."""
-    from hub_kernel.schedule.jobs import JobSpec, JobStore, default_notebook, parse_parameters
+    from hub_kernel.schedule.jobs import JobStore, default_notebook, parse_parameters
+    from hub_kernel.schedule.spec import JobSpec
 
     try:
         path = notebook if notebook is not None else default_notebook()

@@ -8,7 +8,8 @@ from hub_kernel.core.config import get_settings
 from hub_kernel.doctor import check_champions, check_runs, check_scheduler
 from hub_kernel.schedule.daemon import Daemon, scheduler_state
 from hub_kernel.schedule.history import RunHistory
-from hub_kernel.schedule.jobs import JobSpec, JobStore
+from hub_kernel.schedule.jobs import JobStore
+from hub_kernel.schedule.spec import JobSpec
 
 
 def test_a_fresh_home_passes_every_scheduler_check(runs_home):

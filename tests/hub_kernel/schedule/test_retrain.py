@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from hub_kernel.data import load_dataset
 from hub_kernel.exceptions import ScheduleError
 from hub_kernel.models.registry import ModelRegistry
-from hub_kernel.schedule.jobs import JobSpec
 from hub_kernel.schedule.retrain import retrain_pipeline
 from hub_kernel.schedule.runner import execute
+from hub_kernel.schedule.spec import JobSpec
 
 NAME = "weather-temp_max"
 
