@@ -3,6 +3,7 @@ end (rollback model: any earlier version back as champion, audited, nothing dele
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from hub_kernel.cli import app
@@ -86,6 +87,7 @@ def test_rollback_policy_puts_an_earlier_version_in_force_even_after_a_rollout(h
     assert AuditLog().entries(action="rollback policy design v2 -> v1")[-1].approved_by == "ann"
 
 
+@pytest.mark.slow
 def test_rollback_model_to_any_version(models_home, make_mixed):
     path = models_home / "customers.csv"
     make_mixed(90).to_csv(path, index=False)

@@ -114,6 +114,7 @@ def test_a_failing_model_upload_registers_nothing(trainer, mixed, monkeypatch):
     assert trainer.list_models(include_archived=True) == []
 
 
+@pytest.mark.slow
 def test_a_failure_after_the_version_is_created_removes_it(trainer, mixed, monkeypatch):
     from mlflow import MlflowClient
 
