@@ -1,4 +1,4 @@
-# Two entry points: `make demo` and `make test`. Both set up .venv first, once: the install
+# Two entry points: `make demo` and `make test` (`make test-fast` skips the slow and browser tests). Both set up .venv first, once: the install
 # re-runs only when pyproject.toml changes (or the stamp is deleted).
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,7 +14,7 @@ CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 export HUB_BROWSER_PATH := $(CHROMIUM)
 
-.PHONY: demo test install browser lint bench doctor clean
+.PHONY: demo test test-fast install browser lint bench doctor clean
 
 demo: install
 	$(VENV)/bin/hub demo
@@ -22,8 +22,15 @@ demo: install
 test: install browser
 	$(VENV)/bin/ruff check hub_kernel widgets tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/hub doctor --strict
 	$(PY) -m pytest tests notebooks --nbval-lax $(PYTEST_ARGS)
+
+# The tests not marked slow or browser (a few minutes), after the same set-up and linters.
+test-fast: install browser
+	$(VENV)/bin/ruff check hub_kernel widgets tests benchmarks
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest tests -m "not slow and not browser" $(PYTEST_ARGS)
 
 install: $(STAMP)
 
@@ -61,6 +68,7 @@ browser:
 lint: install
 	$(VENV)/bin/ruff check hub_kernel widgets tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install browser
 	$(PY) benchmarks/first_paint.py

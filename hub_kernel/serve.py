@@ -19,6 +19,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from hub_kernel.core.config import Settings, get_settings
+from hub_kernel.core.paths import template_root as bundled_template_root
 from hub_kernel.exceptions import ServeError
 
 logger = logging.getLogger("hub_kernel")
@@ -82,18 +83,6 @@ def _private_config(settings: Settings, port: int, config: dict) -> Path:
         json.dump(config, handle)
     path.chmod(0o600)
     return folder
-
-
-def _template_root() -> Path | None:
-    """The Jupyter data folder holding hub's Voila template (shipped in the widgets package).
-
-    Located without importing ``widgets``: the engine never imports the UI layer.
-    """
-    spec = find_spec("widgets")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = Path(next(iter(spec.submodule_search_locations))) / "share"
-    return root if (root / "voila" / "templates" / TEMPLATE / "index.html.j2").is_file() else None
 
 
 @dataclass
@@ -163,7 +152,7 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
     if preheat:
         argv += ["--preheat_kernel=True", f"--pool_size={settings.serve_pool_size}"]
     static_root = prepare_bokehjs(settings)
-    template_root = _template_root()
+    template_root = bundled_template_root(TEMPLATE)
     if static_root is not None and template_root is not None:
         argv += [f"--VoilaConfiguration.extra_labextensions_path={static_root}",
                  f"--template={TEMPLATE}"]
@@ -182,16 +171,3 @@ def serve(plan: ServePlan) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(plan.argv[0], plan.argv, plan.env)  # noqa: S606 - argv is built above, no shell
-
-
-def repo_notebook(name: str) -> Path:
-    """A notebook of the project's ``notebooks/`` folder (cwd first, then the source tree)."""
-    source_tree = Path(__file__).resolve().parents[1]
-    candidates = [Path.cwd() / "notebooks" / name, source_tree / "notebooks" / name]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise ServeError(
-        f"notebooks/{name} not found (looked in {', '.join(str(c.parent) for c in candidates)}); "
-        "run from a clone of the hub repository"
-    )

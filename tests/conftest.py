@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,36 @@ def models_home(hub_home, empty_store):
     hub_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(empty_store, hub_home / "mlflow.db")
     return hub_home
+
+
+def mixed_frame(n: int = 120, seed: int = 0) -> Any:
+    """Every kind of column: numeric (with gaps), categorical, datetime, an id, free text,
+    an all-missing column, and a binary target that depends on them."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    when = pd.date_range("2024-01-01", periods=n, freq="D")
+    label = np.where(x + (colour == "red") * 1.5 + rng.normal(scale=0.3, size=n) > 0.5,
+                     "yes", "no")
+    frame = pd.DataFrame({
+        "customer_id": np.arange(1000, 1000 + n),
+        "x": x,
+        "size": rng.integers(1, 5, size=n).astype(float),
+        "colour": colour,
+        "when": when,
+        "comment": [f"free text number {i} {rng.integers(1e9)}" for i in range(n)],
+        "empty": np.nan,
+        "label": label,
+    })
+    frame.loc[::7, "x"] = np.nan
+    frame.loc[::11, "colour"] = None
+    return frame
+
+
+@pytest.fixture
+def make_mixed():
+    """``mixed_frame`` itself, for tests that need several tables (models, CLI)."""
+    return mixed_frame

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from html import escape
 
 import ipywidgets as w
 
 from hub_kernel.exceptions import HubError
 from hub_kernel.safety.audit import AuditLog
 from hub_kernel.safety.versions import VersionStore
+from widgets.markup import error_html, escape
 
 logger = logging.getLogger("hub_kernel")
 
@@ -66,7 +66,7 @@ class AuditView(w.Accordion):
             versions = VersionStore().history("layout", key)
         except HubError as exc:  # an unreadable log is shown, not raised into the page
             logger.warning("audit log unreadable: %s", exc)
-            self._table.value = f"<p class='hub-error'>{escape(str(exc))}</p>"
+            self._table.value = error_html(exc, name="p")
             return
         # option labels are text, not HTML: no escaping needed (and none would be undone)
         self._versions.options = [

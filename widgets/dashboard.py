@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import uuid
-from html import escape
 
 import ipywidgets as w
 import pandas as pd
@@ -29,6 +28,7 @@ from hub_kernel.safety.modes import MODES, Controls
 from widgets.audit import AuditView
 from widgets.bokehjs import ensure_bokehjs
 from widgets.dwell import DwellTracker
+from widgets.markup import error_html, escape
 from widgets.tiles import TileView
 
 logger = logging.getLogger("hub_kernel")
@@ -348,9 +348,9 @@ class Dashboard(w.VBox):
             text = f"<b>Changed:</b> {escape(decision.explanation)}"
             buttons = [self._button("Undo", "hub-undo", "warning", self.undo)]
         elif decision.status in ("undone", "restored"):
-            text = f"<b>{decision.status.capitalize()}:</b> {escape(decision.explanation)}"
+            text = f"<b>{escape(decision.status.capitalize())}:</b> {escape(decision.explanation)}"
         elif decision.status in ("vetoed", "refused", "failed"):
-            text = f"<b>Not applied</b> ({decision.status}): {escape(decision.explanation)}"
+            text = f"<b>Not applied</b> ({escape(decision.status)}): {escape(decision.explanation)}"
         else:
             self._banner.layout.display = "none"
             return
@@ -372,7 +372,7 @@ class Dashboard(w.VBox):
             change()
         except HubError as exc:
             logger.warning("change refused: %s", exc)
-            self._status.value = f"<span class='hub-error'>{escape(str(exc))}</span>"
+            self._status.value = error_html(exc)
             return False
         return True
 
@@ -381,5 +381,5 @@ class Dashboard(w.VBox):
             return compute()
         except HubError as exc:
             logger.warning("could not record the interaction: %s", exc)
-            self._status.value = f"<span class='hub-error'>{escape(str(exc))}</span>"
+            self._status.value = error_html(exc)
             return None

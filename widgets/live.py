@@ -17,7 +17,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from html import escape
 from typing import Any
 
 import ipywidgets as w
@@ -25,6 +24,7 @@ import ipywidgets as w
 from hub_kernel.data.stream import Row, StreamQuality, StreamSource, event_time_seconds
 from widgets.bokehjs import ensure_bokehjs
 from widgets.charts import PALETTE
+from widgets.markup import escape
 
 logger = logging.getLogger("hub_kernel")
 

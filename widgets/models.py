@@ -23,7 +23,6 @@ through ``html.escape``. Computation stays in plain functions, testable without 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
 from typing import Any
 
 import ipywidgets as w
@@ -32,6 +31,7 @@ import pandas as pd
 from hub_kernel.models.lifecycle.drift import DriftReport
 from widgets.bokehjs import ensure_bokehjs
 from widgets.charts import PALETTE
+from widgets.markup import escape
 
 CHAMPION = "champion"
 MAX_METRICS = 6
@@ -108,7 +108,7 @@ def drift_status_html(drift: DriftReport | None) -> str:
     else:
         label = "stable"
         css, color = "hub-drift-ok", "#4c9a6a"
-    return (f"<p class='hub-drift {css}' title='{escape(drift.explanation, quote=True)}'>"
+    return (f"<p class='hub-drift {css}' title='{escape(drift.explanation)}'>"
             f"<b style='color:{color}'>Drift: {escape(label)}</b> · {k} of {n} features "
             f"drifted</p><p class='hub-drift-explanation'>{escape(drift.explanation)}</p>")
 

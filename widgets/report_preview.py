@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from html import escape
 from typing import Any
 
 import ipywidgets as w
@@ -23,6 +22,7 @@ from hub_kernel.agents.report.learner import SectionLearner
 from hub_kernel.agents.report.sections import AUDIENCES
 from hub_kernel.exceptions import HubError
 from hub_kernel.reports.compose import Report, ReportSection, compose_report
+from widgets.markup import error_html, escape
 
 logger = logging.getLogger("hub_kernel")
 
@@ -139,7 +139,7 @@ class ReportPreview(w.VBox):
                                     learner=self.learner, **self._compose)
         except HubError as exc:
             logger.warning("report preview: %s", exc)
-            self._status.value = f"<span class='hub-report-error'>{escape(str(exc))}</span>"
+            self._status.value = error_html(exc, cls="hub-report-error")
             return
         self.show(report)
 

@@ -15,7 +15,6 @@ the HTML is built by plain functions, testable without a kernel.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import ipywidgets as w
 import traitlets as t
 
 from hub_kernel.schedule.history import RunHistory, RunRecord
+from widgets.markup import escape
 
 LinkFor = Callable[[RunRecord, str], str | None]
 FRAME_HEIGHT = 520
@@ -93,7 +93,7 @@ def runs_table_html(records: Sequence[RunRecord], *, link_for: LinkFor | None = 
         for kind, text in (("html", "HTML"), ("ipynb", "notebook")):
             href = link_for(r, kind)
             if href:
-                links.append(f"<a href='{escape(href, quote=True)}' target='_blank' "
+                links.append(f"<a href='{escape(href)}' target='_blank' "
                              f"class='hub-run-link hub-run-link-{kind}'>{text}</a>")
         started = r.started_at.replace("T", " ")[:19]
         rows.append(
@@ -122,7 +122,7 @@ def run_view_html(record: RunRecord, height: int = FRAME_HEIGHT) -> str:
     anchor = "#papermill-error-cell" if record.status == "failed" else ""
     title = f"run {record.id} of {record.job}{anchor and ' (failing cell marked)'}"
     return (f"<p class='hub-run-view-title'>{escape(title)}: {escape(str(path))}</p>"
-            f"<iframe class='hub-run-view' sandbox='' srcdoc='{escape(body, quote=True)}' "
+            f"<iframe class='hub-run-view' sandbox='' srcdoc='{escape(body)}' "
             f"style='width:100%;height:{int(height)}px;border:1px solid #d7dde5'></iframe>")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from html import escape
 
 import ipywidgets as w
 import pandas as pd
@@ -16,6 +15,7 @@ from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.layout import Tile
 from widgets.bokehjs import ensure_bokehjs
 from widgets.charts import chart_figure
+from widgets.markup import escape
 
 logger = logging.getLogger("hub_kernel")
 TileAction = Callable[[str, str], None]  # (tile id, action name)

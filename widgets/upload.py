@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from html import escape
 
 import ipywidgets as w
 import pandas as pd
@@ -16,6 +15,7 @@ import pandas as pd
 from hub_kernel.data.catalog import Catalog, DatasetRecord, IngestResult
 from hub_kernel.data.validation import ValidationReport, report_html
 from hub_kernel.exceptions import HubError
+from widgets.markup import error_html, escape
 
 logger = logging.getLogger("hub_kernel")
 
@@ -68,14 +68,13 @@ class UploadPanel(w.VBox):
             else:
                 logger.exception("upload of %s failed", filename)
                 message = f"{filename}: unexpected error ({type(exc).__name__}: {exc})"
-            self.status.value = (f"<span class='hub-error' style='color:#b5485d'>"
-                                 f"{escape(message)}</span>")
+            self.status.value = error_html(message, style="color:#b5485d")
             self.report_view.show(None)
             return None
         record = result.record
         verb = "Stored" if result.created else "Already in the catalog:"
         self.status.value = (f"<span class='hub-ok'>{verb} {escape(record.name)} "
-                             f"({record.n_rows:,} rows, id {record.id})</span>")
+                             f"({record.n_rows:,} rows, id {escape(record.id)})</span>")
         self.report_view.show(result.report)
         for callback in self._callbacks:
             callback(record, frame)

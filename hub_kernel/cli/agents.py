@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hub_kernel.cli.common import command_group, console, err_console, fail
 from hub_kernel.exceptions import HubError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _fail(exc: HubError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(1)
+app = command_group()
 
 
 @app.command("pretrain")
@@ -37,7 +30,7 @@ def pretrain_command(
     from hub_kernel.agents.layout.pretrain import pretrain
 
     if algo not in ("ppo", "dqn"):
-        _fail(HubError(f"unknown algorithm {algo!r}; use ppo or dqn"))
+        fail(HubError(f"unknown algorithm {algo!r}; use ppo or dqn"), soft_wrap=False)
     chosen: Literal["ppo", "dqn"] = "ppo" if algo == "ppo" else "dqn"
     from rich.progress import Progress
 
@@ -50,7 +43,7 @@ def pretrain_command(
                 eval_episodes=eval_episodes,
                 callback=lambda done: progress.update(task, completed=done))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     import json
 
     from hub_kernel.agents.layout.pretrain import METADATA_FILE

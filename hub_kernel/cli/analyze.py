@@ -8,26 +8,18 @@ error is printed as one line and exits 1, without a traceback.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hub_kernel.cli.common import console, fail
 from hub_kernel.exceptions import HubError
-
-console = Console()
-err_console = Console(stderr=True)
 
 #: facts printed per analysis (the rest are in the result)
 FACTS_SHOWN = 4
-
-
-def _fail(exc: HubError | str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _load(dataset: str) -> tuple[Any, Any]:
@@ -88,7 +80,7 @@ def analyze_command(
             report = agent.analyze(frame, target, names=asked, budget=budget, n_jobs=n_jobs,
                                    name=record.name, profile=profile)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     _print_choices(report.choices, asked is not None)
     chosen = asked if asked is not None else report.shown
     results, search_result, run_id = report.results, report.search, report.run_id

@@ -6,15 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hub_kernel.cli.common import command_group, console, err_console, fail
 from hub_kernel.exceptions import HubError
 
-app = typer.Typer(no_args_is_help=False, add_completion=False, pretty_exceptions_enable=False)
-console = Console()
-err_console = Console(stderr=True)
+app = command_group(no_args_is_help=False)
 
 
 @app.callback(invoke_without_command=True)
@@ -38,8 +36,7 @@ def list_entries(
             return
         rows = log.entries(agent=agent, action=action, since=since, limit=limit)
     except HubError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(exc, soft_wrap=False)
     if not rows:
         console.print(f"no audit entries in {log.path}")
         return
@@ -61,8 +58,7 @@ def verify() -> None:
     try:
         result = AuditLog().verify()
     except HubError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(exc, soft_wrap=False)
     if not result.ok:
         err_console.print(f"[bold red]audit log tampered:[/] {escape(result.reason)}")
         raise typer.Exit(1)

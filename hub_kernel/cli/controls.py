@@ -2,45 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hub_kernel.cli.common import Board, By, User, command_group, console, fail, me
 from hub_kernel.exceptions import HubError
 
-console = Console()
-err_console = Console(stderr=True)
-
-mode_app = typer.Typer(no_args_is_help=True, add_completion=False,
-                       pretty_exceptions_enable=False)
-veto_app = typer.Typer(no_args_is_help=True, add_completion=False,
-                       pretty_exceptions_enable=False)
-proposals_app = typer.Typer(no_args_is_help=True, add_completion=False,
-                            pretty_exceptions_enable=False)
-rollback_app = typer.Typer(no_args_is_help=True, add_completion=False,
-                           pretty_exceptions_enable=False)
-
-User = Annotated[str | None, typer.Option(help="Only this user (default: everyone).")]
-Board = Annotated[str | None, typer.Option("--dashboard", help="Only this dashboard id.")]
-By = Annotated[str | None, typer.Option("--by", help="Who decides (default: your login).")]
-
-
-def fail(exc: HubError) -> NoReturn:
-    """Print ``exc`` as one line on stderr and exit 1 (no traceback)."""
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(1)
-
-
-def me(by: str | None) -> str:
-    """Who decides: ``--by`` or the login name."""
-    return by or getpass.getuser()
-
-
-_fail, _me = fail, me
+mode_app = command_group()
+veto_app = command_group()
+proposals_app = command_group()
+rollback_app = command_group()
 
 
 # -- modes -------------------------------------------------------------------------------------
@@ -54,7 +28,7 @@ def mode_show(user: User = None, dashboard: Board = None) -> None:
         current = controls.mode(user=user, dashboard=dashboard)
         rows = controls.modes()
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(f"mode in force for user {escape(user or '*')} on dashboard "
                   f"{escape(dashboard or '*')}: [bold]{current}[/]")
     if rows:
@@ -73,9 +47,9 @@ def mode_set(mode: Annotated[str, typer.Argument(help="assisted, supervised or a
     from hub_kernel.safety.modes import Controls
 
     try:
-        setting = Controls().set_mode(mode, user=user, dashboard=dashboard, set_by=_me(by))
+        setting = Controls().set_mode(mode, user=user, dashboard=dashboard, set_by=me(by))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(f"mode for user {escape(setting.user)} on dashboard "
                   f"{escape(setting.dashboard)}: [bold]{setting.mode}[/]")
 
@@ -88,9 +62,9 @@ def veto_add(kind: Annotated[str, typer.Argument(help="move, resize, chart_type,
     from hub_kernel.safety.modes import Controls
 
     try:
-        Controls().veto(kind, user=user, dashboard=dashboard, set_by=_me(by))
+        Controls().veto(kind, user=user, dashboard=dashboard, set_by=me(by))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(f"agents may no longer {escape(kind)} tiles")
 
 
@@ -100,9 +74,9 @@ def veto_remove(kind: str, user: User = None, dashboard: Board = None, by: By = 
     from hub_kernel.safety.modes import Controls
 
     try:
-        Controls().allow(kind, user=user, dashboard=dashboard, set_by=_me(by))
+        Controls().allow(kind, user=user, dashboard=dashboard, set_by=me(by))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(f"agents may {escape(kind)} tiles again")
 
 
@@ -114,7 +88,7 @@ def veto_list(user: User = None, dashboard: Board = None) -> None:
     try:
         kinds = Controls().vetoed(user=user, dashboard=dashboard)
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(", ".join(sorted(kinds)) or "no vetoes")
 
 
@@ -141,7 +115,7 @@ def proposals_list(
     try:
         items = [p for p in list_proposals() if all_ or p.status == "pending"]
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     if not items:
         console.print("no pending proposals")
         return
@@ -162,10 +136,10 @@ def _decide(proposal_id: int, by: str | None, approve: bool) -> None:
         if not found:
             raise ProposalError(f"no proposal {proposal_id}; `hub proposals list` shows them")
         governor = _governor(found[0].key)
-        decision = (governor.approve if approve else governor.reject)(proposal_id, by=_me(by))
+        decision = (governor.approve if approve else governor.reject)(proposal_id, by=me(by))
         governor.close()
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(f"proposal {proposal_id} {decision.status}: {escape(decision.summary)}")
     if approve:
         console.print("open dashboards show it on their next round or reload")
@@ -220,10 +194,10 @@ def rollback_layout(
             console.print("only one version exists; nothing to roll back to")
             raise typer.Exit(1)
         governor = _governor(key)
-        decision = governor.restore(target, by=_me(by))
+        decision = governor.restore(target, by=me(by))
         governor.close()
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(f"layout {escape(key)} restored to version {target} "
                   f"(now version {decision.version})")
 
@@ -241,12 +215,12 @@ def rollback_model(
     registry = ModelRegistry()
     try:
         if to is None:
-            summary = registry.rollback(name, approved_by=_me(by))
+            summary = registry.rollback(name, approved_by=me(by))
         else:
-            summary = registry.promote(name, to, override=True, approved_by=_me(by),
-                                       reason=f"rolled back to version {to} by {_me(by)}")
+            summary = registry.promote(name, to, override=True, approved_by=me(by),
+                                       reason=f"rolled back to version {to} by {me(by)}")
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(f"{escape(name)}: champion is version {summary.champion}")
 
 
@@ -268,7 +242,7 @@ def rollback_policy(
             console.print(_history_table(history) if history
                           else f"no versions of policy {escape(name)}")
             return
-        Rollout(name).put_in_force(to, author=_me(by))
+        Rollout(name).put_in_force(to, author=me(by))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     console.print(f"policy {escape(name)}: version {to} serves every session again")

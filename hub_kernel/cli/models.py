@@ -11,32 +11,20 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hub_kernel.cli.common import command_group, console, fail
 from hub_kernel.exceptions import HubError, ModelError
 
 if TYPE_CHECKING:
     from hub_kernel.models.registry import ModelRegistry
 
-app = typer.Typer(
-    help="Registered models: list, show, promote, roll back, archive.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _fail(exc: HubError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-    raise typer.Exit(1)
+app = command_group("Registered models: list, show, promote, roll back, archive.")
 
 
 def _score(value: float | None) -> str:
@@ -93,7 +81,7 @@ def train_command(
                                               model_type=model_type,  # type: ignore[arg-type]
                                               dataset_id=record.id, sensitive=sensitive or None)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(
         f"trained [bold]{escape(result.name)}[/] version [bold]{result.version}[/] "
         f"({result.alias}, {result.task}) on {escape(record.name)} [{record.id}], "
@@ -141,7 +129,7 @@ def mlflow_ui_command(
         store.open()  # hub's experiment exists, with its artifact location, before the UI
         store.artifacts_dir.mkdir(parents=True, exist_ok=True)
     except (HubError, OSError) as exc:
-        _fail(exc if isinstance(exc, HubError) else ModelError(str(exc)))
+        fail(exc if isinstance(exc, HubError) else ModelError(str(exc)))
     argv = [
         sys.executable, "-m", "mlflow", "ui",
         "--backend-store-uri", store.tracking_uri,
@@ -174,7 +162,7 @@ def list_command(
     try:
         models = _registry().list_models(include_archived=include_archived)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     if not models:
         console.print("no models yet: `hub train DATASET --target COLUMN` trains one")
         return
@@ -196,7 +184,7 @@ def show_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> No
     try:
         info = _registry().get_model_info(name)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     state = " [yellow](archived)[/]" if info.archived else ""
     console.print(f"[bold]{escape(info.name)}[/]{state}: champion {info.champion or '-'}, "
                   f"challenger {info.challenger or '-'}")
@@ -248,7 +236,7 @@ def promote_command(
         summary = _registry().promote(name, version, reason=reason, override=override,
                                       approved_by=getpass.getuser())
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"{escape(name)}: champion is now version {summary.champion}")
 
 
@@ -291,7 +279,7 @@ def ab_command(
         outcome = run_gate(registry, name, frame.drop(columns=[target]), frame[target],
                            challenger=version, mode=mode)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     ab = outcome.ab
     console.print(f"{escape(name)}: champion v{outcome.champion} vs challenger "
                   f"v{outcome.challenger} on {ab.n:,} rows ({escape(ab.test)})")
@@ -361,7 +349,7 @@ def fairness_command(
         run_id = log_fairness(report, name=name, version=found.version, registry=registry,
                               dataset_id=record.id)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"{escape(name)} v{found.version} on {escape(record.name)} [{record.id}], "
                   f"{report.n_rows:,} rows ({report.task}); MLflow run {run_id}")
     if found.dataset_id == record.id:
@@ -435,7 +423,7 @@ def explain_command(
         report = permutation_importance_report(
             model, X, y, n_repeats=repeats, random_state=get_settings().random_state)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"{escape(name)} v{found.version} on {escape(record.name)} [{record.id}], "
                   f"{report.n_rows:,} rows, {report.n_repeats} shuffles per column")
     console.print(f"permutation importance (drop in {escape(report.scoring)} when the column "
@@ -465,7 +453,7 @@ def retrain_command(
         policy = DriftGatedPolicy(mode=mode)
         outcomes = ModelTrainer().retrain_models_sync(policy, names=names)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     if not outcomes:
         console.print("no models to check")
     for outcome in outcomes:
@@ -482,7 +470,7 @@ def rollback_command(name: Annotated[str, typer.Argument(help="Model name.")]) -
     try:
         summary = _registry().rollback(name, approved_by=getpass.getuser())
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"{escape(name)}: rolled back, champion is version {summary.champion}")
 
 
@@ -500,7 +488,7 @@ def delete_command(
                              "re-run with --permanent --yes")
         _registry().delete_model(name, permanent=permanent)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     if permanent:
         console.print(f"{escape(name)}: deleted permanently")
     else:
@@ -513,7 +501,7 @@ def restore_command(name: Annotated[str, typer.Argument(help="Model name.")]) ->
     try:
         summary = _registry().restore_model(name)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"{escape(name)}: restored (champion {summary.champion or '-'})")
 
 
@@ -523,7 +511,7 @@ def repair_command() -> None:
     try:
         repaired = _registry().repair()
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"marked {len(repaired)} stale run(s) KILLED" if repaired
                   else "no stale runs")
     for run_id in repaired:

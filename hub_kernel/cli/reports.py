@@ -7,23 +7,15 @@ stays light. A hub error is printed as one line and exits 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from hub_kernel.cli.common import console, fail
 from hub_kernel.exceptions import HubError
 
-console = Console()
-err_console = Console(stderr=True)
-
 SAMPLE_ALIASES = ("sample", "-")
-
-
-def _fail(exc: HubError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def report_command(
@@ -55,7 +47,7 @@ def report_command(
                                audience=audience, fmt=fmt, out=out, model=model, target=target,
                                sections=section or None, title=title)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"{escape(result.audience)} report on {escape(result.dataset)} "
                   f"({', '.join(result.sections)}) written to [bold]{escape(str(result.path))}"
                   f"[/] in {result.seconds:.1f} s")

@@ -5,21 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hub_kernel.cli.controls import By
-from hub_kernel.cli.controls import fail as _fail
-from hub_kernel.cli.controls import me as _me
+from hub_kernel.cli.common import By, command_group, console, fail, me
 from hub_kernel.exceptions import HubError
 
 if TYPE_CHECKING:
     from hub_kernel.safety.rollout import RolloutStatus
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console()
-err_console = Console(stderr=True)
+app = command_group()
 
 Name = Annotated[str, typer.Argument(help="The policy's name (its key in the version store).")]
 def _mean(value: float | None) -> str:
@@ -71,9 +66,9 @@ def start(
     try:
         status = Rollout(name).start(version, fraction=fraction, threshold=threshold,
                                      min_sessions=min_sessions, auto_complete=auto_complete,
-                                     author=_me(by))
+                                     author=me(by))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     _show(status)
 
 
@@ -85,7 +80,7 @@ def status(name: Name) -> None:
     try:
         current = Rollout(name).status()
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     _show(current)
 
 
@@ -95,9 +90,9 @@ def complete(name: Name, by: By = None) -> None:
     from hub_kernel.safety.rollout import Rollout
 
     try:
-        current = Rollout(name).complete(_me(by))
+        current = Rollout(name).complete(me(by))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     _show(current)
 
 
@@ -107,7 +102,7 @@ def stop(name: Name, by: By = None) -> None:
     from hub_kernel.safety.rollout import Rollout
 
     try:
-        current = Rollout(name).stop(_me(by))
+        current = Rollout(name).stop(me(by))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     _show(current)

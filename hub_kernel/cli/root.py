@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -17,6 +16,7 @@ from hub_kernel.cli import controls as controls_cli
 from hub_kernel.cli.agents import app as agents_app
 from hub_kernel.cli.analyze import analyze_command
 from hub_kernel.cli.audit import app as audit_app
+from hub_kernel.cli.common import command_group, console, err_console, fail
 from hub_kernel.cli.models import app as models_app
 from hub_kernel.cli.models import mlflow_ui_command, train_command
 from hub_kernel.cli.reports import report_command
@@ -27,15 +27,8 @@ from hub_kernel.cli.stream import app as stream_app
 from hub_kernel.core import config
 from hub_kernel.exceptions import HubError
 
-app = typer.Typer(
-    name="hub",
-    help="hub: Jupyter-first analytics whose agents arrange live dashboards.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
+app = command_group("hub: Jupyter-first analytics whose agents arrange live dashboards.",
+                    name="hub")
 app.add_typer(stream_app, name="stream", help="Live WebSocket streams.")
 app.add_typer(models_app, name="models",
               help="Registered models: list, show, promote, roll back, archive.")
@@ -70,16 +63,11 @@ def _main(
     try:
         settings = config.reload_settings()
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     logging.basicConfig(
         level=logging.DEBUG if verbose else settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-def _fail(exc: HubError) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -110,7 +98,7 @@ def serve(
         plan = serving.plan_serve(notebook, ip=ip, port=port, token=token, dataset=dataset,
                                   preheat=preheat)
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     _announce(plan, dry_run)
     if not dry_run:
         serving.serve(plan)
@@ -130,13 +118,15 @@ def demo(
 ) -> None:
     """Serve the dashboard notebook on 127.0.0.1 over the bundled sample dataset."""
     from hub_kernel import serve as serving
+    from hub_kernel.core.paths import repo_notebook
+    from hub_kernel.exceptions import ServeError
 
     try:
-        notebook = serving.repo_notebook("dashboard.ipynb")
+        notebook = repo_notebook("dashboard.ipynb", error=ServeError)
         plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset,
                                   preheat=preheat)
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     _announce(plan, dry_run)
     if not dry_run:
         serving.serve(plan)
@@ -176,7 +166,7 @@ def ingest(
             catalog.declare_schema(result.record.name,
                                    infer_schema(catalog.load(result.record.id)))
     except HubError as exc:
-        _fail(exc)
+        fail(exc, soft_wrap=False)
     record, report = result.record, result.report
     verb = "stored as" if result.created else "already in the catalog as"
     console.print(f"{escape(record.name)}: {verb} [bold]{record.id}[/] "

@@ -8,41 +8,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hub_kernel.cli.common import command_group, console, fail
 from hub_kernel.exceptions import HubError
 
 if TYPE_CHECKING:
     from hub_kernel.schedule.history import RunRecord
 
-app = typer.Typer(
-    help="Scheduled notebooks: add, list, remove, run now, run history.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = command_group("Scheduled notebooks: add, list, remove, run now, run history.")
 scheduler_app = typer.Typer(
     help="The scheduler process: start (foreground), stop.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 COLOURS = {"succeeded": "green", "running": "blue", "failed": "red", "promoted": "green",
            "created": "green", "proposed": "yellow", "held": "yellow", "no-change": "blue",
            "invalid": "red"}
-
-
-def _fail(exc: HubError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _when(value: datetime | str | None) -> str:
@@ -86,7 +74,8 @@ def add_command(
     replace: Annotated[bool, typer.Option(help="Replace a job of the same name.")] = False,
 ) -> None:
     """Schedule NAME: a notebook run with papermill --every N or on a --cron line."""
-    from hub_kernel.schedule.jobs import JobSpec, JobStore, default_notebook, parse_parameters
+    from hub_kernel.schedule.jobs import JobStore, default_notebook, parse_parameters
+    from hub_kernel.schedule.spec import JobSpec
 
     try:
         path = notebook if notebook is not None else default_notebook()
@@ -94,7 +83,7 @@ def add_command(
                        retries=retries, backoff=backoff, timeout=timeout)
         job = JobStore().add(spec, every=every, cron=cron, replace=replace)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"scheduled [bold]{escape(job.name)}[/] ({escape(job.schedule)}): "
                   f"{escape(job.spec.notebook)}; next run {_when(job.next_run)}", soft_wrap=True)
     if job.spec.parameters:
@@ -111,7 +100,7 @@ def list_command() -> None:
     try:
         jobs = job_statuses()
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     if not jobs:
         console.print("no jobs: `hub schedule add NAME --every 1h` adds one")
         return
@@ -133,7 +122,7 @@ def remove_command(name: Annotated[str, typer.Argument(help="Job name.")]) -> No
     try:
         JobStore().remove(name)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"removed job {escape(name)}")
 
 
@@ -151,7 +140,7 @@ def run_now_command(
         with console.status(f"running {name}…"):
             records = run_job(job.spec, trigger="manual", retries=retries, backoff=1.0)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     for record in records:
         _print_run(record)
     if not records or records[-1].status != "succeeded":
@@ -182,7 +171,7 @@ def runs_command(
     try:
         records = RunHistory().runs(name, limit=limit)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     if not records:
         console.print("no runs yet")
         return
@@ -215,7 +204,7 @@ def start_command(
                       "stop with Ctrl-C or SIGTERM", soft_wrap=True)
         Daemon(settings, heartbeat_seconds=heartbeat, max_workers=workers).run()
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print("scheduler stopped")
 
 
@@ -227,7 +216,7 @@ def stop_command() -> None:
     try:
         pid = stop_scheduler()
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"scheduler (process {pid}) stopped")
 
 
@@ -241,7 +230,7 @@ def status_command(
     try:
         state = status(drift=drift)
     except HubError as exc:
-        _fail(exc)
+        fail(exc)
     scheduler = state.scheduler
     colour = "green" if scheduler.alive else "red"
     word = "running" if scheduler.alive else "not running"

@@ -12,14 +12,10 @@ from typing import Annotated
 
 import typer
 
+from hub_kernel.cli.common import command_group
 from hub_kernel.exceptions import HubError
 
-app = typer.Typer(
-    help="Live streams over WebSocket.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = command_group("Live streams over WebSocket.")
 
 
 @app.callback()

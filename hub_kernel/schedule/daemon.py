@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub_kernel.core.process import alive, this_process
 from hub_kernel.exceptions import ScheduleError
-from hub_kernel.schedule.lock import FileLock, alive, this_process
+from hub_kernel.schedule.lock import FileLock
 
 if TYPE_CHECKING:
     from hub_kernel.core.config import Settings

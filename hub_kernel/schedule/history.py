@@ -22,8 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from hub_kernel.core.process import alive, this_process
+from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import ScheduleError
-from hub_kernel.schedule.lock import alive
+from hub_kernel.schedule.notebook import export_html
 
 logger = logging.getLogger("hub_kernel")
 
@@ -118,14 +120,9 @@ class RunHistory:
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise ScheduleError(f"run history {self.path} cannot be opened: {exc}; check that "
-                                "HUB_HOME is writable") from exc
-        db.row_factory = sqlite3.Row
+            db = connect(self.path, what="run history", error=ScheduleError, schema=_SCHEMA)
+        except ScheduleError as exc:
+            raise ScheduleError(f"{exc}; check that HUB_HOME is writable") from exc
         try:
             yield db
         except sqlite3.Error as exc:
@@ -137,8 +134,6 @@ class RunHistory:
     def start(self, *, job: str, notebook: str, parameters: dict[str, Any], trigger: str,
               attempt: int = 1, output: str | None = None, html: str | None = None) -> int:
         """Record a run as ``running``; returns its id."""
-        from hub_kernel.schedule.lock import this_process
-
         me = this_process()
         with self._connect() as db:
             cursor = db.execute(
@@ -238,18 +233,21 @@ def _html_copy(record: RunRecord) -> str | None:
     """An HTML copy of what an interrupted run's notebook holds (saved after each cell)."""
     if not record.output or not Path(record.output).is_file():
         return None
-    from hub_kernel.schedule.runner import export_html
-
     html = export_html(Path(record.output), Path(record.output).with_suffix(".html"))
     return str(html) if html else None
+
+
+def kill_kernel(pid: int) -> None:
+    """SIGKILL a kernel and its process group (kernels start in a session of their own)."""
+    for sender in (os.killpg, os.kill):
+        with contextlib.suppress(OSError):
+            sender(pid, signal.SIGKILL)
 
 
 def _stop_kernel(pid: int, started: str | None, wait: float) -> None:
     """Kill a kernel left behind (and its process group) and wait until it is gone."""
     logger.warning("stopping kernel %s left running by a dead scheduler", pid)
-    for sender in (os.killpg, os.kill):
-        with contextlib.suppress(OSError):
-            sender(pid, signal.SIGKILL)
+    kill_kernel(pid)
     deadline = time.monotonic() + wait
     while alive(pid, started) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -18,13 +18,14 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub_kernel.exceptions import ScheduleError
+from hub_kernel.schedule.spec import JobSpec, check_job_name
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
@@ -36,24 +37,12 @@ logger = logging.getLogger("hub_kernel")
 
 JOB_FUNC = "hub_kernel.schedule.jobs:run_scheduled_job"
 RETRAIN_NOTEBOOK = "retrain.ipynb"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _EVERY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # the store's own scheduler starts and stops on every command: not news worth a log line
 _QUIET = logging.getLogger("hub_kernel.schedule.store")
 _QUIET.setLevel(logging.WARNING)
-
-
-def check_job_name(name: str) -> str:
-    """A job name: letters, digits, ``_`` and ``-`` (at most 64), starting with one of the first
-    two (it names a folder under ``$HUB_HOME/runs``)."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ScheduleError(
-            f"invalid job name {name!r}: use letters, digits, '_' and '-' (at most 64 "
-            "characters, starting with a letter or digit)"
-        )
-    return name
 
 
 def parse_every(text: str) -> timedelta:
@@ -164,12 +153,11 @@ def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:
 
 def default_notebook() -> Path:
     """``notebooks/retrain.ipynb`` of the project."""
-    from hub_kernel.exceptions import ServeError
-    from hub_kernel.serve import repo_notebook
+    from hub_kernel.core.paths import repo_notebook
 
     try:
-        return repo_notebook(RETRAIN_NOTEBOOK)
-    except ServeError as exc:
+        return repo_notebook(RETRAIN_NOTEBOOK, error=ScheduleError)
+    except ScheduleError as exc:
         raise ScheduleError(f"{exc}; or pass --notebook PATH") from None
 
 
@@ -190,41 +178,18 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
         raise ScheduleError(f"{path} has no cell tagged 'parameters': tag the cell that sets its "
                             "defaults (papermill's contract) so a schedule can pass values")
     try:
-        try:  # what papermill's own parameter check reads, without its log lines
-            from papermill.inspection import _infer_parameters
-        except ImportError:
-            from papermill import inspect_notebook
+        from papermill import inspect_notebook
 
+        papermill_log = logging.getLogger("papermill")
+        level = papermill_log.level
+        papermill_log.setLevel(logging.WARNING)  # it logs "Input Notebook: ..." for each call
+        try:
             return dict(inspect_notebook(str(path)))
-        for cell in nb.cells:  # as papermill's loader does
-            cell.metadata.setdefault("tags", [])
-        return {p.name: p for p in _infer_parameters(nb)}
+        finally:
+            papermill_log.setLevel(level)
     except Exception as exc:  # a language papermill cannot parse: accept any names
         logger.warning("cannot read the parameters of %s: %s", path, exc)
         return {}
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """What a job runs: a notebook with parameters, retried ``retries`` times (default
-    ``HUB_SCHEDULER_RETRY_LIMIT``) after waits starting at ``backoff`` seconds, each cell
-    limited to ``timeout`` seconds (default ``HUB_RUN_TIMEOUT_SECONDS``)."""
-
-    name: str
-    notebook: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-    retries: int | None = None
-    backoff: float | None = None
-    timeout: float | None = None
-    schedule: str = ""
-
-    def to_kwargs(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> JobSpec:
-        known = {k: v for k, v in kwargs.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 @dataclass(frozen=True)

@@ -1,67 +1,38 @@
 """File locks that hold across processes: one job never runs twice at once, one scheduler runs.
 
-A ``FileLock`` is an exclusive ``flock`` on a file. The operating system releases it when its
-holder ends, however it ends (``kill -9`` included), so a crash never leaves a job locked. The
-holder writes who it is (pid, host, time) into the file, for messages.
+A ``FileLock`` is ``filelock.FileLock`` (an exclusive ``flock`` on the file). The operating
+system releases it when its holder ends, however it ends (``kill -9`` included), so a crash never
+leaves a job locked. The holder writes who it is (pid, host, time) into the file, for messages.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import filelock
+
+from hub_kernel.core.process import this_process
 from hub_kernel.exceptions import JobRunningError, ScheduleError
 
 
-def process_start(pid: int) -> str | None:
-    """The start time of ``pid`` in clock ticks since boot (Linux), else ``None``."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2:].split()
-    return fields[19] if len(fields) > 19 else None
+def _record_holder(fd: int) -> None:
+    """Write who holds the lock into the lock file (called by filelock once it is taken)."""
+    info = {**this_process(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2:].startswith("Z")
-
-
-def alive(pid: int | None, started: str | None = None) -> bool:
-    """Whether ``pid`` runs and is the same process (same start time, when known); a zombie
-    (ended, not yet reaped) counts as ended."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if _zombie(pid):
-        return False
-    if started:
-        now = process_start(pid)
-        return now is None or now == started
-    return True
-
-
-def this_process() -> dict[str, Any]:
-    """Who this process is, as recorded by locks, runs and the heartbeat."""
-    pid = os.getpid()
-    return {"pid": pid, "pid_started": process_start(pid), "host": socket.gethostname()}
+def _lock(path: Path, **options: Any) -> filelock.FileLock:
+    # one object per call (no singleton), usable from any thread (a daemon releases in another),
+    # never the "soft" fallback, which a killed holder would leave behind
+    return filelock.FileLock(path, thread_local=False, is_singleton=False,
+                             fallback_to_soft=False, **options)
 
 
 class FileLock:
@@ -70,46 +41,32 @@ class FileLock:
     def __init__(self, path: str | os.PathLike[str], what: str = "lock") -> None:
         self.path = Path(path)
         self.what = what
-        self._fd: int | None = None
+        self._lock = _lock(self.path, on_acquired=_record_holder)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.is_locked
 
     def acquire(self, timeout: float = 0.0) -> bool:
         """Take the lock, waiting up to ``timeout`` seconds; ``False`` if another holds it."""
-        if self._fd is not None:
+        if self.held:
             raise ScheduleError(f"{self.what} is already held by this object")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock.acquire(timeout=max(timeout, 0.0), poll_interval=0.05)
+        except filelock.Timeout:
+            return False
         except OSError as exc:
             raise ScheduleError(f"cannot open the lock file {self.path}: {exc.strerror}; check "
                                 "that HUB_HOME is writable") from exc
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    return False
-                time.sleep(0.05)
-        self._fd = fd
-        info = {**this_process(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
         return True
 
     def release(self) -> None:
-        if self._fd is None:
+        if not self.held:
             return
-        fd, self._fd = self._fd, None
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        with contextlib.suppress(OSError):  # the next holder writes its own; none is clearer
+            self.path.write_bytes(b"")
+        self._lock.release(force=True)
 
     def holder(self) -> dict[str, Any]:
         """What the current (or last) holder wrote: pid, host, since; empty if nothing."""
@@ -120,17 +77,16 @@ class FileLock:
 
     def is_locked(self) -> bool:
         """Whether another open handle holds the lock now (checked without taking it long)."""
-        if self._fd is not None:
+        if self.held:
             return True
         if not self.path.exists():
             return False
-        fd = os.open(self.path, os.O_RDONLY)
+        probe = _lock(self.path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:
             return True
-        finally:
-            os.close(fd)  # closing drops a shared lock taken above
+        probe.release(force=True)
         return False
 
     @contextlib.contextmanager

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hub_kernel.exceptions import HubError, ModelError, ScheduleError
+from hub_kernel.schedule.notebook import OUTCOME_MIME
 
 if TYPE_CHECKING:
     from hub_kernel.data.catalog import Catalog, DatasetRecord
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hub_kernel")
 
 Outcome = Literal["created", "no-change", "promoted", "proposed", "held", "invalid", "failed"]
-OUTCOME_MIME = "application/vnd.hub.run+json"
 MLFLOW_EXPERIMENT = "hub-retrain"
 _MODES = ("assisted", "supervised", "autonomous")
 

@@ -16,11 +16,9 @@ failed run with exponential backoff up to a limit.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,14 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub_kernel.core.process import process_start
 from hub_kernel.exceptions import ScheduleError
-from hub_kernel.schedule.history import RunHistory, RunRecord
-from hub_kernel.schedule.jobs import JobSpec, check_job_name
-from hub_kernel.schedule.lock import FileLock, process_start
+from hub_kernel.schedule.history import RunHistory, RunRecord, kill_kernel
+from hub_kernel.schedule.lock import FileLock
+from hub_kernel.schedule.notebook import error_cell as find_error_cell
+from hub_kernel.schedule.notebook import export_html, reported_summary
+from hub_kernel.schedule.spec import JobSpec, check_job_name
 
 logger = logging.getLogger("hub_kernel")
 
-OUTCOME_MIME = "application/vnd.hub.run+json"
 MLFLOW_EXPERIMENT = "hub-runs"
 KERNEL_NAME = "python3"
 
@@ -83,15 +83,8 @@ def cancel_active(reason: str) -> int:
     for active in targets:
         active.cancelled = reason
         if active.kernel_pid:
-            _kill(active.kernel_pid)
+            kill_kernel(active.kernel_pid)
     return len(targets)
-
-
-def _kill(pid: int) -> None:
-    """SIGKILL a kernel and its process group (kernels start in a session of their own)."""
-    for sender in (os.killpg, os.kill):
-        with contextlib.suppress(OSError):
-            sender(pid, signal.SIGKILL)
 
 
 def job_lock(name: str) -> FileLock:
@@ -202,7 +195,7 @@ def execute(spec: JobSpec, *, attempt: int = 1, trigger: str = "manual",
         active.kernel_pid = pid
         history.set_kernel(run_id, pid, process_start(pid))
         if active.cancelled:  # stopped while its kernel was starting
-            _kill(pid)
+            kill_kernel(pid)
 
     timeout = spec.timeout if spec.timeout is not None else settings.run_timeout_seconds
     logger.info("run %d of job %s (attempt %d): %s", run_id, spec.name, attempt, notebook)
@@ -219,8 +212,8 @@ def execute(spec: JobSpec, *, attempt: int = 1, trigger: str = "manual",
             _active.pop(run_id, None)
     kept = output if output.is_file() else None
     html_path = export_html(kept, html) if kept else None
-    error_cell = _error_cell(kept) if kept and error else None
-    summary = _reported_summary(kept) if kept and not error else None
+    error_cell = find_error_cell(kept) if kept and error else None
+    summary = reported_summary(kept) if kept and not error else None
     outcome = "failed" if error else (str(summary.get("outcome")) if summary and
                                       summary.get("outcome") else None)
     record = history.finish(
@@ -258,63 +251,6 @@ def _describe(exc: BaseException) -> str:
         return f"{ename}: {evalue}" if evalue else str(ename)
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")[:2000]
-
-
-def _read(path: Path) -> Any:
-    import nbformat
-
-    return nbformat.read(str(path), as_version=4)
-
-
-def _error_cell(path: Path) -> int | None:
-    """Index (in the kept notebook) of the code cell whose output is the error."""
-    try:
-        nb = _read(path)
-    except Exception:
-        return None
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and any(o.get("output_type") == "error"
-                                            for o in cell.get("outputs", [])):
-            return index
-    for index, cell in enumerate(nb.cells):  # no error output (e.g. the kernel died)
-        if cell.get("metadata", {}).get("papermill", {}).get("exception"):
-            return index
-    return None
-
-
-def _reported_summary(path: Path) -> dict[str, Any] | None:
-    """The last value the notebook displayed as ``OUTCOME_MIME`` (None if it showed none)."""
-    try:
-        nb = _read(path)
-    except Exception:
-        return None
-    found = None
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {}).get(OUTCOME_MIME)
-            if isinstance(data, str):
-                try:
-                    data = json.loads(data)
-                except ValueError:
-                    continue
-            if isinstance(data, Mapping):
-                found = dict(data)
-    return found
-
-
-def export_html(notebook: Path, html: Path) -> Path | None:
-    """The HTML copy of an executed notebook (None, logged, if nbconvert fails)."""
-    try:
-        from nbconvert import HTMLExporter
-
-        body, _ = HTMLExporter().from_notebook_node(_read(notebook))
-        tmp = html.with_suffix(".html.tmp")
-        tmp.write_text(body, encoding="utf-8")
-        tmp.replace(html)
-        return html
-    except Exception as exc:
-        logger.warning("no HTML copy of %s: %s", notebook, exc)
-        return None
 
 
 def _log_to_mlflow(record: RunRecord) -> str | None:

@@ -202,6 +202,7 @@ def test_failing_to_open_the_new_data_keeps_the_old_dashboard(home, monkeypatch)
     assert (dashboard.title, dashboard.tile_layout.to_dict(), dashboard.dashboard_id) == before
 
 
+@pytest.mark.slow
 def test_why_panel_shows_only_this_users_dashboard(home):
     from widgets.audit import audit_html
 

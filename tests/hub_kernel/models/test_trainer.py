@@ -60,6 +60,7 @@ def test_targets_as_arrays_and_column_names_are_accepted(iris):
     assert prepared.task == "regression" and list(prepared.X.columns)[:2] == ["x0", "x1"]
 
 
+@pytest.mark.slow
 def test_pipeline_predicts_raw_rows_with_unseen_categories_and_types(mixed):
     from hub_kernel.models.features import build_pipeline, default_estimator
 

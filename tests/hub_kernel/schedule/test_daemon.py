@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from hub_kernel.core.process import alive
 from hub_kernel.exceptions import ScheduleError
 from hub_kernel.schedule.daemon import Daemon, scheduler_state
 from hub_kernel.schedule.history import RunHistory
-from hub_kernel.schedule.jobs import JobSpec, JobStore
-from hub_kernel.schedule.lock import alive
+from hub_kernel.schedule.jobs import JobStore
+from hub_kernel.schedule.spec import JobSpec
 
 pytestmark = pytest.mark.slow
 

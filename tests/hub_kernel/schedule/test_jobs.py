@@ -9,14 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hub_kernel.exceptions import ScheduleError
-from hub_kernel.schedule.jobs import (
-    JobSpec,
-    JobStore,
-    check_job_name,
-    make_trigger,
-    parse_every,
-    parse_parameters,
-)
+from hub_kernel.schedule.jobs import JobStore, make_trigger, parse_every, parse_parameters
+from hub_kernel.schedule.spec import JobSpec, check_job_name
 
 runner = CliRunner()
 

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from hub_kernel.data import load_dataset
 from hub_kernel.exceptions import ScheduleError
 from hub_kernel.models.registry import ModelRegistry
-from hub_kernel.schedule.jobs import JobSpec
 from hub_kernel.schedule.retrain import retrain_pipeline
 from hub_kernel.schedule.runner import execute
+from hub_kernel.schedule.spec import JobSpec
 
 NAME = "weather-temp_max"
 
@@ -103,6 +103,7 @@ def test_the_retrain_notebook_promotes_a_better_challenger_and_holds_a_worse_one
 
 @pytest.mark.slow
 def test_no_new_data_changes_nothing_and_a_drifted_champion_is_reported(runs_home, batches):
+    from hub_kernel.core.config import get_settings
     from hub_kernel.doctor import check_champions
     from hub_kernel.schedule.monitor import champion_drift
 
@@ -116,7 +117,7 @@ def test_no_new_data_changes_nothing_and_a_drifted_champion_is_reported(runs_hom
     Catalog().ingest(batches["shifted"], name="weather.csv")
     (drift,) = champion_drift()
     assert drift.status == "drifted" and "retrain recommended" in drift.detail
-    check = check_champions(__import__("hub_kernel.core.config").config.get_settings())
+    check = check_champions(get_settings())
     assert check.status == "warn" and NAME in check.detail
 
 

@@ -14,11 +14,13 @@ import nbformat
 import pytest
 from typer.testing import CliRunner
 
+from hub_kernel.core.process import alive
 from hub_kernel.exceptions import JobRunningError
 from hub_kernel.schedule.history import RunHistory
-from hub_kernel.schedule.jobs import JobSpec, JobStore
-from hub_kernel.schedule.lock import FileLock, alive
+from hub_kernel.schedule.jobs import JobStore
+from hub_kernel.schedule.lock import FileLock
 from hub_kernel.schedule.runner import job_lock, run_job
+from hub_kernel.schedule.spec import JobSpec
 
 pytestmark = pytest.mark.slow
 

@@ -55,8 +55,7 @@ def trained(tmp_path_factory):
 
 
 def test_tiny_pretraining_saves_model_and_metadata(trained):
-    directory, seconds = trained
-    assert seconds < 15
+    directory, _ = trained
     assert (directory / "model.zip").is_file()
     meta = json.loads((directory / "metadata.json").read_text())
     assert meta["algo"] == "ppo" and meta["timesteps"] == 256 and meta["seed"] == 0

@@ -332,10 +332,8 @@ def test_url_failures_are_data_errors_naming_the_url(server, limits):
         read_table(f"{base}/to-file")
 
     httpd.routes["/slow.csv"] = (200, {"x-sleep": "1"}, b"a\n1\n")
-    started = time.monotonic()
     with pytest.raises(DataError, match="timed out"):
         read_table(f"{base}/slow.csv", timeout=0.3)
-    assert time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize("declared", [True, False])

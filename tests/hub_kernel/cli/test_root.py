@@ -1,5 +1,6 @@
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from hub_kernel.cli import app
@@ -52,6 +53,7 @@ def test_bad_setting_is_reported_not_raised(monkeypatch):
     assert "HUB_SERVE_PORT" in result.output
 
 
+@pytest.mark.slow
 def test_doctor_passes_here_and_fails_on_unwritable_home(tmp_path, monkeypatch, hub_home):
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0, result.output

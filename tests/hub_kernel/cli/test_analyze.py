@@ -41,6 +41,7 @@ def test_asked_analyses_print_their_facts(app, models_home, sample):
     assert "MLflow run" in result.output
 
 
+@pytest.mark.slow
 def test_the_agent_chooses_and_says_why(app, models_home, sample):
     result = run(app, sample)
     assert result.exit_code == 0, result.output
