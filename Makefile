@@ -1,4 +1,5 @@
-# Two entry points: `make demo` and `make test` (`make test-fast` skips the slow and browser tests). Both set up .venv first, once: the install
+# Two entry points: `make demo` and `make test` (`make test-fast` skips slow and browser tests).
+# Both set up .venv first, once: the install
 # re-runs only when pyproject.toml changes (or the stamp is deleted).
 SHELL := /bin/bash
 PYTHON ?= python3

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from hub_kernel.agents.report.sections import audience as audience_spec
 from hub_kernel.agents.report.sections import check_sections
+from hub_kernel.core.paths import SOURCE_TREE
 from hub_kernel.core.registry import Registry
 from hub_kernel.exceptions import RegistryError, ReportError
 from hub_kernel.reports.compose import REPORT_MIME, SECTION_MIME
@@ -35,9 +36,8 @@ from hub_kernel.reports.narrative import md_escape
 
 logger = logging.getLogger("hub_kernel")
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "analysis.ipynb"
-TEMPLATES = ROOT / "reports_templates"
+NOTEBOOK = SOURCE_TREE / "notebooks" / "analysis.ipynb"
+TEMPLATES = SOURCE_TREE / "reports_templates"
 KERNEL_NAME = "python3"
 _ENTRY_POINT_GROUP = "hub.exporters"
 
