@@ -3,11 +3,9 @@ pipeline, and ensembles."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from hub_kernel.automl.ensembles import WeightedEnsemble
@@ -15,25 +13,9 @@ from hub_kernel.automl.pipelines import config_pipeline as build_pipeline
 from hub_kernel.automl.search import PipelineSearch
 from hub_kernel.automl.space import FAMILIES, Config
 from hub_kernel.exceptions import ModelError
-from hub_kernel.safety.audit import AuditLog
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def radial(seed: int, n: int = 240) -> tuple[pd.DataFrame, pd.Series]:
-    """Inside or outside a circle in two of six features: linear models fail, trees do well."""
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(-1, 1, size=(n, 6))
-    y = np.where(X[:, 0] ** 2 + X[:, 1] ** 2 + 0.1 * rng.normal(size=n) < 0.5, "in", "out")
-    return pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]), pd.Series(y, name="label")
-
-
-@pytest.fixture
-def audit(tmp_path):
-    return AuditLog(tmp_path / "audit.db")
-
-
-def test_budget_is_respected_and_a_model_is_there_at_any_time():
+def test_budget_is_respected_and_a_model_is_there_at_any_time(radial):
     X, y = radial(1, n=200)
     seen: list[bool] = []
 
@@ -54,7 +36,7 @@ def test_budget_is_respected_and_a_model_is_there_at_any_time():
     assert board["score"].is_monotonic_decreasing
 
 
-def test_search_in_the_background_can_be_stopped():
+def test_search_in_the_background_can_be_stopped(radial):
     X, y = radial(2, n=200)
     search = PipelineSearch(budget=60, warm_start=False)
     future = search.fit_in_background(X, y)
@@ -67,7 +49,7 @@ def test_search_in_the_background_can_be_stopped():
     assert result.stop_reason == "stopped on request"
 
 
-def test_every_choice_is_explained_and_audited(audit):
+def test_every_choice_is_explained_and_audited(audit, radial):
     X, y = radial(3, n=150)
     result = PipelineSearch(budget=30, max_evaluations=8, audit=audit, warm_start=False,
                             families=["linear", "knn", "svm"]).fit(X, y)
@@ -84,7 +66,7 @@ def test_every_choice_is_explained_and_audited(audit):
     assert audit.verify().ok
 
 
-def test_evaluations_are_mlflow_child_runs(models_home):
+def test_evaluations_are_mlflow_child_runs(models_home, radial):
     from mlflow import MlflowClient
 
     from hub_kernel.core.config import get_settings
@@ -107,7 +89,7 @@ def test_evaluations_are_mlflow_child_runs(models_home):
         assert "cv_score" in child.data.metrics and "family" in child.data.params
 
 
-def test_bad_input_is_a_model_error():
+def test_bad_input_is_a_model_error(radial):
     X, y = radial(5, n=60)
     with pytest.raises(ModelError, match="budget must be a positive"):
         PipelineSearch(budget=0).fit(X, y)
@@ -118,7 +100,7 @@ def test_bad_input_is_a_model_error():
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_every_family_builds_and_fits_for_both_tasks(family):
+def test_every_family_builds_and_fits_for_both_tasks(family, radial):
     from hub_kernel.models.features import plan_features
 
     X, y = radial(6, n=80)
@@ -131,7 +113,7 @@ def test_every_family_builds_and_fits_for_both_tasks(family):
         assert model.predict(X.head(2)).shape == (2,)
 
 
-def test_ensemble_is_used_only_when_it_beats_the_best_alone():
+def test_ensemble_is_used_only_when_it_beats_the_best_alone(radial):
     X, y = radial(9, n=200)
     result = PipelineSearch(budget=30, max_evaluations=10, metric="accuracy",
                             warm_start=False).fit(X, y)

@@ -3,26 +3,13 @@ datasets."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-import pandas as pd
 
 from hub_kernel.automl.search import PipelineSearch
 from hub_kernel.automl.warmstart import MetaStore, remember_search, search_features
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-
-def radial(seed: int, n: int = 240) -> tuple[pd.DataFrame, pd.Series]:
-    """Inside or outside a circle in two of six features: linear models fail, trees do well."""
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(-1, 1, size=(n, 6))
-    y = np.where(X[:, 0] ** 2 + X[:, 1] ** 2 + 0.1 * rng.normal(size=n) < 0.5, "in", "out")
-    return pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]), pd.Series(y, name="label")
-
-
-def _evaluations_to_reach(target: float, **kwargs) -> int:
+def _evaluations_to_reach(radial, target: float, **kwargs) -> int:
     X, y = radial(21)
 
     def enough(evaluation, search):
@@ -35,7 +22,7 @@ def _evaluations_to_reach(target: float, **kwargs) -> int:
     return reached[0] if reached else 99
 
 
-def test_warm_start_reaches_a_score_in_fewer_evaluations(tmp_path):
+def test_warm_start_reaches_a_score_in_fewer_evaluations(tmp_path, radial):
     """After one search on a dataset, a similar new one starts from what worked there."""
     X, y = radial(20)
     store = MetaStore(tmp_path / "meta.json")
@@ -45,13 +32,13 @@ def test_warm_start_reaches_a_score_in_fewer_evaluations(tmp_path):
     similar = store.similar(np.asarray(earlier.meta_features), "classification")
     assert similar[0][0].name == "circles-1" and similar[0][1] > 0.99
 
-    cold = _evaluations_to_reach(0.9, warm_start=False)
-    warm = _evaluations_to_reach(0.9, warm_start=store)
+    cold = _evaluations_to_reach(radial, 0.9, warm_start=False)
+    warm = _evaluations_to_reach(radial, 0.9, warm_start=store)
     assert warm < cold, (warm, cold)
     assert warm == 1
 
 
-def test_meta_features_and_similarity(tmp_path):
+def test_meta_features_and_similarity(tmp_path, radial):
     X, y = radial(7, n=100)
     features = search_features(X, y.to_numpy(), "classification")
     assert features.shape == (14,) and ((features >= 0) & (features <= 1)).all()

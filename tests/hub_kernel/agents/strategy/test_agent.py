@@ -3,8 +3,6 @@ that chooses, runs and searches."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,22 +11,6 @@ from hub_kernel.agents.strategy.agent import StrategyAgent
 from hub_kernel.agents.strategy.bandit import AnalysisBandit
 from hub_kernel.data.profile import profile_dataset
 from hub_kernel.exceptions import AgentError
-from hub_kernel.safety.audit import AuditLog
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-def radial(seed: int, n: int = 240) -> tuple[pd.DataFrame, pd.Series]:
-    """Inside or outside a circle in two of six features: linear models fail, trees do well."""
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(-1, 1, size=(n, 6))
-    y = np.where(X[:, 0] ** 2 + X[:, 1] ** 2 + 0.1 * rng.normal(size=n) < 0.5, "in", "out")
-    return pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]), pd.Series(y, name="label")
-
-
-@pytest.fixture
-def audit(tmp_path):
-    return AuditLog(tmp_path / "audit.db")
 
 
 def test_analysis_choice_shifts_toward_what_a_user_rewards(tmp_path, audit):
@@ -100,7 +82,7 @@ def test_bandit_round_trips():
                                                                                  context))
 
 
-def test_one_call_from_a_notebook_cell(tmp_path, models_home):
+def test_one_call_from_a_notebook_cell(tmp_path, models_home, radial):
     """Choose analyses, run them and search models for a target, in one call."""
     X, y = radial(10, n=120)
     frame = X.assign(label=y)
@@ -115,7 +97,7 @@ def test_one_call_from_a_notebook_cell(tmp_path, models_home):
     assert list(asked.results) == ["summary"] and asked.run_id is None
 
 
-def test_a_target_always_gets_the_model_and_its_predictors(tmp_path):
+def test_a_target_always_gets_the_model_and_its_predictors(tmp_path, radial):
     from hub_kernel.agents.strategy.agent import StrategyAgent
     from hub_kernel.data import profile_dataset
 

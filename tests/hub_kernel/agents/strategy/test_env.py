@@ -3,11 +3,9 @@ it guiding a search."""
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -21,16 +19,6 @@ from hub_kernel.automl.observation import OBSERVATION_SIZE, live_observation
 from hub_kernel.automl.search import PipelineSearch
 from hub_kernel.automl.warmstart import MetaStore, remember_search
 from hub_kernel.exceptions import AgentError
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-def radial(seed: int, n: int = 240) -> tuple[pd.DataFrame, pd.Series]:
-    """Inside or outside a circle in two of six features: linear models fail, trees do well."""
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(-1, 1, size=(n, 6))
-    y = np.where(X[:, 0] ** 2 + X[:, 1] ** 2 + 0.1 * rng.normal(size=n) < 0.5, "in", "out")
-    return pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]), pd.Series(y, name="label")
 
 
 def test_check_env_passes():
@@ -57,7 +45,7 @@ def test_episode_rewards_improvement_and_ends_on_budget_or_stop():
         env.step(STOP + 1)
 
 
-def test_environment_replays_remembered_searches(tmp_path):
+def test_environment_replays_remembered_searches(tmp_path, radial):
     X, y = radial(0, n=120)
     store = MetaStore(tmp_path / "meta.json")
     result = PipelineSearch(budget=20, max_evaluations=3, warm_start=False,
@@ -73,7 +61,7 @@ def test_environment_replays_remembered_searches(tmp_path):
 
 
 @pytest.mark.slow
-def test_sb3_policy_trains_across_datasets_and_guides_the_search(tmp_path):
+def test_sb3_policy_trains_across_datasets_and_guides_the_search(tmp_path, radial):
     from hub_kernel.agents.strategy.env import train_policy
     from hub_kernel.automl.policy import load_policy
 
