@@ -83,11 +83,8 @@ def champion_drift(registry: ModelRegistry | None = None) -> list[ChampionDrift]
 
 
 def _one(registry: ModelRegistry, name: str, champion: int) -> ChampionDrift:
-    import pandas as pd
-
     from hub_kernel.data.catalog import Catalog
-    from hub_kernel.models.lifecycle.drift import drift_report
-    from hub_kernel.models.lifecycle.policy import model_features, score_model
+    from hub_kernel.models.lifecycle.policy import model_drift, model_features
 
     base = registry.get_model_info(name).version(champion)
     key = base.dataset_name or base.dataset_id
@@ -106,19 +103,7 @@ def _one(registry: ModelRegistry, name: str, champion: int) -> ChampionDrift:
     if missing:
         return ChampionDrift(name, champion, "drifted",
                              f"the newest batch lacks the model's columns {missing}", newest.id)
-    current_metric = None
-    if base.target and base.target in current.columns and base.primary_metric:
-        labelled = current[current[base.target].notna()]
-        if len(labelled):
-            current_metric = score_model(model, labelled[features], labelled[base.target],
-                                         base.primary_metric)
-    report = drift_report(
-        reference[features], current[features], features=features,
-        reference_predictions=pd.Series(model.predict(reference[features])),
-        current_predictions=pd.Series(model.predict(current[features])),
-        reference_metric=base.score if current_metric is not None else None,
-        current_metric=current_metric, metric_name=base.primary_metric,
-    )
+    report = model_drift(model, base, reference, current, features)
     return ChampionDrift(name, champion, "drifted" if report.should_retrain else "stable",
                          report.explanation, newest.id)
 

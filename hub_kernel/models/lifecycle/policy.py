@@ -19,6 +19,7 @@ from hub_kernel.models.lifecycle.retrain import RetrainContext, RetrainDecision,
 if TYPE_CHECKING:
     from hub_kernel.models.lifecycle.drift import DriftReport
     from hub_kernel.models.lifecycle.gate import GateOutcome
+    from hub_kernel.models.records import VersionInfo
     from hub_kernel.models.training import TrainResult
 
 logger = logging.getLogger("hub_kernel")
@@ -38,8 +39,6 @@ class DriftGatedPolicy(RetrainPolicy):
 
     def should_retrain(self, context: RetrainContext) -> RetrainDecision:
         from hub_kernel.data.catalog import Catalog
-        from hub_kernel.models.lifecycle.drift import drift_report
-
         base = context.base
         if base.dataset_id == context.dataset.id:
             return RetrainDecision(False, f"no new batch since version {base.version}")
@@ -58,23 +57,7 @@ class DriftGatedPolicy(RetrainPolicy):
             return RetrainDecision(False, f"the newest batch {context.dataset.id} lacks the "
                                           f"model's columns {missing}")
         features = needed
-        current = context.frame
-        target = base.target
-        current_metric = None
-        if target and target in current.columns and base.primary_metric:
-            labelled = current[current[target].notna()]
-            if len(labelled):
-                current_metric = score_model(model, labelled[features], labelled[target],
-                                             base.primary_metric)
-        report = drift_report(
-            reference[features], current[features], features=features,
-            reference_predictions=pd.Series(model.predict(reference[features])),
-            current_predictions=pd.Series(model.predict(current[features])),
-            # decay is judged only when the new rows are labelled and scorable
-            reference_metric=base.score if current_metric is not None else None,
-            current_metric=current_metric,
-            metric_name=base.primary_metric, higher_is_better=True,
-        )
+        report = model_drift(model, base, reference, context.frame, features)
         self.reports[context.model.name] = report
         from hub_kernel.safety.audit import log_decision
 
@@ -110,6 +93,29 @@ class DriftGatedPolicy(RetrainPolicy):
                            unseen_by_challenger=True)
         self.gates[result.name] = outcome
         return outcome.explanation
+
+
+def model_drift(model: Any, base: VersionInfo, reference: pd.DataFrame, current: pd.DataFrame,
+                features: list[str]) -> DriftReport:
+    """How far ``current`` drifted from ``reference`` (the batch ``base`` was trained on): the
+    features, ``model``'s predictions, and its primary metric on ``current``'s labelled rows
+    against its cross-validated score (decay is judged only when those rows can be scored)."""
+    from hub_kernel.models.lifecycle.drift import drift_report
+
+    current_metric = None
+    if base.target and base.target in current.columns and base.primary_metric:
+        labelled = current[current[base.target].notna()]
+        if len(labelled):
+            current_metric = score_model(model, labelled[features], labelled[base.target],
+                                         base.primary_metric)
+    return drift_report(
+        reference[features], current[features], features=features,
+        reference_predictions=pd.Series(model.predict(reference[features])),
+        current_predictions=pd.Series(model.predict(current[features])),
+        reference_metric=base.score if current_metric is not None else None,
+        current_metric=current_metric,
+        metric_name=base.primary_metric, higher_is_better=True,
+    )
 
 
 def model_features(model: Any, reference: pd.DataFrame) -> list[str]:
