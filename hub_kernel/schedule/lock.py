@@ -32,7 +32,7 @@ def _lock(path: Path, **options: Any) -> filelock.FileLock:
     # one object per call (no singleton), usable from any thread (a daemon releases in another),
     # never the "soft" fallback, which a killed holder would leave behind
     return filelock.FileLock(path, thread_local=False, is_singleton=False,
-                             fallback_to_soft=False, **options)
+                             fallback_to_soft=False, mode=0o600, **options)
 
 
 class FileLock:

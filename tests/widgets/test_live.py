@@ -78,12 +78,15 @@ def test_rows_from_the_stream_thread_reach_widgets_only_in_the_loop_thread(strea
             flush()
 
         tile.flush = recording_flush  # type: ignore[method-assign]
+        started = time.monotonic()
         source.start()
         loop.run_until_complete(asyncio.sleep(1.0))
         wait_for(lambda: source.last_seq == 299)
         loop.run_until_complete(asyncio.sleep(0.4))
+        elapsed = time.monotonic() - started
         assert set(threads) == {threading.get_ident()}  # never the stream's thread
-        assert 3 <= tile.updates < 300  # batched: fewer updates than rows (rate: benchmarks/)
+        # batched: about 5 updates a second at most (a slower machine only loosens the bound)
+        assert 3 <= tile.updates <= 5 * elapsed + 2
         assert tile.cds.data["x"] == [float(s) for s in range(300)]
         tile.close()
     finally:

@@ -1,7 +1,7 @@
 """Regenerate the small hostile files of this folder (``python tests/data/bad/make_corpus.py``).
 
 Large hostile inputs (20k columns, zip bombs, 10k-deep JSON) are built by fixtures in
-``tests/hub_kernel/data/test_bad_corpus.py`` at test time instead of being committed.
+``tests/hub_kernel/data/io/test_bad_corpus.py`` at test time instead of being committed.
 """
 
 from __future__ import annotations
