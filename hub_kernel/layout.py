@@ -20,17 +20,38 @@ from hub_kernel.exceptions import LayoutError
 
 logger = logging.getLogger("hub_kernel")
 
-TileKind = Literal["overview", "chart", "missing"]
-ChartType = Literal["histogram", "line", "bar", "scatter"]
+#: tile kinds the engine itself plans; analysis tiles are ``analysis-<analysis name>`` (one
+#: kind per analysis of the catalog) and plug-ins may add their own kinds
+BASE_KINDS = ("overview", "chart", "missing", "model", "live", "runs")
+ANALYSIS_PREFIX = "analysis-"
+ChartType = Literal["histogram", "box", "violin", "line", "area", "scatter", "hexbin", "bar",
+                    "dot", "heatmap"]
+CHART_TYPES: tuple[str, ...] = ChartType.__args__  # type: ignore[attr-defined]
 
-# chart types a tile may use, keyed by the kinds of the columns it shows
+# chart types that fit the kinds of the columns a tile shows (the Design Agent's candidates)
 CHARTS_FOR_KINDS: dict[tuple[str, ...], tuple[ChartType, ...]] = {
-    ("numeric",): ("histogram", "line"),
-    ("datetime", "numeric"): ("line", "scatter"),
-    ("numeric", "numeric"): ("scatter", "line"),
-    ("categorical",): ("bar",),
-    ("boolean",): ("bar",),
+    ("numeric",): ("histogram", "box", "violin"),
+    ("datetime", "numeric"): ("line", "area", "scatter"),
+    ("numeric", "numeric"): ("scatter", "hexbin"),
+    ("categorical",): ("bar", "dot"),
+    ("boolean",): ("bar", "dot"),
 }
+#: above this many rows a scatter of two numeric columns also has a hexbin candidate; below,
+#: a hexbin of few points says less than the points themselves
+MANY_POINTS = 2000
+
+
+def chart_candidates(kinds: Sequence[str], n_rows: int = 0) -> tuple[ChartType, ...]:
+    """The chart types that fit columns of ``kinds`` (e.g. ``("numeric",)``) and ``n_rows``."""
+    candidates = CHARTS_FOR_KINDS.get(tuple(kinds), ())
+    if tuple(kinds) == ("numeric", "numeric") and n_rows < MANY_POINTS:
+        candidates = tuple(c for c in candidates if c != "hexbin")
+    return candidates
+
+
+def analysis_kind(name: str) -> str:
+    """The tile kind of the analysis ``name`` of the catalog."""
+    return f"{ANALYSIS_PREFIX}{name}"
 
 
 class Tile(BaseModel):
@@ -39,7 +60,8 @@ class Tile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    kind: TileKind
+    # CSS-safe: the page marks each tile with the class ``hub-tile--<kind>``
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,48}$")
     title: str
     columns: tuple[str, ...] = ()
     chart_type: ChartType | None = None
@@ -48,6 +70,12 @@ class Tile(BaseModel):
     pinned: bool = False
     # locked: agents may move it but never resize it, change its chart or remove it
     locked: bool = False
+
+    @property
+    def analysis(self) -> str | None:
+        """The catalog analysis this tile shows (``None`` for other kinds)."""
+        return self.kind.removeprefix(ANALYSIS_PREFIX) if self.kind.startswith(
+            ANALYSIS_PREFIX) else None
 
 
 @dataclass(frozen=True)
@@ -171,8 +199,8 @@ class Layout:
         self._update(tile_id, width=width, height=tile.height if height is None else height)
 
     def set_chart_type(self, tile_id: str, chart_type: ChartType) -> None:
-        if self[tile_id].kind != "chart":
-            raise LayoutError(f"tile {tile_id!r} is not a chart tile")
+        if self[tile_id].chart_type is None:
+            raise LayoutError(f"tile {tile_id!r} draws no chart whose type can change")
         self._update(tile_id, chart_type=chart_type)
 
     def pin(self, tile_id: str, pinned: bool = True) -> None:

@@ -26,6 +26,14 @@ import numpy as np
 
 from hub_kernel.agents.common.events import EventStore, InteractionEvent
 from hub_kernel.agents.common.reward import reward_terms, weighted_reward
+from hub_kernel.agents.plan import (
+    Plan,
+    PlannedTile,
+    analysis_tile,
+    cheap_tiles,
+    model_tile,
+    tile_chart_candidates,
+)
 from hub_kernel.agents.layout.design import DesignAgent, DesignContext, DesignParams, tile_feature
 from hub_kernel.core.bus import EventBus, default_bus
 from hub_kernel.core.config import get_settings
@@ -41,7 +49,7 @@ from hub_kernel.safety.versions import VersionStore
 
 logger = logging.getLogger("hub_kernel")
 
-PASSIVE = ("dwell", "click")
+PASSIVE = ("dwell", "click", "render", "compute")
 # how much people of another stated skill level count in a user's prior (benchmarks/
 # layout_agent.py: 0 beat 0.1, 0.3 and 1 on all five seeds)
 OTHER_SKILL_WEIGHT = 0.0
@@ -198,6 +206,35 @@ class MetaController:
         counts: dict[str, tuple[float, float]] = self._pretrained.population(
             layout, profile=profile, events=mine, sessions=sessions)
         return counts
+
+    def plan(self, profile: Any, *, user: str, dashboard: str, target: str | None = None,
+             n_columns: int = 3) -> Plan:
+        """What the agents would show ``user`` now for data with ``profile``: the strategy
+        agent picks the analyses (each decision audited with its propensity), the cheap
+        tiles and the model tile (with a target) join them."""
+        from hub_kernel.agents.strategy.agent import StrategyAgent
+
+        strategy = StrategyAgent(mode=Controls(self.path).mode(user=user, dashboard=dashboard))
+        choices = strategy.choose_analyses(profile, target)
+        tiles = {t.id: PlannedTile(t, "default", "drawn from the profile")
+                 for t in cheap_tiles(profile, n_columns)}
+        for choice in choices:
+            if choice.show:
+                tile = analysis_tile(choice.name, choice.title, n_columns)
+                tiles[tile.id] = PlannedTile(tile, "strategy", choice.explanation,
+                                             propensity=choice.propensity,
+                                             expected=choice.value)
+        if target is not None:
+            tile = model_tile(target, n_columns)
+            tiles[tile.id] = PlannedTile(tile, "strategy", f"a target ({target}) was given")
+        for planned in tiles.values():
+            candidates = tile_chart_candidates(planned.tile, profile)
+            if candidates:
+                tiles[planned.tile.id] = dataclasses.replace(planned,
+                                                             chart_candidates=candidates)
+        layout = Layout([p.tile for p in tiles.values()], n_columns)
+        return Plan(dashboard, user, target, layout, tiles,
+                    skipped=[c.name for c in choices if c.applies and not c.show])
 
     def open(self, layout: Layout, *, user: str, dashboard: str, profile: Any | None = None,
              session: str | None = None) -> DashboardSession:

@@ -19,7 +19,13 @@ from hub_kernel.exceptions import AgentError
 
 SKILLS = ("novice", "analyst", "expert")
 KINDS = ("thumbs_up", "thumbs_down", "pin", "unpin", "expand", "dismiss", "click", "dwell",
-         "first", "task_done")
+         "first", "task_done",
+         # the whole dashboard: "done" (the viewer's question is answered; tile "dashboard"),
+         # "rating" (1-5 when leaving), "train" (a model trained from the page), "export"
+         "done", "rating", "train", "export",
+         # measured, per tile: "render" (seconds the page took to draw it), "compute"
+         # (seconds the kernel spent computing it)
+         "render", "compute")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
