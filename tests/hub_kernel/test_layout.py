@@ -54,7 +54,7 @@ def test_chart_type_change_and_invalid_requests():
     layout = Layout([*tiles("a"), Tile(id="o", kind="overview", title="o")], n_columns=2)
     layout.set_chart_type("a", "line")
     assert layout["a"].chart_type == "line"
-    with pytest.raises(LayoutError, match="not a chart tile"):
+    with pytest.raises(LayoutError, match="draws no chart"):
         layout.set_chart_type("o", "bar")
     with pytest.raises(LayoutError, match="no tile 'zz'"):
         layout.move("zz", 0)
