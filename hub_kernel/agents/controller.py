@@ -26,6 +26,7 @@ import numpy as np
 
 from hub_kernel.agents.common.events import EventStore, InteractionEvent
 from hub_kernel.agents.common.reward import reward_terms, weighted_reward
+from hub_kernel.agents.layout.design import DesignAgent, DesignContext, DesignParams, tile_feature
 from hub_kernel.agents.plan import (
     Plan,
     PlannedTile,
@@ -34,7 +35,6 @@ from hub_kernel.agents.plan import (
     model_tile,
     tile_chart_candidates,
 )
-from hub_kernel.agents.layout.design import DesignAgent, DesignContext, DesignParams, tile_feature
 from hub_kernel.core.bus import EventBus, default_bus
 from hub_kernel.core.config import get_settings
 from hub_kernel.data.profile import profile_features, similarity
