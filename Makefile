@@ -15,7 +15,7 @@ CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 export HUB_BROWSER_PATH := $(CHROMIUM)
 
-.PHONY: demo test test-fast install browser lint bench doctor clean
+.PHONY: demo test test-fast install browser lint bench peers doctor clean
 
 demo: install
 	$(VENV)/bin/hub demo
@@ -71,7 +71,17 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-bench: install browser
+# Peers that cannot share hub's environment get their own (ydata-profiling needs pandas < 3)
+PEERS := .venv-peers
+$(PEERS)/ydata/.installed:
+	$(PYTHON) -m venv $(PEERS)/ydata
+	$(PEERS)/ydata/bin/pip install -q ydata-profiling==4.18.4 pyarrow
+	touch $@
+
+peers: $(PEERS)/ydata/.installed
+
+bench: install browser peers
+	$(PY) benchmarks/insights.py
 	$(PY) benchmarks/first_paint.py
 	$(PY) benchmarks/stream.py
 	$(PY) benchmarks/ingest.py
@@ -82,4 +92,4 @@ doctor: install
 	$(VENV)/bin/hub doctor
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) $(PEERS) .pytest_cache .mypy_cache .ruff_cache test-artifacts
