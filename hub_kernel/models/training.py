@@ -229,13 +229,17 @@ class TrainingRun:
                        status, _first_line(exc))
 
     def _fit(self) -> tuple[dict[str, float], Any]:
+        from sklearn.base import clone
         from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
         from threadpoolctl import threadpool_limits
 
         from hub_kernel.models.features import build_pipeline
 
         p = self.prepared
-        pipeline = build_pipeline(p.plan, self.estimator)
+        # a whole pipeline (e.g. the strategy search's winner) brings its own preprocessing
+        steps = getattr(self.estimator, "steps", None)
+        pipeline = (clone(self.estimator) if steps and steps[0][0] == "preprocess"
+                    else build_pipeline(p.plan, self.estimator))
         scoring = dict(_SCORERS[p.task])
         if p.task == "classification" and len(np.unique(p.y)) == 2:
             scoring["roc_auc"] = "roc_auc"
@@ -392,7 +396,8 @@ class TrainingRun:
             )
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         primary = PRIMARY_METRIC[p.task]
-        version_tags = {
+        version_tags = {  # the caller's tags too: the model tile finds its model by them
+            **{str(k): _text(v) for k, v in self.user_tags.items()},
             "hub.task": p.task, "hub.target": p.target, "hub.primary_metric": primary,
             "hub.primary_value": repr(metrics[primary]),
             "hub.dataset_fingerprint": self.fingerprint, **self.lineage,
