@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from hub_kernel.analyses.base import Analysis, AnalysisResult, Fact, format_number, on_column
+from hub_kernel.analyses.findings import comparison, holm, monotone_twins, twin_caveat
+from hub_kernel.core.formatting import plain_integers
 
 if TYPE_CHECKING:
     from hub_kernel.data.profile import DatasetProfile
@@ -42,6 +44,16 @@ def _pct(part: float, whole: float) -> float:
 
 
 # -- summary -------------------------------------------------------------------------------
+#: the statistics a summary states per numeric column: (fact prefix, stats key, words)
+_STATS = (("mean", "mean", "The mean of {} is"), ("median", "median", "The median of {} is"),
+          ("min", "min", "The smallest {} is"), ("max", "max", "The largest {} is"))
+
+
+def _stat_fact(key: str, words: str, column: str, value: float, style: str) -> Fact:
+    shown = format_number(value, plain=style == "plain")
+    return Fact(key, f"{words.format(column)} {shown}.", value, style=style)  # type: ignore[arg-type]
+
+
 class Summary(Analysis):
     """Rows, columns, kinds, and per column its centre, spread and most common value."""
 
@@ -79,18 +91,17 @@ class Summary(Analysis):
                                  "75%": float(values.quantile(0.75)),
                                  "max": float(values.max())}
                         row.update(stats)
+                        # years and ids are labels: 2003, not 2,003
+                        style = "plain" if plain_integers(
+                            col.name, stats["min"], stats["max"],
+                            integer=bool(np.all(np.mod(values.to_numpy(), 1) == 0))
+                        ) else "number"
+                        row["plain"] = style == "plain"
                         if described < MAX_FACT_COLUMNS:
                             described += 1
-                            facts += [
-                                Fact(f"mean.{col.name}", f"The mean of {col.name} is "
-                                     f"{format_number(stats['mean'])}.", stats["mean"]),
-                                Fact(f"median.{col.name}", f"The median of {col.name} is "
-                                     f"{format_number(stats['median'])}.", stats["median"]),
-                                Fact(f"min.{col.name}", f"The smallest {col.name} is "
-                                     f"{format_number(stats['min'])}.", stats["min"]),
-                                Fact(f"max.{col.name}", f"The largest {col.name} is "
-                                     f"{format_number(stats['max'])}.", stats["max"]),
-                            ]
+                            facts += [_stat_fact(f"{stat}.{col.name}", words, col.name,
+                                                 stats[name], style)
+                                      for stat, name, words in _STATS]
                 elif col.kind == "datetime":
                     stamps = pd.to_datetime(frame[col.name], errors="coerce").dropna()
                     if len(stamps):
@@ -251,17 +262,37 @@ class Correlations(Analysis):
                               "p_value": p, "n": n})
         key = "pearson" if method == "pearson" else "spearman"
         pairs.sort(key=lambda d: -abs(d[key] or 0.0))
-        table = pd.DataFrame(pairs, columns=["a", "b", "pearson", "spearman", "p_value", "n"])
+        twins = {frozenset(t) for t in monotone_twins(frame, spearman=spearman)}
+        for pair in pairs:
+            pair["transform"] = frozenset((pair["a"], pair["b"])) in twins
+        # the p-values are corrected for every pair tested: with many columns, chance alone
+        # makes some pair look "significant"
+        adjusted = holm([p["p_value"] for p in pairs])
+        for pair, adj in zip(pairs, adjusted, strict=True):
+            pair["p_adjusted"] = adj
+        table = pd.DataFrame(pairs, columns=["a", "b", "pearson", "spearman", "p_value",
+                                             "p_adjusted", "n", "transform"])
         facts: list[Fact] = []
+        tests: list[dict[str, Any]] = []
         symbol = "r" if method == "pearson" else "rho"
-        if pairs:
-            best = pairs[0]
+        related = [p for p in pairs if not p["transform"]]
+        best = related[0] if related else None
+        for pair in pairs:
+            label = f"{pair['a']}|{pair['b']}"
+            tests.append(comparison(p_value=pair["p_value"], effect=abs(pair[key] or 0.0),
+                                    measure=f"|{symbol}|", columns=(pair["a"], pair["b"]),
+                                    facts=[f"corr.{label}"] if pair in related[:top] else []))
+        if best is not None:
             r = best[key]
             facts.append(Fact("corr.strongest", f"The strongest correlation is between "
                               f"{best['a']} and {best['b']}: {symbol} = {format_number(r)}.", r))
-            facts.append(Fact("corr.strongest.p_value", f"Its p-value is "
-                              f"{format_number(best['p_value'])}.", best["p_value"]))
-            for pair in pairs[:top]:
+            facts.append(Fact("corr.strongest.p_value", "Its p-value, corrected for the pairs "
+                              f"tested, is {format_number(best['p_adjusted'], p_value=True)}.",
+                              best["p_adjusted"], style="p_value"))
+            for test in tests:
+                if test["columns"] == [best["a"], best["b"]]:
+                    test["facts"] = ["corr.strongest", "corr.strongest.p_value"]
+            for pair in related[:top]:
                 r = pair[key]
                 strength = ("strongly" if abs(r) >= STRONG_R else
                             "moderately" if abs(r) >= MODERATE_R else "weakly")
@@ -269,17 +300,29 @@ class Correlations(Analysis):
                 facts.append(Fact(f"corr.{pair['a']}|{pair['b']}",
                                   f"{pair['a']} and {pair['b']} are {strength} {sign} "
                                   f"correlated ({symbol} = {format_number(r)}).", r))
-            n_strong = sum(abs(p[key]) >= STRONG_R for p in pairs)
+            n_strong = sum(abs(p[key]) >= STRONG_R for p in related)
             facts.append(Fact("corr.n_strong", f"{format_number(n_strong)} "
                               f"{'pair is' if n_strong == 1 else 'pairs are'} strongly "
                               "correlated.", n_strong))
+        if pairs:
+            facts.append(Fact("corr.n_pairs", f"{format_number(len(pairs))} "
+                              f"{'pair was' if len(pairs) == 1 else 'pairs were'} tested.",
+                              len(pairs)))
+        excluded = [{"columns": [p["a"], p["b"]], "why": twin_caveat(p["a"], p["b"])}
+                    for p in pairs if p["transform"]]
+        caveats += [e["why"] for e in excluded[:5]]
+        if len(excluded) > 5:
+            caveats.append("more pairs of columns are transforms of one another: see the "
+                           "table's transform column")
         matrix = pearson if method == "pearson" else spearman
         chart = {"type": "heatmap", "x": names, "y": names,
                  "z": [[None if not np.isfinite(v) else float(v) for v in row]
                        for row in matrix.to_numpy()], "method": method}
         return self.result(facts=facts, table=table, chart=chart, caveats=caveats,
                            data={"pearson": pearson.to_dict(), "spearman": spearman.to_dict(),
-                                 "strong_threshold": STRONG_R})
+                                 "strong_threshold": STRONG_R, "tests": tests,
+                                 "excluded": excluded,
+                                 "strongest": [best["a"], best["b"]] if best else None})
 
 
 # -- missingness ----------------------------------------------------------------------------
