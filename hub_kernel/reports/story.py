@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hub_kernel.analyses.base import AnalysisResult, Fact
-from hub_kernel.core.formatting import format_number
+from hub_kernel.analyses.findings import Finding, rank_findings
 from hub_kernel.reports.narrative import DIGIT, Name, Part, Sentence, SentenceBuilder, plain_fact
 
 logger = logging.getLogger("hub_kernel")
@@ -51,7 +51,7 @@ def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
         b.facts[fact.key] = fact
         return Sentence(topic, (Part("text", before), Part("name", shown, fact.key, fact.value),
                                 Part("text", after)), weight)
-    shown = format_number(fact.value)
+    shown = fact.formatted
     if text.count(shown) != 1:
         return None
     before, after = text.split(shown, 1)
@@ -83,6 +83,37 @@ def fact_sentences(b: SentenceBuilder, result: AnalysisResult | None, topic: str
         if sentence is not None:
             out.append(sentence)
         if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def finding_sentence(b: SentenceBuilder, finding: Finding, names: tuple[str, ...]
+                     ) -> Sentence | None:
+    """One finding as one sentence: its facts' own sentences, headline first, weighted
+    above every other sentence (1 + its score) so it leads the key findings."""
+    parts: list[Part] = []
+    for fact in finding.facts:
+        sentence = from_fact(b, fact, "finding", 0.0, names)
+        if sentence is None:
+            continue
+        if parts:
+            parts.append(Part("text", " "))
+        parts += [p for p in sentence.parts if p.text]
+    if not parts:
+        return None
+    return Sentence("finding", tuple(parts), 1.0 + finding.score)
+
+
+def finding_sentences(b: SentenceBuilder, results: Results, names: tuple[str, ...],
+                      limit: int = 5) -> list[Sentence]:
+    """The key findings of all the analyses, ranked by effect size times support corrected
+    for the comparisons each made (``hub_kernel.analyses.findings``)."""
+    out = []
+    for finding in rank_findings(results, None):
+        sentence = finding_sentence(b, finding, names)
+        if sentence is not None:
+            out.append(sentence)
+        if len(out) >= limit:
             break
     return out
 
@@ -122,7 +153,7 @@ def trend_sentences(b: SentenceBuilder, results: Results) -> list[Sentence]:
         change = _fact(trend, f"trend.{column}.change")
         if not (slope and p_value and change):
             continue
-        significant = float(row.p_value) < alpha
+        significant = float(getattr(row, "p_adjusted", row.p_value)) < alpha
         if significant:
             out.append(b.say(
                 "trend", "{column} is {moving}: over the whole period its fitted trend changes "
@@ -199,14 +230,13 @@ def predictor_sentences(b: SentenceBuilder, results: Results, names: tuple[str, 
                              scoring=Name(scoring)))
     corr = results.get("correlations")
     strongest = _fact(corr, "corr.strongest")
-    if corr is not None and strongest is not None and corr.table is not None \
-            and not corr.table.empty:
-        first = corr.table.iloc[0]
+    pair = corr.data.get("strongest") if corr is not None else None
+    if corr is not None and strongest is not None and pair:
         r = float(strongest.value or 0.0)
         out.append(b.say(
             "predictor", "The strongest correlation is between {a} and {b}: they move "
-            "{together} (r = {r}).", 0.7 if abs(r) >= 0.5 else 0.3, a=Name(str(first["a"])),
-            b=Name(str(first["b"])), together="together" if r > 0 else "in opposite directions",
+            "{together} (r = {r}).", 0.7 if abs(r) >= 0.5 else 0.3, a=Name(str(pair[0])),
+            b=Name(str(pair[1])), together="together" if r > 0 else "in opposite directions",
             r=strongest))
     return out
 
@@ -350,7 +380,8 @@ def drift_sentences(b: SentenceBuilder, report: Any, how: str) -> list[Sentence]
     worst = max(report.features, key=lambda f: f.psi, default=None)
     if worst is not None:
         psi = plain_fact(f"drift.{worst.feature}.psi", float(worst.psi))
-        p = plain_fact(f"drift.{worst.feature}.p_value", float(worst.p_value))
+        p = plain_fact(f"drift.{worst.feature}.p_value", float(worst.p_value),
+                       style="p_value")
         out.append(b.say("drift", "{feature} shifted most (PSI {psi}, p-value {p}).",
                          0.6 if worst.drifted else 0.2, feature=Name(worst.feature), psi=psi,
                          p=p))

@@ -63,13 +63,16 @@ def test_every_number_in_the_narrative_is_a_computed_fact(sample, learner):
         # the text with the data's names taken out holds exactly the numbers traced to facts
         text = "".join(p.text for p in sentence.parts if p.kind != "name")
         written = NUMBER_PATTERN.findall(text)
-        traced = [n.text.split(" ")[0] for n in sentence.numbers]
+        traced = [m for n in sentence.numbers for m in NUMBER_PATTERN.findall(n.text)]
         assert written == traced, sentence.text
+        assert "p-value is 0." not in sentence.text and "p-value 0)" not in sentence.text
         for number in sentence.numbers:
             n_numbers += 1
             fact = report.facts[number.key]
             assert number.text == fact.display
-            assert number.text.split(" ")[0].rstrip("%") == format_number(fact.value)
+            assert number.text.startswith(fact.formatted)
+            assert fact.formatted == format_number(fact.value, plain=fact.style == "plain",
+                                                   p_value=fact.style == "p_value")
             assert _same(fact.value, values[number.key]), number.key
     assert n_numbers > 30
     # the rendered HTML tags each number with its fact
