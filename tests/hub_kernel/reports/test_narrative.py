@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -79,7 +80,7 @@ def test_every_number_in_the_narrative_is_a_computed_fact(sample, learner):
     for section in report.sections:
         for key, shown in re.findall(r"<span class='hub-num' data-fact='([^']*)'>([^<]*)</span>",
                                      section.to_html(charts=False)):
-            assert shown == report.facts[key.replace("&#x27;", "'")].display
+            assert html.unescape(shown) == report.facts[html.unescape(key)].display
 
 
 def test_key_findings_come_first_for_executives_and_repeat_traced_sentences(reports):
