@@ -126,7 +126,7 @@ def twin_caveat(a: str, b: str) -> str:
             "transform of the other, so their relation is left out of the key findings")
 
 
-# -- findings ---------------------------------------------------------------------------------------
+# -- findings ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Finding:
     """One stated comparison of an analysis, with its effect and its corrected support."""
