@@ -30,6 +30,19 @@ def _fact(result: AnalysisResult | None, key: str) -> Fact | None:
         return None
 
 
+def _named(text: str, names: tuple[str, ...]) -> list[Part]:
+    """``text`` as parts, the data names in it (those holding a digit) as name parts, so a
+    reader's check of the numbers leaves them out."""
+    digits = sorted({n for n in names if n and DIGIT.search(n) and n in text}, key=len,
+                    reverse=True)
+    if not digits:
+        return [Part("text", text)]
+    import re
+
+    pieces = re.split("(" + "|".join(re.escape(n) for n in digits) + ")", text)
+    return [Part("name" if piece in digits else "text", piece) for piece in pieces if piece]
+
+
 def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
               names: tuple[str, ...] = ()) -> Sentence | None:
     """An analysis's own sentence for ``fact``, with its number traced to the fact.
@@ -49,8 +62,9 @@ def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
         if DIGIT.search(rest):
             return None
         b.facts[fact.key] = fact
-        return Sentence(topic, (Part("text", before), Part("name", shown, fact.key, fact.value),
-                                Part("text", after)), weight)
+        return Sentence(topic, (*_named(before, names),
+                                Part("name", shown, fact.key, fact.value),
+                                *_named(after, names)), weight)
     shown = fact.formatted
     if text.count(shown) != 1:
         return None
@@ -65,8 +79,8 @@ def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
     if DIGIT.search(rest):
         return None
     b.facts[fact.key] = fact
-    return Sentence(topic, (Part("text", before), Part("number", shown, fact.key, fact.value),
-                            Part("text", after)), weight)
+    return Sentence(topic, (*_named(before, names), Part("number", shown, fact.key, fact.value),
+                            *_named(after, names)), weight)
 
 
 def fact_sentences(b: SentenceBuilder, result: AnalysisResult | None, topic: str,
@@ -108,6 +122,9 @@ def finding_sentences(b: SentenceBuilder, results: Results, names: tuple[str, ..
                       limit: int = 5) -> list[Sentence]:
     """The key findings of all the analyses, ranked by effect size times support corrected
     for the comparisons each made (``hub_kernel.analyses.findings``)."""
+    # words analyses put in their sentences besides column names (a metric such as r2)
+    names = (*names, *(str(r.data[k]) for r in results.values() for k in ("scoring", "metric")
+                       if isinstance(r.data.get(k), str)))
     out = []
     for finding in rank_findings(results, None):
         sentence = finding_sentence(b, finding, names)
