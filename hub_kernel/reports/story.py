@@ -9,6 +9,7 @@ share) becomes a fact here first (``plain_fact``), under a key of its own.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,8 +38,6 @@ def _named(text: str, names: tuple[str, ...]) -> list[Part]:
                     reverse=True)
     if not digits:
         return [Part("text", text)]
-    import re
-
     pieces = re.split("(" + "|".join(re.escape(n) for n in digits) + ")", text)
     return [Part("name" if piece in digits else "text", piece) for piece in pieces if piece]
 
