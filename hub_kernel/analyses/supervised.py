@@ -132,7 +132,9 @@ class FeatureImportance(Analysis):
         numeric = [c for c in frame.columns if c != target and pd.api.types.is_numeric_dtype(
             frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
         if numeric and pd.api.types.is_numeric_dtype(frame[target]):
-            for a, b in monotone_twins(frame, [target, *numeric]):
+            rows_ = frame if len(frame) <= max_rows else frame.sample(
+                max_rows, random_state=random_state)
+            for a, b in monotone_twins(rows_, [target, *numeric]):
                 if target in (a, b):
                     feature = b if a == target else a
                     excluded.append({"columns": [feature, target], "why": (

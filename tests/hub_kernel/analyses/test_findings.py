@@ -99,3 +99,13 @@ def test_segments_correct_for_the_pairs_tried(mixed):
     assert lead.key == "segments.effect_size" and lead.comparisons == len(result.data["tests"])
     assert "corrected for the pairs tested" in result.fact("segments.p_value").text
     assert all(t["p_adjusted"] >= t["kruskal_p"] for t in result.data["tested"])
+
+
+def test_a_feature_that_is_the_targets_own_transform_is_no_key_finding():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=300)
+    y = 3 * x + rng.normal(size=300)
+    frame = pd.DataFrame({"x": x, "y": y, "y_cents": 100 * y, "noise": rng.normal(size=300)})
+    result = get("feature_importance").run(frame, target="y")
+    assert any("y_cents" in c and "transform of the target" in c for c in result.caveats)
+    assert all("y_cents" not in f.columns for f in key_findings(result, None))
