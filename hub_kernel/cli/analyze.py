@@ -117,11 +117,12 @@ def _print_search(result: Any) -> None:
     table = Table(title=f"model search: {result.metric}, {len(result.evaluations)} "
                         f"configurations in {result.seconds:.1f} s ({result.stop_reason})",
                   box=box.SIMPLE_HEAD)
-    for column in ("rank", "evaluation", "configuration", "score", "± std", "seconds",
-                   "chosen as", "in ensemble"):
+    # "eval" is the evaluation number the final-model line names; "weight" its ensemble weight
+    for column in ("rank", "eval", "configuration", "score", "± std", "seconds", "chosen as",
+                   "weight"):
         table.add_column(column, overflow="fold")
     for row in result.leaderboard(10, members=True).itertuples(index=False):
-        weight = f"weight {row.ensemble_weight:.2f}" if row.ensemble_weight else ""
+        weight = f"{row.ensemble_weight:.2f}" if row.ensemble_weight else ""
         table.add_row(str(row.rank), f"#{row.evaluation}", escape(row.configuration),
                       f"{row.score:.4f}", f"{row.std:.4f}", f"{row.seconds:.2f}",
                       escape(row.source), weight)
