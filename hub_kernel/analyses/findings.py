@@ -225,15 +225,20 @@ def key_findings(result: AnalysisResult, limit: int | None = 3,
 def support(result: AnalysisResult, method: Method = "holm") -> float | None:
     """How strongly the statistics support what ``result`` leads with, in [0, 1]: the support
     of its first key finding, else of its best-supported comparison (low: nothing survives
-    the correction); None when the analysis states no test."""
+    the correction; a column and its own transform do not count); None when the analysis
+    states no test."""
     lead = key_findings(result, 1, method)
     if lead and lead[0].support is not None:
         return lead[0].support
     tests = [t for t in result.data.get("tests", []) or [] if t.get("p_value") is not None]
     if not tests:
         return None
-    adjusted = adjust([float(t["p_value"]) for t in tests], method)
-    return support_of(min(adjusted))
+    # a column against its own transform counts for the correction but supports nothing
+    excluded = _excluded(result)
+    adjusted = [p for t, p in zip(tests, adjust([float(t["p_value"]) for t in tests], method),
+                                  strict=True)
+                if frozenset(str(c) for c in t.get("columns", [])) not in excluded]
+    return support_of(min(adjusted)) if adjusted else 0.0
 
 
 def rank_findings(results: Mapping[str, AnalysisResult] | Iterable[AnalysisResult],

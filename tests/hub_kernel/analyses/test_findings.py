@@ -64,6 +64,15 @@ def test_a_column_and_its_own_transform_are_no_finding():
         assert "y" in finding.columns, finding.text
 
 
+def test_a_transform_pair_lends_no_support_to_the_tile():
+    rng = np.random.default_rng(6)
+    x = rng.lognormal(size=300)
+    frame = pd.DataFrame({"x": x, "log_x": np.log(x), "noise": rng.normal(size=300)})
+    result = get("correlations").run(frame)
+    assert key_findings(result, None) == []
+    assert support(result) < 0.5  # x against log_x (p < 1e-16) is not what makes the tile
+
+
 def test_outlier_counts_and_missing_shares_are_never_key_findings(mixed):
     results = run_analyses(mixed)
     assert key_findings(results["outliers"]) == []
