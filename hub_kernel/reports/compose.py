@@ -391,7 +391,7 @@ def compose_report(dataset: str | Path | None = None, *, audience: str = "execut
         extra = _all_sentences(builder, results, info, drift, name, columns)
         pool = Narrative(_dedupe([*ranked, *narrative.sentences, *extra]), builder.facts)
         findings = next(s for s in built if s.id == "key_findings")
-        findings.sentences = pool.key_findings(spec.key_findings)
+        findings.sentences = pool.key_findings(spec.key_findings, story.passed_over(results))
     rephrase([s for sec in built for s in sec.sentences], audience, get_backend())
     used = {k for sec in built for s in sec.sentences for k in s.keys}
     report = Report(

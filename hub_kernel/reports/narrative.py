@@ -302,13 +302,15 @@ class Narrative:
     def topic(self, *topics: str) -> list[Sentence]:
         return [s for s in self.sentences if s.topic in topics]
 
-    def key_findings(self, n: int = 5) -> list[Sentence]:
+    def key_findings(self, n: int = 5, passed_over: Iterable[str] = ()) -> list[Sentence]:
         """The heaviest sentences (at most two per topic), heaviest first; the ranked
-        findings (topic ``finding``) lead; ``NOT_FINDINGS`` topics are never among them."""
+        findings (topic ``finding``) lead; ``NOT_FINDINGS`` topics are never among them, nor
+        a sentence stating a fact in ``passed_over`` (a comparison the ranking judged not
+        worth a reader's time)."""
         ranked = sorted(self.sentences, key=lambda s: -s.weight)
         chosen: list[Sentence] = []
         per_topic: dict[str, int] = {}
-        stated: set[str] = set()
+        stated: set[str] = set(passed_over)
         for sentence in ranked:
             if sentence.topic in NOT_FINDINGS or stated & set(sentence.keys):
                 continue

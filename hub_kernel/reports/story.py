@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hub_kernel.analyses.base import AnalysisResult, Fact
-from hub_kernel.analyses.findings import Finding, rank_findings
+from hub_kernel.analyses.findings import Finding, findings, rank_findings
 from hub_kernel.reports.narrative import DIGIT, Name, Part, Sentence, SentenceBuilder, plain_fact
 
 logger = logging.getLogger("hub_kernel")
@@ -132,6 +132,15 @@ def finding_sentences(b: SentenceBuilder, results: Results, names: tuple[str, ..
         if len(out) >= limit:
             break
     return out
+
+
+def passed_over(results: Results) -> set[str]:
+    """Keys of the facts that state a comparison the ranking judged not worth a reader's time
+    (an effect too small, no support after the correction, a column against its own
+    transform), unless a key finding states them too."""
+    judged = [f for r in results.values() if r is not None for f in findings(r)]
+    kept = {fact.key for f in judged if f.worth for fact in f.facts}
+    return {fact.key for f in judged if not f.worth for fact in f.facts} - kept
 
 
 # -- topics ----------------------------------------------------------------------------------

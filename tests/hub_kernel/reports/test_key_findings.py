@@ -34,3 +34,19 @@ def test_key_findings_lead_with_ranked_findings_not_transforms_or_outliers(learn
     assert "x and log_x" in notes and "transform" in notes
     statistics = " ".join(s.text for s in report.section("statistics").sentences)
     assert "2003" in statistics and "2,003" not in statistics
+
+
+def test_a_comparison_judged_not_worth_it_does_not_fill_the_key_findings(learner):
+    rng = np.random.default_rng(7)
+    n = 80
+    frame = pd.DataFrame({f"n{i}": rng.normal(size=n) for i in range(8)})
+    frame["group"] = rng.choice(["north", "south"], n)
+    frame["sales"] = np.where(frame["group"] == "north", 10.0, 0.0) + rng.normal(size=n)
+    report = compose_report("table", frame=frame, audience="executive", learner=learner,
+                            sections=["key_findings", "differences", "correlations"])
+    text = " ".join(s.text for s in report.section("key_findings").sentences)
+    assert "group accounts for" in text  # the real difference leads
+    # the strongest of 36 noise correlations is stated in its own section, not as a finding
+    assert "strongest correlation" not in text
+    assert "strongest correlation" in " ".join(
+        s.text for s in report.section("correlations").sentences)
