@@ -48,8 +48,9 @@ class Missingness(Analysis):
                  cell_share, "%"),
             Fact("missing.complete_rows", f"{format_number(complete_share)}% of rows have no "
                  "missing value.", complete_share, "%"),
-            Fact("missing.columns", f"{format_number(len(with_gaps))} columns have missing "
-                 "values.", len(with_gaps)),
+            Fact("missing.columns", f"{format_number(len(with_gaps))} "
+                 f"{'column has' if len(with_gaps) == 1 else 'columns have'} missing values.",
+                 len(with_gaps)),
         ]
         rows = []
         for name, count in with_gaps.items():

@@ -275,8 +275,9 @@ def quality_sentences(b: SentenceBuilder, results: Results, names: tuple[str, ..
     if cells is not None:
         columns = _fact(miss, "missing.columns")
         if columns is not None:
+            noun = "column" if columns.value == 1 else "columns"
             out.append(b.say("quality", "{cells} of all values are missing, spread over "
-                             "{columns} columns.",
+                             "{columns} " + noun + ".",
                              0.3 + min(float(cells.value or 0), 50) / 100, cells=cells,
                              columns=columns))
     elif "missingness" not in results and results.get("summary") is not None:
