@@ -30,7 +30,7 @@ from hub_kernel.agents.report.sections import audience as audience_spec
 from hub_kernel.analyses.base import AnalysisResult, Fact
 from hub_kernel.core.formatting import format_number
 from hub_kernel.exceptions import HubError, ReportError
-from hub_kernel.reports import story
+from hub_kernel.reports import lead, story
 from hub_kernel.reports.narrative import (
     Glossary,
     Narrative,
@@ -387,11 +387,11 @@ def compose_report(dataset: str | Path | None = None, *, audience: str = "execut
     built = _build_sections(builder, chosen, results, info, drift, name, columns, spec)
     narrative = Narrative([s for sec in built for s in sec.sentences], builder.facts)
     if "key_findings" in chosen:
-        ranked = story.finding_sentences(builder, results, columns, spec.key_findings)
+        ranked = lead.finding_sentences(builder, results, columns, spec.key_findings)
         extra = _all_sentences(builder, results, info, drift, name, columns)
         pool = Narrative(_dedupe([*ranked, *narrative.sentences, *extra]), builder.facts)
         findings = next(s for s in built if s.id == "key_findings")
-        findings.sentences = pool.key_findings(spec.key_findings, story.passed_over(results))
+        findings.sentences = pool.key_findings(spec.key_findings, lead.passed_over(results))
     rephrase([s for sec in built for s in sec.sentences], audience, get_backend())
     used = {k for sec in built for s in sec.sentences for k in s.keys}
     report = Report(
