@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from hub_kernel.analyses.base import Analysis, AnalysisResult, Fact, format_number, on_column
+from hub_kernel.analyses.base import (
+    Analysis,
+    AnalysisResult,
+    Fact,
+    FactStyle,
+    format_number,
+    on_column,
+)
 from hub_kernel.analyses.findings import comparison, holm, monotone_twins, twin_caveat
 from hub_kernel.core.formatting import plain_integers
 
@@ -36,6 +43,17 @@ def numeric_names(profile: DatasetProfile, exclude: tuple[str | None, ...] = ())
     return [c.name for c in profile.of_kind("numeric") if c.name not in exclude]
 
 
+def column_style(name: str, values: pd.Series) -> FactStyle:
+    """How a column's numbers are written: ``plain`` for years and ids (whole numbers that
+    are labels: 2003, not 2,003), else ``number``."""
+    if values.empty:
+        return "number"
+    array = values.to_numpy(dtype="float64")
+    integer = bool(np.all(np.mod(array, 1) == 0))
+    return "plain" if plain_integers(name, float(array.min()), float(array.max()),
+                                     integer=integer) else "number"
+
+
 def pct(part: float, whole: float) -> float:
     """``part`` as a percentage of ``whole`` (0 when ``whole`` is 0)."""
     return float(100.0 * part / whole) if whole else 0.0
@@ -47,9 +65,9 @@ _STATS = (("mean", "mean", "The mean of {} is"), ("median", "median", "The media
           ("min", "min", "The smallest {} is"), ("max", "max", "The largest {} is"))
 
 
-def _stat_fact(key: str, words: str, column: str, value: float, style: str) -> Fact:
+def _stat_fact(key: str, words: str, column: str, value: float, style: FactStyle) -> Fact:
     shown = format_number(value, plain=style == "plain")
-    return Fact(key, f"{words.format(column)} {shown}.", value, style=style)  # type: ignore[arg-type]
+    return Fact(key, f"{words.format(column)} {shown}.", value, style=style)
 
 
 class Summary(Analysis):
@@ -89,11 +107,7 @@ class Summary(Analysis):
                                  "75%": float(values.quantile(0.75)),
                                  "max": float(values.max())}
                         row.update(stats)
-                        # years and ids are labels: 2003, not 2,003
-                        style = "plain" if plain_integers(
-                            col.name, stats["min"], stats["max"],
-                            integer=bool(np.all(np.mod(values.to_numpy(), 1) == 0))
-                        ) else "number"
+                        style = column_style(col.name, values)
                         row["plain"] = style == "plain"
                         if described < MAX_FACT_COLUMNS:
                             described += 1

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hub_kernel.analyses.base import Analysis, AnalysisResult, Fact, format_number, on_column
-from hub_kernel.analyses.descriptive import numeric_names
+from hub_kernel.analyses.descriptive import column_style, numeric_names, numeric_values
 from hub_kernel.analyses.findings import comparison, holm
 
 if TYPE_CHECKING:
@@ -122,17 +122,21 @@ class Segments(Analysis):
         chosen = next(t for t in tested if t["by"] == b and t["value"] == v)
         p, eta = chosen["p_adjusted"], found["eta_squared"]
         significant = p < ALPHA
+        style = column_style(v, numeric_values(frame[v]))  # a mean year: 2006, not 2,006
+        plain = style == "plain"
         facts = [
             Fact("segments.by", f"{v} is compared across the segments of {b}.", b),
             Fact("segments.value", f"The compared value is {v}.", v),
             Fact("segments.top_segment", f"{top['segment']} has the largest mean {v}.",
                  str(top["segment"])),
-            Fact("segments.top_mean", f"Its mean {v} is {format_number(float(top['mean']))}.",
-                 float(top["mean"])),
+            Fact("segments.top_mean", f"Its mean {v} is "
+                 f"{format_number(float(top['mean']), plain=plain)}.", float(top["mean"]),
+                 style=style),
             Fact("segments.bottom_segment", f"{bottom['segment']} has the smallest mean {v}.",
                  str(bottom["segment"])),
             Fact("segments.bottom_mean", f"Its mean {v} is "
-                 f"{format_number(float(bottom['mean']))}.", float(bottom["mean"])),
+                 f"{format_number(float(bottom['mean']), plain=plain)}.",
+                 float(bottom["mean"]), style=style),
             Fact("segments.difference", f"The largest difference between segment means is "
                  f"{format_number(difference)}.", difference),
             Fact("segments.p_value", f"The difference is {'' if significant else 'not '}"
@@ -239,6 +243,7 @@ class Clustering(Analysis):
         ]
         rows = []
         scaled_frame = pd.DataFrame(scaled, columns=names)
+        styles = {n_: column_style(n_, raw[n_].dropna()) for n_ in names}
         for label in cluster_names(best_k):
             members = named == label
             share = 100.0 * members.mean()
@@ -253,7 +258,8 @@ class Clustering(Analysis):
                      f"{format_number(share)}% of the rows.", share, "%"),
                 Fact(f"clusters.{label}.feature", f"Cluster {label} stands out by its "
                      f"{'high' if high else 'low'} {feature} (mean "
-                     f"{format_number(float(means[feature]))}).", float(means[feature])),
+                     f"{format_number(float(means[feature]), plain=styles[feature] == 'plain')}"
+                     ").", float(means[feature]), style=styles[feature]),
             ]
         tests = [comparison(p_value=None, effect=silhouette, measure="silhouette",
                             columns=names, facts=["clusters.k", "clusters.silhouette"])]

@@ -118,3 +118,22 @@ def test_a_feature_that_is_the_targets_own_transform_is_no_key_finding():
     result = get("feature_importance").run(frame, target="y")
     assert any("y_cents" in c and "transform of the target" in c for c in result.caveats)
     assert all("y_cents" not in f.columns for f in key_findings(result, None))
+
+
+def test_means_of_ids_and_years_in_segments_and_clusters_have_no_separator():
+    rng = np.random.default_rng(8)
+    n = 200
+    group = rng.choice(["a", "b"], n)
+    frame = pd.DataFrame({"group": group,
+                          "customer_id": np.where(group == "a", 20_000, 80_000)
+                          + rng.integers(0, 9_000, n),
+                          "spend": rng.normal(50_000, 5_000, n)})
+    segments = get("segments").run(frame, by="group", value="customer_id")
+    for key in ("segments.top_mean", "segments.bottom_mean"):
+        fact = segments.fact(key)
+        assert "," not in fact.text and fact.display in fact.text
+    clusters = get("clustering").run(frame, k=2)
+    for fact in clusters.facts:
+        if fact.key.endswith(".feature"):
+            assert fact.display in fact.text
+            assert ("," in fact.text) == ("spend" in fact.text), fact.text
