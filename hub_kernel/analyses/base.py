@@ -45,6 +45,9 @@ logger = logging.getLogger("hub_kernel")
 
 ENTRY_POINT_GROUP = "hub.analyses"
 FactValue = float | int | str | None
+#: how a fact's number is written: ``number`` (``12,346``), ``p_value`` (a computed 0 is
+#: ``< 1e-16``) or ``plain`` (years and ids: ``2003``, no thousands separator)
+FactStyle = Literal["number", "p_value", "plain"]
 
 
 # -- facts and results -------------------------------------------------------------------
@@ -72,12 +75,14 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Fact:
-    """One sentence-level finding; ``value`` is exactly the computed number it states."""
+    """One sentence-level finding; ``value`` is exactly the computed number it states,
+    written in ``text`` as ``formatted`` (``format_number`` in the fact's ``style``)."""
 
     key: str
     text: str
     value: FactValue
     unit: str | None = None
+    style: FactStyle = "number"
 
     def __post_init__(self) -> None:
         value = self.value
@@ -88,15 +93,22 @@ class Fact:
         object.__setattr__(self, "value", value)
 
     @property
+    def formatted(self) -> str:
+        """The value as written in the text, without its unit (``2003``, ``< 1e-16``)."""
+        return format_number(self.value, plain=self.style == "plain",
+                             p_value=self.style == "p_value")
+
+    @property
     def display(self) -> str:
         """The value as written in the text, with its unit (``45.2%``, ``0.52 per day``)."""
-        shown = format_number(self.value)
+        shown = self.formatted
         if not self.unit:
             return shown
         return f"{shown}{self.unit}" if self.unit == "%" else f"{shown} {self.unit}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "text": self.text, "value": self.value, "unit": self.unit}
+        return {"key": self.key, "text": self.text, "value": self.value, "unit": self.unit,
+                "style": self.style}
 
 
 ChartType = Literal["bar", "line", "histogram", "scatter", "heatmap"]

@@ -1,5 +1,5 @@
 """Hub's analysis catalog: the registry holding the built-in analyses (``descriptive``,
-``temporal``, ``groups``, ``supervised``, loaded on first use) and the plug-ins of the
+``quality``, ``temporal``, ``groups``, ``supervised``, loaded on first use) and the plug-ins of the
 ``hub.analyses`` entry-point group, and ``run_analyses`` over it.
 
 Analyses are registered by name (like papermill's engine registry): ``register``, ``get``,
@@ -25,9 +25,9 @@ logger = logging.getLogger("hub_kernel")
 
 
 def _builtins() -> Iterator[tuple[str, type[Analysis]]]:
-    from hub_kernel.analyses import descriptive, groups, supervised, temporal
+    from hub_kernel.analyses import descriptive, groups, quality, supervised, temporal
 
-    for module in (descriptive, temporal, groups, supervised):
+    for module in (descriptive, quality, temporal, groups, supervised):
         for analysis in module.ANALYSES:
             yield analysis.name, analysis
 

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from hub_kernel.analyses.base import Analysis, AnalysisResult, Fact, format_number, on_column
-from hub_kernel.analyses.descriptive import numeric_names
+from hub_kernel.analyses.descriptive import column_style, numeric_names, numeric_values
+from hub_kernel.analyses.findings import comparison, holm
 
 if TYPE_CHECKING:
     from hub_kernel.data.profile import ColumnProfile, DatasetProfile
@@ -106,6 +107,10 @@ class Segments(Analysis):
         if best is None:
             raise ValueError("no segment column splits a numeric column into two or more "
                              "segments of at least 2 rows")
+        # the chosen pair is the best of those tested: its p-value is corrected for them all
+        adjusted = holm([t["kruskal_p"] for t in tested])
+        for t, adj in zip(tested, adjusted, strict=True):
+            t["p_adjusted"] = adj
         _, b, v, found = best
         groups: dict[str, np.ndarray] = found["groups"]
         rows = [{"segment": k, "count": len(g), "mean": float(g.mean()),
@@ -114,37 +119,54 @@ class Segments(Analysis):
         table = pd.DataFrame(rows).sort_values("mean", ascending=False, kind="stable")
         top, bottom = table.iloc[0], table.iloc[-1]
         difference = float(top["mean"] - bottom["mean"])
-        p, eta = found["kruskal_p"], found["eta_squared"]
+        chosen = next(t for t in tested if t["by"] == b and t["value"] == v)
+        p, eta = chosen["p_adjusted"], found["eta_squared"]
         significant = p < ALPHA
+        style = column_style(v, numeric_values(frame[v]))  # a mean year: 2006, not 2,006
+        plain = style == "plain"
         facts = [
             Fact("segments.by", f"{v} is compared across the segments of {b}.", b),
             Fact("segments.value", f"The compared value is {v}.", v),
             Fact("segments.top_segment", f"{top['segment']} has the largest mean {v}.",
                  str(top["segment"])),
-            Fact("segments.top_mean", f"Its mean {v} is {format_number(float(top['mean']))}.",
-                 float(top["mean"])),
+            Fact("segments.top_mean", f"Its mean {v} is "
+                 f"{format_number(float(top['mean']), plain=plain)}.", float(top["mean"]),
+                 style=style),
             Fact("segments.bottom_segment", f"{bottom['segment']} has the smallest mean {v}.",
                  str(bottom["segment"])),
             Fact("segments.bottom_mean", f"Its mean {v} is "
-                 f"{format_number(float(bottom['mean']))}.", float(bottom["mean"])),
+                 f"{format_number(float(bottom['mean']), plain=plain)}.",
+                 float(bottom["mean"]), style=style),
             Fact("segments.difference", f"The largest difference between segment means is "
                  f"{format_number(difference)}.", difference),
             Fact("segments.p_value", f"The difference is {'' if significant else 'not '}"
-                 f"statistically significant (Kruskal-Wallis p-value {format_number(p)}).", p),
+                 f"statistically significant (Kruskal-Wallis p-value "
+                 f"{format_number(p, p_value=True)}"
+                 f"{', corrected for the pairs tested' if len(tested) > 1 else ''}).", p,
+                 style="p_value"),
             Fact("segments.effect_size", f"{b} accounts for {format_number(100 * eta)}% of the "
                  f"variance of {v} (eta squared).", 100 * eta, "%"),
+            Fact("segments.comparisons", f"{format_number(len(tested))} "
+                 f"{'pair of columns was' if len(tested) == 1 else 'pairs of columns were'} "
+                 "compared.", len(tested)),
         ]
         caveats = []
         if len(tested) > 1:
-            caveats.append("the pair shown is the strongest of those tested, so its p-value is "
-                           "optimistic; other pairs are in data['tested']")
+            caveats.append("the pair shown is the strongest of those tested; its p-value is "
+                           "corrected for all of them (Holm); other pairs are in "
+                           "data['tested']")
+        tests = [comparison(p_value=t["kruskal_p"], effect=float(np.sqrt(t["eta_squared"])),
+                            measure="eta (square root of eta squared)",
+                            columns=(t["by"], t["value"]),
+                            facts=["segments.effect_size", "segments.p_value"]
+                            if t is chosen else []) for t in tested]
         chart = {"type": "bar", "x": table["segment"].tolist(), "y": table["mean"].tolist(),
                  "x_label": b, "y_label": f"mean {v}"}
         tested.sort(key=lambda d: (-(d["kruskal_p"] < ALPHA), -d["eta_squared"]))
         return self.result(facts=facts, table=table.reset_index(drop=True), chart=chart,
                            caveats=caveats,
                            data={"by": b, "value": v, "anova_p_value": found["anova_p"],
-                                 "tested": tested[:50]})
+                                 "tested": tested[:50], "tests": tests})
 
 
 def cluster_names(k: int) -> list[str]:
@@ -221,6 +243,7 @@ class Clustering(Analysis):
         ]
         rows = []
         scaled_frame = pd.DataFrame(scaled, columns=names)
+        styles = {n_: column_style(n_, raw[n_].dropna()) for n_ in names}
         for label in cluster_names(best_k):
             members = named == label
             share = 100.0 * members.mean()
@@ -235,8 +258,11 @@ class Clustering(Analysis):
                      f"{format_number(share)}% of the rows.", share, "%"),
                 Fact(f"clusters.{label}.feature", f"Cluster {label} stands out by its "
                      f"{'high' if high else 'low'} {feature} (mean "
-                     f"{format_number(float(means[feature]))}).", float(means[feature])),
+                     f"{format_number(float(means[feature]), plain=styles[feature] == 'plain')}"
+                     ").", float(means[feature]), style=styles[feature]),
             ]
+        tests = [comparison(p_value=None, effect=silhouette, measure="silhouette",
+                            columns=names, facts=["clusters.k", "clusters.silhouette"])]
         if silhouette < WEAK_SILHOUETTE:
             caveats.append("the silhouette score is low: the data may have no real clusters")
         projected = PCA(n_components=2, random_state=random_state).fit_transform(scaled)
@@ -246,7 +272,7 @@ class Clustering(Analysis):
                  "x_label": "first principal component",
                  "y_label": "second principal component"}
         return self.result(facts=facts, table=pd.DataFrame(rows), chart=chart, caveats=caveats,
-                           data={"columns": names, "silhouette_by_k": scores,
+                           data={"columns": names, "silhouette_by_k": scores, "tests": tests,
                                  "labels": pd.Series(named, index=raw.index).to_dict()})
 
 

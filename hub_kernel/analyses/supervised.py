@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from hub_kernel.analyses.base import Analysis, AnalysisResult, Fact, format_number
+from hub_kernel.analyses.findings import comparison, monotone_twins
 
 if TYPE_CHECKING:
     from hub_kernel.automl.results import SearchResult
@@ -29,6 +30,28 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hub_kernel")
 
 NEGLIGIBLE = 0.005
+#: folds assumed when testing a cross-validated gain (the fewest the search uses: a
+#: conservative test)
+MIN_FOLDS = 3
+
+
+def _t_p_value(mean: float, std: float, n: int) -> float | None:
+    """One-sided p-value that a mean over ``n`` repeats (std ``std``) is above 0."""
+    from scipy import stats
+
+    if n < 2:
+        return None
+    if std <= 0:
+        return 0.0 if mean > 0 else 1.0
+    return float(stats.t.sf(mean / (std / np.sqrt(n - 1)), n - 1))
+
+
+def _effect(gain: float, baseline: float, metric: str) -> float:
+    """A gain over the baseline as the square root of the share of the possible gain it
+    makes (metrics reach 1 at best, or 0 for the ``neg_`` errors)."""
+    best = 0.0 if metric.startswith("neg_") else 1.0
+    room = best - baseline
+    return float(np.sqrt(min(max(gain / room, 0.0), 1.0))) if room > 0 else 0.0
 
 
 class FeatureImportance(Analysis):
@@ -93,6 +116,32 @@ class FeatureImportance(Analysis):
             idle = sum(1 for i in items if i.mean < NEGLIGIBLE)
             facts.append(Fact("importance.n_negligible", f"{format_number(idle)} columns barely"
                               " matter to the model.", idle))
+        # a test per column: the drop across shuffles of the held-out rows (this measures the
+        # model's reliance on the column, not sampling error: a lenient test)
+        tests = []
+        for i, item in enumerate(items):
+            keys = (["importance.top_feature", "importance.top"] if i == 0 else
+                    [f"importance.{item.feature}"] if i < top and item.mean >= NEGLIGIBLE
+                    else [])
+            tests.append(comparison(
+                p_value=_t_p_value(item.mean, item.std, n_repeats),
+                effect=float(np.sqrt(min(max(item.mean, 0.0), 1.0))),
+                measure=f"square root of the drop in {what}", columns=(item.feature, target),
+                facts=keys))
+        excluded = []
+        numeric = [c for c in frame.columns if c != target and pd.api.types.is_numeric_dtype(
+            frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+        if numeric and pd.api.types.is_numeric_dtype(frame[target]):
+            rows_ = frame if len(frame) <= max_rows else frame.sample(
+                max_rows, random_state=random_state)
+            for a, b in monotone_twins(rows_, [target, *numeric]):
+                if target in (a, b):
+                    feature = b if a == target else a
+                    excluded.append({"columns": [feature, target], "why": (
+                        f"{feature} rises and falls in exactly the same order as {target}: it "
+                        "is probably a transform of the target or leaks it, so it is left "
+                        "out of the key findings")})
+        caveats += [e["why"] for e in excluded]
         for column, why in prepared.plan.dropped.items():
             caveats.append(f"{column} was left out: {why}")
         caveats.append("correlated columns share their importance: each may look less "
@@ -104,7 +153,8 @@ class FeatureImportance(Analysis):
         return self.result(facts=facts, table=table, chart=chart, caveats=caveats,
                            data={"target": target, "task": prepared.task, "scoring": what,
                                  "explanation": report.explain(),
-                                 "negligible": NEGLIGIBLE})
+                                 "negligible": NEGLIGIBLE, "tests": tests,
+                                 "excluded": excluded})
 
 
 class SupervisedModel(Analysis):
@@ -160,6 +210,16 @@ class SupervisedModel(Analysis):
             Fact("model.search_seconds", f"It took {format_number(result.seconds)} seconds.",
                  result.seconds, "seconds"),
         ]
+        # each configuration searched is a comparison with the baseline; the best is the
+        # headline, its p-value corrected for the number searched
+        tests = [comparison(
+            p_value=_t_p_value(e.score - result.baseline_score, e.std, MIN_FOLDS),
+            effect=_effect(e.score - result.baseline_score, result.baseline_score,
+                           result.metric),
+            measure="square root of the share of the possible gain over the baseline",
+            columns=(target,),
+            facts=["model.best_family", "model.best_score", "model.gain"]
+            if e.index == best.index else []) for e in result.evaluations]
         table = result.leaderboard(20)
         chart = {"type": "bar", "x": table["configuration"].tolist(),
                  "y": table["score"].tolist(), "x_label": "configuration",
@@ -173,7 +233,8 @@ class SupervisedModel(Analysis):
             data={"target": target, "task": result.task, "metric": result.metric,
                   "best": best.to_dict(), "stop_reason": result.stop_reason,
                   "ensemble": result.ensemble, "final_score": result.final_score,
-                  "warm_start": result.warm_start, "run_id": result.parent_run_id},
+                  "warm_start": result.warm_start, "run_id": result.parent_run_id,
+                  "tests": tests},
             artifacts={"model": result.model, "search": result})
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hub_kernel.analyses.base import Analysis, AnalysisResult, Fact, format_number, on_column
+from hub_kernel.analyses.findings import comparison, holm
 
 if TYPE_CHECKING:
     from hub_kernel.data.profile import DatasetProfile
@@ -191,6 +192,7 @@ class Trend(Analysis):
         rows: list[dict[str, Any]] = []
         series_by: dict[str, pd.Series] = {}
         fits: dict[str, dict[str, float]] = {}
+        fitted: list[tuple[str, str, float, float, float, dict[str, float], list[Season]]] = []
         for column in names:
             with on_column(column):
                 series, step, days, resampled = regular_series(frame[date], frame[column])
@@ -209,19 +211,40 @@ class Trend(Analysis):
                 if peak is not None and peak not in periods:
                     periods.append(peak)
                 seasons = _seasons(residual, periods)
-                real = [s for s in seasons if s.p_value < SEASONAL_ALPHA
-                        and s.strength >= MIN_STRENGTH]
-                best = max(real, key=lambda s: s.strength) if real else None
                 series_by[column], fits[column] = series, fit
-                rows.append({"column": column, "points": len(series), "step": step,
-                             "slope": slope, "slope_unit": f"per {step}",
-                             "p_value": fit["p_value"], "r2": fit["r2"],
-                             "change": change, "kendall_tau": fit["kendall_tau"],
-                             "period": best.period if best else None,
-                             "seasonal_strength_%": 100 * best.strength if best else None,
-                             "seasonal_p_value": best.p_value if best else None})
-                facts += self._facts(column, step, slope, change, fit, best, series, days,
-                                     seasons)
+                fitted.append((column, step, days, slope, change, fit, seasons))
+        # every trend and every period tried is a comparison: p-values are corrected together
+        raw = [p for *_, fit, seasons in fitted
+               for p in (fit["p_value"], *(s.p_value for s in seasons))]
+        adjusted = iter(holm(raw))
+        tests: list[dict[str, Any]] = []
+        for column, step, days, slope, change, fit, seasons in fitted:
+            fit["p_adjusted"] = next(adjusted)
+            corrected = [(s, next(adjusted)) for s in seasons]
+            real = [(s, adj) for s, adj in corrected if adj < SEASONAL_ALPHA
+                    and s.strength >= MIN_STRENGTH]
+            best, best_p = max(real, key=lambda sa: sa[0].strength) if real else (None, None)
+            rows.append({"column": column, "points": len(series_by[column]), "step": step,
+                         "slope": slope, "slope_unit": f"per {step}",
+                         "p_value": fit["p_value"], "p_adjusted": fit["p_adjusted"],
+                         "r2": fit["r2"], "change": change, "kendall_tau": fit["kendall_tau"],
+                         "period": best.period if best else None,
+                         "seasonal_strength_%": 100 * best.strength if best else None,
+                         "seasonal_p_value": best.p_value if best else None,
+                         "seasonal_p_adjusted": best_p})
+            facts += self._facts(column, step, slope, change, fit, best,
+                                 series_by[column], days, seasons, several=len(raw) > 1)
+            tests.append(comparison(
+                p_value=fit["p_value"], effect=float(np.sqrt(max(fit["r2"], 0.0))),
+                measure="|r| of the fitted line", columns=(column,),
+                facts=[f"trend.{column}.direction", f"trend.{column}.change",
+                       f"trend.{column}.p_value"]))
+            for season in seasons:
+                tests.append(comparison(
+                    p_value=season.p_value, effect=float(np.sqrt(season.strength)),
+                    measure="square root of the seasonal strength", columns=(column,),
+                    facts=[f"seasonality.{column}.period", f"seasonality.{column}.strength",
+                           f"seasonality.{column}.peak"] if season is best else []))
         if not rows:
             raise ValueError(f"no numeric column has {MIN_POINTS} or more dated values")
         shown = max(fits, key=lambda c: fits[c]["r2"])
@@ -237,14 +260,14 @@ class Trend(Analysis):
                  "series": {"trend": (fit["intercept"] + fit["slope_per_day"] * t).tolist()},
                  "x_label": date, "y_label": shown}
         return self.result(facts=facts, table=pd.DataFrame(rows), chart=chart, caveats=caveats,
-                           data={"date": date, "alpha": ALPHA,
+                           data={"date": date, "alpha": ALPHA, "tests": tests,
                                  "seasonal_alpha": SEASONAL_ALPHA})
 
     @staticmethod
     def _facts(column: str, step: str, slope: float, change: float, fit: dict[str, float],
                best: Season | None, series: pd.Series, days: float,
-               seasons: list[Season]) -> list[Fact]:
-        p = fit["p_value"]
+               seasons: list[Season], several: bool = False) -> list[Fact]:
+        p = fit["p_adjusted"]
         significant = p < ALPHA
         direction = ("upward" if slope > 0 else "downward") if significant else "flat"
         verb = "rising" if slope > 0 else "falling"
@@ -255,7 +278,9 @@ class Trend(Analysis):
                  f"{format_number(slope)} per {step} ({verb}).", slope, f"per {step}"),
             Fact(f"trend.{column}.p_value",
                  f"The trend is {'' if significant else 'not '}statistically significant "
-                 f"(p-value {format_number(p)}).", p),
+                 f"(p-value {format_number(p, p_value=True)}"
+                 f"{', corrected for the tests made' if several else ''}).", p,
+                 style="p_value"),
             Fact(f"trend.{column}.change", f"Over the whole period the fitted trend changes "
                  f"{column} by {format_number(change)}.", change),
         ]

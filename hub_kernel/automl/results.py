@@ -74,22 +74,46 @@ class SearchResult:
     def best_score(self) -> float:
         return self.best.score
 
-    def leaderboard(self, top: int | None = None) -> pd.DataFrame:
-        """Evaluations, best first: rank, configuration, family, score, std, seconds, why."""
-        rows = [{"rank": 0, "configuration": e.config.label(), "family": e.config.family,
-                 "score": e.score, "std": e.std, "seconds": e.seconds, "expected": e.expected,
-                 "source": e.source, "propensity": e.propensity, "evaluation": e.index}
+    def leaderboard(self, top: int | None = None, *, members: bool = False) -> pd.DataFrame:
+        """Evaluations, best first: rank, evaluation (its number, as ``ensemble`` names it),
+        configuration, family, score, std, seconds, why, and its weight in the ensemble
+        (0: not in it). ``members`` keeps the ensemble's members beyond ``top`` too."""
+        weights = dict(self.ensemble)
+        rows = [{"rank": 0, "evaluation": e.index, "configuration": e.config.label(),
+                 "family": e.config.family, "score": e.score, "std": e.std,
+                 "seconds": e.seconds, "expected": e.expected, "source": e.source,
+                 "propensity": e.propensity, "ensemble_weight": float(weights.get(e.index, 0.0))}
                 for e in sorted(self.evaluations, key=lambda e: (-e.score, e.index))]
         frame = pd.DataFrame(rows)
-        if not frame.empty:
-            frame["rank"] = np.arange(1, len(frame) + 1)
-        return frame.head(top) if top else frame
+        if frame.empty or not top:
+            if not frame.empty:
+                frame["rank"] = np.arange(1, len(frame) + 1)
+            return frame
+        frame["rank"] = np.arange(1, len(frame) + 1)
+        keep = frame["rank"] <= top
+        if members:
+            keep |= frame["evaluation"].isin(list(weights))
+        return frame[keep].reset_index(drop=True)
+
+    def ensemble_members(self) -> list[dict[str, Any]]:
+        """The configurations combined in ``model``: evaluation number, leaderboard rank,
+        configuration and weight, heaviest first (empty: the best single configuration)."""
+        board = self.leaderboard()
+        if board.empty:
+            return []
+        rank = dict(zip(board["evaluation"], board["rank"], strict=True))
+        label = dict(zip(board["evaluation"], board["configuration"], strict=True))
+        return [{"evaluation": int(i), "rank": int(rank[i]), "configuration": label[i],
+                 "weight": float(w)}
+                for i, w in sorted(self.ensemble, key=lambda iw: -iw[1]) if i in rank]
 
     def predict(self, X: Any) -> np.ndarray:
         return np.asarray(self.model.predict(X))
 
     def summary(self) -> str:
-        combined = (f"; an ensemble of {len(self.ensemble)} configurations scores "
+        members = ", ".join(f"#{m['evaluation']} (rank {m['rank']})"
+                            for m in self.ensemble_members())
+        combined = (f"; an ensemble of evaluations {members} scores "
                     f"{self.ensemble_score:.4f}" if self.ensemble else "")
         return (f"best {self.best.config.label()}: {self.metric} {self.best.score:.4f} "
                 f"(baseline {self.baseline_score:.4f}) after {len(self.evaluations)} "

@@ -117,11 +117,15 @@ def _print_search(result: Any) -> None:
     table = Table(title=f"model search: {result.metric}, {len(result.evaluations)} "
                         f"configurations in {result.seconds:.1f} s ({result.stop_reason})",
                   box=box.SIMPLE_HEAD)
-    for column in ("rank", "configuration", "score", "± std", "seconds", "chosen as"):
+    # "eval" is the evaluation number the final-model line names; "weight" its ensemble weight
+    for column in ("rank", "eval", "configuration", "score", "± std", "seconds", "chosen as",
+                   "weight"):
         table.add_column(column, overflow="fold")
-    for row in result.leaderboard(10).itertuples(index=False):
-        table.add_row(str(row.rank), escape(row.configuration), f"{row.score:.4f}",
-                      f"{row.std:.4f}", f"{row.seconds:.2f}", escape(row.source))
+    for row in result.leaderboard(10, members=True).itertuples(index=False):
+        weight = f"{row.ensemble_weight:.2f}" if row.ensemble_weight else ""
+        table.add_row(str(row.rank), f"#{row.evaluation}", escape(row.configuration),
+                      f"{row.score:.4f}", f"{row.std:.4f}", f"{row.seconds:.2f}",
+                      escape(row.source), weight)
     console.print(table)
     best = result.best
     console.print(f"best model: [bold]{escape(best.config.label())}[/] with {result.metric} "
@@ -130,8 +134,9 @@ def _print_search(result: Any) -> None:
                   soft_wrap=True)
     console.print(f"why: {escape(best.explanation)}", soft_wrap=True)
     if result.ensemble:
-        members = ", ".join(f"#{index} (weight {weight:.2f})" for index, weight in
-                            result.ensemble)
+        # the same identifiers as the leaderboard above: evaluation number and rank
+        members = ", ".join(f"#{m['evaluation']} (rank {m['rank']}, weight {m['weight']:.2f})"
+                            for m in result.ensemble_members())
         console.print(f"final model: an ensemble of evaluations {members}, {result.metric} "
                       f"{result.final_score:.4f} out of fold", soft_wrap=True)
     if result.warm_start:

@@ -18,8 +18,9 @@ def format_number(value: Any, *, plain: bool = False, p_value: bool = False) -> 
     """How a value is written in a fact's text, a tile or a report.
 
     Integers with thousands separators (``12,345``), or without when ``plain`` (years, ids:
-    ``2003``); floats with 4 significant digits, in scientific notation only below 1e-3 or
-    from 1e6 up (``0.5123``, ``12,346``, ``1.2e-05``); a ``p_value`` below 1e-16 as
+    ``2003``; a ``plain`` float from 1000 up as a whole number: a mean year ``2006``); floats
+    with 4 significant digits, in scientific notation only below 1e-3 or from 1e6 up
+    (``0.5123``, ``12,346``, ``1.2e-05``); a ``p_value`` below 1e-16 as
     ``< 1e-16`` (a computed 0 is not zero); text as is; ``None`` as ``n/a``.
     """
     if value is None:
@@ -36,8 +37,8 @@ def format_number(value: Any, *, plain: bool = False, p_value: bool = False) -> 
             return str(number)
         if p_value and number < P_FLOOR:
             return f"< {P_FLOOR:.0e}"
-        if plain and number.is_integer():
-            return str(int(number))
+        if plain and (number.is_integer() or abs(number) >= 1000):
+            return f"{number:.0f}"  # a year or an id: 2003, 101500; never 1.02e+05
         if number == 0:
             return "0"
         if abs(number) >= 1e6 or abs(number) < 1e-3:

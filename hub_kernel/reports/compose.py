@@ -30,7 +30,7 @@ from hub_kernel.agents.report.sections import audience as audience_spec
 from hub_kernel.analyses.base import AnalysisResult, Fact
 from hub_kernel.core.formatting import format_number
 from hub_kernel.exceptions import HubError, ReportError
-from hub_kernel.reports import story
+from hub_kernel.reports import lead, story
 from hub_kernel.reports.narrative import (
     Glossary,
     Narrative,
@@ -140,11 +140,12 @@ class ReportSection:
                 "facts": sorted({k for s in self.sentences for k in s.keys})}
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: Any = "") -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""  # an empty cell, not "nan"
     if isinstance(value, float):
-        return format_number(value)
+        return format_number(value, p_value="p_value" in str(column) or
+                             "p_adjusted" in str(column))
     return str(value)
 
 
@@ -152,7 +153,8 @@ def table_html(table: pd.DataFrame, rows: int = TABLE_ROWS) -> str:
     """A small HTML table; headers and cells escaped."""
     shown = table.head(rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v, c))}</td>"
+                                    for c, v in zip(shown.columns, row, strict=True)) + "</tr>"
                    for row in shown.itertuples(index=False, name=None))
     more = (f"<p class='hub-more'>First {rows} of {len(table)} rows.</p>"
             if len(table) > rows else "")
@@ -165,7 +167,8 @@ def table_markdown(table: pd.DataFrame, rows: int = TABLE_ROWS) -> str:
     shown = table.head(rows)
     header = "| " + " | ".join(md_escape(str(c)) for c in shown.columns) + " |"
     rule = "|" + "|".join(" --- " for _ in shown.columns) + "|"
-    body = ["| " + " | ".join(md_escape(_cell(v)) for v in row) + " |"
+    body = ["| " + " | ".join(md_escape(_cell(v, c)) for c, v in zip(shown.columns, row,
+                                                                       strict=True)) + " |"
             for row in shown.itertuples(index=False, name=None)]
     more = ["", f"First {rows} of {len(table)} rows."] if len(table) > rows else []
     return "\n".join([header, rule, *body, *more])
@@ -384,10 +387,11 @@ def compose_report(dataset: str | Path | None = None, *, audience: str = "execut
     built = _build_sections(builder, chosen, results, info, drift, name, columns, spec)
     narrative = Narrative([s for sec in built for s in sec.sentences], builder.facts)
     if "key_findings" in chosen:
+        ranked = lead.finding_sentences(builder, results, columns, spec.key_findings)
         extra = _all_sentences(builder, results, info, drift, name, columns)
-        pool = Narrative(_dedupe([*narrative.sentences, *extra]), builder.facts)
+        pool = Narrative(_dedupe([*ranked, *narrative.sentences, *extra]), builder.facts)
         findings = next(s for s in built if s.id == "key_findings")
-        findings.sentences = pool.key_findings(spec.key_findings)
+        findings.sentences = pool.key_findings(spec.key_findings, lead.passed_over(results))
     rephrase([s for sec in built for s in sec.sentences], audience, get_backend())
     used = {k for sec in built for s in sec.sentences for k in s.keys}
     report = Report(

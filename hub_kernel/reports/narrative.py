@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from hub_kernel.analyses.base import Fact
+from hub_kernel.analyses.base import Fact, FactStyle
 from hub_kernel.core.formatting import format_number
 from hub_kernel.core.registry import Registry
 from hub_kernel.exceptions import ReportError
@@ -31,6 +31,9 @@ logger = logging.getLogger("hub_kernel")
 
 PartKind = Literal["text", "name", "number"]
 DIGIT = re.compile(r"\d")
+#: topics that are never key findings: counts and shares describing the data (rows, outliers,
+#: missing values), and an analysis's raw facts (every pair's r) that the findings rank
+NOT_FINDINGS = ("summary", "quality", "correlation", "distribution")
 NUMBER_PATTERN = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?%?")
 
 
@@ -211,11 +214,18 @@ def _merge(parts: Iterable[Part]) -> list[Part]:
     return out
 
 
-def plain_fact(key: str, value: Any, unit: str | None = None, text: str | None = None) -> Fact:
-    """A fact computed outside the analyses (registry metrics, drift): same formatting rules."""
-    shown = format_number(value)
+def plain_fact(key: str, value: Any, unit: str | None = None, text: str | None = None,
+               style: FactStyle = "number") -> Fact:
+    """A fact computed outside the analyses (registry metrics, drift): same formatting rules
+    (``style="p_value"`` for a p-value, ``"plain"`` for a year or an id)."""
+    shown = format_number(value, plain=style == "plain", p_value=style == "p_value")
     return Fact(key=key, text=text or f"{key}: {shown}{'' if not unit else ' ' + unit}",
-                value=value, unit=unit)
+                value=value, unit=unit, style=style)
+
+
+def written_numbers(text: str) -> list[str]:
+    """The numbers in ``text`` as a reader sees them (``< 1e-16`` counts as ``1e-16``)."""
+    return NUMBER_PATTERN.findall(text)
 
 
 # -- the optional rephrasing backend ---------------------------------------------------------
@@ -277,8 +287,8 @@ def numbers_kept(sentence: Sentence, text: str) -> bool:
         if part.kind == "name":
             stripped = stripped.replace(part.text, " ")
     original = stripped
-    found = sorted(NUMBER_PATTERN.findall(original))
-    expected = [n.text.split(" ")[0] for n in sentence.numbers]
+    found = sorted(written_numbers(original))
+    expected = [m for n in sentence.numbers for m in written_numbers(n.text)]
     return found == sorted(expected)
 
 
@@ -292,14 +302,21 @@ class Narrative:
     def topic(self, *topics: str) -> list[Sentence]:
         return [s for s in self.sentences if s.topic in topics]
 
-    def key_findings(self, n: int = 5) -> list[Sentence]:
-        """The heaviest sentences (at most two per topic), heaviest first."""
+    def key_findings(self, n: int = 5, passed_over: Iterable[str] = ()) -> list[Sentence]:
+        """The heaviest sentences (at most two per topic), heaviest first; the ranked
+        findings (topic ``finding``) lead; ``NOT_FINDINGS`` topics are never among them, nor
+        a sentence stating a fact in ``passed_over`` (a comparison the ranking judged not
+        worth a reader's time)."""
         ranked = sorted(self.sentences, key=lambda s: -s.weight)
         chosen: list[Sentence] = []
         per_topic: dict[str, int] = {}
+        stated: set[str] = set(passed_over)
         for sentence in ranked:
-            if per_topic.get(sentence.topic, 0) >= 2 or sentence.topic == "summary":
+            if sentence.topic in NOT_FINDINGS or stated & set(sentence.keys):
                 continue
+            if sentence.topic != "finding" and per_topic.get(sentence.topic, 0) >= 2:
+                continue
+            stated |= set(sentence.keys)
             chosen.append(sentence)
             per_topic[sentence.topic] = per_topic.get(sentence.topic, 0) + 1
             if len(chosen) == n:

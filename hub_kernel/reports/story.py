@@ -9,11 +9,11 @@ share) becomes a fact here first (``plain_fact``), under a key of its own.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from hub_kernel.analyses.base import AnalysisResult, Fact
-from hub_kernel.core.formatting import format_number
 from hub_kernel.reports.narrative import DIGIT, Name, Part, Sentence, SentenceBuilder, plain_fact
 
 logger = logging.getLogger("hub_kernel")
@@ -28,6 +28,17 @@ def _fact(result: AnalysisResult | None, key: str) -> Fact | None:
         return result.fact(key)
     except KeyError:
         return None
+
+
+def _named(text: str, names: tuple[str, ...]) -> list[Part]:
+    """``text`` as parts, the data names in it (those holding a digit) as name parts, so a
+    reader's check of the numbers leaves them out."""
+    digits = sorted({n for n in names if n and DIGIT.search(n) and n in text}, key=len,
+                    reverse=True)
+    if not digits:
+        return [Part("text", text)]
+    pieces = re.split("(" + "|".join(re.escape(n) for n in digits) + ")", text)
+    return [Part("name" if piece in digits else "text", piece) for piece in pieces if piece]
 
 
 def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
@@ -49,9 +60,10 @@ def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
         if DIGIT.search(rest):
             return None
         b.facts[fact.key] = fact
-        return Sentence(topic, (Part("text", before), Part("name", shown, fact.key, fact.value),
-                                Part("text", after)), weight)
-    shown = format_number(fact.value)
+        return Sentence(topic, (*_named(before, names),
+                                Part("name", shown, fact.key, fact.value),
+                                *_named(after, names)), weight)
+    shown = fact.formatted
     if text.count(shown) != 1:
         return None
     before, after = text.split(shown, 1)
@@ -65,8 +77,8 @@ def from_fact(b: SentenceBuilder, fact: Fact, topic: str, weight: float = 0.3,
     if DIGIT.search(rest):
         return None
     b.facts[fact.key] = fact
-    return Sentence(topic, (Part("text", before), Part("number", shown, fact.key, fact.value),
-                            Part("text", after)), weight)
+    return Sentence(topic, (*_named(before, names), Part("number", shown, fact.key, fact.value),
+                            *_named(after, names)), weight)
 
 
 def fact_sentences(b: SentenceBuilder, result: AnalysisResult | None, topic: str,
@@ -122,7 +134,7 @@ def trend_sentences(b: SentenceBuilder, results: Results) -> list[Sentence]:
         change = _fact(trend, f"trend.{column}.change")
         if not (slope and p_value and change):
             continue
-        significant = float(row.p_value) < alpha
+        significant = float(getattr(row, "p_adjusted", row.p_value)) < alpha
         if significant:
             out.append(b.say(
                 "trend", "{column} is {moving}: over the whole period its fitted trend changes "
@@ -199,14 +211,13 @@ def predictor_sentences(b: SentenceBuilder, results: Results, names: tuple[str, 
                              scoring=Name(scoring)))
     corr = results.get("correlations")
     strongest = _fact(corr, "corr.strongest")
-    if corr is not None and strongest is not None and corr.table is not None \
-            and not corr.table.empty:
-        first = corr.table.iloc[0]
+    pair = corr.data.get("strongest") if corr is not None else None
+    if corr is not None and strongest is not None and pair:
         r = float(strongest.value or 0.0)
         out.append(b.say(
             "predictor", "The strongest correlation is between {a} and {b}: they move "
-            "{together} (r = {r}).", 0.7 if abs(r) >= 0.5 else 0.3, a=Name(str(first["a"])),
-            b=Name(str(first["b"])), together="together" if r > 0 else "in opposite directions",
+            "{together} (r = {r}).", 0.7 if abs(r) >= 0.5 else 0.3, a=Name(str(pair[0])),
+            b=Name(str(pair[1])), together="together" if r > 0 else "in opposite directions",
             r=strongest))
     return out
 
@@ -220,8 +231,9 @@ def quality_sentences(b: SentenceBuilder, results: Results, names: tuple[str, ..
     if cells is not None:
         columns = _fact(miss, "missing.columns")
         if columns is not None:
+            noun = "column" if columns.value == 1 else "columns"
             out.append(b.say("quality", "{cells} of all values are missing, spread over "
-                             "{columns} columns.",
+                             "{columns} " + noun + ".",
                              0.3 + min(float(cells.value or 0), 50) / 100, cells=cells,
                              columns=columns))
     elif "missingness" not in results and results.get("summary") is not None:
@@ -350,7 +362,8 @@ def drift_sentences(b: SentenceBuilder, report: Any, how: str) -> list[Sentence]
     worst = max(report.features, key=lambda f: f.psi, default=None)
     if worst is not None:
         psi = plain_fact(f"drift.{worst.feature}.psi", float(worst.psi))
-        p = plain_fact(f"drift.{worst.feature}.p_value", float(worst.p_value))
+        p = plain_fact(f"drift.{worst.feature}.p_value", float(worst.p_value),
+                       style="p_value")
         out.append(b.say("drift", "{feature} shifted most (PSI {psi}, p-value {p}).",
                          0.6 if worst.drifted else 0.2, feature=Name(worst.feature), psi=psi,
                          p=p))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -63,20 +64,23 @@ def test_every_number_in_the_narrative_is_a_computed_fact(sample, learner):
         # the text with the data's names taken out holds exactly the numbers traced to facts
         text = "".join(p.text for p in sentence.parts if p.kind != "name")
         written = NUMBER_PATTERN.findall(text)
-        traced = [n.text.split(" ")[0] for n in sentence.numbers]
+        traced = [m for n in sentence.numbers for m in NUMBER_PATTERN.findall(n.text)]
         assert written == traced, sentence.text
+        assert "p-value is 0." not in sentence.text and "p-value 0)" not in sentence.text
         for number in sentence.numbers:
             n_numbers += 1
             fact = report.facts[number.key]
             assert number.text == fact.display
-            assert number.text.split(" ")[0].rstrip("%") == format_number(fact.value)
+            assert number.text.startswith(fact.formatted)
+            assert fact.formatted == format_number(fact.value, plain=fact.style == "plain",
+                                                   p_value=fact.style == "p_value")
             assert _same(fact.value, values[number.key]), number.key
     assert n_numbers > 30
     # the rendered HTML tags each number with its fact
     for section in report.sections:
         for key, shown in re.findall(r"<span class='hub-num' data-fact='([^']*)'>([^<]*)</span>",
                                      section.to_html(charts=False)):
-            assert shown == report.facts[key.replace("&#x27;", "'")].display
+            assert html.unescape(shown) == report.facts[html.unescape(key)].display
 
 
 def test_key_findings_come_first_for_executives_and_repeat_traced_sentences(reports):
