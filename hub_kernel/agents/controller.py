@@ -384,10 +384,9 @@ class DashboardSession:
         round."""
         if kind not in KINDS:
             raise AgentError(f"unknown interaction kind {kind!r}; kinds: {', '.join(KINDS)}")
-        if tile_id != DASHBOARD_TILE and tile_id not in self.layout:
-            raise AgentError(f"no tile {tile_id!r} on dashboard {self.dashboard}; tiles: "
-                             f"{', '.join(self.layout.ids)} (or {DASHBOARD_TILE!r})")
-        feature = self.layout[tile_id].kind if tile_id in self.layout else DASHBOARD_TILE
+        # a tile no longer on the grid (a page a moment late) is kept as history, unlearned
+        feature = (self.layout[tile_id].kind if tile_id in self.layout
+                   else DASHBOARD_TILE if tile_id == DASHBOARD_TILE else "")
         event = InteractionEvent(self.user, self.session, self.dashboard, tile_id, kind, value,
                                  feature=feature)
         self.controller.bus.publish("interaction", session=self, event=event, user=self.user,

@@ -129,8 +129,10 @@ def test_dashboard_events_and_a_completed_task_reach_the_stored_reward(hub_home)
     assert row["terms"]["task_completion"] == 1.0
     assert row["terms"]["satisfaction"] > 0.5 and 0 < row["terms"]["efficiency"] < 1
     assert row["reward"] == pytest.approx(controller.reward(row["terms"]))
-    with pytest.raises(Exception, match="no tile"):
-        session.interact("nope", "thumbs_up")
+    with pytest.raises(Exception, match="unknown interaction kind"):
+        session.interact(tile, "liked")
+    with pytest.raises(Exception, match="between 0 and 1"):
+        session.record_quality(tile, 1.5)
 
 
 def test_exploration_is_unchanged_by_dwell_events(hub_home):
