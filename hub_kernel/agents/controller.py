@@ -20,7 +20,6 @@ the design agent proposes the next arrangement.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -55,14 +54,12 @@ from hub_kernel.agents.plan import (
 )
 from hub_kernel.core.bus import Event, EventBus
 from hub_kernel.core.config import get_settings
-from hub_kernel.data.profile import profile_features
 from hub_kernel.exceptions import AgentError, HubError
 from hub_kernel.layout import Layout
 from hub_kernel.safety.audit import log_decision
 from hub_kernel.safety.governor import Decision, LayoutGovernor, layout_key
 from hub_kernel.safety.guard import FailureLog, guarded
 from hub_kernel.safety.modes import Controls
-from hub_kernel.safety.store import connect
 from hub_kernel.safety.versions import VersionStore
 
 logger = logging.getLogger("hub_kernel")
@@ -72,13 +69,10 @@ LEARNER = "tiles"  # the name of the shared learner in the learner store
 # end-of-round evidence for tiles only looked at: (reward, weight) when engaged / passed by
 LOOKED_AT = (0.75, 0.25)
 PASSED_BY = (0.35, 0.1)
+CLICK_WEIGHT = 0.25  # a click is a measured signal, not a judgement: it teaches a quarter
 # pseudo-interactions the pre-trained policy's opinion of a tile is worth (it fades after)
 PRETRAINED_STRENGTH = 10.0
 COMPUTE_BUDGET_SECONDS = 30.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles (dashboard TEXT PRIMARY KEY, features TEXT NOT NULL);
-"""
 
 
 def consistent(layout: Layout, profile: Any) -> Layout:
@@ -139,11 +133,6 @@ class MetaController:
     def viewer(self, user: str, profile: Any | None) -> Viewer:
         assert self.events is not None
         return Viewer.of(profile, user, self.events.skills().get(user))
-
-    def remember_profile(self, dashboard: str, profile: Any) -> None:
-        features = json.dumps(profile_features(profile).tolist())
-        with connect(self.path, _SCHEMA) as db:
-            db.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?)", (dashboard, features))
 
     def policy_for(self, session: str) -> tuple[int, DesignParams]:
         """The design policy version this session gets (a rollout may give it the candidate)
@@ -227,7 +216,8 @@ class MetaController:
         learner, viewer = self.learner(), self.viewer(user, profile)
         stored = self.starting_layout(Layout([], n_columns), user=user, dashboard=dashboard,
                                       profile=profile)
-        pinned = {t.analysis for t in stored if t.pinned and t.analysis}
+        # a pinned or locked analysis tile is never dropped
+        pinned = {t.analysis for t in stored if (t.pinned or t.locked) and t.analysis}
         rejected = rejected_twice(mine, FAILURE, self.agent.params.remove_after_downs)
         analysis_mode = self.controls.mode(user=user, dashboard=dashboard)
         strategy = StrategyAgent(mode=analysis_mode, seed=seed)
@@ -302,20 +292,14 @@ class MetaController:
     def _measured_seconds(self) -> dict[str, list[float]]:
         """Measured compute seconds per analysis, over everyone's runs."""
         from hub_kernel.agents.strategy.tiles import measured_seconds
-        from hub_kernel.layout import ANALYSIS_PREFIX
 
         assert self.events is not None
-        events = [e for e in self.events.events() if e.kind == "compute"]
-        ids = {e.tile: e.feature.removeprefix(ANALYSIS_PREFIX) for e in events
-               if e.feature.startswith(ANALYSIS_PREFIX)}
-        return measured_seconds(events, ids)
+        return measured_seconds(self.events.events())
 
     # -- sessions ----------------------------------------------------------------------------
     def open(self, layout: Layout, *, user: str, dashboard: str, profile: Any | None = None,
              session: str | None = None) -> DashboardSession:
         """Start one person's session on a dashboard (its layout already chosen)."""
-        if profile is not None:
-            self.remember_profile(dashboard, profile)
         return DashboardSession(self, layout, user=user, dashboard=dashboard, profile=profile,
                                 session=session or uuid.uuid4().hex[:12])
 
@@ -408,7 +392,8 @@ class DashboardSession:
         reward = TILE_REWARD.get(event.kind)
         if reward is not None and event.tile in self.layout and event.value > 0:
             tile = self.layout[event.tile]
-            self.controller.teach([(tile, self.layout.slot_of(tile.id), reward, 1.0)],
+            weight = 1.0 if event.kind in DELIBERATE_KINDS else CLICK_WEIGHT
+            self.controller.teach([(tile, self.layout.slot_of(tile.id), reward, weight)],
                                   self.viewer)
 
     def record_quality(self, tile_id: str, value: float) -> None:

@@ -14,7 +14,7 @@ A pinned analysis is always shown; one the viewer rejected twice is not.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 from hub_kernel.agents.common.learner import TileLearner, Viewer
 from hub_kernel.agents.plan import analysis_tile
 from hub_kernel.agents.strategy.bandit import ANALYSIS_PRIORS, DEFAULT_PRIOR
-from hub_kernel.layout import Tile
+from hub_kernel.layout import ANALYSIS_PREFIX, Tile
 
 THRESHOLD = 0.4  # the expected reward a tile must clear to be shown
 #: rough seconds per million cells, by analysis, when none of its runs were measured
@@ -113,11 +113,11 @@ def choose_tiles(names: list[str], titles: Mapping[str, str], *, learner: TileLe
     return [choices[n] for n in names]
 
 
-def measured_seconds(events: Any, tile_ids: Mapping[str, str]) -> dict[str, list[float]]:
-    """Measured ``compute`` seconds per analysis, from events (``tile_ids``: tile id ->
-    analysis name)."""
+def measured_seconds(events: Iterable[Any]) -> dict[str, list[float]]:
+    """Measured ``compute`` seconds per analysis, from the ``compute`` events of analysis
+    tiles (their ``feature`` is the tile kind, ``analysis-NAME``)."""
     out: dict[str, list[float]] = {}
     for e in events:
-        if e.kind == "compute" and e.tile in tile_ids and e.value >= 0:
-            out.setdefault(tile_ids[e.tile], []).append(float(e.value))
+        if e.kind == "compute" and e.feature.startswith(ANALYSIS_PREFIX) and e.value >= 0:
+            out.setdefault(e.feature.removeprefix(ANALYSIS_PREFIX), []).append(float(e.value))
     return out

@@ -145,3 +145,20 @@ def test_exploration_is_unchanged_by_dwell_events(hub_home):
     for tile in plan.layout.ids:
         session.interact(tile, "dwell", 30.0)
     assert controller.exploration("ann", "supervised") == before
+
+
+def test_an_analysis_measured_as_slow_is_left_out_of_a_tight_budget(hub_home):
+    frame = no_dates()
+    profile, dashboard = profile_dataset(frame), dashboard_id(frame)
+    controller = MetaController()
+    plan = controller.plan(profile, user="ann", dashboard=dashboard, seed=0)
+    assert "clustering" in analyses(plan)
+    session = controller.open(plan.layout, user="ann", dashboard=dashboard, profile=profile)
+    session.interact(plan.layout.ids[plan.layout.ids.index("an-clustering")], "compute", 40.0)
+    again = controller.plan(profile, user="bob", dashboard=dashboard, seed=0,
+                            budget_seconds=10.0)
+    assert "clustering" not in analyses(again) and "clustering" in again.skipped
+    assert "summary" in analyses(again)  # the cheap ones still fit
+    row = [r for r in AuditLog().entries(agent="strategy")
+           if r.action == f"skip:clustering for {layout_key('bob', dashboard)}"][-1]
+    assert "budget" in row.explanation and 0 < row.propensity <= 1
