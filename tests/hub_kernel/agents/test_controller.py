@@ -260,3 +260,25 @@ def test_a_user_who_states_a_skill_starts_from_people_of_that_skill(setup):
     pro = controller.open(default_layout(profile), user="pro", dashboard="d", profile=profile)
     pro.relayout()
     assert pro.layout.ids[0] == "missing"
+
+
+def test_feedback_reaches_the_shared_learner_through_the_bus(setup):
+    profile, layout = setup
+    bus, seen = EventBus(), []
+    bus.subscribe("interaction", lambda e: seen.append(e.payload["kind"]))
+    controller = MetaController(bus=bus)
+    session = controller.open(layout, user="ann", dashboard="d", profile=profile)
+    tile = layout[layout.ids[1]]
+    x = controller.learner().vector(session.viewer.attributes(tile))
+    before = controller.learner().mean(x)[0]
+    session.interact(tile.id, "thumbs_up")
+    assert controller.learner().n == pytest.approx(1.0)
+    assert controller.learner().mean(x)[0] > before + 0.1
+    session.interact(tile.id, "dwell", 3.0)
+    session.interact(layout.ids[2], "dwell", 8.0)
+    assert controller.learner().n == pytest.approx(1.0)  # dwell waits for the round's end
+    session.interact("dashboard", "done")
+    session.relayout()
+    assert controller.learner().n == pytest.approx(1.0 + 0.25 * 0.8)  # one tile looked at
+    assert seen == ["thumbs_up", "dwell", "dwell", "done"]
+    assert [e.kind for e in controller.events.events(user="ann")] == seen
