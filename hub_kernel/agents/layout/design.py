@@ -142,7 +142,11 @@ class DesignAgent:
         runner = self._merge(fixed, alternative, size)
         target = Layout(tiles, layout.n_columns)
         jumped = {c.tile for c in diff(layout, target) if c.kind == "move"}
-        parts = []
+        thumbs = defaultdict(int, {t: sum(e.tile == t and e.kind == "thumbs_down"
+                                          for e in context.events) for t in gone_ids})
+        parts = [f"removed {t.title!r} ({thumbs[t.id]} thumbs down, "
+                 f"{downs[t.id] - thumbs[t.id]} dismissed; expected {best(t):.2f})"
+                 for t in gone]
         for tile in tiles:
             before = layout[tile.id]
             m, sd = value.get((tile.id, tile.chart_type, tile.width), (0.5, 0.0))
@@ -158,8 +162,6 @@ class DesignAgent:
             if tile.id in jumped:
                 parts.append(f"{tile.title!r} to slot {tiles.index(tile) + 1} "
                              f"(expected {m:.2f} ± {sd:.2f})")
-        parts += [f"removed {t.title!r} ({downs[t.id]} rejections, expected {best(t):.2f})"
-                  for t in gone]
         how = "exploring (Thompson sample)" if explore else "best known arrangement"
         explanation = (f"{how}: " + "; ".join(parts[:6])) if parts else f"{how}: no change"
         expected = {t.id: value.get((t.id, t.chart_type, t.width), (0.5, 0.0))[0]
