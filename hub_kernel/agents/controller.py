@@ -233,8 +233,8 @@ class MetaController:
         fresh_ids = {t.id for t in fresh}
         skipped_ids = {c.tile.id for c in choices} - set(chosen)
         # the stored arrangement first (pins, locks, sizes the user chose), then new tiles
-        tiles = [t for t in stored if t.id not in skipped_ids and (t.id in fresh_ids
-                                                                    or t.pinned)]
+        tiles = [t for t in stored if t.id not in skipped_ids
+                 and (t.id in fresh_ids or t.pinned or t.locked)]
         tiles += [t for t in fresh if t.id not in {x.id for x in tiles}]
         layout = Layout(tiles, n_columns)
         candidates = {t.id: tile_chart_candidates(t, profile) for t in layout}
@@ -294,7 +294,7 @@ class MetaController:
         from hub_kernel.agents.strategy.tiles import measured_seconds
 
         assert self.events is not None
-        return measured_seconds(self.events.events())
+        return measured_seconds(self.events.events(kind="compute"))
 
     # -- sessions ----------------------------------------------------------------------------
     def open(self, layout: Layout, *, user: str, dashboard: str, profile: Any | None = None,

@@ -107,12 +107,13 @@ class EventStore:
         return len(rows)
 
     def events(self, *, user: str | None = None, dashboard: str | None = None,
-               session: str | None = None) -> list[InteractionEvent]:
-        """Events oldest first, filtered by user, dashboard and session."""
+               session: str | None = None, kind: str | None = None) -> list[InteractionEvent]:
+        """Events oldest first, filtered by user, dashboard, session and kind."""
         if not self.path.exists():
             return []
         query, args = "SELECT * FROM events WHERE 1=1", list[str]()
-        for column, value in (("user", user), ("dashboard", dashboard), ("session", session)):
+        for column, value in (("user", user), ("dashboard", dashboard), ("session", session),
+                              ("kind", kind)):
             if value is not None:
                 query, args = query + f" AND {column} = ?", [*args, value]
         db = self._connect()
