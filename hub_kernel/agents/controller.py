@@ -251,7 +251,8 @@ class MetaController:
         priors = {tid: c.prior for tid, c in chosen.items()}
         layout = self._arrange(layout, planned, mine=mine, learner=learner, viewer=viewer,
                                candidates=candidates, key=key, user=user,
-                               dashboard=dashboard, profile=profile, priors=priors)
+                               dashboard=dashboard, profile=profile, priors=priors,
+                               first=not len(stored))
         tiles_by_id = {t.id: dataclasses.replace(planned[t.id], tile=t) for t in layout}
         return Plan(dashboard, user, target, layout, tiles_by_id,
                     target_choices=target_choices(profile) if target is None else [],
@@ -260,9 +261,12 @@ class MetaController:
     def _arrange(self, layout: Layout, planned: dict[str, PlannedTile], *,
                  mine: list[InteractionEvent], learner: TileLearner, viewer: Viewer,
                  candidates: Mapping[str, tuple[str, ...]], key: str, user: str,
-                 dashboard: str, profile: Any, priors: Mapping[str, float]) -> Layout:
-        """The design agent's arrangement of a plan's tiles (audited; in a mode where layout
-        changes are only proposed, the plan keeps its order and the proposal is logged)."""
+                 dashboard: str, profile: Any, priors: Mapping[str, float],
+                 first: bool) -> Layout:
+        """The design agent's arrangement of a plan's tiles, audited. A ``first`` arrangement
+        (no stored layout of this user: nothing they saw changes) always applies; a stored one
+        is re-arranged only where the autonomy mode applies layout changes, else it stays and
+        the proposal is logged."""
         mode = self.controls.mode(user=user, dashboard=dashboard)
         if not len(layout):
             return layout
@@ -274,7 +278,7 @@ class MetaController:
             layout, mine, learner, viewer, candidates, prior=prior, epsilon=epsilon,
             observation={"dashboard": dashboard, "user": user, "epsilon": round(epsilon, 4),
                          "plan": True}))
-        applies = self.controls.applies_directly(mode, "layout")
+        applies = first or self.controls.applies_directly(mode, "layout")
         arranged = Layout.from_dict(proposal.layout) if applies else layout
         entry = log_decision(agent=self.agent.name, mode=mode,
                              action=f"{'arrange' if applies else 'propose'} for {key}",
