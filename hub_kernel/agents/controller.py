@@ -209,6 +209,8 @@ class MetaController:
         returning user starts from their stored layout where it still fits; analysis tiles
         they rejected twice are gone."""
         from hub_kernel.agents.strategy.agent import StrategyAgent
+        from hub_kernel.agents.strategy.bandit import ANALYSIS_PRIORS
+        from hub_kernel.agents.strategy.tiles import fading_prior
 
         assert self.events is not None
         key = layout_key(user, dashboard)
@@ -249,6 +251,10 @@ class MetaController:
             planned[tid] = dataclasses.replace(planned[tid], agent="strategy",
                                                why=f"a target ({target}) was given")
         priors = {tid: c.prior for tid, c in chosen.items()}
+        if target is not None:  # the model tile stands for the supervised model analysis
+            tile = model_tile(target, n_columns)
+            priors[tile.id] = fading_prior(learner, viewer, tile,
+                                           ANALYSIS_PRIORS["supervised_model"])
         layout = self._arrange(layout, planned, mine=mine, learner=learner, viewer=viewer,
                                candidates=candidates, key=key, user=user,
                                dashboard=dashboard, profile=profile, priors=priors,

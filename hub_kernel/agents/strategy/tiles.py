@@ -59,6 +59,15 @@ def estimate_seconds(name: str, n_rows: int, n_columns: int,
     return BASE_SECONDS + SECONDS_PER_MILLION_CELLS.get(name, 0.5) * cells
 
 
+def fading_prior(learner: TileLearner, viewer: Viewer, tile: Tile, prior: float) -> float:
+    """An analyst's ``prior`` value of ``tile`` as an offset on the learner's prediction,
+    fading with the learner's confidence in the tile (its posterior variance over the
+    prior's)."""
+    x = learner.vector(viewer.attributes(tile))
+    prior_sd = learner.noise / math.sqrt(learner.prior_precision)
+    return float(min((learner.sd(x)[0] / prior_sd) ** 2, 1.0) * (prior - DEFAULT_PRIOR))
+
+
 def _phi(z: float) -> float:
     return 0.5 * (1 + math.erf(z / math.sqrt(2)))
 
