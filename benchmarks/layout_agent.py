@@ -149,8 +149,8 @@ class Hub(Policy):
     def _population(self, exclude: str, skill: str | None = None
                     ) -> dict[str, tuple[float, float]]:
         """Everyone else's feedback; with a stated ``skill``, only people of that skill (what
-        ``MetaController.population`` does live)."""
-        from hub_kernel.agents.controller import OTHER_SKILL_WEIGHT as other
+        the controller's population prior did before the shared learner)."""
+        other = 0.0  # people of another stated skill level did not count (0 beat 0.1-1)
 
         pooled: dict[str, tuple[float, float]] = {}
         for name, evs in self.events.items():

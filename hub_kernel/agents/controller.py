@@ -1,62 +1,78 @@
 """The Meta-Learning Controller: coordinates the agents and owns what they share.
 
 It owns the reward (the product's weighted terms, weights from settings), the exploration budget
-(per autonomy mode, halving every ``exploration_halflife`` interactions of a user as confidence
-grows), transfer between datasets (the population prior of the design agent pools the events of
-dashboards with similar profiles, weighted by similarity), and consistency (a layout only shows
-tiles whose columns exist in the data). Agents talk to it over an ``EventBus``; every change
-they want goes through a ``LayoutGovernor`` (modes, vetoes, pins, audit, undo).
+(per autonomy mode, halving every ``exploration_halflife`` *deliberate* interactions of a user:
+dwell, clicks, render and compute times do not count), the one contextual learner every agent
+reads (``agents.common.learner``, stored in ``events.db``: transfer between columns, datasets
+and people goes through the tiles' attributes, the data's ``profile_features`` among them), and
+consistency (a layout only shows tiles whose columns exist in the data). ``plan`` asks the
+strategy agent which analysis tiles to show and the design agent how to arrange everything;
+every change of a live dashboard goes through a ``LayoutGovernor`` (modes, vetoes, pins, audit,
+undo).
 
-``DashboardSession`` is one person's view of one dashboard: interactions come in, and after
-``relayout_every`` of them (or on request) the design agent proposes the next arrangement.
+``DashboardSession`` is one person's view of one dashboard. Its interactions are published on
+the controller's bus; the controller's subscriber stores them and teaches the learner (the
+per-tile reward of deliberate feedback at once; at the end of a round, a small update for the
+tiles looked at or passed by). After ``relayout_every`` deliberate interactions (or on request)
+the design agent proposes the next arrangement.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
+import math
 import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from hub_kernel.agents.common.events import EventStore, InteractionEvent
-from hub_kernel.agents.common.reward import reward_terms, weighted_reward
-from hub_kernel.agents.layout.design import DesignAgent, DesignContext, DesignParams, tile_feature
+from hub_kernel.agents.common.events import (
+    DASHBOARD_TILE,
+    DELIBERATE_KINDS,
+    KINDS,
+    EventStore,
+    InteractionEvent,
+)
+from hub_kernel.agents.common.learner import TILE_REWARD, LearnerStore, TileLearner, Viewer
+from hub_kernel.agents.common.reward import (
+    DWELL_CAP_SECONDS,
+    ENGAGED_DWELL_SECONDS,
+    reward_terms,
+    weighted_reward,
+)
+from hub_kernel.agents.layout.design import FAILURE, DesignAgent, DesignContext, DesignParams
 from hub_kernel.agents.plan import (
     Plan,
     PlannedTile,
-    analysis_tile,
     cheap_tiles,
     model_tile,
+    rejected_twice,
+    target_choices,
     tile_chart_candidates,
 )
-from hub_kernel.core.bus import EventBus, default_bus
+from hub_kernel.core.bus import Event, EventBus
 from hub_kernel.core.config import get_settings
-from hub_kernel.data.profile import profile_features, similarity
-from hub_kernel.exceptions import HubError
+from hub_kernel.exceptions import AgentError, HubError
 from hub_kernel.layout import Layout
 from hub_kernel.safety.audit import log_decision
-from hub_kernel.safety.governor import Decision, LayoutGovernor
+from hub_kernel.safety.governor import Decision, LayoutGovernor, layout_key
 from hub_kernel.safety.guard import FailureLog, guarded
 from hub_kernel.safety.modes import Controls
-from hub_kernel.safety.store import connect
 from hub_kernel.safety.versions import VersionStore
 
 logger = logging.getLogger("hub_kernel")
 
 PASSIVE = ("dwell", "click", "render", "compute")
-# how much people of another stated skill level count in a user's prior (benchmarks/
-# layout_agent.py: 0 beat 0.1, 0.3 and 1 on all five seeds)
-OTHER_SKILL_WEIGHT = 0.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles (dashboard TEXT PRIMARY KEY, features TEXT NOT NULL);
-"""
+LEARNER = "tiles"  # the name of the shared learner in the learner store
+# end-of-round evidence for tiles only looked at: (reward, weight) when engaged / passed by
+LOOKED_AT = (0.75, 0.25)
+PASSED_BY = (0.35, 0.1)
+CLICK_WEIGHT = 0.25  # a click is a measured signal, not a judgement: it teaches a quarter
+# pseudo-interactions the pre-trained policy's opinion of a tile is worth (it fades after)
+PRETRAINED_STRENGTH = 10.0
+COMPUTE_BUDGET_SECONDS = 30.0
 
 
 def consistent(layout: Layout, profile: Any) -> Layout:
@@ -68,9 +84,10 @@ def consistent(layout: Layout, profile: Any) -> Layout:
 
 @dataclass
 class MetaController:
-    """Coordinates the design agent, the event store and the safety layer."""
+    """Coordinates the strategy and design agents, the event store, the shared learner and
+    the safety layer."""
 
-    bus: EventBus = field(default_factory=default_bus)
+    bus: EventBus = field(default_factory=EventBus)
     events: EventStore | None = None
     agent: DesignAgent = field(default_factory=DesignAgent)
     path: str | os.PathLike[str] | None = None  # safety.db (tests)
@@ -78,10 +95,14 @@ class MetaController:
     def __post_init__(self) -> None:
         self._pretrained: Any = None  # loaded on first use: it imports torch
         self.events = self.events or self.agent.events or EventStore()
-        self.agent.events = self.events  # the agent's feedback is what the controller pools
+        self.agent.events = self.events
+        self.learners = LearnerStore(self.events.path)
         self.controls = Controls(self.path)
         self.versions = VersionStore(self.path)
         self.failures = FailureLog(self.path)
+        # the feedback routing is the bus's subscriber: what a page reports reaches the
+        # event store and the learner the strategy and design agents read
+        self.bus.subscribe("interaction", self._on_interaction)
 
     # -- shared quantities -------------------------------------------------------------------
     @staticmethod
@@ -90,55 +111,28 @@ class MetaController:
         return weighted_reward(terms)
 
     def exploration(self, user: str, mode: str) -> float:
-        """This user's exploration rate: the mode's budget, halving as their history grows."""
+        """This user's exploration rate: the mode's budget, halving with every
+        ``exploration_halflife`` deliberate interactions they had (not dwell or clicks)."""
         settings = get_settings()
         base = settings.exploration.get(mode, 0.0)
         assert self.events is not None
-        seen = self.events.count(user=user)
+        seen = self.events.deliberate_count(user=user)
         return float(base * 0.5 ** (seen / settings.exploration_halflife))
 
-    def remember_profile(self, dashboard: str, profile: Any) -> None:
-        features = json.dumps(profile_features(profile).tolist())
-        with connect(self.path, _SCHEMA) as db:
-            db.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?)", (dashboard, features))
-
-    def similar_dashboards(self, profile: Any) -> dict[str, float]:
-        """Every known dashboard with the similarity of its data to ``profile``."""
-        mine = profile_features(profile)
-        with connect(self.path, _SCHEMA) as db:
-            rows = db.execute("SELECT * FROM profiles").fetchall()
-        return {r["dashboard"]: similarity(mine, np.array(json.loads(r["features"])))
-                for r in rows}
-
-    def population(self, dashboard: str, profile: Any | None, *,
-                   exclude_user: str | None = None) -> dict[str, tuple[float, float]]:
-        """Successes/failures per tile feature over everyone else, similar datasets weighted
-        in (a user's own events count once, in their posterior, not again in the prior). A
-        user who stated a skill level starts from people of the same level only: what
-        novices and experts want differs more than what two novices want."""
+    def user_group(self, user: str) -> str:
+        """The group a user's rewards are compared in: ``new`` users (fewer deliberate
+        interactions than the exploration half-life, so explored on most) or ``returning``."""
         assert self.events is not None
-        weights = self.similar_dashboards(profile) if profile is not None else {}
-        weights[dashboard] = 1.0
-        skills = self.events.skills()
-        mine = skills.get(exclude_user or "")
-        pooled: dict[str, list[float]] = {}
-        for name, weight in weights.items():
-            if weight < 0.5:
-                continue
-            by_user: dict[str, list[InteractionEvent]] = {}
-            for e in self.events.events(dashboard=name):
-                if e.user != exclude_user:
-                    by_user.setdefault(e.user, []).append(e)
-            for user, events in by_user.items():
-                alike = mine is None or skills.get(user) == mine
-                share = weight * (1.0 if alike else OTHER_SKILL_WEIGHT)
-                if share <= 0:
-                    continue
-                for feature, (ups, downs) in self.agent.population_rates(events).items():
-                    acc = pooled.setdefault(feature, [0.0, 0.0])
-                    acc[0] += share * ups
-                    acc[1] += share * downs
-        return {k: (v[0], v[1]) for k, v in pooled.items()}
+        seen = self.events.deliberate_count(user=user)
+        return "new" if seen < get_settings().exploration_halflife else "returning"
+
+    def learner(self) -> TileLearner:
+        """The shared contextual learner, as stored now."""
+        return self.learners.load(LEARNER)
+
+    def viewer(self, user: str, profile: Any | None) -> Viewer:
+        assert self.events is not None
+        return Viewer.of(profile, user, self.events.skills().get(user))
 
     def policy_for(self, session: str) -> tuple[int, DesignParams]:
         """The design policy version this session gets (a rollout may give it the candidate)
@@ -153,17 +147,11 @@ class MetaController:
         payload = self.versions.get("policy", name, version).payload
         return version, DesignParams(**payload)
 
-    def user_group(self, user: str) -> str:
-        """The group a user's rewards are compared in: ``new`` users (fewer interactions than
-        the exploration half-life, so explored on most) or ``returning`` ones."""
-        assert self.events is not None
-        seen = self.events.count(user=user)
-        return "new" if seen < get_settings().exploration_halflife else "returning"
-
     def record_reward(self, session: DashboardSession, reward: float,
-                      explored: bool | None = None) -> None:
-        """Keep a round's reward: for a running rollout of the design policy, and for reward
-        parity between user groups."""
+                      explored: bool | None = None,
+                      terms: Mapping[str, float] | None = None) -> None:
+        """Keep a round's reward and terms: for a running rollout of the design policy, and
+        for reward parity between user groups."""
         from hub_kernel.safety.rollout import Rollout
 
         assert self.events is not None
@@ -172,7 +160,7 @@ class MetaController:
                                                             version=session.policy_version)
             self.events.add_reward(user=session.user, session=session.session,
                                    dashboard=session.dashboard, group=session.group,
-                                   reward=reward, explored=explored)
+                                   reward=reward, explored=explored, terms=dict(terms or {}))
         except HubError as exc:  # the reward is lost for these, the dashboard goes on
             logger.warning("could not record the round's reward: %s", exc)
 
@@ -188,63 +176,140 @@ class MetaController:
             monitor.record(group, reward, explored=explored)
         return monitor.check() if audit else monitor.report()
 
-    def pretrained_prior(self, layout: Layout, user: str,
-                         mine: list[InteractionEvent], profile: Any | None
-                         ) -> dict[str, tuple[float, float]]:
-        """Cold-start pseudo-counts from the policy ``hub agents pretrain`` saved under
-        HUB_HOME/agents, when ``HUB_USE_PRETRAINED_PRIOR`` (none saved or off: nothing).
-        Loaded once, on first use."""
-        from hub_kernel.agents.layout.pretrain import MODEL_FILE, PretrainedPrior, agents_dir
+    def pretrained_prior(self, layout: Layout, user: str, mine: list[InteractionEvent],
+                         profile: Any | None) -> dict[str, float]:
+        """Per tile id, the policy ``hub agents pretrain`` saved (under HUB_HOME/agents, when
+        ``HUB_USE_PRETRAINED_PRIOR``) as an offset on the learner's prediction: its
+        probability of placing the tile over uniform, minus one half, fading as the user's
+        deliberate interactions grow (none saved or off: nothing)."""
+        from hub_kernel.agents.layout.pretrain import MODEL_FILE, agents_dir, load_pretrained
 
-        if not get_settings().use_pretrained_prior:
+        if not get_settings().use_pretrained_prior or not len(layout):
             return {}
         if self._pretrained is None:
             if not (agents_dir() / MODEL_FILE).exists():
                 return {}
-            self._pretrained = PretrainedPrior.load()
+            self._pretrained = load_pretrained()
         sessions = len({e.session for e in mine})
-        counts: dict[str, tuple[float, float]] = self._pretrained.population(
-            layout, profile=profile, events=mine, sessions=sessions)
-        return counts
+        scores = self._pretrained.scores(list(layout), profile=profile, events=mine,
+                                         sessions=sessions)
+        deliberate = sum(e.kind in DELIBERATE_KINDS for e in mine)
+        fade = PRETRAINED_STRENGTH / (PRETRAINED_STRENGTH + deliberate)
+        return {t.id: fade * (1 / (1 + math.exp(-s)) - 0.5)
+                for t, s in zip(layout, scores, strict=True)}
 
+    # -- planning ----------------------------------------------------------------------------
     def plan(self, profile: Any, *, user: str, dashboard: str, target: str | None = None,
-             n_columns: int = 3) -> Plan:
+             n_columns: int = 3, budget_seconds: float = COMPUTE_BUDGET_SECONDS,
+             seed: int | None = None) -> Plan:
         """What the agents would show ``user`` now for data with ``profile``: the strategy
-        agent picks the analyses (each decision audited with its propensity), the cheap
-        tiles and the model tile (with a target) join them."""
+        agent picks the analysis tiles (each decision audited with its propensity) within a
+        compute budget, the cheap tiles and the model tile (with a target) join them, and the
+        design agent arranges them (order, size, chart type) from the shared learner. A
+        returning user starts from their stored layout where it still fits; analysis tiles
+        they rejected twice are gone."""
         from hub_kernel.agents.strategy.agent import StrategyAgent
+        from hub_kernel.agents.strategy.bandit import ANALYSIS_PRIORS
+        from hub_kernel.agents.strategy.tiles import fading_prior
 
-        strategy = StrategyAgent(mode=Controls(self.path).mode(user=user, dashboard=dashboard))
-        choices = strategy.choose_analyses(profile, target)
-        tiles = {t.id: PlannedTile(t, "default", "drawn from the profile")
-                 for t in cheap_tiles(profile, n_columns)}
-        for choice in choices:
-            if choice.show:
-                tile = analysis_tile(choice.name, choice.title, n_columns)
-                tiles[tile.id] = PlannedTile(tile, "strategy", choice.explanation,
-                                             propensity=choice.propensity,
-                                             expected=choice.value)
+        assert self.events is not None
+        key = layout_key(user, dashboard)
+        mine = self.events.events(user=user, dashboard=dashboard)
+        learner, viewer = self.learner(), self.viewer(user, profile)
+        stored = self.starting_layout(Layout([], n_columns), user=user, dashboard=dashboard,
+                                      profile=profile)
+        # a pinned or locked analysis tile is never dropped
+        pinned = {t.analysis for t in stored if (t.pinned or t.locked) and t.analysis}
+        rejected = rejected_twice(mine, FAILURE, self.agent.params.remove_after_downs)
+        analysis_mode = self.controls.mode(user=user, dashboard=dashboard)
+        strategy = StrategyAgent(mode=analysis_mode, seed=seed)
+        choices = strategy.choose_tiles(
+            profile, target, key=key, learner=learner, viewer=viewer,
+            epsilon=self.exploration(user, analysis_mode), budget_seconds=budget_seconds,
+            measured=self._measured_seconds(), pinned=pinned,
+            rejected=rejected, n_columns=n_columns)
+        chosen = {c.tile.id: c for c in choices if c.show}
+        fresh = [*cheap_tiles(profile, n_columns), *(c.tile for c in chosen.values())]
         if target is not None:
+            fresh.append(model_tile(target, n_columns))
+        fresh_ids = {t.id for t in fresh}
+        skipped_ids = {c.tile.id for c in choices} - set(chosen)
+        # the stored arrangement first (pins, locks, sizes the user chose), then new tiles
+        tiles = [t for t in stored if t.id not in skipped_ids
+                 and (t.id in fresh_ids or t.pinned or t.locked)]
+        tiles += [t for t in fresh if t.id not in {x.id for x in tiles}]
+        layout = Layout(tiles, n_columns)
+        candidates = {t.id: tile_chart_candidates(t, profile) for t in layout}
+        planned = {t.id: PlannedTile(t, "default", "drawn from the profile",
+                                     chart_candidates=candidates[t.id]) for t in layout}
+        for tid, c in chosen.items():
+            planned[tid] = dataclasses.replace(planned[tid], agent="strategy", why=c.why,
+                                               propensity=c.propensity,
+                                               decision_id=c.decision_id, expected=c.value)
+        if target is not None:
+            tid = model_tile(target, n_columns).id
+            planned[tid] = dataclasses.replace(planned[tid], agent="strategy",
+                                               why=f"a target ({target}) was given")
+        priors = {tid: c.prior for tid, c in chosen.items()}
+        if target is not None:  # the model tile stands for the supervised model analysis
             tile = model_tile(target, n_columns)
-            tiles[tile.id] = PlannedTile(tile, "strategy", f"a target ({target}) was given")
-        for planned in tiles.values():
-            candidates = tile_chart_candidates(planned.tile, profile)
-            if candidates:
-                tiles[planned.tile.id] = dataclasses.replace(planned,
-                                                             chart_candidates=candidates)
-        layout = Layout([p.tile for p in tiles.values()], n_columns)
-        return Plan(dashboard, user, target, layout, tiles,
-                    skipped=[c.name for c in choices if c.applies and not c.show])
+            priors[tile.id] = fading_prior(learner, viewer, tile,
+                                           ANALYSIS_PRIORS["supervised_model"])
+        layout = self._arrange(layout, planned, mine=mine, learner=learner, viewer=viewer,
+                               candidates=candidates, key=key, user=user,
+                               dashboard=dashboard, profile=profile, priors=priors,
+                               first=not len(stored))
+        tiles_by_id = {t.id: dataclasses.replace(planned[t.id], tile=t) for t in layout}
+        return Plan(dashboard, user, target, layout, tiles_by_id,
+                    target_choices=target_choices(profile) if target is None else [],
+                    skipped=[c.name for c in choices if c.tile.id not in chosen])
 
+    def _arrange(self, layout: Layout, planned: dict[str, PlannedTile], *,
+                 mine: list[InteractionEvent], learner: TileLearner, viewer: Viewer,
+                 candidates: Mapping[str, tuple[str, ...]], key: str, user: str,
+                 dashboard: str, profile: Any, priors: Mapping[str, float],
+                 first: bool) -> Layout:
+        """The design agent's arrangement of a plan's tiles, audited. A ``first`` arrangement
+        (no stored layout of this user: nothing they saw changes) always applies; a stored one
+        is re-arranged only where the autonomy mode applies layout changes, else it stays and
+        the proposal is logged."""
+        mode = self.controls.mode(user=user, dashboard=dashboard)
+        if not len(layout):
+            return layout
+        epsilon = self.exploration(user, mode)
+        prior = dict(priors)  # the analysts' priors of analysis tiles, plus the pretrained's
+        for tid, offset in self.pretrained_prior(layout, user, mine, profile).items():
+            prior[tid] = prior.get(tid, 0.0) + offset
+        proposal = self.agent.decide(DesignContext(
+            layout, mine, learner, viewer, candidates, prior=prior, epsilon=epsilon,
+            observation={"dashboard": dashboard, "user": user, "epsilon": round(epsilon, 4),
+                         "plan": True}))
+        applies = first or self.controls.applies_directly(mode, "layout")
+        arranged = Layout.from_dict(proposal.layout) if applies else layout
+        entry = log_decision(agent=self.agent.name, mode=mode,
+                             action=f"{'arrange' if applies else 'propose'} for {key}",
+                             explanation=proposal.why(), propensity=proposal.propensity,
+                             expected_reward=proposal.expected_reward,
+                             observation=proposal.observation)
+        for tile in arranged:
+            if planned[tile.id].agent == "default":
+                planned[tile.id] = dataclasses.replace(
+                    planned[tile.id], agent="design", why=proposal.explanation,
+                    propensity=proposal.propensity,
+                    decision_id=getattr(entry, "id", None))
+        return arranged
+
+    def _measured_seconds(self) -> dict[str, list[float]]:
+        """Measured compute seconds per analysis, over everyone's runs."""
+        from hub_kernel.agents.strategy.tiles import measured_seconds
+
+        assert self.events is not None
+        return measured_seconds(self.events.events(kind="compute"))
+
+    # -- sessions ----------------------------------------------------------------------------
     def open(self, layout: Layout, *, user: str, dashboard: str, profile: Any | None = None,
              session: str | None = None) -> DashboardSession:
         """Start one person's session on a dashboard (its layout already chosen)."""
-        if profile is not None:
-            self.remember_profile(dashboard, profile)
-            self.bus.publish("profile_ready", dashboard=dashboard, n_rows=profile.n_rows,
-                             n_columns=profile.n_columns)
-        self.bus.publish("layout_applied", user=user, dashboard=dashboard,
-                         layout=layout.to_dict(), reason="opened")
         return DashboardSession(self, layout, user=user, dashboard=dashboard, profile=profile,
                                 session=session or uuid.uuid4().hex[:12])
 
@@ -252,8 +317,6 @@ class MetaController:
                         profile: Any) -> Layout:
         """The layout this user had last time on this dashboard, if it still fits the data;
         else ``default``."""
-        from hub_kernel.safety.governor import layout_key
-
         latest = self.versions.latest("layout", layout_key(user, dashboard))
         if latest is None:
             return default
@@ -263,6 +326,22 @@ class MetaController:
             return default
         fitted = consistent(stored, profile)
         return fitted if len(fitted) else default
+
+    def _on_interaction(self, event: Event) -> None:
+        """The bus subscriber: store a session's event and teach the learner."""
+        session = event.payload.get("session")
+        if not isinstance(session, DashboardSession) or session.controller is not self:
+            return
+        session.learn(event.payload["event"])
+
+    def teach(self, rows: list[tuple[Any, int | None, float, float]], viewer: Viewer) -> None:
+        """Update the shared learner with ``(tile, slot, reward, weight)`` rows."""
+        if not rows:
+            return
+        learner = TileLearner()
+        X = learner.vectors([viewer.attributes(t, s) for t, s, _, _ in rows])
+        self.learners.update(LEARNER, X, [r for _, _, r, _ in rows],
+                             [w for _, _, _, w in rows])
 
 
 class DashboardSession:
@@ -280,7 +359,9 @@ class DashboardSession:
         self.group = controller.user_group(user)
         self.policy_version, params = controller.policy_for(session)
         self.agent = dataclasses.replace(controller.agent, params=params)
+        self.viewer = controller.viewer(user, profile)
         self.expanded: set[str] = set()
+        self.quality: dict[str, float] = {}
         self.since_round = 0
         self.last: Decision | None = None
         self.rounds = 0
@@ -292,39 +373,85 @@ class DashboardSession:
         return self.governor.mode
 
     def interact(self, tile_id: str, kind: str, value: float = 1.0) -> Decision | None:
-        """Record an interaction; after ``relayout_every`` deliberate ones (not dwell time or
-        clicks), run a round."""
-        feature = tile_feature(self.layout[tile_id]) if tile_id in self.layout else ""
+        """Record an interaction (tile ``"dashboard"`` for done, rating, train, export); after
+        ``relayout_every`` deliberate ones (not dwell, clicks, render or compute), run a
+        round."""
+        if kind not in KINDS:
+            raise AgentError(f"unknown interaction kind {kind!r}; kinds: {', '.join(KINDS)}")
+        # a tile no longer on the grid (a page a moment late) is kept as history, unlearned
+        feature = (self.layout[tile_id].kind if tile_id in self.layout
+                   else DASHBOARD_TILE if tile_id == DASHBOARD_TILE else "")
         event = InteractionEvent(self.user, self.session, self.dashboard, tile_id, kind, value,
                                  feature=feature)
-        self.agent.update([event])
-        self._round_events.append(event)
-        if kind == "expand":
-            self.expanded.add(tile_id)
-        self.controller.bus.publish("interaction", user=self.user, dashboard=self.dashboard,
-                                    tile=tile_id, kind=kind, value=value)
-        if kind in PASSIVE:  # measured, not a request: never what triggers a re-arrangement
-            return None
+        self.controller.bus.publish("interaction", session=self, event=event, user=self.user,
+                                    dashboard=self.dashboard, tile=tile_id, kind=kind,
+                                    value=value)
+        if kind in PASSIVE or tile_id == DASHBOARD_TILE:
+            return None  # measured, not a request: never what triggers a re-arrangement
         self.since_round += 1
         if self.since_round >= get_settings().relayout_every:
             return self.relayout()
         return None
 
+    def learn(self, event: InteractionEvent) -> None:
+        """Keep ``event`` and teach the learner its tile's reward, if it is feedback."""
+        self.agent.update([event])  # the event store
+        self._round_events.append(event)
+        if event.kind == "expand":
+            self.expanded.add(event.tile)
+        reward = TILE_REWARD.get(event.kind)
+        if reward is not None and event.tile in self.layout and event.value > 0:
+            tile = self.layout[event.tile]
+            weight = 1.0 if event.kind in DELIBERATE_KINDS else CLICK_WEIGHT
+            self.controller.teach([(tile, self.layout.slot_of(tile.id), reward, weight)],
+                                  self.viewer)
+
+    def record_quality(self, tile_id: str, value: float) -> None:
+        """The statistical support of an analysis tile, or a model tile's held-out score
+        against its baseline, in [0, 1] (the accuracy term of the round's reward)."""
+        if not 0.0 <= value <= 1.0 or value != value:
+            raise AgentError(f"a tile's quality must be between 0 and 1, not {value}")
+        if tile_id not in self.layout:
+            raise AgentError(f"no tile {tile_id!r} on dashboard {self.dashboard}")
+        self.quality[tile_id] = float(value)
+
     def round_terms(self) -> dict[str, float]:
         """This round's reward terms, from its events (docs/reward.md)."""
-        return reward_terms(self._round_events, len(self.layout),
-                            failures=len(self.controller.failures.recent()))
+        shown = {k: v for k, v in self.quality.items() if k in self.layout}
+        return reward_terms(self._round_events, len(self.layout), quality=shown)
+
+    def _passive_evidence(self) -> list[tuple[Any, int | None, float, float]]:
+        """End of round: a small update for tiles looked at (engaged) or passed by, capped
+        per tile; tiles with deliberate feedback already taught the learner."""
+        dwell: dict[str, float] = {}
+        judged = {e.tile for e in self._round_events if e.kind in TILE_REWARD}
+        for e in self._round_events:
+            if e.kind == "dwell" and e.tile in self.layout:
+                dwell[e.tile] = dwell.get(e.tile, 0.0) + max(e.value, 0.0)
+        rows = []
+        for tile_id, seconds in dwell.items():
+            if tile_id in judged:
+                continue
+            reward, weight = LOOKED_AT if seconds >= ENGAGED_DWELL_SECONDS else PASSED_BY
+            weight *= min(seconds, DWELL_CAP_SECONDS) / DWELL_CAP_SECONDS or 0.5
+            rows.append((self.layout[tile_id], self.layout.slot_of(tile_id), reward, weight))
+        return rows
 
     def relayout(self) -> Decision | None:
         """One round: the agent proposes, the governor decides. ``None``: the agent failed
         and the layout stayed as it was."""
         controller = self.controller
         mode = self.mode
-        if self.last is not None:  # score the round that followed the last decision
+        try:
+            controller.teach(self._passive_evidence(), self.viewer)
+        except HubError as exc:
+            logger.warning("the round's dwell evidence was not learned: %s", exc)
+        if self.last is not None or self._round_events:  # score the round just ended
             terms = self.round_terms()
             reward = controller.reward(terms)
-            controller.record_reward(self, reward, self.last.explanation.startswith("exploring"))
-            if self.last.audit_id is not None:
+            explored = self.last.explanation.startswith("exploring") if self.last else None
+            controller.record_reward(self, reward, explored, terms)
+            if self.last is not None and self.last.audit_id is not None:
                 log_decision(agent=self.agent.name, mode=mode, ref=self.last.audit_id,
                              action="outcome", outcome_reward=reward,
                              explanation=f"reward {reward:.3f} for the round after this "
@@ -334,15 +461,13 @@ class DashboardSession:
         def step() -> Decision:
             assert controller.events is not None
             mine = controller.events.events(user=self.user, dashboard=self.dashboard)
-            population = controller.population(self.dashboard, self.profile,
-                                               exclude_user=self.user)
-            for feature, (ups, downs) in controller.pretrained_prior(
-                    self.layout, self.user, mine, self.profile).items():
-                have = population.get(feature, (0.0, 0.0))
-                population[feature] = (have[0] + ups, have[1] + downs)
             epsilon = controller.exploration(self.user, mode)
+            candidates = ({t.id: tile_chart_candidates(t, self.profile) for t in self.layout}
+                          if self.profile is not None else {})
             proposal = self.agent.decide(DesignContext(
-                self.layout, mine, population, epsilon=epsilon, keep=frozenset(self.expanded),
+                self.layout, mine, controller.learner(), self.viewer, candidates,
+                prior=controller.pretrained_prior(self.layout, self.user, mine, self.profile),
+                epsilon=epsilon, keep=frozenset(self.expanded),
                 observation={"dashboard": self.dashboard, "user": self.user,
                              "policy_version": self.policy_version,
                              "n_events": len(mine), "epsilon": round(epsilon, 4)}))
@@ -356,11 +481,6 @@ class DashboardSession:
         self.expanded.clear()
         self._round_events = []
         if decision is None:
-            controller.bus.publish("agent_failed", user=self.user, dashboard=self.dashboard,
-                                   agent=self.agent.name)
             return None
         self.last = decision
-        topic = "layout_applied" if decision.status == "applied" else "layout_proposed"
-        controller.bus.publish(topic, user=self.user, dashboard=self.dashboard,
-                               status=decision.status, explanation=decision.explanation)
         return decision

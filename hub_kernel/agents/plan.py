@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -148,3 +149,38 @@ def cheap_tiles(profile: DatasetProfile, n_columns: int = 3) -> list[Tile]:
     return [Tile(id="overview", kind="overview", title="Overview", width=min(2, n_columns)),
             *chart_tiles(profile, n_columns),
             Tile(id="missing", kind="missing", title="Missing values")]
+
+
+def rejected_twice(events: Iterable[Any], kinds: Iterable[str], times: float = 2) -> set[str]:
+    """Ids of the tiles ``events`` rejected (``kinds``: thumbs down, dismiss) ``times`` times."""
+    kinds = set(kinds)
+    counts: dict[str, int] = {}
+    for e in events:
+        if e.kind in kinds and e.value > 0:
+            counts[e.tile] = counts.get(e.tile, 0) + 1
+    return {tile for tile, n in counts.items() if n >= times}
+
+
+def target_choices(profile: DatasetProfile, limit: int = 5) -> list[str]:
+    """Columns worth predicting, best first: categorical or boolean with 2 to 10 classes, or
+    numeric with many values; never constant, id-like (a distinct value per row, or an
+    ``id`` name), datetime or text. Fewer missing values first, then later columns (a
+    table's target is often its last)."""
+    n_rows = max(profile.n_rows, 1)
+    scored: list[tuple[float, int, str]] = []
+    for position, column in enumerate(profile.columns):
+        name = column.name.strip().lower()
+        id_like = (name == "id" or name.endswith("_id") or name.endswith(" id")
+                   or (column.kind != "numeric" and column.n_unique >= 0.95 * n_rows)
+                   or (column.kind == "numeric" and column.n_unique == n_rows
+                       and column.stats.get("autocorr", 0.0) > 0.99))
+        if column.n_unique < 2 or id_like or column.missing_share > 0.5:
+            continue
+        if column.kind in ("categorical", "boolean") and column.n_unique <= 10:
+            kind_score = 0.0
+        elif column.kind == "numeric" and column.n_unique > 10:
+            kind_score = 0.1
+        else:
+            continue
+        scored.append((column.missing_share + kind_score, -position, column.name))
+    return [name for *_, name in sorted(scored)[:limit]]

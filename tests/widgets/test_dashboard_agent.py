@@ -93,7 +93,7 @@ def test_crashing_agent_keeps_the_layout_and_says_so(home):
     Controls().set_mode("autonomous")
 
     class Broken(DesignAgent):
-        def propose(self, *args, **kwargs):
+        def decide(self, *args, **kwargs):
             raise RuntimeError("boom")
 
     dashboard = Dashboard.from_path(None, user="ann", controller=MetaController(agent=Broken()))

@@ -7,6 +7,7 @@ the next session.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -27,6 +28,12 @@ KINDS = ("thumbs_up", "thumbs_down", "pin", "unpin", "expand", "dismiss", "click
          # (seconds the kernel spent computing it)
          "render", "compute")
 
+#: what a person does on purpose (not measured time, not clicks): what exploration decays with
+DELIBERATE_KINDS = ("thumbs_up", "thumbs_down", "pin", "unpin", "expand", "dismiss", "first",
+                    "task_done", "done", "rating", "train", "export")
+#: the tile id of events about the whole dashboard (done, rating, train, export)
+DASHBOARD_TILE = "dashboard"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, user TEXT NOT NULL,
@@ -38,7 +45,7 @@ CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY, skill TEXT NOT NULL, ti
 CREATE TABLE IF NOT EXISTS rewards (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, user TEXT NOT NULL,
     session TEXT NOT NULL, dashboard TEXT NOT NULL, user_group TEXT NOT NULL,
-    reward REAL NOT NULL, explored INTEGER
+    reward REAL NOT NULL, explored INTEGER, terms TEXT NOT NULL DEFAULT '{}'
 );
 """
 
@@ -66,7 +73,18 @@ class EventStore:
         self.path = Path(path)
 
     def _connect(self) -> sqlite3.Connection:
-        return connect(self.path, what="event store", error=AgentError, schema=_SCHEMA)
+        db = connect(self.path, what="event store", error=AgentError, schema=_SCHEMA)
+        columns = {r[1] for r in db.execute("PRAGMA table_info(rewards)")}
+        if "terms" not in columns:  # databases from before the reward terms were kept
+            try:
+                with db:
+                    db.execute("ALTER TABLE rewards ADD COLUMN terms TEXT NOT NULL DEFAULT '{}'")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another kernel migrated first
+                    db.close()
+                    raise AgentError(f"event store {self.path} cannot be migrated: {exc}"
+                                     ) from exc
+        return db
 
     def add(self, events: Iterable[InteractionEvent]) -> int:
         rows = []
@@ -89,12 +107,13 @@ class EventStore:
         return len(rows)
 
     def events(self, *, user: str | None = None, dashboard: str | None = None,
-               session: str | None = None) -> list[InteractionEvent]:
-        """Events oldest first, filtered by user, dashboard and session."""
+               session: str | None = None, kind: str | None = None) -> list[InteractionEvent]:
+        """Events oldest first, filtered by user, dashboard, session and kind."""
         if not self.path.exists():
             return []
         query, args = "SELECT * FROM events WHERE 1=1", list[str]()
-        for column, value in (("user", user), ("dashboard", dashboard), ("session", session)):
+        for column, value in (("user", user), ("dashboard", dashboard), ("session", session),
+                              ("kind", kind)):
             if value is not None:
                 query, args = query + f" AND {column} = ?", [*args, value]
         db = self._connect()
@@ -105,27 +124,39 @@ class EventStore:
         return [InteractionEvent(r["user"], r["session"], r["dashboard"], r["tile"], r["kind"],
                                  r["value"], r["time"], r["feature"]) for r in rows]
 
-    def count(self, *, user: str) -> int:
+    def count(self, *, user: str, kinds: Iterable[str] | None = None) -> int:
+        """How many events ``user`` has (only of ``kinds``, if given)."""
         if not self.path.exists():
             return 0
+        query, args = "SELECT COUNT(*) FROM events WHERE user=?", [user]
+        if kinds is not None:
+            kinds = list(kinds)
+            query += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            args += kinds
         db = self._connect()
         try:
-            return int(db.execute("SELECT COUNT(*) FROM events WHERE user=?",
-                                  (user,)).fetchone()[0])
+            return int(db.execute(query, args).fetchone()[0])
         finally:
             db.close()
 
+    def deliberate_count(self, *, user: str) -> int:
+        """How many deliberate interactions (``DELIBERATE_KINDS``) ``user`` has had."""
+        return self.count(user=user, kinds=DELIBERATE_KINDS)
+
     def add_reward(self, *, user: str, session: str, dashboard: str, group: str,
-                   reward: float, explored: bool | None = None) -> None:
-        """One round's reward for a user (for reward parity between user groups)."""
+                   reward: float, explored: bool | None = None,
+                   terms: dict[str, float] | None = None) -> None:
+        """One round's reward for a user and its ``terms`` (for reward parity between user
+        groups, and to see what earned it)."""
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         db = self._connect()
         try:
             with db:
                 db.execute("INSERT INTO rewards (time, user, session, dashboard, user_group, "
-                           "reward, explored) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           "reward, explored, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            (stamp, user, session, dashboard, group, float(reward),
-                            None if explored is None else int(explored)))
+                            None if explored is None else int(explored),
+                            json.dumps({k: float(v) for k, v in (terms or {}).items()})))
         except sqlite3.Error as exc:
             raise AgentError(f"event store {self.path} cannot be written: {exc}") from exc
         finally:
@@ -141,6 +172,20 @@ class EventStore:
             return [(r[0], float(r[1]), None if r[2] is None else bool(r[2])) for r in rows]
         finally:
             db.close()
+
+    def reward_rows(self, *, user: str | None = None) -> list[dict[str, object]]:
+        """Every recorded round (oldest first) with its reward terms (``terms``, a dict)."""
+        if not self.path.exists():
+            return []
+        query, args = "SELECT * FROM rewards", list[str]()
+        if user is not None:
+            query, args = query + " WHERE user = ?", [user]
+        db = self._connect()
+        try:
+            rows = db.execute(query + " ORDER BY id", args).fetchall()
+        finally:
+            db.close()
+        return [{**dict(r), "terms": json.loads(r["terms"] or "{}")} for r in rows]
 
     def set_skill(self, user: str, skill: str) -> None:
         """Record the skill level ``user`` states (novice, analyst or expert)."""

@@ -8,8 +8,13 @@ into a fixed-size vector (``TileLearner.vector``), so what one person teaches ab
 "histograms" or "the segments analysis" or "columns named price" carries over to other columns,
 datasets and people, and a new kind of tile needs no new parameters.
 
-The model is Bayesian linear regression (a Gaussian prior, known noise), updated in closed
-form; a decision draws weights from the posterior (Thompson sampling) or uses the mean. The
+The model is Bayesian linear regression (a Gaussian prior centred on ``PRIOR_MEAN``, known
+noise) over unit-length vectors, updated in closed form. Vectors have unit length so that a
+tile nobody has judged has a posterior sd of about ``noise / sqrt(prior_precision)`` (0.35)
+whatever its number of attributes; the viewer's own attributes weigh ``USER_WEIGHT`` times the
+shared ones, so what a person teaches moves their own predictions most (about 0.8 of the
+squared length is theirs) and everyone else's a little (the shared 0.2). A decision draws
+weights from the posterior (Thompson sampling) or uses the mean. The
 state is kept in SQLite (``LearnerStore``, in the event store's file) and updated in one
 transaction per batch, so two kernels never lose each other's feedback.
 """
@@ -38,7 +43,9 @@ TILE_REWARD: dict[str, float] = {
     "click": 0.65, "thumbs_down": 0.0, "dismiss": 0.0,
 }
 DIMENSION = 512
-PRIOR_MEAN = 0.5  # on the bias coordinate: a tile nobody has judged is a coin flip
+PRIOR_MEAN = 0.5  # the reward of a tile nobody has judged: a coin flip
+USER_WEIGHT = 2.0  # a viewer's own attributes against everyone's (module docstring)
+SKILL_WEIGHT = 2.0  # the attributes crossed with the viewer's stated skill level
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS learners (
@@ -66,17 +73,17 @@ def tile_attributes(tile: Any, *, slot: int | None = None, profile_vector: Seque
     for name in tile.columns:
         shared[f"column={str(name).strip().lower()}"] = 1.0 / len(tile.columns)
     shared[f"width={tile.width}"] = 1.0
-    if skill:
-        shared[f"skill={skill}&kind={tile.kind}"] = 1.0
+    if skill:  # people of one stated skill level want more alike than people of two
+        shared[f"skill={skill}&kind={tile.kind}"] = SKILL_WEIGHT
         if tile.chart_type:
-            shared[f"skill={skill}&chart={tile.chart_type}"] = 1.0
+            shared[f"skill={skill}&chart={tile.chart_type}"] = SKILL_WEIGHT
     for i, value in enumerate(profile_vector):  # what the data is like, per kind of tile
         shared[f"kind={tile.kind}&profile{i}"] = float(value)
     attributes = dict(shared)
     if user:  # the same, for this person only: their own taste on top of everyone's
         for key, value in shared.items():
             if "&profile" not in key:
-                attributes[f"user={user}&{key}"] = value
+                attributes[f"user={user}&{key}"] = USER_WEIGHT * value
     if slot is not None:  # position: attention falls with the slot, whatever the tile
         attributes["slot"] = 1.0 / (1.0 + slot)
     return attributes
@@ -87,8 +94,9 @@ class TileLearner:
     """Bayesian linear regression over hashed tile attributes.
 
     ``precision`` (the posterior's inverse covariance, scaled by the noise) and ``moment``
-    (X'y) are the sufficient statistics; they start from a prior of ``prior_precision`` per
-    coordinate centred on ``PRIOR_MEAN`` for the bias.
+    (X'(y - PRIOR_MEAN)) are the sufficient statistics; they start from a prior of
+    ``prior_precision`` per coordinate, weights centred on 0 (so every prediction starts at
+    ``PRIOR_MEAN``).
     """
 
     dimension: int = DIMENSION
@@ -98,9 +106,7 @@ class TileLearner:
 
     def __post_init__(self) -> None:
         self.precision = self.prior_precision * np.eye(self.dimension)
-        prior = np.zeros(self.dimension)
-        prior[self.index("bias")[0]] = PRIOR_MEAN * self.index("bias")[1]
-        self.moment = self.precision @ prior
+        self.moment = np.zeros(self.dimension)
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- features ----------------------------------------------------------------------------
@@ -110,11 +116,19 @@ class TileLearner:
         return code % self.dimension, 1.0 if (code >> 31) & 1 else -1.0
 
     def vector(self, attributes: Mapping[str, float]) -> np.ndarray:
+        """The unit-length hashed vector of ``attributes``."""
         x = np.zeros(self.dimension)
         for name, value in attributes.items():
             i, sign = self.index(name)
             x[i] += sign * float(value)
-        return x
+        norm = float(np.linalg.norm(x))
+        return x / norm if norm > 0 else x
+
+    def vectors(self, attributes: Sequence[Mapping[str, float]]) -> np.ndarray:
+        """One row per attribute map."""
+        if not attributes:
+            return np.zeros((0, self.dimension))
+        return np.vstack([self.vector(a) for a in attributes])
 
     # -- beliefs -----------------------------------------------------------------------------
     def _posterior(self) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +142,7 @@ class TileLearner:
     def mean(self, X: np.ndarray) -> np.ndarray:
         """Expected reward of each row of ``X``."""
         weights, _ = self._posterior()
-        return np.atleast_2d(X) @ weights
+        return PRIOR_MEAN + np.atleast_2d(X) @ weights
 
     def sd(self, X: np.ndarray) -> np.ndarray:
         """Posterior standard deviation of the expected reward of each row of ``X``."""
@@ -145,6 +159,11 @@ class TileLearner:
         draws = weights[:, None] + scale * self.noise * np.linalg.solve(factor.T, z)
         return draws.T
 
+    def draw(self, X: np.ndarray, rng: np.random.Generator, size: int = 1,
+             scale: float = 1.0) -> np.ndarray:
+        """Thompson draws of the expected reward of each row of ``X``: ``(size, rows)``."""
+        return PRIOR_MEAN + self.sample_weights(rng, size, scale) @ np.atleast_2d(X).T
+
     def update(self, X: np.ndarray, rewards: Sequence[float],
                weights: Sequence[float] | None = None) -> None:
         """Learn from rewards (in [0, 1]) of tiles with vectors ``X`` (rows)."""
@@ -156,7 +175,7 @@ class TileLearner:
         if not len(y):
             return
         self.precision = self.precision + (X * w[:, None]).T @ X
-        self.moment = self.moment + X.T @ (w * y)
+        self.moment = self.moment + X.T @ (w * (y - PRIOR_MEAN))
         self.n += float(w.sum())
         self._cache = None
 
@@ -249,3 +268,29 @@ def rewards_of(kinds: Iterable[str]) -> list[float]:
     """The tile reward of each feedback kind (``TILE_REWARD``; NaN for kinds that are not
     feedback on a tile, which ``update`` skips)."""
     return [TILE_REWARD.get(kind, math.nan) for kind in kinds]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks at which data: what ``tile_attributes`` needs besides the tile."""
+
+    user: str | None = None
+    skill: str | None = None
+    profile_vector: tuple[float, ...] = ()
+    column_kinds: Mapping[str, str] | None = None
+
+    @classmethod
+    def of(cls, profile: Any | None, user: str | None = None,
+           skill: str | None = None) -> Viewer:
+        """The viewer ``user`` (of stated ``skill``) of data with ``profile``."""
+        if profile is None:
+            return cls(user, skill)
+        from hub_kernel.data.profile import profile_features
+
+        return cls(user, skill, tuple(float(v) for v in profile_features(profile)),
+                   {c.name: c.kind for c in profile.columns})
+
+    def attributes(self, tile: Any, slot: int | None = None) -> dict[str, float]:
+        return tile_attributes(tile, slot=slot, profile_vector=self.profile_vector,
+                               column_kinds=self.column_kinds, skill=self.skill,
+                               user=self.user)

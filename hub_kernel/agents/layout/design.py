@@ -1,17 +1,25 @@
-"""The Dashboard Design Agent's online learner: a Bayesian bandit over tiles.
+"""The Dashboard Design Agent: the order, size and chart type of a dashboard's tiles.
 
-Each tile's appeal to a user is a Beta posterior built from that user's interaction events
-(thumbs up, expand, pin and "move first" count as successes; thumbs down and dismiss as failures;
-clicks as half a success), started from a prior that pools what other users did with tiles of
-the same feature (``chart:histogram``, ``overview``...), so a new user or a new dataset starts
-from the population. A round orders the unpinned tiles by posterior mean (exploiting) or by a
-Thompson sample (exploring, with probability ``epsilon`` set by the controller), sends
-tiles a user rejected twice away, and reports the propensity of its choice, the expected reward
-and the runner-up so the decision can be evaluated off-policy and explained.
+Each tile's value to a viewer is the prediction of the contextual learner every agent shares
+(``agents.common.learner.TileLearner``, over the tile's attributes: kind, chart type, the kinds
+and names of its columns, width, the data's profile, the viewer's skill and the viewer), plus,
+when ``hub agents pretrain`` saved a policy, its fading opinion of the tile (``DesignContext
+.prior``). A round picks, for every tile that is neither pinned nor locked, the chart type among
+its candidates and the width (1 to 2 columns; an expanded tile keeps its width) with the best
+value, and orders the tiles by that value: greedily with probability ``1 - epsilon`` (set by
+the controller), else from one Thompson draw of the learner's weights. Pinned tiles keep their
+slot, size and chart; locked ones may move but keep size and chart; tiles the viewer rejected
+twice (thumbs down or dismiss) leave the grid. The propensity of the choice (the epsilon
+mixture, its Thompson part by Monte Carlo over weight draws), the expected reward and the
+runner-up go with the proposal, so the decision can be evaluated off-policy and explained.
+
+``posteriors``/``propose`` (per-feature Beta posteriors) are the previous policy, kept for
+``benchmarks/layout_agent.py`` until it becomes the joint benchmark.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +29,7 @@ import numpy as np
 
 from hub_kernel.agents.common.bandits import Posterior, ranking_probability, thompson_draw
 from hub_kernel.agents.common.events import EventStore, InteractionEvent
+from hub_kernel.agents.common.learner import TileLearner, Viewer
 from hub_kernel.layout import Layout, Tile
 from hub_kernel.safety.governor import Proposal, diff
 
@@ -54,7 +63,10 @@ class DesignContext:
 
     layout: Layout
     events: list[InteractionEvent]  # this user's, on this dashboard
-    population: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    learner: TileLearner = field(default_factory=TileLearner)
+    viewer: Viewer = field(default_factory=Viewer)
+    candidates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # tile -> charts
+    prior: Mapping[str, float] = field(default_factory=dict)  # tile -> pretrained offset
     epsilon: float = 0.0
     keep: frozenset[str] = frozenset()  # tiles that must stay (expanded this round)
     observation: Mapping[str, Any] = field(default_factory=dict)  # for the audit log
@@ -75,13 +87,123 @@ class DesignAgent:
 
     # -- the agent contract ------------------------------------------------------------------
     def decide(self, context: DesignContext) -> Proposal:
-        """One round: posteriors from the context's evidence, then ``propose``; the
-        observation logged gets the tiles' appeal."""
-        posts = self.posteriors(context.layout, context.events, context.population)
+        """One round: each free tile's best chart type and width, the tiles ordered by value
+        (module docstring)."""
+        layout, learner = context.layout, context.learner
+        downs: dict[str, int] = defaultdict(int)
+        for event in context.events:
+            if event.kind in FAILURE and event.value > 0:
+                downs[event.tile] += 1
+        variants = {t.id: self._variants(t, context) for t in layout if not t.pinned}
+        rows = [v for vs in variants.values() for v in vs]
+        X = learner.vectors([context.viewer.attributes(v) for v in rows])
+        offset = np.array([context.prior.get(v.id, 0.0) for v in rows])
+        means = learner.mean(X) + offset if rows else np.zeros(0)
+        sds = learner.sd(X) if rows else np.zeros(0)
+        value = {(v.id, v.chart_type, v.width): (float(m), float(sd))
+                 for v, m, sd in zip(rows, means, sds, strict=True)}
+
+        def best(t: Tile) -> float:
+            return max(value[(v.id, v.chart_type, v.width)][0] for v in variants[t.id])
+
+        fixed = {slot: t for slot, t in enumerate(layout) if t.pinned}
+        gone = [t for t in layout if not (t.pinned or t.locked or t.id in context.keep)
+                and downs[t.id] >= self.params.remove_after_downs
+                and best(t) < self.params.remove_below]
+        if fixed and max(fixed) >= len(layout) - len(gone):
+            gone = []  # removing would shift a pinned tile out of its slot: demote instead
+        gone_ids = {t.id for t in gone}
+        movable = [t.id for t in layout if not t.pinned and t.id not in gone_ids]
+        spans = {tid: [i for i, v in enumerate(rows) if v.id == tid] for tid in movable}
+
+        def arrange(scores: np.ndarray) -> list[Tile]:
+            picked = {tid: max(idx, key=lambda i: scores[i]) for tid, idx in spans.items()}
+            order = sorted(movable, key=lambda tid: -scores[picked[tid]])  # stable: ties stay
+            return [rows[picked[tid]] for tid in order]
+
+        greedy = arrange(means)
+        explore = bool(self._rng.random() < context.epsilon) and bool(rows)
+        chosen = arrange(learner.draw(X, self._rng)[0] + offset) if explore else greedy
+        samples = self.params.mc_samples
+        if rows and context.epsilon > 0:
+            draws = learner.draw(X, np.random.default_rng(0), size=samples) + offset
+            arranged = [arrange(d) for d in draws]
+            ts = max(sum(a == chosen for a in arranged) / samples, 1 / samples)
+            alternative = next((a for a in arranged if a != chosen), greedy)
+        else:
+            ts, alternative = float(chosen == greedy), greedy
+            if len(greedy) > 1:
+                alternative = [*greedy[1:2], greedy[0], *greedy[2:]]
+        if explore:
+            alternative = greedy
+        propensity = (1 - context.epsilon) * (chosen == greedy) + context.epsilon * ts
+        size = len(layout) - len(gone)
+        tiles = self._merge(fixed, chosen, size)
+        runner = self._merge(fixed, alternative, size)
+        target = Layout(tiles, layout.n_columns)
+        jumped = {c.tile for c in diff(layout, target) if c.kind == "move"}
+        thumbs = defaultdict(int, {t: sum(e.tile == t and e.kind == "thumbs_down"
+                                          for e in context.events) for t in gone_ids})
+        parts = [f"removed {t.title!r} ({thumbs[t.id]} thumbs down, "
+                 f"{downs[t.id] - thumbs[t.id]} dismissed; expected {best(t):.2f})"
+                 for t in gone]
+        for tile in tiles:
+            before = layout[tile.id]
+            m, sd = value.get((tile.id, tile.chart_type, tile.width), (0.5, 0.0))
+            if tile.chart_type != before.chart_type:
+                old = value.get((tile.id, before.chart_type, tile.width), (math.nan, 0))[0]
+                parts.append(f"{tile.title!r} as a {tile.chart_type} instead of a "
+                             f"{before.chart_type} (expected {m:.2f} against {old:.2f})")
+            if tile.width != before.width:
+                old = value.get((tile.id, tile.chart_type, before.width), (math.nan, 0))[0]
+                parts.append(f"{tile.title!r} {tile.width} column{'s' * (tile.width > 1)} "
+                             f"wide instead of {before.width} (expected {m:.2f} against "
+                             f"{old:.2f})")
+            if tile.id in jumped:
+                parts.append(f"{tile.title!r} to slot {tiles.index(tile) + 1} "
+                             f"(expected {m:.2f} ± {sd:.2f})")
+        how = "exploring (Thompson sample)" if explore else "best known arrangement"
+        explanation = (f"{how}: " + "; ".join(parts[:6])) if parts else f"{how}: no change"
+        expected = {t.id: value.get((t.id, t.chart_type, t.width), (0.5, 0.0))[0]
+                    for t in layout if not t.pinned}
+        drivers = {f"expected:{t.id}": round(expected.get(t.id, 0.5) - 0.5, 3)
+                   for t in [*tiles, *gone] if t.id in jumped or t.id in gone_ids}
         observation = {**context.observation,
-                       "appeal": {k: round(p.mean, 3) for k, p in posts.items()}}
-        return self.propose(context.layout, posts, epsilon=context.epsilon, keep=context.keep,
-                            observation=observation)
+                       "expected": {k: round(v, 3) for k, v in expected.items()},
+                       "learner_n": round(learner.n, 2)}
+        return Proposal(
+            agent=self.name, layout=target.to_dict(), explanation=explanation,
+            propensity=float(min(max(propensity, 1 / samples), 1.0)),
+            expected_reward=self._expected_value(tiles, value),
+            runner_up=" > ".join(t.id for t in runner[:3]) + (" ..." if len(runner) > 3 else ""),
+            runner_up_reward=self._expected_value(runner, value), drivers=drivers,
+            observation=observation,
+        )
+
+    def _variants(self, tile: Tile, context: DesignContext) -> list[Tile]:
+        """The chart types and widths ``tile`` may take (itself first)."""
+        if tile.locked:
+            return [tile]
+        charts = context.candidates.get(tile.id) or (tile.chart_type,)
+        widths = [tile.width] if tile.id in context.keep else list(
+            range(1, min(2, context.layout.n_columns) + 1))
+        out = [tile]
+        for chart in charts:
+            for width in widths:
+                variant = tile.model_copy(update={"chart_type": chart, "width": width})
+                if variant != tile:
+                    out.append(variant)
+        return out
+
+    def _expected_value(self, tiles: list[Tile],
+                        value: Mapping[tuple[Any, ...], tuple[float, float]]) -> float:
+        """Position-weighted expected reward of an arrangement."""
+        if not tiles:
+            return 0.0
+        weights = self.params.position_decay ** np.arange(len(tiles))
+        means = np.array([value.get((t.id, t.chart_type, t.width), (0.5, 0.0))[0]
+                          for t in tiles])
+        return float((weights * means).sum() / weights.sum())
 
     def update(self, feedback: Iterable[InteractionEvent]) -> None:
         """Keep interaction events in the event store the next rounds read."""

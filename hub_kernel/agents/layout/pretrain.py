@@ -6,13 +6,14 @@ format) and ``metadata.json`` (algorithm, seed, steps, observation layout, libra
 evaluation against uniform random and the default order on users the policy never met).
 ``load_pretrained()`` reads it back as a ``PretrainedPolicy`` (``act``, ``action_probabilities``).
 
-``PretrainedPrior`` connects it to the online learner: for a dashboard's candidate tiles and a
-user's context (data profile, viewport, stated skill, past events) it asks the policy to fill the
-slots greedily, records at every slot how much more likely than uniform the policy was to pick
-each remaining tile, turns the average log-odds of each tile into a share in (0, 1) and gives each
-tile feature ``strength`` pseudo-events split by that share. Those counts go in
-``DesignAgent.posteriors(..., population=...)`` (added to the population's own counts): a new user
-starts from what pre-training learned for people like them, then their own events take over.
+Live, ``MetaController.pretrained_prior`` feeds it to the design agent: for a dashboard's tiles
+and a user's context (data profile, viewport, stated skill, past events) ``PretrainedPolicy
+.scores`` asks the policy to fill the slots greedily and records how much more likely than
+uniform it was to pick each tile; the sigmoid of that log-odds minus one half, fading with the
+user's deliberate interactions, is added to the shared learner's prediction of the tile. So a
+new user starts from what pre-training learned, then the learner takes over.
+``PretrainedPrior`` turns the same scores into per-feature pseudo-counts for the previous
+(Beta) policy that ``benchmarks/layout_agent.py`` still measures.
 
 torch and stable-baselines3 are imported inside the functions that need them only.
 """

@@ -18,10 +18,11 @@ Two decisions, both learned:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,12 +30,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from hub_kernel.agents.common.learner import TileLearner, Viewer
 from hub_kernel.agents.strategy.bandit import (
     SIGNALS,
     AnalysisBandit,
     AnalysisChoice,
     analysis_context,
 )
+from hub_kernel.agents.strategy.tiles import TileChoice, choose_tiles
 from hub_kernel.automl.searcher import search_and_remember
 from hub_kernel.automl.warmstart import AGENT, MetaStore, remember_search, strategy_dir, write_json
 from hub_kernel.exceptions import AgentError, HubError
@@ -118,14 +121,15 @@ class StrategyAgent:
             return AuditLog()
         return self.audit or None
 
-    def _record(self, **decision: Any) -> None:
+    def _record(self, **decision: Any) -> Any:
         log = self._audit_log()
         if log is None:
-            return
+            return None
         try:
-            log.record(agent=AGENT, mode=self.mode, **decision)
+            return log.record(agent=AGENT, mode=self.mode, **decision)
         except HubError as exc:
             logger.error("could not write the strategy decision to the audit log: %s", exc)
+            return None
 
     # -- (a) analyses ------------------------------------------------------------------------------
     def choose_analyses(self, profile: DatasetProfile, target: str | None = None, *,
@@ -182,6 +186,36 @@ class StrategyAgent:
                              observation={"context": context.round(4).tolist(),
                                           "analysis": choice.name})
         return choices
+
+    def choose_tiles(self, profile: DatasetProfile, target: str | None, *, key: str,
+                     learner: TileLearner, viewer: Viewer, epsilon: float = 0.0,
+                     budget_seconds: float = 30.0,
+                     measured: Mapping[str, list[float]] | None = None,
+                     pinned: Collection[str] = (), rejected: Collection[str] = (),
+                     n_columns: int = 3) -> list[TileChoice]:
+        """The analysis tiles of a dashboard (``agents.strategy.tiles``), each decision
+        audited as ``show:NAME for KEY`` / ``skip:NAME for KEY`` with its propensity (``key``:
+        ``safety.governor.layout_key(user, dashboard)``). With a target the model tile stands
+        for ``supervised_model``, which is not planned."""
+        from hub_kernel.analyses import available, get
+
+        names = [n for n in available(profile, target)
+                 if not (target is not None and n == "supervised_model")]
+        choices = choose_tiles(names, {n: get(n).title for n in names}, learner=learner,
+                               viewer=viewer, rng=self.rng, epsilon=epsilon,
+                               budget_seconds=budget_seconds, n_rows=profile.n_rows,
+                               n_columns=profile.n_columns, measured=measured or {},
+                               pinned=pinned, rejected=rejected, grid_columns=n_columns)
+        out = []
+        for c in choices:
+            entry = self._record(action=f"{'show' if c.show else 'skip'}:{c.name} for {key}",
+                                 explanation=f"{c.tile.title}: {c.why}",
+                                 propensity=c.propensity, expected_reward=c.value,
+                                 observation={"analysis": c.name, "sd": round(c.sd, 4),
+                                              "seconds": round(c.seconds, 3),
+                                              "epsilon": round(epsilon, 4)})
+            out.append(dataclasses.replace(c, decision_id=getattr(entry, "id", None)))
+        return out
 
     def feedback(self, profile: DatasetProfile, analysis: str, signal: str | float,
                  target: str | None = None, *, save: bool = True) -> float:

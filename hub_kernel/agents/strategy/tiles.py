@@ -1,0 +1,132 @@
+"""Which analysis tiles a dashboard shows: the Analysis Strategy Agent's live decision.
+
+Every catalog analysis that applies to the data (``hub_kernel.analyses.available``) is a
+candidate tile, valued by the contextual learner all agents share
+(``agents.common.learner``: what people did with tiles of this analysis, on any data, with
+this viewer's own feedback weighing most), plus an analyst's prior (``ANALYSIS_PRIORS``) that
+fades as the learner grows confident. With probability ``1 - epsilon`` the decision is greedy
+(show when the mean clears ``THRESHOLD``), else a Thompson draw decides; the propensity of
+each decision is exact under that mixture. Shown tiles must fit a compute budget, estimated
+per analysis from the measured ``compute`` events of earlier runs (else from the table's size).
+A pinned analysis is always shown; one the viewer rejected twice is not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hub_kernel.agents.common.learner import TileLearner, Viewer
+from hub_kernel.agents.plan import analysis_tile
+from hub_kernel.agents.strategy.bandit import ANALYSIS_PRIORS, DEFAULT_PRIOR
+from hub_kernel.layout import ANALYSIS_PREFIX, Tile
+
+THRESHOLD = 0.4  # the expected reward a tile must clear to be shown
+#: rough seconds per million cells, by analysis, when none of its runs were measured
+SECONDS_PER_MILLION_CELLS = {"supervised_model": 20.0, "clustering": 4.0, "segments": 2.0,
+                             "feature_importance": 6.0, "outliers": 1.0}
+BASE_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class TileChoice:
+    """The strategy agent's decision about one analysis tile."""
+
+    name: str
+    tile: Tile
+    show: bool
+    value: float  # expected reward (learner mean + fading prior)
+    sd: float
+    propensity: float  # probability of the decision taken, under the policy
+    seconds: float  # estimated compute seconds
+    why: str
+    decision_id: int | None = None
+    prior: float = 0.0  # the analyst's prior in ``value``, beyond the learner's mean
+
+
+def estimate_seconds(name: str, n_rows: int, n_columns: int,
+                     measured: Mapping[str, list[float]]) -> float:
+    """Seconds ``name`` is expected to take: the mean of its measured runs, else a rough
+    figure scaling with rows x columns."""
+    runs = measured.get(name) or []
+    if runs:
+        return float(np.mean(runs))
+    cells = n_rows * max(n_columns, 1) / 1e6
+    return BASE_SECONDS + SECONDS_PER_MILLION_CELLS.get(name, 0.5) * cells
+
+
+def fading_prior(learner: TileLearner, viewer: Viewer, tile: Tile, prior: float) -> float:
+    """An analyst's ``prior`` value of ``tile`` as an offset on the learner's prediction,
+    fading with the learner's confidence in the tile (its posterior variance over the
+    prior's)."""
+    x = learner.vector(viewer.attributes(tile))
+    prior_sd = learner.noise / math.sqrt(learner.prior_precision)
+    return float(min((learner.sd(x)[0] / prior_sd) ** 2, 1.0) * (prior - DEFAULT_PRIOR))
+
+
+def _phi(z: float) -> float:
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
+def choose_tiles(names: list[str], titles: Mapping[str, str], *, learner: TileLearner,
+                 viewer: Viewer, rng: np.random.Generator, epsilon: float,
+                 budget_seconds: float, n_rows: int, n_columns: int,
+                 measured: Mapping[str, list[float]], pinned: Collection[str] = (),
+                 rejected: Collection[str] = (), grid_columns: int = 3) -> list[TileChoice]:
+    """Decide, for each analysis in ``names`` (those that apply), whether its tile is shown
+    (module docstring). ``rejected``: analyses (or their tile ids) this viewer rejected
+    twice."""
+    tiles = [analysis_tile(n, titles.get(n, n), grid_columns) for n in names]
+    if not tiles:
+        return []
+    X = learner.vectors([viewer.attributes(t) for t in tiles])
+    means, sds = learner.mean(X), learner.sd(X)
+    prior_sd = learner.noise / math.sqrt(learner.prior_precision)
+    fade = np.minimum((sds / prior_sd) ** 2, 1.0)
+    offsets = np.array([ANALYSIS_PRIORS.get(n, DEFAULT_PRIOR) - DEFAULT_PRIOR for n in names])
+    values = means + fade * offsets
+    explore = bool(rng.random() < epsilon)
+    draws = values + sds * rng.standard_normal(len(names)) if explore else values
+    order = np.argsort(-draws, kind="stable")
+    choices: dict[str, TileChoice] = {}
+    spent = 0.0
+    for i in order:
+        name, value, sd = names[i], float(values[i]), float(sds[i])
+        seconds = estimate_seconds(name, n_rows, n_columns, measured)
+        p_show = (1 - epsilon) * float(value >= THRESHOLD) \
+            + epsilon * _phi((value - THRESHOLD) / max(sd, 1e-9))
+        basis = f"expected {value:.2f} ± {sd:.2f}, threshold {THRESHOLD:.2f}"
+        if name in pinned:
+            show, propensity, why = True, 1.0, "shown: pinned"
+        elif name in rejected or tiles[i].id in rejected:
+            show, propensity, why = False, 1.0, "skipped: you rejected it twice"
+        elif draws[i] < THRESHOLD:
+            show, propensity = False, 1 - p_show
+            why = f"skipped: {basis}" + (" (exploring)" if explore else "")
+        elif spent + seconds > budget_seconds:
+            show, propensity = False, 1 - p_show
+            why = (f"skipped: {basis}, but about {seconds:.1f} s of compute would pass the "
+                   f"{budget_seconds:.0f} s budget")
+        else:
+            show, propensity = True, p_show
+            why = f"shown: {basis}" + (" (exploring)" if explore else "")
+        if show:
+            spent += seconds
+        choices[name] = TileChoice(name, tiles[i], show, value, sd,
+                                   float(min(max(propensity, 1e-6), 1.0)), seconds, why,
+                                   prior=float(fade[i] * offsets[i]))
+    return [choices[n] for n in names]
+
+
+def measured_seconds(events: Iterable[Any]) -> dict[str, list[float]]:
+    """Measured ``compute`` seconds per analysis, from the ``compute`` events of analysis
+    tiles (their ``feature`` is the tile kind, ``analysis-NAME``)."""
+    out: dict[str, list[float]] = {}
+    for e in events:
+        if e.kind == "compute" and e.feature.startswith(ANALYSIS_PREFIX) and e.value >= 0:
+            out.setdefault(e.feature.removeprefix(ANALYSIS_PREFIX), []).append(float(e.value))
+    return out
