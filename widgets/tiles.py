@@ -11,11 +11,11 @@ from collections.abc import Callable
 import ipywidgets as w
 import pandas as pd
 
+from hub_kernel.core.formatting import format_number, plain_integers
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.layout import Tile
-from widgets.bokehjs import ensure_bokehjs
-from widgets.charts import chart_figure
 from widgets.markup import escape
+from widgets.tile_kinds import TileContext, error_widget, render
 
 logger = logging.getLogger("hub_kernel")
 TileAction = Callable[[str, str], None]  # (tile id, action name)
@@ -31,8 +31,16 @@ CONTROLS = (("first", "⇤", "", "Move this tile to the first slot"),
             ("dismiss", "✕", "", "Remove this tile (Reset layout brings it back)"))
 
 
-def _fmt(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:,.3g}"
+def _fmt(value: float, column: object | None = None) -> str:
+    """A number of the overview; years and ids of ``column`` without thousands separators."""
+    if column is None:
+        return format_number(value)
+    stats = getattr(column, "stats", {}) or {}
+    low, high = stats.get("min"), stats.get("max")
+    integer = str(getattr(column, "dtype", "")).lower().startswith(("int", "uint")) or all(
+        isinstance(v, int | float) and float(v).is_integer() for v in (low, high))
+    plain = plain_integers(str(getattr(column, "name", "")), low, high, integer=integer)
+    return format_number(value, plain=plain)
 
 
 def overview_html(profile: DatasetProfile) -> str:
@@ -40,7 +48,7 @@ def overview_html(profile: DatasetProfile) -> str:
     rows = []
     for c in profile.columns:
         if c.kind == "numeric" and c.stats:
-            summary = f"{_fmt(c.stats['min'])} – {_fmt(c.stats['max'])}"
+            summary = f"{_fmt(c.stats['min'], c)} – {_fmt(c.stats['max'], c)}"
         elif c.kind == "datetime" and c.stats:
             summary = f"{c.stats['min'][:10]} – {c.stats['max'][:10]}"
         elif c.stats:
@@ -82,13 +90,22 @@ def missing_html(profile: DatasetProfile) -> str:
 
 
 class TileView(w.VBox):
-    """The widget of one tile. ``show(tile)`` refreshes it when the layout changes the tile."""
+    """The widget of one tile. ``show(tile)`` refreshes it when the layout changes the tile.
+
+    Its root element has the classes ``hub-tile``, ``hub-tile--KIND``, ``hub-tile-id--ID`` and,
+    while its analysis runs or after it failed, ``hub-tile--pending`` or ``hub-tile--failed``.
+    ``context(tile, state)`` makes the ``TileContext`` its body is drawn with.
+    """
 
     def __init__(self, tile: Tile, frame: pd.DataFrame, profile: DatasetProfile,
-                 on_action: TileAction | None = None) -> None:
+                 on_action: TileAction | None = None,
+                 context: Callable[[Tile, Callable[[str], None]], TileContext] | None = None
+                 ) -> None:
         self._frame = frame
         self._profile = profile
         self._on_action = on_action
+        self._context = context or (lambda t, state: TileContext(t, frame, profile,
+                                                                 state=state))
         self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
         self._title.add_class("hub-tile-title")
         buttons = []
@@ -102,11 +119,27 @@ class TileView(w.VBox):
         header = w.HBox([self._title, *buttons], layout=w.Layout(align_items="center"))
         header.add_class("hub-tile-header")
         self._body = w.Box(layout=w.Layout(width="100%"))
-        super().__init__([header, self._body], layout=w.Layout(min_width="0"))
+        answered = w.Button(description="This answered my question", icon="check",
+                            tooltip="Tell the agents this tile gave you what you came for",
+                            layout=w.Layout(width="auto"))
+        answered.add_class("hub-answered")
+        answered.on_click(lambda _b: self._answered(answered))
+        self._answered_button = answered
+        super().__init__([header, self._body, answered], layout=w.Layout(min_width="0"))
         self.add_class("hub-tile")
-        self.add_class(f"hub-tile--{tile.id}")
+        self.add_class(f"hub-tile--{tile.kind}")
+        self.add_class(f"hub-tile-id--{tile.id}")
+        self.state = "ready"
         self.tile: Tile | None = None
         self.show(tile)
+
+    def set_state(self, state: str) -> None:
+        """``pending`` (its analysis runs), ``failed`` or ``ready``: shown as a class."""
+        for old in ("pending", "failed"):
+            self.remove_class(f"hub-tile--{old}")
+        if state in ("pending", "failed"):
+            self.add_class(f"hub-tile--{state}")
+        self.state = state
 
     def show(self, tile: Tile) -> None:
         previous, self.tile = self.tile, tile
@@ -119,25 +152,17 @@ class TileView(w.VBox):
             tile.chart_type, tile.columns, tile.height
         ):
             try:
-                body = self._render_body(tile)
+                body = render(self._context(tile, self.set_state))
             except Exception as exc:  # one broken tile must not take the dashboard down
                 logger.exception("tile %s cannot be drawn", tile.id)
-                body = w.HTML(f"<p class='hub-error' style='color:#b5485d'>This tile cannot be "
-                              f"drawn: {escape(str(exc))}</p>")
+                self.set_state("failed")
+                body = error_widget(f"This tile cannot be drawn: {exc}")
             self._body.children = [body]
 
-    def _render_body(self, tile: Tile) -> w.Widget:
-        if tile.kind == "overview":
-            return w.HTML(overview_html(self._profile))
-        if tile.kind == "missing":
-            return w.HTML(missing_html(self._profile))
-        ensure_bokehjs()
-        from jupyter_bokeh import BokehModel
-
-        model = BokehModel(chart_figure(self._frame, tile, height=240 * tile.height),
-                           layout=w.Layout(width="100%"))
-        model.add_class("hub-chart")
-        return model
+    def _answered(self, button: w.Button) -> None:
+        if self._on_action is not None and self.tile is not None:
+            self._on_action(self.tile.id, "answered")
+            button.button_style = "success"
 
     def _act(self, action: str) -> None:
         if self._on_action is not None and self.tile is not None:
