@@ -312,16 +312,23 @@ class Dashboard(w.VBox):
         self._data_callbacks.append(callback)
 
     def set_user(self, user: str) -> None:
-        """Show the dashboard as ``user`` sees it: their last layout, mode and proposals
-        (re-read even for the same user: a preheated kernel built the page earlier)."""
+        """Show the dashboard as ``user`` sees it: the agents' plan for them, their last
+        arrangement, mode and proposals (re-read even for the same user: a preheated kernel
+        built the page earlier). Analyses already computed are kept."""
         self.session.governor.close()
         self.user = user
-        start = self.controller.starting_layout(self._initial, user=user,
-                                                dashboard=self.dashboard_id,
-                                                profile=self.profile)
+        if self.plan is not None:
+            self.plan = self._plan()
+            self._initial = self.plan.layout.copy()
+            start = self._starting(self.plan.layout)
+        else:
+            start = self.controller.starting_layout(self._initial, user=user,
+                                                    dashboard=self.dashboard_id,
+                                                    profile=self.profile)
         if start != self.tile_layout:
             self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
         self.session = self._open_session()
+        self._show_targets()
 
     def reset(self) -> None:
         """Return to the layout the dashboard started with (pins go too: a person asked)."""
