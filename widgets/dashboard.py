@@ -216,7 +216,7 @@ class Dashboard(w.VBox):
                                                  dashboard=self.dashboard_id,
                                                  profile=self.profile)
         if stored is planned:
-            return planned
+            return planned.copy()  # the plan stays what the agents planned
         ids = set(planned.ids)
         kept = [t for t in stored if t.id in ids or t.pinned or t.locked]
         known = {t.id for t in kept}
