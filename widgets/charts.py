@@ -121,7 +121,8 @@ def chart_figure(frame: pd.DataFrame, tile: Tile, height: int = 240) -> Any:
         "toolbar_location": None,
         "tools": "pan,wheel_zoom,reset",
     }
-    source = ColumnDataSource(data)
+    # a box's columns differ in length (one box, any number of outliers): no shared source
+    source = ColumnDataSource(data) if tile.chart_type != "box" else None
     if tile.chart_type == "histogram":
         fig = figure(y_range=DataRange1d(start=0), **common)
         fig.quad(left="left", right="right", top="count", bottom=0, source=source,
