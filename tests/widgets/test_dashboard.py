@@ -20,8 +20,8 @@ def dashboard(hub_home):
 def positions(dashboard):
     css = dashboard._positions.value
     return {m[0]: (int(m[1]), int(m[2]), int(m[3]), int(m[4])) for m in re.findall(
-        r"\.hub-tile-id--([\w-]+) \{ grid-row: (\d+) / span (\d+); grid-column: (\d+) / span (\d+);",
-        css)}
+        r"\.hub-tile-id--([\w-]+) \{ grid-row: (\d+) / span (\d+); "
+        r"grid-column: (\d+) / span (\d+);", css)}
 
 
 def tile_ids(dashboard):
