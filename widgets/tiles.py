@@ -40,6 +40,8 @@ def _fmt(value: float, column: object | None = None) -> str:
     integer = str(getattr(column, "dtype", "")).lower().startswith(("int", "uint")) or all(
         isinstance(v, int | float) and float(v).is_integer() for v in (low, high))
     plain = plain_integers(str(getattr(column, "name", "")), low, high, integer=integer)
+    if integer and isinstance(value, float) and value.is_integer():
+        value = int(value)  # a whole number: "4,000", not "4000.0" or "4000"
     return format_number(value, plain=plain)
 
 
