@@ -28,33 +28,19 @@ from hub_kernel.safety.governor import Decision
 from hub_kernel.safety.modes import MODES, Controls
 from widgets.audit import AuditView
 from widgets.background import AnalysisJobs
+from widgets.banner import Banner
 from widgets.bokehjs import ensure_bokehjs
 from widgets.dwell import DwellTracker
-from widgets.feedback import DoneBar
+from widgets.feedback import DoneBar, SessionReporter
 from widgets.markup import error_html, escape
+from widgets.style import STYLE
 from widgets.tile_kinds import TileContext
 from widgets.tiles import TileView
 
 logger = logging.getLogger("hub_kernel")
 _instances = itertools.count(1)
 
-STYLE = """<style>
-.hub-dashboard { font-family: system-ui, sans-serif; }
-.hub-grid { gap: 12px; width: 100%; }
-.hub-tile { border: 1px solid #d7dde5; border-radius: 8px; padding: 8px 10px; background: #fff;
-            box-sizing: border-box; overflow: hidden; }
-.hub-tile-header { border-bottom: 1px solid #eef1f4; margin-bottom: 6px; }
-.hub-tile-title { font-weight: 600; overflow: hidden; text-overflow: ellipsis; }
-.hub-table { border-collapse: collapse; font-size: 12px; width: 100%; }
-.hub-table th, .hub-table td { text-align: left; padding: 2px 6px;
-                               border-bottom: 1px solid #f0f0f0; }
-.hub-col { font-family: ui-monospace, monospace; word-break: break-all; }
-.hub-bar { display: inline-block; height: 8px; background: #b5485d; margin-right: 6px; }
-.hub-banner { border: 1px solid #9ec5fe; background: #eef5ff; border-radius: 6px;
-              padding: 4px 8px; margin: 4px 0; align-items: center; }
-.hub-banner.hub-banner--failed { border-color: #f1aeb5; background: #fff0f2; }
-.hub-why-table td { vertical-align: top; }
-</style>"""
+
 
 EVENT_OF = {"first": "first", "expand": "expand", "up": "thumbs_up", "down": "thumbs_down",
             "dismiss": "dismiss"}
@@ -63,24 +49,6 @@ EVENT_OF = {"first": "first", "expand": "expand", "up": "thumbs_up", "down": "th
 def dashboard_id_for(frame: pd.DataFrame, target: str | None = None) -> str:
     """A dashboard's id from its data's content and target: the key of its layouts."""
     return dashboard_id(frame, target)
-
-
-class _Reporter:
-    """What tiles report through: the dashboard's current session, guarded (a tile's event
-    that cannot be recorded shows in the status, never breaks the tile)."""
-
-    def __init__(self, dashboard: Dashboard) -> None:
-        self._dashboard = dashboard
-
-    def interact(self, tile_id: str, kind: str, value: float = 1.0):
-        board = self._dashboard
-        return board._guarded_value(lambda: board.session.interact(tile_id, kind, value))
-
-    def record_quality(self, tile_id: str, value: float) -> None:
-        board = self._dashboard
-        record = getattr(board.session, "record_quality", None)
-        if record is not None:
-            board._guarded_value(lambda: record(tile_id, value))
 
 
 class Dashboard(w.VBox):
@@ -153,8 +121,7 @@ class Dashboard(w.VBox):
         toolbar = w.HBox([self._title, self._status, self._target, self._skill, self._mode,
                           rearrange, reset], layout=w.Layout(align_items="center",
                                                              flex_flow="row wrap"))
-        self._banner = w.HBox(layout=w.Layout(display="none"))
-        self._banner.add_class("hub-banner")
+        self._banner = Banner(approve=self.approve, reject=self.reject, undo=self.undo)
         self.why = AuditView(restore=self.restore)
         self._dwell = DwellTracker(self._scope, self._measured)
         self._quiet_mode = False
@@ -224,7 +191,7 @@ class Dashboard(w.VBox):
 
     def _context(self, tile, state) -> TileContext:
         return TileContext(tile, self.frame, self.profile, target=self.target, user=self.user,
-                           dashboard=self.dashboard_id, session=_Reporter(self),
+                           dashboard=self.dashboard_id, session=SessionReporter(self),
                            jobs=self._jobs, state=state)
 
     def _show_targets(self) -> None:
@@ -465,42 +432,7 @@ class Dashboard(w.VBox):
         """The banner: a proposal to approve, a change to undo, a failure; then the why."""
         session = session or self.session
         self.why.refresh(session.governor.key)
-        if decision is None and not session.failed:
-            self._banner.layout.display = "none"
-            return
-        text, buttons = "", []
-        self._banner.remove_class("hub-banner--failed")
-        if decision is None:
-            text = ("The design agent failed; the dashboard kept its last good layout "
-                    "(see <code>hub doctor</code>).")
-            self._banner.add_class("hub-banner--failed")
-        elif decision.status == "pending":
-            text = f"<b>Proposed:</b> {escape(decision.explanation)}"
-            shown = decision.proposal_id  # the buttons act on this proposal, not a newer one
-            buttons = [self._button("Approve", "hub-approve", "success",
-                                    lambda: self.approve(shown)),
-                       self._button("Reject", "hub-reject", "", lambda: self.reject(shown))]
-        elif decision.status == "applied" and decision.announced:
-            text = f"<b>Changed:</b> {escape(decision.explanation)}"
-            buttons = [self._button("Undo", "hub-undo", "warning", self.undo)]
-        elif decision.status in ("undone", "restored"):
-            text = f"<b>{escape(decision.status.capitalize())}:</b> {escape(decision.explanation)}"
-        elif decision.status in ("vetoed", "refused", "failed"):
-            text = f"<b>Not applied</b> ({escape(decision.status)}): {escape(decision.explanation)}"
-        else:
-            self._banner.layout.display = "none"
-            return
-        message = w.HTML(f"<span class='hub-banner-text'>{text}</span>",
-                         layout=w.Layout(flex="1 1 auto"))
-        self._banner.children = [message, *buttons]
-        self._banner.layout.display = "flex"
-
-    @staticmethod
-    def _button(label: str, css: str, style: str, action) -> w.Button:
-        button = w.Button(description=label, button_style=style)
-        button.add_class(css)
-        button.on_click(lambda _b: action())
-        return button
+        self._banner.show(decision, failed=session.failed)
 
     def _guard(self, change) -> bool:
         """Run a person's change; a refusal is shown, never a crash of the page."""

@@ -4,6 +4,7 @@ the task, then may rate the dashboard 1-5 with one click."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as w
 
@@ -47,3 +48,21 @@ class DoneBar(w.HBox):
         self._on_rate(n)
         for i, button in enumerate(self._buttons, start=1):
             button.button_style = "info" if i <= n else ""
+
+
+class SessionReporter:
+    """What tiles report through: the dashboard's current session, guarded (a tile's event
+    that cannot be recorded shows in the status, never breaks the tile)."""
+
+    def __init__(self, dashboard: Any) -> None:
+        self._dashboard = dashboard
+
+    def interact(self, tile_id: str, kind: str, value: float = 1.0):
+        board = self._dashboard
+        return board._guarded_value(lambda: board.session.interact(tile_id, kind, value))
+
+    def record_quality(self, tile_id: str, value: float) -> None:
+        board = self._dashboard
+        record = getattr(board.session, "record_quality", None)
+        if record is not None:
+            board._guarded_value(lambda: record(tile_id, value))

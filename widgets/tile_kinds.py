@@ -104,13 +104,13 @@ def render(ctx: TileContext) -> w.Widget:
 
 # -- built-in kinds --------------------------------------------------------------------------
 def render_overview(ctx: TileContext) -> w.Widget:
-    from widgets.tiles import overview_html
+    from widgets.summaries import overview_html
 
     return w.HTML(overview_html(ctx.profile))
 
 
 def render_missing(ctx: TileContext) -> w.Widget:
-    from widgets.tiles import missing_html
+    from widgets.summaries import missing_html
 
     return w.HTML(missing_html(ctx.profile))
 
