@@ -240,3 +240,26 @@ def test_overview_writes_years_without_separators():
     assert "2003 – 2009" in html
     assert "12,345 – 99,000" in html and "e+" not in html
     assert "1,000 – 4,000" in html
+
+
+def test_a_kind_whose_module_is_missing_fails_in_its_tile_only(rich):
+    frame, profile = rich
+    tile_kinds.register("widgets.no_such_module:render", "ghost-kind")
+    try:
+        view = TileView(Tile(id="g", kind="ghost-kind", title="g"), frame, profile)
+        html = view._body.children[0].value
+        assert "hub-error" in html and "widgets.no_such_module:render" in html
+        ok = TileView(Tile(id="overview", kind="overview", title="o"), frame, profile)
+        assert "hub-overview" in ok._body.children[0].value
+    finally:
+        tile_kinds.unregister("ghost-kind")
+
+
+def test_render_times_from_the_page_are_stored_capped_and_checked(hub_home):
+    dashboard = Dashboard(rich_frame(), user="ann")
+    dwell = dashboard._dwell
+    dwell._received(dwell, {"render": {"overview": 0.42, "missing": 1e9, "no-such": 1.0}}, [])
+    dwell._received(dwell, {"render": {"overview": "soon", "missing": -1}}, [])
+    renders = [(e.tile, e.value) for e in EventStore().events(user="ann") if e.kind == "render"]
+    assert renders == [("overview", 0.42), ("missing", 600.0)]
+    assert dashboard.wait(120)
