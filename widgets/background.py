@@ -79,6 +79,9 @@ class AnalysisJobs:
         job = self._jobs.get(name)
         return None if job is None or job.started is None else time.perf_counter() - job.started
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._jobs
+
     def ended(self, name: str) -> bool:
         """Whether analysis ``name`` has ended (or the jobs were closed)."""
         job = self._jobs.get(name)

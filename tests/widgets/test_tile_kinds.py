@@ -160,6 +160,13 @@ def test_cheap_tiles_are_drawn_before_the_analyses_finish(hub_home, gate):
     computed = {e.tile: e.value for e in EventStore().events(dashboard=dashboard.dashboard_id)
                 if e.kind == "compute"}
     assert set(computed) == set(waiting) and all(v >= 0 for v in computed.values())
+    # a tile re-drawn (made taller) shows the result computed, without computing it again
+    first = next(iter(waiting))
+    dashboard.tile_layout.resize(first, height=2)
+    assert waiting[first].state == "ready" and "hub-facts" in texts(waiting[first]._body)
+    again = [e for e in EventStore().events(dashboard=dashboard.dashboard_id)
+             if e.kind == "compute"]
+    assert len(again) == len(computed)
 
 
 def test_an_analysis_that_raises_shows_its_error_and_the_others_fill_in(hub_home, gate):
