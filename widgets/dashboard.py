@@ -22,7 +22,7 @@ from hub_kernel.agents.plan import Plan, dashboard_id
 from hub_kernel.core.config import get_settings
 from hub_kernel.data import load_dataset, profile_dataset, sample_path
 from hub_kernel.data.profile import DatasetProfile
-from hub_kernel.exceptions import HubError
+from hub_kernel.exceptions import AnalysisRequestError, HubError
 from hub_kernel.layout import Layout
 from hub_kernel.safety.governor import Decision
 from hub_kernel.safety.modes import MODES, Controls
@@ -51,6 +51,14 @@ def dashboard_id_for(frame: pd.DataFrame, target: str | None = None) -> str:
     return dashboard_id(frame, target)
 
 
+def check_target(frame: pd.DataFrame, target: str | None) -> None:
+    """Refuse a target the table has no column of, naming the columns it has."""
+    if target is not None and target not in frame.columns:
+        shown = ", ".join(map(str, frame.columns[:20]))
+        raise AnalysisRequestError(f"no column {target!r} to use as the target; the table has: "
+                                   f"{shown}{', ...' if len(frame.columns) > 20 else ''}")
+
+
 class Dashboard(w.VBox):
     """A live dashboard of ``frame``: the tiles the agents planned for it (``tile_layout``
     overrides the plan), the cheap ones drawn at once, the analyses filled in as they finish."""
@@ -60,6 +68,7 @@ class Dashboard(w.VBox):
                  target: str | None = None, user: str | None = None,
                  dashboard_id: str | None = None, controller: MetaController | None = None,
                  n_columns: int = 3, workers: int = 1) -> None:
+        check_target(frame, target)
         self.frame = frame
         self.profile = profile or profile_dataset(frame)
         self.controller = controller or MetaController()
@@ -230,6 +239,7 @@ class Dashboard(w.VBox):
         """Show another table (or the same one for another target): the agents plan it again,
         every tile is rebuilt and its analyses run. The target stays when the new table has
         that column, unless ``keep_target`` is false."""
+        check_target(frame, target)
         profile = profile or profile_dataset(frame)
         if keep_target and target is None:
             target = self.target if self.target in frame.columns else None

@@ -230,6 +230,11 @@ def test_a_target_adds_the_model_tile_and_none_replans_without_it(hub_home):
     assert dashboard.wait(120)
 
 
+def test_a_target_the_table_lacks_is_refused_naming_its_columns(hub_home):
+    with pytest.raises(analyses.AnalysisRequestError, match=r"no column 'nope'.*group"):
+        Dashboard(rich_frame(), target="nope")
+
+
 def test_dashboard_ids_come_from_the_content_not_the_title(hub_home):
     frame = rich_frame()
     one, two = Dashboard(frame, title="a.csv"), Dashboard(frame.copy(), title="b.csv")
