@@ -275,3 +275,41 @@ def test_render_times_from_the_page_are_stored_capped_and_checked(hub_home):
     renders = [(e.tile, e.value) for e in EventStore().events(user="ann") if e.kind == "render"]
     assert renders == [("overview", 0.42), ("missing", 600.0)]
     assert dashboard.wait(120)
+
+
+def test_choosing_a_proposed_target_replans_with_the_model_tile(hub_home, monkeypatch):
+    from hub_kernel.agents.controller import MetaController
+
+    real = MetaController.plan
+
+    def proposing(self, profile, **kwargs):
+        plan = real(self, profile, **kwargs)
+        plan.target_choices = ["y", "z"]  # what the strategy agent proposes
+        return plan
+
+    monkeypatch.setattr(MetaController, "plan", proposing)
+    dashboard = Dashboard(rich_frame())
+    first_id = dashboard.dashboard_id
+    assert dashboard._target.layout.display == "flex"
+    assert [o for o, _ in dashboard._target.options] == ["none", "y", "z"]
+    assert all(v.tile.kind != "model" for v in dashboard._views.values())
+    assert dashboard.wait(120)
+    dashboard._target.value = "y"
+    assert dashboard.target == "y" and dashboard.plan.target == "y"
+    assert dashboard.dashboard_id not in (first_id, None)
+    assert any("hub-tile--model" in v._dom_classes for v in dashboard._views.values())
+    assert dashboard.wait(120)
+
+
+def test_new_data_is_planned_again(hub_home):
+    dashboard = Dashboard(rich_frame())
+    first_id, first_tiles = dashboard.dashboard_id, set(dashboard.tile_layout.ids)
+    assert dashboard.wait(120)
+    other = pd.DataFrame({"city": ["a", "b", "c", "a"] * 10, "n": np.arange(40.0)})
+    dashboard.set_data(other, title="cities.csv")
+    assert dashboard.dashboard_id != first_id
+    assert set(dashboard.tile_layout.ids) != first_tiles
+    assert dashboard.tile_layout.ids == dashboard.plan.layout.ids
+    assert "40" in dashboard._views["overview"]._body.children[0].value
+    assert dashboard.wait(120)
+    assert dashboard.pending == []
