@@ -19,6 +19,7 @@ from hub_kernel.cli.audit import app as audit_app
 from hub_kernel.cli.common import command_group, console, err_console, fail
 from hub_kernel.cli.models import app as models_app
 from hub_kernel.cli.models import mlflow_ui_command, train_command
+from hub_kernel.cli.plan import feedback_command, plan_command
 from hub_kernel.cli.reports import report_command
 from hub_kernel.cli.rollout import app as rollout_app
 from hub_kernel.cli.schedule import app as schedule_app
@@ -52,6 +53,8 @@ app.command("train")(train_command)
 app.command("mlflow-ui")(mlflow_ui_command)
 app.command("report")(report_command)
 app.command("analyze")(analyze_command)
+app.command("plan")(plan_command)
+app.command("feedback")(feedback_command)
 
 
 @app.callback()
