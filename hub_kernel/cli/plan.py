@@ -93,7 +93,8 @@ def print_plan(plan: dict[str, Any], *, name: str) -> None:
     table = Table(show_lines=False)
     for column in ("slot", "id", "kind", "analysis", "columns", "chart", "size", "agent",
                    "decision", "propensity", "why"):
-        table.add_column(column, overflow="fold")
+        # ids stay whole, so that they can be copied into `hub feedback --tile`
+        table.add_column(column, overflow="fold", no_wrap=column == "id")
     for tile in plan["tiles"]:
         table.add_row(
             str(tile["slot"]), escape(tile["id"]), escape(tile["kind"]),
