@@ -11,6 +11,17 @@ winner of a Thompson draw among the sections not otherwise kept (so sections rea
 seen yet get a chance). It reports the propensity of the list it chose (for off-policy
 evaluation) and its expected reward, and is written to the audit log with an explanation.
 
+Transfer between agents (``TileTransfer``): a section's prior appeal starts from what people did
+with the dashboard tiles telling the same story (``sections.SECTION_TILES``): the shared
+contextual learner's expected reward of that tile kind, as a shift from a tile nobody judged;
+and a reader's deliberate feedback on a section (thumbs, expand, a quick close) is sent into that
+learner as feedback on the matching tile kind, marked ``surface=report``.
+
+Governance: the report domain follows the autonomy mode (``safety.modes``). Where the mode lets
+the agent act, the report holds its choice; elsewhere (``assisted``, or ``autonomous`` without
+``report`` in ``HUB_AUTONOMOUS_DOMAINS``) it holds the audience's default sections, and the
+agent's learned choice is only proposed (``SectionDecision.proposed``, in the audit log).
+
 ``SectionLearner`` is an ``agents.common.agent.Agent``: ``decide`` (a ``SectionContext``),
 ``update`` (a ``SectionFeedback``), ``save``/``load`` (its ``LearnerParams``). Composing and
 exporting reports with it is ``hub_kernel.reports`` (one layer up).
@@ -18,6 +29,7 @@ exporting reports with it is ``hub_kernel.reports`` (one layer up).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -26,15 +38,101 @@ from typing import Any
 import numpy as np
 
 from hub_kernel.agents.common.bandits import Posterior, ranking_probability, thompson_draw
-from hub_kernel.agents.report.sections import SECTIONS
+from hub_kernel.agents.common.learner import TILE_REWARD, LearnerStore, TileLearner, tile_attributes
+from hub_kernel.agents.report.sections import SECTION_TILES, SECTIONS
 from hub_kernel.agents.report.sections import audience as audience_spec
 from hub_kernel.agents.report.store import FeedbackStore
 from hub_kernel.core.config import get_settings
-from hub_kernel.exceptions import ReportError
+from hub_kernel.exceptions import HubError, ReportError
+from hub_kernel.layout import Tile
+from hub_kernel.safety.modes import Controls
 
 logger = logging.getLogger("hub_kernel")
 
 AGENT = "report"
+#: the shared contextual learner of the dashboard agents (``LearnerStore`` name)
+TILE_LEARNER = "tiles"
+#: the attribute marking tile-learner evidence that came from a report, not a dashboard
+REPORT_SURFACE = "surface=report"
+
+
+@functools.lru_cache(maxsize=4)
+def _fresh(dimension: int) -> TileLearner:
+    """A learner at its prior (what a tile nobody judged is expected to earn)."""
+    return TileLearner(dimension=dimension)
+
+
+class TileTransfer:
+    """The bridge between report sections and the dashboard's shared tile learner."""
+
+    def __init__(self, store: LearnerStore | None = None, *, name: str = TILE_LEARNER,
+                 weight: float = 0.5, quick_close_seconds: float = 3.0) -> None:
+        self.store = store or LearnerStore()
+        self.name = name
+        self.weight = weight
+        self.quick_close_seconds = quick_close_seconds
+        self._hasher = TileLearner()  # vectors need the dimension only, not the evidence
+
+    @staticmethod
+    def tile(kind: str) -> Tile:
+        """A tile of ``kind`` as the learner sees it (no columns: about the kind itself)."""
+        return Tile(id=kind.replace("analysis-", "an-")[:64], kind=kind, title=kind)
+
+    def shifts(self, sections: Iterable[str]) -> dict[str, float]:
+        """Per section, how far the learner's expected reward of its tile kinds (the weight of
+        the ``kind=`` attribute) is from that of a kind nobody judged (0 without matching
+        tiles or evidence), times ``weight``."""
+        wanted = [s for s in sections if SECTION_TILES.get(s)]
+        if not wanted:
+            return {}
+        try:
+            learner = self.store.load(self.name)
+        except HubError as exc:  # the report goes on from its own priors
+            logger.warning("report priors without the tile learner: %s", exc)
+            return {}
+        if learner.n <= 0:
+            return {}
+        # the kind's own weight: what people think of this analysis beyond tiles in general
+        # (a thumbs up on any tile also raises the bias, which says nothing about sections)
+        rows = [(s, learner.vector({f"kind={k}": 1.0}))
+                for s in wanted for k in SECTION_TILES[s]]
+        X = np.vstack([x for _, x in rows])
+        shift = learner.mean(X) - _fresh(learner.dimension).mean(X)
+        out: dict[str, float] = {}
+        for section in wanted:
+            mine = [d for (s, _), d in zip(rows, shift, strict=True) if s == section]
+            out[section] = self.weight * float(np.mean(mine))
+        return out
+
+    def reward(self, kind: str, value: float) -> float | None:
+        """The tile reward of a reader's feedback (``None``: not deliberate feedback)."""
+        if kind in ("thumbs_up", "thumbs_down", "expand"):
+            return TILE_REWARD[kind]
+        if kind == "collapse" and value < self.quick_close_seconds:
+            return TILE_REWARD["dismiss"]  # closed within seconds: not wanted
+        return None
+
+    def record(self, section: str, kind: str, value: float = 1.0, *,
+               user: str | None = None) -> bool:
+        """Send a reader's feedback on ``section`` into the tile learner, as feedback on its
+        tile kinds marked ``surface=report``; whether anything was sent."""
+        reward = self.reward(kind, value)
+        kinds = SECTION_TILES.get(section, ())
+        if reward is None or not kinds:
+            return False
+        weight = abs(value) if kind in ("thumbs_up", "thumbs_down", "expand") else 1.0
+        if weight <= 0:
+            return False
+        try:
+            rows = [self._hasher.vector({**tile_attributes(self.tile(k), user=user),
+                                         REPORT_SURFACE: 1.0}) for k in kinds]
+            share = weight / len(kinds)
+            self.store.update(self.name, np.vstack(rows), [reward] * len(rows),
+                              [share] * len(rows))
+        except HubError as exc:  # kept in the report store anyway
+            logger.warning("report feedback not sent to the tile learner: %s", exc)
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -64,13 +162,17 @@ class SectionDecision:
     runner_up: tuple[str, ...] = ()
     appeal: dict[str, float] = field(default_factory=dict)
     audit_id: int | None = None
+    mode: str = ""  # the autonomy mode the decision was taken in
+    #: the agent's own choice when the mode keeps the default sections (empty: none proposed)
+    proposed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"audience": self.audience, "sections": list(self.sections),
                 "propensity": self.propensity, "expected_reward": self.expected_reward,
                 "explored": self.explored, "explanation": self.explanation,
                 "runner_up": list(self.runner_up), "appeal": dict(self.appeal),
-                "audit_id": self.audit_id}
+                "audit_id": self.audit_id, "mode": self.mode,
+                "proposed": list(self.proposed)}
 
 
 @dataclass(frozen=True)
@@ -82,6 +184,7 @@ class SectionContext:
     n_sections: int | None = None
     observation: Mapping[str, Any] | None = None  # for the audit log
     epsilon: float | None = None
+    mode: str | None = None  # None: the learner's, else the one in force
 
 
 @dataclass(frozen=True)
@@ -103,9 +206,15 @@ class SectionLearner:
 
     def __init__(self, store: FeedbackStore | None = None, *,
                  params: LearnerParams | None = None, epsilon: float | None = None,
-                 seed: int | None = None, audit: bool = True) -> None:
+                 seed: int | None = None, audit: bool = True,
+                 transfer: TileTransfer | None = None, mode: str | None = None) -> None:
         self.store = store or FeedbackStore()
         self.params = params or LearnerParams()
+        # the tile learner beside the feedback (under HUB_HOME: the dashboard agents' own)
+        self.transfer = transfer or TileTransfer(
+            LearnerStore(self.store.path.with_name("events.db")),
+            quick_close_seconds=self.params.quick_close_seconds)
+        self.mode = mode  # None: the mode set for everyone (hub mode set), else the setting
         self.epsilon = epsilon
         self.seed = seed
         self.audit = audit
@@ -116,7 +225,7 @@ class SectionLearner:
         """``choose`` for ``context``."""
         return self.choose(context.audience, context.available,
                            n_sections=context.n_sections, observation=context.observation,
-                           epsilon=context.epsilon)
+                           epsilon=context.epsilon, mode=context.mode)
 
     def update(self, feedback: SectionFeedback) -> None:
         """Store what a reader did (``feedback``)."""
@@ -135,18 +244,30 @@ class SectionLearner:
     # -- learning ---------------------------------------------------------------------------
     def feedback(self, audience: str, section: str, kind: str, value: float = 1.0, **kw: Any
                  ) -> None:
-        """Record what a reader did with a section (see ``FeedbackStore.record``)."""
+        """Record what a reader did with a section (see ``FeedbackStore.record``), and send it
+        to the dashboard's tile learner (``TileTransfer.record``)."""
         self.store.record(audience, section, kind, value, **kw)
+        self.transfer.record(section, kind, value, user=kw.get("user"))
 
-    def posteriors(self, audience: str, sections: Iterable[str] | None = None
-                   ) -> dict[str, Posterior]:
-        """Per-section posteriors for ``audience``: prior appeal, then the stored feedback."""
+    def appeal(self, audience: str, sections: Iterable[str] | None = None, *,
+               learned: bool = True) -> dict[str, float]:
+        """Prior appeal per section: the audience's, shifted by what people did with the
+        matching dashboard tiles (``learned=False``: the audience's alone)."""
         spec = audience_spec(audience)
-        p = self.params
         names = list(sections) if sections is not None else list(SECTIONS)
-        posts = {s: Posterior(1 + p.prior_strength * spec.appeal(s),
-                              1 + p.prior_strength * (1 - spec.appeal(s))) for s in names}
-        for section, kind, value in self.store.events(audience):
+        shifts = self.transfer.shifts(names) if learned else {}
+        return {s: float(np.clip(spec.appeal(s) + shifts.get(s, 0.0), 0.02, 0.98))
+                for s in names}
+
+    def posteriors(self, audience: str, sections: Iterable[str] | None = None, *,
+                   learned: bool = True) -> dict[str, Posterior]:
+        """Per-section posteriors for ``audience``: prior appeal (with what dashboards taught,
+        ``appeal``), then the stored feedback; ``learned=False``: the audience's prior alone."""
+        p = self.params
+        prior = self.appeal(audience, sections, learned=learned)
+        posts = {s: Posterior(1 + p.prior_strength * a, 1 + p.prior_strength * (1 - a))
+                 for s, a in prior.items()}
+        for section, kind, value in (self.store.events(audience) if learned else ()):
             post = posts.get(section)
             if post is None:
                 continue
@@ -168,8 +289,10 @@ class SectionLearner:
     # -- acting -----------------------------------------------------------------------------
     def choose(self, audience: str, available: Iterable[str] | None = None, *,
                n_sections: int | None = None, observation: Mapping[str, Any] | None = None,
-               epsilon: float | None = None) -> SectionDecision:
-        """The sections of the next report for ``audience``, from those ``available``."""
+               epsilon: float | None = None, mode: str | None = None) -> SectionDecision:
+        """The sections of the next report for ``audience``, from those ``available``; the
+        learned choice where ``mode`` (default: the learner's, else the one in force) lets the
+        report agent act, else the audience's default sections with the choice proposed."""
         spec = audience_spec(audience)
         candidates = list(dict.fromkeys(available if available is not None else SECTIONS))
         unknown = [s for s in candidates if s not in SECTIONS]
@@ -179,7 +302,44 @@ class SectionLearner:
             raise ReportError("no section has anything to say about this data")
         n = max(1, min(n_sections or spec.n_sections, len(candidates)))
         eps = self._epsilon() if epsilon is None else epsilon
+        mode = mode or self.mode or Controls().mode()
         posts = self.posteriors(audience, candidates)
+        if Controls.applies_directly(mode, "report"):
+            decision = replace(self._decide(audience, candidates, n, eps, posts), mode=mode)
+        else:
+            decision = self._governed(audience, candidates, n, mode, posts)
+        if self.audit:
+            decision = self._audit(decision, observation)
+        return decision
+
+    def _governed(self, audience: str, candidates: list[str], n: int, mode: str,
+                  posts: Mapping[str, Posterior]) -> SectionDecision:
+        """The audience's default sections, the learned (greedy) choice proposed."""
+        learned = self._decide(audience, candidates, n, 0.0, posts)
+        default = self._decide(audience, candidates, n, 0.0,
+                               self.posteriors(audience, candidates, learned=False))
+        why = ("assisted mode" if mode == "assisted" else
+               f"{mode} mode, but reports are not in HUB_AUTONOMOUS_DOMAINS")
+        titles = ", ".join(SECTIONS[s].title for s in default.sections)
+        if learned.sections == default.sections:
+            explanation = (f"{why}: the default sections for {audience} readers ({titles}), "
+                           "which is also what readers' feedback favours")
+            return replace(default, mode=mode, explanation=explanation)
+        proposed = ", ".join(SECTIONS[s].title for s in learned.sections)
+        explanation = (f"{why}: kept the default sections for {audience} readers ({titles}); "
+                       f"the report agent proposes {proposed} from readers' feedback "
+                       f"(expected {learned.expected_reward:.2f} against "
+                       f"{self.expected(list(default.sections), posts):.2f}; let it apply "
+                       "with `hub mode set supervised`)")
+        return replace(default, mode=mode, proposed=learned.sections, explanation=explanation,
+                       expected_reward=self.expected(list(default.sections), posts),
+                       appeal=learned.appeal)
+
+    def _decide(self, audience: str, candidates: list[str], n: int, eps: float,
+                posts: Mapping[str, Posterior]) -> SectionDecision:
+        """The learner's own choice: pinned sections, then the best posterior means, the last
+        slot explored with probability ``eps``."""
+        spec = audience_spec(audience)
         pinned = [s for s in spec.pinned if s in candidates][:n]
         free = [s for s in candidates if s not in pinned]
         k = n - len(pinned)
@@ -210,8 +370,6 @@ class SectionLearner:
             audience=audience, sections=sections, propensity=float(max(propensity, 1e-6)),
             expected_reward=self.expected([*pinned, *chosen], posts), explored=explored,
             explanation=explanation, runner_up=(*pinned, *runner), appeal=appeal)
-        if self.audit:
-            decision = self._audit(decision, observation)
         return decision
 
     def expected(self, sections: list[str], posts: Mapping[str, Posterior]) -> float:
@@ -259,8 +417,9 @@ class SectionLearner:
 
         entry = AuditLog().record(
             agent=AGENT, action=f"report:{decision.audience}", explanation=decision.explanation,
-            mode=get_settings().autonomy_mode,
+            mode=decision.mode or get_settings().autonomy_mode,
             observation={**(observation or {}), "audience": decision.audience,
-                         "sections": list(decision.sections)},
+                         "sections": list(decision.sections),
+                         "proposed": list(decision.proposed)},
             propensity=decision.propensity, expected_reward=decision.expected_reward)
         return replace(decision, audit_id=entry.id)
