@@ -66,7 +66,7 @@ class TileTransfer:
     """The bridge between report sections and the dashboard's shared tile learner."""
 
     def __init__(self, store: LearnerStore | None = None, *, name: str = TILE_LEARNER,
-                 weight: float = 0.5, quick_close_seconds: float = 3.0) -> None:
+                 weight: float = 2.0, quick_close_seconds: float = 3.0) -> None:
         self.store = store or LearnerStore()
         self.name = name
         self.weight = weight
