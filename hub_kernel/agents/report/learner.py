@@ -207,13 +207,15 @@ class SectionLearner:
     def __init__(self, store: FeedbackStore | None = None, *,
                  params: LearnerParams | None = None, epsilon: float | None = None,
                  seed: int | None = None, audit: bool = True,
-                 transfer: TileTransfer | None = None, mode: str | None = None) -> None:
+                 transfer: TileTransfer | None = None, shared: bool = True,
+                 mode: str | None = None) -> None:
         self.store = store or FeedbackStore()
         self.params = params or LearnerParams()
-        # the tile learner beside the feedback (under HUB_HOME: the dashboard agents' own)
-        self.transfer = transfer or TileTransfer(
+        # the tile learner beside the feedback (under HUB_HOME: the dashboard agents' own);
+        # ``shared=False``: a learner of report feedback alone, nothing sent or taken
+        self.transfer = transfer or (TileTransfer(
             LearnerStore(self.store.path.with_name("events.db")),
-            quick_close_seconds=self.params.quick_close_seconds)
+            quick_close_seconds=self.params.quick_close_seconds) if shared else None)
         self.mode = mode  # None: the mode set for everyone (hub mode set), else the setting
         self.epsilon = epsilon
         self.seed = seed
@@ -247,7 +249,8 @@ class SectionLearner:
         """Record what a reader did with a section (see ``FeedbackStore.record``), and send it
         to the dashboard's tile learner (``TileTransfer.record``)."""
         self.store.record(audience, section, kind, value, **kw)
-        self.transfer.record(section, kind, value, user=kw.get("user"))
+        if self.transfer is not None:
+            self.transfer.record(section, kind, value, user=kw.get("user"))
 
     def appeal(self, audience: str, sections: Iterable[str] | None = None, *,
                learned: bool = True) -> dict[str, float]:
@@ -255,7 +258,7 @@ class SectionLearner:
         matching dashboard tiles (``learned=False``: the audience's alone)."""
         spec = audience_spec(audience)
         names = list(sections) if sections is not None else list(SECTIONS)
-        shifts = self.transfer.shifts(names) if learned else {}
+        shifts = self.transfer.shifts(names) if learned and self.transfer is not None else {}
         return {s: float(np.clip(spec.appeal(s) + shifts.get(s, 0.0), 0.02, 0.98))
                 for s in names}
 

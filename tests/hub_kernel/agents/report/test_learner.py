@@ -23,8 +23,9 @@ def test_each_audience_starts_from_its_own_priorities(learner):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_choice_shifts_toward_sections_a_simulated_reader_rewards(tmp_path, seed):
+    # the section bandit alone: the transfer with dashboards has its own tests
     learner = SectionLearner(FeedbackStore(tmp_path / "r.db"), epsilon=0.3, seed=seed,
-                             audit=False, mode="supervised")
+                             audit=False, mode="supervised", shared=False)
     before = learner.choose("executive", epsilon=0.0).sections
     assert "drift" not in before and "trends" in before
     shown_drift = 0
