@@ -176,3 +176,11 @@ def test_thumbs_down_twice_lowers_that_analysis_for_that_user_only(home, sample)
     slot = {t["id"]: t["slot"] for t in others_before["tiles"]}[disliked["id"]]
     assert {t["id"]: t["slot"] for t in others_after["tiles"]}.get(disliked["id"]) == slot, (
         analyses(others_before), analyses(others_after))
+
+
+def test_hub_help_lists_plan_and_feedback(home):
+    result = hub("--help")
+    assert result.exit_code == 0
+    assert "plan" in result.stdout and "feedback" in result.stdout
+    help_text = " ".join(hub("feedback", "--help").stdout.split())
+    assert "--tile" in help_text and "--kind" in help_text and "--value" in help_text
