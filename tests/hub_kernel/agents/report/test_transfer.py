@@ -6,13 +6,9 @@ import pytest
 
 from hub_kernel.agents.common.learner import LearnerStore, TileLearner, tile_attributes
 from hub_kernel.agents.plan import analysis_tile
-from hub_kernel.agents.report.learner import (
-    REPORT_SURFACE,
-    TILE_LEARNER,
-    SectionLearner,
-    TileTransfer,
-)
+from hub_kernel.agents.report.learner import SectionLearner
 from hub_kernel.agents.report.store import FeedbackStore
+from hub_kernel.agents.report.transfer import REPORT_SURFACE, TILE_LEARNER, TileTransfer
 
 
 def dashboard_feedback(store: LearnerStore, analysis: str, reward: float, n: int,
