@@ -1,9 +1,20 @@
-"""``hub plan`` and ``hub feedback``: what the agents would show a viewer, and feedback
-recorded from outside the page (for replaying feedback collected elsewhere)."""
+"""``hub plan`` and ``hub feedback``: the agents' dashboard, scriptable from outside.
+
+``hub plan DATASET`` prints what the agents would show a viewer now (per tile its slot, kind,
+analysis, columns, chart type, size, the deciding agent, its audit id, propensity and why), as a
+table or, with ``--json``, as ``Plan.to_dict()``. ``hub feedback DATASET --tile ID --kind K``
+records one interaction the way the dashboard page does (a session opened on the planned
+layout, then ``DashboardSession.interact``), for replaying feedback collected elsewhere; the
+next ``hub plan`` of that viewer learns from it.
+
+Both name a dashboard as the page does: by the content hash of the data and the target
+(``hub_kernel.agents.plan.dashboard_id``). Every hub error is one line and exit code 1.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,30 +23,43 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub_kernel.cli.common import console, fail
-from hub_kernel.exceptions import HubError
+from hub_kernel.exceptions import AgentError, DataError, HubError
 
 if TYPE_CHECKING:
+    from hub_kernel.agents.controller import MetaController
     from hub_kernel.agents.plan import Plan
+    from hub_kernel.data.profile import DatasetProfile
 
-#: tile id of events about the whole dashboard rather than one tile
+#: the tile id of feedback about the whole dashboard
 DASHBOARD_TILE = "dashboard"
+#: feedback kinds about the whole dashboard rather than one tile
+DASHBOARD_KINDS = ("done", "rating", "train", "export")
 
-Dataset = Annotated[Path, typer.Argument(help="A CSV, Excel, JSON/JSONL or Parquet file.")]
-Viewer = Annotated[str | None, typer.Option("--user", help="The viewer (default: HUB_USER, "
-                                                           "else your login).")]
-Target = Annotated[str | None, typer.Option("--target", help="The column to predict.")]
+Dataset = Annotated[Path, typer.Argument(help="A CSV/Parquet/Excel/JSON file.")]
+UserOption = Annotated[str | None, typer.Option(
+    "--user", "-u", help="The viewer (default HUB_USER, else 'default').")]
+TargetOption = Annotated[str | None, typer.Option(
+    "--target", "-t", help="A column to predict: adds the model tile.")]
 
 
-def _plan(dataset: Path, user: str | None, target: str | None) -> tuple[Any, Plan, Any]:
+def _planned(dataset: Path, user: str | None, target: str | None
+             ) -> tuple[MetaController, Plan, DatasetProfile]:
+    """Load ``dataset``, profile it and ask the controller for ``user``'s plan."""
     from hub_kernel.agents.controller import MetaController
     from hub_kernel.agents.plan import dashboard_id
     from hub_kernel.core.config import get_settings
-    from hub_kernel.data import load_dataset, profile_dataset
+    from hub_kernel.data import load_dataset
+    from hub_kernel.data.profile import profile_dataset
 
+    if not dataset.exists():
+        raise DataError(dataset, "no such file")
+    if dataset.is_dir():
+        raise DataError(dataset, "is a directory; give a data file (CSV, Parquet, Excel, JSON)")
     frame = load_dataset(dataset)
     if target is not None and target not in frame.columns:
-        raise HubError(f"{dataset}: no column {target!r} to use as the target; columns: "
-                       f"{', '.join(map(str, frame.columns[:20]))}")
+        raise DataError(dataset, f"no column {target!r} (the --target); columns: "
+                                 f"{', '.join(map(str, frame.columns[:20]))}"
+                                 + (", ..." if len(frame.columns) > 20 else ""))
     profile = profile_dataset(frame)
     controller = MetaController()
     plan = controller.plan(profile, user=user or get_settings().user,
@@ -43,61 +67,100 @@ def _plan(dataset: Path, user: str | None, target: str | None) -> tuple[Any, Pla
     return controller, plan, profile
 
 
-def plan_command(dataset: Dataset, user: Viewer = None, target: Target = None,
-                 as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
-                 ) -> None:
-    """Print what the agents would show now: per tile its kind, analysis, columns, chart
-    type, slot, size, the deciding agent, the decision id, its propensity and why."""
+def plan_command(
+    dataset: Dataset,
+    user: UserOption = None,
+    target: TargetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Print the tiles the agents would show USER on DATASET now, and why."""
     try:
-        _controller, plan, _profile = _plan(dataset, user, target)
+        _, plan, _ = _planned(dataset, user, target)
     except HubError as exc:
-        fail(exc)
-    data = plan.to_dict()
+        fail(exc, soft_wrap=False)
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(json.dumps(plan.to_dict(), indent=2))
         return
-    table = Table(title=f"{escape(str(dataset))}: dashboard {data['dashboard']} for "
-                        f"{escape(data['user'])}" + (f", target {escape(target)}" if target
-                                                     else ""))
-    for column in ("slot", "tile", "kind", "columns", "chart", "size", "agent", "decision",
-                   "propensity", "why"):
-        table.add_column(column, overflow="fold")
-    for tile in data["tiles"]:
-        table.add_row(str(tile["slot"]), escape(tile["id"]), escape(tile["kind"]),
-                      escape(", ".join(map(str, tile["columns"]))),
-                      escape(tile["chart_type"] or ""), f"{tile['width']}x{tile['height']}",
-                      escape(tile["agent"]),
-                      "" if tile["decision_id"] is None else str(tile["decision_id"]),
-                      f"{tile['propensity']:.3f}", escape(tile["why"]))
+    print_plan(plan.to_dict(), name=str(dataset))
+
+
+def print_plan(plan: dict[str, Any], *, name: str) -> None:
+    """A plan (``Plan.to_dict()``) as a rich table, user text escaped."""
+    header = (f"[bold]{escape(name)}[/]: dashboard {escape(plan['dashboard'])} for user "
+              f"{escape(plan['user'])}"
+              + (f", target {escape(plan['target'])}" if plan["target"] else ""))
+    console.print(header)
+    table = Table(show_lines=False)
+    for column in ("slot", "id", "kind", "analysis", "columns", "chart", "size", "agent",
+                   "decision", "propensity", "why"):
+        # ids stay whole, so that they can be copied into `hub feedback --tile`
+        table.add_column(column, overflow="fold", no_wrap=column == "id")
+    for tile in plan["tiles"]:
+        table.add_row(
+            str(tile["slot"]), escape(tile["id"]), escape(tile["kind"]),
+            escape(tile["analysis"] or ""), escape(", ".join(tile["columns"])),
+            escape(tile["chart_type"] or ""), f"{tile['width']}x{tile['height']}",
+            tile["agent"], "" if tile["decision_id"] is None else f"#{tile['decision_id']}",
+            f"{tile['propensity']:.3f}", escape(tile["why"]))
     console.print(table)
-    if data["target_choices"]:
-        console.print("target choices: " + escape(", ".join(data["target_choices"])))
+    if plan.get("skipped"):
+        console.print("not shown: " + escape(", ".join(plan["skipped"])))
+    if plan.get("target_choices"):
+        console.print("possible targets: " + escape(", ".join(plan["target_choices"])))
+
+
+def check_kind(kind: str, value: float) -> None:
+    """Refuse a feedback kind the page never sends or a value out of its range
+    (``AgentError``)."""
+    from hub_kernel.agents.common.events import KINDS
+
+    if kind not in KINDS:
+        raise AgentError(f"unknown feedback kind {kind!r}; kinds: {', '.join(KINDS)}")
+    if not math.isfinite(value):
+        raise AgentError(f"--value must be a number, not {value}")
+    if kind == "rating" and not 1 <= value <= 5:
+        raise AgentError(f"a rating is 1 to 5, not {value:g}")
+    if kind in ("dwell", "render", "compute") and value < 0:
+        raise AgentError(f"{kind} is a number of seconds, not {value:g}")
+
+
+def check_tile(plan: Plan, tile: str, kind: str) -> None:
+    """Refuse a tile the plan does not show, or a per-tile kind on the dashboard
+    (``AgentError``)."""
+    if tile == DASHBOARD_TILE:
+        if kind not in DASHBOARD_KINDS:
+            raise AgentError(f"{kind!r} is feedback on a tile, not on the dashboard; "
+                             f"dashboard kinds: {', '.join(DASHBOARD_KINDS)}")
+    elif tile not in plan.layout:
+        raise AgentError(f"the plan of dashboard {plan.dashboard} for user {plan.user} has "
+                         f"no tile {tile!r}; tiles: {', '.join(plan.layout.ids)}, or "
+                         f"{DASHBOARD_TILE!r} for {', '.join(DASHBOARD_KINDS)}")
 
 
 def feedback_command(
     dataset: Dataset,
-    tile: Annotated[str, typer.Option("--tile", help="The tile id (see `hub plan`), or "
-                                                    f"'{DASHBOARD_TILE}'.")],
-    kind: Annotated[str, typer.Option("--kind", help="thumbs_up, thumbs_down, task_done...")],
-    user: Viewer = None,
-    value: Annotated[float, typer.Option("--value", help="Seconds for dwell, 1-5 for a "
-                                                         "rating, else 1.")] = 1.0,
-    target: Target = None,
+    tile: Annotated[str, typer.Option(
+        "--tile", help=f"A tile id of `hub plan`, or {DASHBOARD_TILE!r} for dashboard "
+                       f"feedback ({', '.join(DASHBOARD_KINDS)}).")],
+    kind: Annotated[str, typer.Option(
+        "--kind", help="thumbs_up, thumbs_down, pin, expand, dismiss, task_done, done, "
+                       "rating...")],
+    user: UserOption = None,
+    value: Annotated[float, typer.Option(
+        help="Weight, seconds (dwell, render, compute) or 1-5 (rating).")] = 1.0,
+    target: TargetOption = None,
 ) -> None:
-    """Record one feedback event as the page would; it shapes the viewer's next plan."""
-    from hub_kernel.agents.common.events import KINDS
-
-    if kind not in KINDS:
-        fail(f"unknown feedback kind {kind!r}; kinds: {', '.join(KINDS)}")
+    """Record one feedback event on DATASET's dashboard as the page would; the next
+    `hub plan` of USER learns from it."""
     try:
-        controller, plan, profile = _plan(dataset, user, target)
-        if tile != DASHBOARD_TILE and tile not in plan.layout:
-            raise HubError(f"{dataset}: no tile {tile!r} in {plan.user}'s dashboard; tiles: "
-                           f"{', '.join(plan.layout.ids)} (or '{DASHBOARD_TILE}')")
+        check_kind(kind, value)
+        controller, plan, profile = _planned(dataset, user, target)
+        check_tile(plan, tile, kind)
         session = controller.open(plan.layout, user=plan.user, dashboard=plan.dashboard,
                                   profile=profile)
         session.interact(tile, kind, value)
     except HubError as exc:
-        fail(exc)
-    console.print(f"recorded {escape(kind)} on {escape(tile)} for {escape(plan.user)} "
-                  f"(dashboard {plan.dashboard})")
+        fail(exc, soft_wrap=False)
+    console.print(f"recorded {escape(kind)} ({value:g}) on {escape(tile)} for user "
+                  f"{escape(plan.user)} on dashboard {escape(plan.dashboard)} "
+                  f"(session {escape(session.session)})")

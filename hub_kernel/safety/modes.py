@@ -4,6 +4,12 @@
 applied, announced, and undoable in one click. ``autonomous``: applied silently within the
 domains settings allow (``HUB_AUTONOMOUS_DOMAINS``); outside them the agent only proposes.
 
+Every agent acts in one *domain*: ``layout`` (the design agent), ``analysis`` (the strategy
+agent: which analysis tiles a dashboard shows), ``report`` (the report agent's sections) and
+``model`` (the A/B gate promoting a challenger). ``Controls.applies_directly(mode, domain)`` says
+whether a change in that domain is applied or only proposed; ``governed`` applies it to a
+choice of a set of items (the analyses of a dashboard).
+
 A mode is set for a user, a dashboard, or a user on one dashboard; the most specific wins, then
 the setting ``HUB_AUTONOMY_MODE``. Vetoes forbid agents an action kind (``move``, ``resize``,
 ``chart_type``, ``add``, ``remove``) in the same scopes; every change is audited.
@@ -12,6 +18,7 @@ the setting ``HUB_AUTONOMY_MODE``. Vetoes forbid agents an action kind (``move``
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import get_args
@@ -23,6 +30,7 @@ from hub_kernel.safety.store import connect
 
 MODES: tuple[str, ...] = get_args(AutonomyMode)
 ACTION_KINDS = ("move", "resize", "chart_type", "add", "remove")
+DOMAINS = ("layout", "analysis", "report", "model")
 ANY = "*"
 
 _SCHEMA = """
@@ -56,6 +64,41 @@ def _check_kind(kind: str) -> str:
     if kind not in ACTION_KINDS:
         raise ModeError(f"unknown action kind {kind!r}; choose one of {', '.join(ACTION_KINDS)}")
     return kind
+
+
+def _check_domain(domain: str) -> str:
+    if domain not in DOMAINS:
+        raise ModeError(f"unknown agent domain {domain!r}; domains: {', '.join(DOMAINS)}")
+    return domain
+
+
+@dataclass(frozen=True)
+class Governed:
+    """A set-valued choice after the mode had its say (``governed``)."""
+
+    shown: tuple[str, ...]  # what is shown now
+    applied: bool  # the agent's choice is in force (else it is only proposed)
+    add: tuple[str, ...] = ()  # proposed, not applied: items the agent would show
+    drop: tuple[str, ...] = ()  # proposed, not applied: items the agent would hide
+
+    @property
+    def proposed(self) -> bool:
+        return bool(self.add or self.drop)
+
+
+def governed(mode: str, domain: str, current: Sequence[str] | None, wanted: Sequence[str], *,
+             pinned: Sequence[str] = ()) -> Governed:
+    """What to show when an agent wants ``wanted`` and ``current`` is shown now (``None``:
+    nothing was shown before, the agent's choice starts the dashboard). Where the mode lets the
+    agent act in ``domain`` its choice is shown; elsewhere ``current`` stays and the
+    difference is a proposal. Pinned items are shown either way."""
+    wanted = list(dict.fromkeys([*pinned, *wanted]))
+    if current is None or Controls.applies_directly(mode, domain):
+        return Governed(tuple(wanted), True)
+    kept = list(dict.fromkeys([*pinned, *current]))
+    return Governed(tuple(kept), False,
+                    add=tuple(w for w in wanted if w not in kept),
+                    drop=tuple(c for c in kept if c not in wanted and c not in pinned))
 
 
 def _now() -> str:
@@ -109,9 +152,18 @@ class Controls:
         return [ModeSetting(r["user"], r["dashboard"], r["mode"], r["set_by"], r["time"])
                 for r in rows]
 
+    def applies(self, domain: str, *, user: str | None = None,
+                dashboard: str | None = None) -> bool:
+        """Whether an agent's change in ``domain`` is applied for ``user`` on ``dashboard``
+        (the mode in force there, ``mode``)."""
+        return self.applies_directly(self.mode(user=user, dashboard=dashboard), domain)
+
     @staticmethod
     def applies_directly(mode: str, domain: str) -> bool:
-        """Whether an agent's change in ``domain`` is applied (True) or only proposed."""
+        """Whether an agent's change in ``domain`` (one of ``DOMAINS``) is applied (True) or
+        only proposed, in autonomy ``mode``."""
+        _check_mode(mode)
+        _check_domain(domain)
         if mode == "assisted":
             return False
         if mode == "autonomous":

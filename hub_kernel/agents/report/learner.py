@@ -11,6 +11,17 @@ winner of a Thompson draw among the sections not otherwise kept (so sections rea
 seen yet get a chance). It reports the propensity of the list it chose (for off-policy
 evaluation) and its expected reward, and is written to the audit log with an explanation.
 
+Transfer between agents (``transfer.TileTransfer``): a section's prior appeal starts from what
+people did with the dashboard tiles telling the same story (``sections.SECTION_TILES``): the
+shared contextual learner's expected reward of that tile kind, as a shift from a kind nobody
+judged; and a reader's deliberate feedback on a section (thumbs, expand, a quick close) is sent
+into that learner as feedback on the matching tile kind, marked ``surface=report``.
+
+Governance: the report domain follows the autonomy mode (``safety.modes``). Where the mode lets
+the agent act, the report holds its choice; elsewhere (``assisted``, or ``autonomous`` without
+``report`` in ``HUB_AUTONOMOUS_DOMAINS``) it holds the audience's default sections, and the
+agent's learned choice is only proposed (``SectionDecision.proposed``, in the audit log).
+
 ``SectionLearner`` is an ``agents.common.agent.Agent``: ``decide`` (a ``SectionContext``),
 ``update`` (a ``SectionFeedback``), ``save``/``load`` (its ``LearnerParams``). Composing and
 exporting reports with it is ``hub_kernel.reports`` (one layer up).
@@ -26,17 +37,18 @@ from typing import Any
 import numpy as np
 
 from hub_kernel.agents.common.bandits import Posterior, ranking_probability, thompson_draw
+from hub_kernel.agents.common.learner import LearnerStore
 from hub_kernel.agents.report.sections import SECTIONS
 from hub_kernel.agents.report.sections import audience as audience_spec
 from hub_kernel.agents.report.store import FeedbackStore
+from hub_kernel.agents.report.transfer import TileTransfer
 from hub_kernel.core.config import get_settings
 from hub_kernel.exceptions import ReportError
+from hub_kernel.safety.modes import Controls
 
 logger = logging.getLogger("hub_kernel")
 
 AGENT = "report"
-
-
 @dataclass(frozen=True)
 class LearnerParams:
     """Knobs of the section bandit (estimator style: stored unchanged)."""
@@ -64,13 +76,17 @@ class SectionDecision:
     runner_up: tuple[str, ...] = ()
     appeal: dict[str, float] = field(default_factory=dict)
     audit_id: int | None = None
+    mode: str = ""  # the autonomy mode the decision was taken in
+    #: the agent's own choice when the mode keeps the default sections (empty: none proposed)
+    proposed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"audience": self.audience, "sections": list(self.sections),
                 "propensity": self.propensity, "expected_reward": self.expected_reward,
                 "explored": self.explored, "explanation": self.explanation,
                 "runner_up": list(self.runner_up), "appeal": dict(self.appeal),
-                "audit_id": self.audit_id}
+                "audit_id": self.audit_id, "mode": self.mode,
+                "proposed": list(self.proposed)}
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,7 @@ class SectionContext:
     n_sections: int | None = None
     observation: Mapping[str, Any] | None = None  # for the audit log
     epsilon: float | None = None
+    mode: str | None = None  # None: the learner's, else the one in force
 
 
 @dataclass(frozen=True)
@@ -103,9 +120,17 @@ class SectionLearner:
 
     def __init__(self, store: FeedbackStore | None = None, *,
                  params: LearnerParams | None = None, epsilon: float | None = None,
-                 seed: int | None = None, audit: bool = True) -> None:
+                 seed: int | None = None, audit: bool = True,
+                 transfer: TileTransfer | None = None, shared: bool = True,
+                 mode: str | None = None) -> None:
         self.store = store or FeedbackStore()
         self.params = params or LearnerParams()
+        # the tile learner beside the feedback (under HUB_HOME: the dashboard agents' own);
+        # ``shared=False``: a learner of report feedback alone, nothing sent or taken
+        self.transfer = transfer or (TileTransfer(
+            LearnerStore(self.store.path.with_name("events.db")),
+            quick_close_seconds=self.params.quick_close_seconds) if shared else None)
+        self.mode = mode  # None: the mode set for everyone (hub mode set), else the setting
         self.epsilon = epsilon
         self.seed = seed
         self.audit = audit
@@ -116,7 +141,7 @@ class SectionLearner:
         """``choose`` for ``context``."""
         return self.choose(context.audience, context.available,
                            n_sections=context.n_sections, observation=context.observation,
-                           epsilon=context.epsilon)
+                           epsilon=context.epsilon, mode=context.mode)
 
     def update(self, feedback: SectionFeedback) -> None:
         """Store what a reader did (``feedback``)."""
@@ -135,18 +160,31 @@ class SectionLearner:
     # -- learning ---------------------------------------------------------------------------
     def feedback(self, audience: str, section: str, kind: str, value: float = 1.0, **kw: Any
                  ) -> None:
-        """Record what a reader did with a section (see ``FeedbackStore.record``)."""
+        """Record what a reader did with a section (see ``FeedbackStore.record``), and send it
+        to the dashboard's tile learner (``TileTransfer.record``)."""
         self.store.record(audience, section, kind, value, **kw)
+        if self.transfer is not None:
+            self.transfer.record(section, kind, value, user=kw.get("user"))
 
-    def posteriors(self, audience: str, sections: Iterable[str] | None = None
-                   ) -> dict[str, Posterior]:
-        """Per-section posteriors for ``audience``: prior appeal, then the stored feedback."""
+    def appeal(self, audience: str, sections: Iterable[str] | None = None, *,
+               learned: bool = True) -> dict[str, float]:
+        """Prior appeal per section: the audience's, shifted by what people did with the
+        matching dashboard tiles (``learned=False``: the audience's alone)."""
         spec = audience_spec(audience)
-        p = self.params
         names = list(sections) if sections is not None else list(SECTIONS)
-        posts = {s: Posterior(1 + p.prior_strength * spec.appeal(s),
-                              1 + p.prior_strength * (1 - spec.appeal(s))) for s in names}
-        for section, kind, value in self.store.events(audience):
+        shifts = self.transfer.shifts(names) if learned and self.transfer is not None else {}
+        return {s: float(np.clip(spec.appeal(s) + shifts.get(s, 0.0), 0.02, 0.98))
+                for s in names}
+
+    def posteriors(self, audience: str, sections: Iterable[str] | None = None, *,
+                   learned: bool = True) -> dict[str, Posterior]:
+        """Per-section posteriors for ``audience``: prior appeal (with what dashboards taught,
+        ``appeal``), then the stored feedback; ``learned=False``: the audience's prior alone."""
+        p = self.params
+        prior = self.appeal(audience, sections, learned=learned)
+        posts = {s: Posterior(1 + p.prior_strength * a, 1 + p.prior_strength * (1 - a))
+                 for s, a in prior.items()}
+        for section, kind, value in (self.store.events(audience) if learned else ()):
             post = posts.get(section)
             if post is None:
                 continue
@@ -168,8 +206,10 @@ class SectionLearner:
     # -- acting -----------------------------------------------------------------------------
     def choose(self, audience: str, available: Iterable[str] | None = None, *,
                n_sections: int | None = None, observation: Mapping[str, Any] | None = None,
-               epsilon: float | None = None) -> SectionDecision:
-        """The sections of the next report for ``audience``, from those ``available``."""
+               epsilon: float | None = None, mode: str | None = None) -> SectionDecision:
+        """The sections of the next report for ``audience``, from those ``available``; the
+        learned choice where ``mode`` (default: the learner's, else the one in force) lets the
+        report agent act, else the audience's default sections with the choice proposed."""
         spec = audience_spec(audience)
         candidates = list(dict.fromkeys(available if available is not None else SECTIONS))
         unknown = [s for s in candidates if s not in SECTIONS]
@@ -179,7 +219,44 @@ class SectionLearner:
             raise ReportError("no section has anything to say about this data")
         n = max(1, min(n_sections or spec.n_sections, len(candidates)))
         eps = self._epsilon() if epsilon is None else epsilon
+        mode = mode or self.mode or Controls().mode()
         posts = self.posteriors(audience, candidates)
+        if Controls.applies_directly(mode, "report"):
+            decision = replace(self._decide(audience, candidates, n, eps, posts), mode=mode)
+        else:
+            decision = self._governed(audience, candidates, n, mode, posts)
+        if self.audit:
+            decision = self._audit(decision, observation)
+        return decision
+
+    def _governed(self, audience: str, candidates: list[str], n: int, mode: str,
+                  posts: Mapping[str, Posterior]) -> SectionDecision:
+        """The audience's default sections, the learned (greedy) choice proposed."""
+        learned = self._decide(audience, candidates, n, 0.0, posts)
+        default = self._decide(audience, candidates, n, 0.0,
+                               self.posteriors(audience, candidates, learned=False))
+        why = ("assisted mode" if mode == "assisted" else
+               f"{mode} mode, but reports are not in HUB_AUTONOMOUS_DOMAINS")
+        titles = ", ".join(SECTIONS[s].title for s in default.sections)
+        if learned.sections == default.sections:
+            explanation = (f"{why}: the default sections for {audience} readers ({titles}), "
+                           "which is also what readers' feedback favours")
+            return replace(default, mode=mode, explanation=explanation)
+        proposed = ", ".join(SECTIONS[s].title for s in learned.sections)
+        explanation = (f"{why}: kept the default sections for {audience} readers ({titles}); "
+                       f"the report agent proposes {proposed} from readers' feedback "
+                       f"(expected {learned.expected_reward:.2f} against "
+                       f"{self.expected(list(default.sections), posts):.2f}; let it apply "
+                       "with `hub mode set supervised`)")
+        return replace(default, mode=mode, proposed=learned.sections, explanation=explanation,
+                       expected_reward=self.expected(list(default.sections), posts),
+                       appeal=learned.appeal)
+
+    def _decide(self, audience: str, candidates: list[str], n: int, eps: float,
+                posts: Mapping[str, Posterior]) -> SectionDecision:
+        """The learner's own choice: pinned sections, then the best posterior means, the last
+        slot explored with probability ``eps``."""
+        spec = audience_spec(audience)
         pinned = [s for s in spec.pinned if s in candidates][:n]
         free = [s for s in candidates if s not in pinned]
         k = n - len(pinned)
@@ -210,8 +287,6 @@ class SectionLearner:
             audience=audience, sections=sections, propensity=float(max(propensity, 1e-6)),
             expected_reward=self.expected([*pinned, *chosen], posts), explored=explored,
             explanation=explanation, runner_up=(*pinned, *runner), appeal=appeal)
-        if self.audit:
-            decision = self._audit(decision, observation)
         return decision
 
     def expected(self, sections: list[str], posts: Mapping[str, Posterior]) -> float:
@@ -259,8 +334,9 @@ class SectionLearner:
 
         entry = AuditLog().record(
             agent=AGENT, action=f"report:{decision.audience}", explanation=decision.explanation,
-            mode=get_settings().autonomy_mode,
+            mode=decision.mode or get_settings().autonomy_mode,
             observation={**(observation or {}), "audience": decision.audience,
-                         "sections": list(decision.sections)},
+                         "sections": list(decision.sections),
+                         "proposed": list(decision.proposed)},
             propensity=decision.propensity, expected_reward=decision.expected_reward)
         return replace(decision, audit_id=entry.id)

@@ -3,7 +3,9 @@
 ``SECTIONS`` names every section (id -> title and what it draws on). ``AUDIENCES`` gives, per
 audience, the prior appeal of each section (the bandit's starting belief, overridden by reader
 feedback), the sections pinned at the top, how many sections a report holds, and how many
-charts and whether tables are shown (executive: few charts, no tables).
+charts and whether tables are shown (executive: few charts, no tables). ``SECTION_TILES`` names
+the dashboard tiles that tell the same story as a section (what people value in one informs the
+other, ``learner.TileTransfer``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hub_kernel.exceptions import ReportError
+from hub_kernel.layout import analysis_kind
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,22 @@ SECTIONS: dict[str, SectionSpec] = {s.id: s for s in (
     SectionSpec("fairness", "Fairness", "the fairness checks of the model"),
     SectionSpec("statistics", "Statistics", "full per-column statistics"),
 )}
+
+
+#: per section, the dashboard tile kinds (``hub_kernel.layout``) that tell the same story;
+#: sections without one (key findings, validation, drift, fairness) learn from reports only
+SECTION_TILES: dict[str, tuple[str, ...]] = {
+    "overview": (analysis_kind("summary"),),
+    "trends": (analysis_kind("trend"),),
+    "differences": (analysis_kind("segments"),),
+    "predictors": (analysis_kind("feature_importance"),),
+    "distributions": (analysis_kind("distributions"),),
+    "correlations": (analysis_kind("correlations"),),
+    "clusters": (analysis_kind("clustering"),),
+    "data_quality": (analysis_kind("missingness"), analysis_kind("outliers")),
+    "model": ("model", analysis_kind("supervised_model")),
+    "statistics": (analysis_kind("summary"),),
+}
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 
 ``run_gate`` tests champion against challenger on rows neither trained on (a paired test from
 ``models.lifecycle.ab``), logs the result to MLflow, tags the challenger with the decision, and
-then acts by autonomy mode: ``supervised`` and ``autonomous`` promote a winning challenger (each
-promotion announced in the log and undoable with ``rollback``); ``assisted`` only proposes it,
-and a person promotes it with ``hub models promote NAME VERSION``. A challenger the A/B test
-favours but whose fairness check did not pass (when it declares sensitive attributes, see
-``ModelRegistry.promote``) is held in every mode, with the fairness reason.
+then acts by autonomy mode, for the ``model`` domain (``safety.modes.Controls.applies_directly``):
+``supervised`` promotes a winning challenger, and so does ``autonomous`` when ``model`` is one of
+``HUB_AUTONOMOUS_DOMAINS`` (each promotion announced in the log and undoable with
+``rollback``); ``assisted`` (and ``autonomous`` outside its domains) only proposes it, and a
+person promotes it with ``hub models promote NAME VERSION``. Without a ``mode`` the gate uses
+the one set for everyone with ``hub mode set`` (else ``HUB_AUTONOMY_MODE``). A challenger the
+A/B test favours but whose fairness check did not pass (when it declares sensitive attributes,
+see ``ModelRegistry.promote``) is held in every mode, with the fairness reason.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pandas as pd
 
 from hub_kernel.exceptions import HubError, ModelError, RegistryStateError
 from hub_kernel.safety.audit import AuditLog
+from hub_kernel.safety.modes import Controls
 
 if TYPE_CHECKING:
     from hub_kernel.models.lifecycle.ab import ABResult
@@ -89,11 +93,11 @@ def run_gate(registry: ModelRegistry, name: str, X: pd.DataFrame, y: Any, *,
     on the challenger together with the champion it was tested against: promotion is allowed
     only while that champion is still in place.
     """
-    from hub_kernel.core.config import get_settings
     from hub_kernel.models.lifecycle.ab import ab_test, log_ab_result
     from hub_kernel.models.tags import AB_CHAMPION_TAG, AB_DECISION_TAG
 
-    mode = mode or get_settings().autonomy_mode
+    mode = mode or Controls().mode()
+    promotes = Controls.applies_directly(mode, "model")  # an unknown mode fails before any work
     info = registry.get_model_info(name)
     if info.champion is None:
         raise RegistryStateError(f"model {name!r} has no champion to test against")
@@ -139,14 +143,16 @@ def run_gate(registry: ModelRegistry, name: str, X: pd.DataFrame, y: Any, *,
         explanation = (f"held version {challenger} on fairness: {unfair}; run `hub models "
                        f"fairness {name} DATASET --version {challenger}` once it is fixed (the "
                        f"A/B test favoured it: {result.explanation})")
-    elif mode in ("supervised", "autonomous"):
+    elif promotes:
         action = "promoted"
         explanation = (f"promoted version {challenger} over {info.champion} ({mode} mode; undo "
                        f"with `hub models rollback {name}`): {result.explanation}")
     else:
         registry.client.set_model_version_tag(name, str(challenger), "hub.proposal", "promote")
         action = "proposed"
-        explanation = (f"proposed version {challenger} for promotion (assisted mode: approve "
+        why = ("assisted mode" if mode == "assisted" else
+               f"{mode} mode, but model promotion is not in HUB_AUTONOMOUS_DOMAINS")
+        explanation = (f"proposed version {challenger} for promotion ({why}: approve "
                        f"with `hub models promote {name} {challenger}`): {result.explanation}")
     # recorded before acting: a promotion that cannot be audited does not happen
     AuditLog().record(

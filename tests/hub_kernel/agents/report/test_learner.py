@@ -23,8 +23,9 @@ def test_each_audience_starts_from_its_own_priorities(learner):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_choice_shifts_toward_sections_a_simulated_reader_rewards(tmp_path, seed):
+    # the section bandit alone: the transfer with dashboards has its own tests
     learner = SectionLearner(FeedbackStore(tmp_path / "r.db"), epsilon=0.3, seed=seed,
-                             audit=False)
+                             audit=False, mode="supervised", shared=False)
     before = learner.choose("executive", epsilon=0.0).sections
     assert "drift" not in before and "trends" in before
     shown_drift = 0
@@ -55,7 +56,7 @@ def test_choice_shifts_toward_sections_a_simulated_reader_rewards(tmp_path, seed
 def test_decisions_are_audited_with_propensity_and_expected_reward(hub_home):
     from hub_kernel.safety.audit import AuditLog
 
-    learner = SectionLearner(epsilon=0.5, seed=3)
+    learner = SectionLearner(epsilon=0.5, seed=3, mode="supervised")
     decisions = [learner.choose("technical", list(SECTIONS)) for _ in range(4)]
     entries = AuditLog().entries(agent="report")
     assert [e.id for e in entries] == [d.audit_id for d in decisions]

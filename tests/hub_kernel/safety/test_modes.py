@@ -1,0 +1,142 @@
+"""Autonomy modes per domain: what each agent may apply, and what it only proposes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hub_kernel.exceptions import ModeError
+from hub_kernel.safety.modes import DOMAINS, Controls, governed
+
+
+@pytest.fixture
+def domains(monkeypatch):
+    """Set HUB_AUTONOMOUS_DOMAINS for one test."""
+    from hub_kernel.core import config
+
+    def set_domains(*names: str) -> None:
+        monkeypatch.setenv("HUB_AUTONOMOUS_DOMAINS", json.dumps(list(names)))
+        config.reload_settings()
+
+    yield set_domains
+    monkeypatch.undo()
+    config.reload_settings()
+
+
+def test_each_domain_follows_the_mode(hub_home, domains):
+    domains("layout", "report")
+    for domain in DOMAINS:
+        assert not Controls.applies_directly("assisted", domain)
+        assert Controls.applies_directly("supervised", domain)
+    applied = {d for d in DOMAINS if Controls.applies_directly("autonomous", d)}
+    assert applied == {"layout", "report"}
+
+
+def test_unknown_domains_and_modes_are_refused_with_the_known_ones(hub_home):
+    with pytest.raises(ModeError, match="unknown agent domain 'charts'; domains: layout, "
+                                        "analysis, report, model"):
+        Controls.applies_directly("supervised", "charts")
+    with pytest.raises(ModeError, match="unknown autonomy mode 'wild'"):
+        Controls.applies_directly("wild", "layout")
+
+
+def test_applies_reads_the_mode_set_for_that_user_and_dashboard(hub_home):
+    controls = Controls()
+    controls.set_mode("supervised", user="ann", dashboard="dash-1")
+    assert controls.applies("analysis", user="ann", dashboard="dash-1")
+    assert not controls.applies("analysis", user="bob", dashboard="dash-1")  # the default
+    assert not controls.applies("analysis", user="ann", dashboard="dash-2")
+
+
+def test_governed_choice_applies_or_keeps_what_is_shown_and_proposes_the_rest(hub_home,
+                                                                            domains):
+    current, wanted = ["summary", "trend", "outliers"], ["summary", "segments", "trend"]
+    applied = governed("supervised", "analysis", current, wanted)
+    assert applied.applied and applied.shown == ("summary", "segments", "trend")
+    assert not applied.proposed
+
+    kept = governed("assisted", "analysis", current, wanted, pinned=["clustering"])
+    assert not kept.applied
+    assert kept.shown == ("clustering", "summary", "trend", "outliers")
+    assert kept.add == ("segments",) and kept.drop == ("outliers",)
+    assert kept.proposed
+
+    domains("layout")
+    assert not governed("autonomous", "analysis", current, wanted).applied
+    domains("layout", "analysis")
+    assert governed("autonomous", "analysis", current, wanted).applied
+    # nothing shown before: the agent's choice starts the dashboard whatever the mode
+    first = governed("assisted", "analysis", None, wanted, pinned=["outliers"])
+    assert first.applied and first.shown == ("outliers", "summary", "segments", "trend")
+
+
+# -- the model gate ----------------------------------------------------------------------------
+def _rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame({"x": x, "noise": rng.normal(size=n),
+                         "label": np.where(x + 0.2 * rng.normal(size=n) > 0, "yes", "no")})
+
+
+@pytest.fixture
+def challenged(models_home):
+    """A model whose champion guesses the majority and whose challenger learned the rule."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from hub_kernel.models import ModelTrainer
+
+    trainer = ModelTrainer(cv=3, n_jobs=1)
+    first = trainer.train_model_sync("rule", _rows(200, 0), "label",
+                                     estimator=DummyClassifier())
+    second = trainer.train_model_sync("rule", _rows(200, 1), "label",
+                                      estimator=LogisticRegression())
+    assert first.alias == "champion" and second.alias == "challenger"
+    return trainer.registry, first.version, second.version
+
+
+def _gate(registry, mode=None):
+    from hub_kernel.models.lifecycle.gate import run_gate
+
+    holdout = _rows(300, 2)
+    return run_gate(registry, "rule", holdout.drop(columns="label"), holdout["label"],
+                    mode=mode)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("mode", "autonomous_domains", "action"), [
+    ("assisted", ("layout", "model"), "proposed"),
+    ("autonomous", ("layout",), "proposed"),
+    ("autonomous", ("layout", "model"), "promoted"),
+    ("supervised", (), "promoted"),
+])
+def test_the_gate_promotes_only_where_the_model_domain_applies(challenged, domains, mode,
+                                                               autonomous_domains, action):
+    from hub_kernel.safety.audit import AuditLog
+
+    registry, champion, challenger = challenged
+    domains(*autonomous_domains)
+    outcome = _gate(registry, mode)
+    assert outcome.ab.decision == "promote"
+    assert outcome.action == action, outcome.explanation
+    expected = challenger if action == "promoted" else champion
+    assert registry.get_model_info("rule").champion == expected
+    decided = [e for e in AuditLog().entries(agent="ab_gate")
+               if e.action == f"{action} rule v{challenger}"]
+    assert len(decided) == 1 and decided[0].mode == mode
+    if action == "proposed":
+        assert f"hub models promote rule {challenger}" in outcome.explanation
+    if mode == "autonomous" and action == "proposed":
+        assert "not in HUB_AUTONOMOUS_DOMAINS" in outcome.explanation
+
+
+@pytest.mark.slow
+def test_the_gate_follows_the_mode_set_for_everyone(challenged):
+    registry, _, challenger = challenged
+    Controls().set_mode("supervised")  # `hub mode set supervised`; the setting says assisted
+    outcome = _gate(registry)
+    assert outcome.mode == "supervised" and outcome.action == "promoted"
+    assert registry.get_model_info("rule").champion == challenger
