@@ -213,7 +213,7 @@ class ModelTile(w.VBox):
             raise HubError(f"only {len(rows)} rows have a value of {target!r}: too few to "
                            "train a model")
         X, y = rows.drop(columns=[target]), rows[target]
-        name = model_name(target, self.ctx.dashboard)
+        name = model_name(str(target), self.ctx.dashboard)
         agent = StrategyAgent()
         search = agent.search(X, y, budget=budget, name=name, track=True, callback=callback)
         pipeline = best_pipeline(search.model)

@@ -295,7 +295,7 @@ class MetaController:
             if planned[tile.id].agent == "default":
                 planned[tile.id] = dataclasses.replace(
                     planned[tile.id], agent="design", why=proposal.explanation,
-                    propensity=proposal.propensity,
+                    propensity=float(proposal.propensity or 1.0),
                     decision_id=getattr(entry, "id", None))
         return arranged
 
@@ -428,7 +428,7 @@ class DashboardSession:
         for e in self._round_events:
             if e.kind == "dwell" and e.tile in self.layout:
                 dwell[e.tile] = dwell.get(e.tile, 0.0) + max(e.value, 0.0)
-        rows = []
+        rows: list[tuple[Any, int | None, float, float]] = []
         for tile_id, seconds in dwell.items():
             if tile_id in judged:
                 continue

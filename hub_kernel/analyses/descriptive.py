@@ -322,7 +322,7 @@ class Correlations(Analysis):
                               len(pairs)))
         excluded = [{"columns": [p["a"], p["b"]], "why": twin_caveat(p["a"], p["b"])}
                     for p in pairs if p["transform"]]
-        caveats += [e["why"] for e in excluded[:5]]
+        caveats += [str(e["why"]) for e in excluded[:5]]
         if len(excluded) > 5:
             caveats.append("more pairs of columns are transforms of one another: see the "
                            "table's transform column")

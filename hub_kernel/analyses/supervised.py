@@ -141,7 +141,7 @@ class FeatureImportance(Analysis):
                         f"{feature} rises and falls in exactly the same order as {target}: it "
                         "is probably a transform of the target or leaks it, so it is left "
                         "out of the key findings")})
-        caveats += [e["why"] for e in excluded]
+        caveats += [str(e["why"]) for e in excluded]
         for column, why in prepared.plan.dropped.items():
             caveats.append(f"{column} was left out: {why}")
         caveats.append("correlated columns share their importance: each may look less "
