@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -146,44 +145,24 @@ def error_widget(message: str) -> w.HTML:
 
 # -- analysis tiles --------------------------------------------------------------------------
 def support(result: Any) -> float | None:
-    """The statistical support of an analysis result in [0, 1]: 1 minus its smallest p-value,
-    Bonferroni-corrected by the number of facts (``None``: it states no p-value). A helper of
-    ``hub_kernel.analyses.findings`` is used when there is one."""
-    try:
-        findings = importlib.import_module("hub_kernel.analyses.findings")
-    except ImportError:
-        findings = None
-    helper = getattr(findings, "support", None)
-    if callable(helper):
-        try:
-            value = helper(result)
-            return None if value is None else min(1.0, max(0.0, float(value)))
-        except Exception:
-            logger.exception("hub_kernel.analyses.findings.support failed; deriving it here")
-    p_values = [float(f.value) for f in result.facts
-                if f.key.endswith("p_value") and isinstance(f.value, int | float)
-                and math.isfinite(float(f.value))]
-    if not p_values:
-        return None
-    corrected = min(p_values) * max(1, len(result.facts))
-    return min(1.0, max(0.0, 1.0 - corrected))
+    """The statistical support of an analysis result in [0, 1], its p-values corrected for
+    the comparisons it made (``hub_kernel.analyses.findings.support``; ``None``: it makes no
+    test)."""
+    from hub_kernel.analyses.findings import support as corrected_support
+
+    value = corrected_support(result)
+    return None if value is None else min(1.0, max(0.0, float(value)))
 
 
 def leading_facts(result: Any) -> list[Any]:
-    """The facts a tile leads with: ranked by ``hub_kernel.analyses.findings`` when it can,
-    else in the analysis's order."""
-    try:
-        findings = importlib.import_module("hub_kernel.analyses.findings")
-    except ImportError:
-        return list(result.facts)
-    rank = getattr(findings, "rank_facts", None) or getattr(findings, "rank", None)
-    if callable(rank):
-        try:
-            return list(rank(result))
-        except Exception:
-            logger.exception("ranking the facts of %s failed; showing them in order",
-                             result.name)
-    return list(result.facts)
+    """The facts a tile shows, key findings first (ranked by effect size and corrected
+    support, ``hub_kernel.analyses.findings.key_findings``), then the others in the analysis's
+    order."""
+    from hub_kernel.analyses.findings import key_findings
+
+    lead = [fact for finding in key_findings(result, limit=None) for fact in finding.facts]
+    seen = {id(f) for f in lead}
+    return lead + [f for f in result.facts if id(f) not in seen]
 
 
 def analysis_html(result: Any) -> str:

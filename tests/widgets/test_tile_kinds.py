@@ -16,7 +16,15 @@ from hub_kernel.layout import Tile, analysis_kind
 from hub_kernel.safety.audit import AuditLog
 from widgets import Dashboard
 from widgets.background import AnalysisJobs
-from widgets.tile_kinds import TileContext, analysis_html, render, renderer_for, support, tile_kinds
+from widgets.tile_kinds import (
+    TileContext,
+    analysis_html,
+    leading_facts,
+    render,
+    renderer_for,
+    support,
+    tile_kinds,
+)
 from widgets.tiles import TileView, overview_html
 
 HOSTILE = "<b>x</b>"
@@ -68,7 +76,7 @@ def test_every_catalog_analysis_renders_through_the_one_generic_renderer(name, r
     shown = texts(body)
     assert states[0] == "pending" and states[-1] == "ready", shown
     assert "hub-progress" not in str(body.children)
-    for fact in result.facts[:3]:
+    for fact in leading_facts(result)[:3]:  # key findings first
         assert fact.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
             in shown.replace("&#x27;", "'").replace("&quot;", '"')
     assert "<b>x</b>" not in shown and "<i>east</i>" not in shown  # user text is escaped
@@ -87,13 +95,21 @@ def test_caveats_and_facts_are_escaped():
     assert "&lt;script&gt;" in html and "<script>" not in html
 
 
-def test_support_is_one_minus_the_corrected_smallest_p_value():
-    facts = [Fact("a_p_value", "p is 0.01.", 0.01), Fact("b", "b is 2.", 2),
-             Fact("c_p_value", "p is 0.2.", 0.2), Fact("d", "d is 4.", 4)]
-    assert support(AnalysisResult("t", "t", facts=facts)) == pytest.approx(1 - 0.04)
-    weak = [Fact("p_value", "p is 0.5.", 0.5), Fact("e", "e is 1.", 1)]
-    assert support(AnalysisResult("t", "t", facts=weak)) == 0.0  # clipped: not supported
-    assert support(AnalysisResult("t", "t", facts=[Fact("n", "n is 3.", 3)])) is None
+def test_tiles_lead_with_key_findings_and_report_corrected_support():
+    from hub_kernel.analyses import get
+    from hub_kernel.analyses.findings import key_findings
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    strong = pd.DataFrame({"x": x, "y": 2 * x + rng.normal(size=400),
+                           "other": rng.normal(size=400)})
+    result = get("correlations").run(strong)
+    assert support(result) > 0.9
+    lead = key_findings(result, limit=1)[0].facts[0]
+    assert leading_facts(result)[0] is lead
+    assert len(leading_facts(result)) == len(result.facts)  # nothing lost, only reordered
+    noise = pd.DataFrame(rng.normal(size=(60, 30)), columns=[f"c{i}" for i in range(30)])
+    assert support(get("correlations").run(noise)) < 0.5  # the best of 435 pairs of noise
 
 
 def test_a_kind_without_renderer_shows_why_in_its_tile_only(rich):
