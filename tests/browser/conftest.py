@@ -5,6 +5,7 @@ Nothing here is skipped: without Chromium the tests fail and say how to install 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -119,13 +120,30 @@ def start_server(tmp_path_factory):
 @pytest.fixture
 def screenshot(request):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    taken: list[object] = []
 
     def take(page, label: str) -> Path:
         path = ARTIFACTS / f"{request.node.name}-{label}.png"
         page.screenshot(path=str(path), full_page=True)
+        if page not in taken:
+            taken.append(page)
         return path
 
-    return take
+    take.watch = taken.append  # type: ignore[attr-defined]  # screenshot this page on failure
+    yield take
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        for page in taken:
+            with contextlib.suppress(Exception):  # the page may be closed already
+                take(page, "failed")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call = report
+    return report
 
 
 class NotebookServer(Server):
@@ -147,3 +165,79 @@ def serve_notebook(tmp_path_factory):
     yield start
     for server in servers:
         server.stop()
+
+
+class LabServer:
+    """A real ``jupyter lab`` server in a subprocess, rooted at ``root``, with HUB_HOME and
+    PYTHONPATH (the repository) for its kernels; stopped with SIGTERM."""
+
+    def __init__(self, home: Path, root: Path) -> None:
+        import secrets
+
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.root = root
+        self.home = home
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = home / f"lab-{self.port}.log"
+        jupyter = Path(sys.executable).with_name("jupyter")
+        cmd = [str(jupyter), "lab", "--no-browser", f"--port={self.port}",
+               "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
+               "--LabApp.news_url=", "--ServerApp.open_browser=False"]
+        if os.geteuid() == 0:  # CI containers run as root; Jupyter refuses that unless told
+            cmd.append("--allow-root")
+        pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", ""))
+                                     if p)
+        # a private Jupyter data/runtime dir: no workspace or settings left by anyone else
+        env = {**os.environ, "HUB_HOME": str(home), "PYTHONPATH": pythonpath,
+               "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
+               "JUPYTERLAB_WORKSPACES_DIR": str(home / "lab-workspaces"),
+               "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings")}
+        home.mkdir(parents=True, exist_ok=True)
+        self._log_handle = self.log.open("w")
+        self.process = subprocess.Popen(cmd, cwd=root, env=env, stdout=self._log_handle,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {self.process.returncode}:\n"
+                                   f"{self.log.read_text()[-3000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"jupyter lab did not listen on {self.port} within 90 s")
+
+    def notebook_url(self, name: str) -> str:
+        return f"{self.url}lab/tree/{name}?token={self.token}&reset"
+
+    def stop(self) -> None:
+        Server.stop(self)  # type: ignore[arg-type]  # same process handling
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    """A notebook of code cells ``sources`` (not run) at ``path``."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture(name="write_notebook")
+def write_notebook_fixture():
+    """``write_notebook(path, *sources)``: a notebook of code cells, not run."""
+    return write_notebook
+
+
+@pytest.fixture
+def lab_server(tmp_path_factory) -> Iterator[LabServer]:
+    """``jupyter lab`` rooted at a fresh directory, with a fresh HUB_HOME."""
+    server = LabServer(tmp_path_factory.mktemp("hub-home"), tmp_path_factory.mktemp("lab-root"))
+    yield server
+    server.stop()
