@@ -35,7 +35,9 @@ class Server:
     SIGTERM (Voila keeps kernels otherwise)."""
 
     def __init__(self, home: Path, dataset: Path | None = None, preheat: bool = True,
-                 command: tuple[str, ...] = ("demo",)) -> None:
+                 command: tuple[str, ...] = ("demo",), pythonpath: tuple[Path, ...] = ()
+                 ) -> None:
+        self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = home / f"voila-{self.port}.log"
@@ -43,7 +45,10 @@ class Server:
         if dataset is not None:
             cmd += ["--dataset", str(dataset)]
         cmd.append("--preheat" if preheat else "--no-preheat")
-        env = {**os.environ, "HUB_HOME": str(home)}
+        # the kernels import this checkout (and ``pythonpath``, e.g. a plug-in's directory)
+        paths = [*map(str, pythonpath), str(REPO), os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "HUB_HOME": str(home),
+               "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         self._log_handle = self.log.open("w")
         self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log_handle,
                                         stderr=subprocess.STDOUT)
@@ -108,8 +113,10 @@ def demo_server(tmp_path_factory) -> Iterator[Server]:
 def start_server(tmp_path_factory):
     servers: list[Server] = []
 
-    def start(dataset: Path | None = None, preheat: bool = True) -> Server:
-        servers.append(Server(tmp_path_factory.mktemp("hub-home"), dataset, preheat))
+    def start(dataset: Path | None = None, preheat: bool = True,
+              pythonpath: tuple[Path, ...] = ()) -> Server:
+        servers.append(Server(tmp_path_factory.mktemp("hub-home"), dataset, preheat,
+                              pythonpath=pythonpath))
         return servers[-1]
 
     yield start
@@ -151,6 +158,21 @@ class NotebookServer(Server):
 
     def __init__(self, home: Path, notebook: Path, preheat: bool = False) -> None:
         super().__init__(home, preheat=preheat, command=("serve", str(notebook)))
+
+
+def hub(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a ``hub`` command on HUB_HOME ``home`` (wide output: no wrapped names)."""
+    env = {**os.environ, "HUB_HOME": str(home), "COLUMNS": "200",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", ""))
+                                         if p)}
+    return subprocess.run([sys.executable, "-m", "hub_kernel.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(name="hub")
+def hub_fixture():
+    """``hub(home, *args)``: a ``hub`` command's completed process."""
+    return hub
 
 
 @pytest.fixture

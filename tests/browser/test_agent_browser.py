@@ -20,16 +20,16 @@ def first_tile(page):
     boxes = {}
     for tile in page.eval_on_selector_all(
             ".hub-grid > .hub-tile",
-            "els => els.map(e => [...e.classList].find(c => c.startsWith('hub-tile--')))"):
+            "els => els.map(e => [...e.classList].find(c => c.startsWith('hub-tile-id--')))"):
         box = page.locator(f".{tile}").bounding_box()
-        boxes[tile.removeprefix("hub-tile--")] = (round(box["y"]), round(box["x"]))
+        boxes[tile.removeprefix("hub-tile-id--")] = (round(box["y"]), round(box["x"]))
     return min(boxes, key=boxes.get)
 
 
 def test_thumbs_down_then_undo_in_supervised_mode(page, demo_server, screenshot):
     open_as(page, demo_server, "ann")
     page.locator(".hub-mode select").select_option("supervised")
-    target = ".hub-tile--hist-precipitation"
+    target = ".hub-tile-id--num-precipitation"
     for _ in range(2):
         page.locator(f"{target} .hub-down").click()
     page.locator(".hub-rearrange").click()
@@ -51,7 +51,7 @@ def test_thumbs_down_then_undo_in_supervised_mode(page, demo_server, screenshot)
 
 def test_the_same_user_comes_back_to_the_learned_layout(page, demo_server, browser, screenshot):
     open_as(page, demo_server, "ann")
-    target = ".hub-tile--hist-precipitation"
+    target = ".hub-tile-id--num-precipitation"
     for _ in range(2):
         page.locator(f"{target} .hub-down").click()
     page.locator(".hub-rearrange").click()
@@ -77,7 +77,7 @@ def test_assisted_mode_waits_for_approval(page, demo_server, screenshot):
     open_as(page, demo_server, "cy")
     assert page.locator(".hub-mode select").input_value() == "assisted"
     for _ in range(2):
-        page.locator(".hub-tile--missing .hub-up").click()
+        page.locator(".hub-tile-id--missing .hub-up").click()
     page.locator(".hub-rearrange").click()
     page.locator(".hub-approve").wait_for(timeout=30_000)
     assert first_tile(page) == "overview"  # nothing changed yet
@@ -95,7 +95,7 @@ def test_dwell_time_of_visible_tiles_reaches_the_event_store(page, demo_server):
     from hub_kernel.agents.common.events import EventStore
 
     open_as(page, demo_server, "dana")
-    page.locator(".hub-tile--overview .hub-overview").click()  # a click on the tile body
+    page.locator(".hub-tile-id--overview .hub-overview").click()  # a click on the tile body
     page.wait_for_timeout(6_500)  # the page reports every 5 s
     store = EventStore(demo_server.log.parent / "events.db")
     deadline = 20
