@@ -18,68 +18,67 @@ import pandas as pd
 
 from hub_kernel.agents.common.events import SKILLS
 from hub_kernel.agents.controller import DashboardSession, MetaController
+from hub_kernel.agents.plan import Plan, dashboard_id
 from hub_kernel.core.config import get_settings
 from hub_kernel.data import load_dataset, profile_dataset, sample_path
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.exceptions import HubError
-from hub_kernel.layout import Layout, default_layout
+from hub_kernel.layout import Layout
 from hub_kernel.safety.governor import Decision
 from hub_kernel.safety.modes import MODES, Controls
 from widgets.audit import AuditView
+from widgets.background import AnalysisJobs
+from widgets.banner import Banner
 from widgets.bokehjs import ensure_bokehjs
 from widgets.dwell import DwellTracker
+from widgets.feedback import DoneBar, SessionReporter
 from widgets.markup import error_html, escape
+from widgets.style import STYLE
+from widgets.tile_kinds import TileContext
 from widgets.tiles import TileView
 
 logger = logging.getLogger("hub_kernel")
 _instances = itertools.count(1)
 
-STYLE = """<style>
-.hub-dashboard { font-family: system-ui, sans-serif; }
-.hub-grid { gap: 12px; width: 100%; }
-.hub-tile { border: 1px solid #d7dde5; border-radius: 8px; padding: 8px 10px; background: #fff;
-            box-sizing: border-box; overflow: hidden; }
-.hub-tile-header { border-bottom: 1px solid #eef1f4; margin-bottom: 6px; }
-.hub-tile-title { font-weight: 600; overflow: hidden; text-overflow: ellipsis; }
-.hub-table { border-collapse: collapse; font-size: 12px; width: 100%; }
-.hub-table th, .hub-table td { text-align: left; padding: 2px 6px;
-                               border-bottom: 1px solid #f0f0f0; }
-.hub-col { font-family: ui-monospace, monospace; word-break: break-all; }
-.hub-bar { display: inline-block; height: 8px; background: #b5485d; margin-right: 6px; }
-.hub-banner { border: 1px solid #9ec5fe; background: #eef5ff; border-radius: 6px;
-              padding: 4px 8px; margin: 4px 0; align-items: center; }
-.hub-banner.hub-banner--failed { border-color: #f1aeb5; background: #fff0f2; }
-.hub-why-table td { vertical-align: top; }
-</style>"""
+
 
 EVENT_OF = {"first": "first", "expand": "expand", "up": "thumbs_up", "down": "thumbs_down",
             "dismiss": "dismiss"}
 
 
-def dashboard_id_for(title: str) -> str:
-    """A stable id for a dashboard from its title (a file name): the key of its layouts."""
-    from hub_kernel.layout import tile_id_for
-
-    return tile_id_for("dash", title)
+def dashboard_id_for(frame: pd.DataFrame, target: str | None = None) -> str:
+    """A dashboard's id from its data's content and target: the key of its layouts."""
+    return dashboard_id(frame, target)
 
 
 class Dashboard(w.VBox):
-    """A live dashboard of ``frame`` arranged by ``tile_layout`` (default: from the profile)."""
+    """A live dashboard of ``frame``: the tiles the agents planned for it (``tile_layout``
+    overrides the plan), the cheap ones drawn at once, the analyses filled in as they finish."""
 
     def __init__(self, frame: pd.DataFrame, tile_layout: Layout | None = None,
                  profile: DatasetProfile | None = None, title: str = "Dashboard", *,
-                 user: str | None = None, dashboard_id: str | None = None,
-                 controller: MetaController | None = None) -> None:
+                 target: str | None = None, user: str | None = None,
+                 dashboard_id: str | None = None, controller: MetaController | None = None,
+                 n_columns: int = 3, workers: int = 1) -> None:
         self.frame = frame
         self.profile = profile or profile_dataset(frame)
         self.controller = controller or MetaController()
         self.user = user or get_settings().user
-        self.dashboard_id = dashboard_id or dashboard_id_for(title)
-        default = default_layout(self.profile)
-        self._initial = (tile_layout or default).copy()
-        # a returning user gets the layout they had, if it still fits the data
-        self.tile_layout = tile_layout or self.controller.starting_layout(
-            default, user=self.user, dashboard=self.dashboard_id, profile=self.profile)
+        self.target = target
+        self.n_columns = n_columns
+        self._fixed_id = dashboard_id
+        self.dashboard_id = dashboard_id or dashboard_id_for(frame, target)
+        self._workers = workers
+        self._jobs = AnalysisJobs(frame, self.profile, target, workers=workers)
+        self.plan: Plan | None = None
+        if tile_layout is None:
+            self.plan = self._plan()
+            self._initial = self.plan.layout.copy()
+            # a returning user gets the arrangement they had, for the tiles planned now
+            self.tile_layout = self._starting(self.plan.layout)
+        else:
+            self._initial = tile_layout.copy()
+            self.tile_layout = tile_layout
         self._views: dict[str, TileView] = {}
         self._data_callbacks: list = []
         # unique across kernels: two dashboards of two kernels may share one JupyterLab page
@@ -111,32 +110,106 @@ class Dashboard(w.VBox):
                                  tooltip="Your skill level: the agent starts from what people "
                                          "of the same level liked")
         self._skill.add_class("hub-skill")
+        self._target = w.Dropdown(description="Target:", layout=w.Layout(width="220px"),
+                                  tooltip="A column to predict: the agents add a model tile "
+                                          "and the analyses that need a target")
+        self._target.add_class("hub-target")
         self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
         self._title.add_class("hub-title")
         self.title = title
-        toolbar = w.HBox([self._title, self._status, self._skill, self._mode, rearrange, reset],
-                         layout=w.Layout(align_items="center"))
-        self._banner = w.HBox(layout=w.Layout(display="none"))
-        self._banner.add_class("hub-banner")
+        self.done_bar = DoneBar(self.done, self.rate)
+        toolbar = w.HBox([self._title, self._status, self._target, self._skill, self._mode,
+                          rearrange, reset], layout=w.Layout(align_items="center",
+                                                             flex_flow="row wrap"))
+        self._banner = Banner(approve=self.approve, reject=self.reject, undo=self.undo)
         self.why = AuditView(restore=self.restore)
         self._dwell = DwellTracker(self._scope, self._measured)
-        super().__init__([w.HTML(STYLE), self._positions, toolbar, self._banner, self._grid,
-                          self.why, self._dwell])
+        self._quiet_mode = False
+        self._show_targets()
+        self._target.observe(self._target_changed, names="value")
+        self.session: DashboardSession = self._open_session()
+        super().__init__([w.HTML(STYLE), self._positions, toolbar, self.done_bar, self._banner,
+                          self._grid, self.why, self._dwell])
         self.add_class("hub-dashboard")
         self.add_class(self._scope)
         self._unsubscribe = self.tile_layout.observe(self._render)
         self._render(self.tile_layout)
-        self._quiet_mode = False
         self._mode.observe(self._mode_changed, names="value")
         self._skill.observe(self._skill_changed, names="value")
-        self.session: DashboardSession = self._open_session()
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str] | None = None, **kwargs) -> Dashboard:
+    def from_path(cls, path: str | os.PathLike[str] | None = None,
+                  target: str | None = None, **kwargs) -> Dashboard:
         """Dashboard of a file (``None``: ``HUB_DATASET``, else the bundled sample)."""
         chosen = path or get_settings().dataset or sample_path()
         kwargs.setdefault("title", os.path.basename(os.fspath(chosen)))
-        return cls(load_dataset(chosen), **kwargs)
+        return cls(load_dataset(chosen), target=target or None, **kwargs)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every analysis tile is filled in; ``False`` if ``timeout`` ran out."""
+        return self._jobs.wait(timeout)
+
+    @property
+    def pending(self) -> list[str]:
+        """Ids of the tiles whose analysis still runs."""
+        return [i for i, v in self._views.items() if v.state == "pending"]
+
+    def done(self, task: str = "") -> None:
+        """The viewer's question is answered (``task``: what it was, kept in the audit log)."""
+        from hub_kernel.safety.audit import log_decision
+
+        self._guarded_value(lambda: self.session.interact("dashboard", "done"))
+        self._guarded_value(lambda: log_decision(
+            agent="viewer", action=f"done for {self.session.governor.key}",
+            explanation=task or "(no task named)"))
+
+    def rate(self, stars: int) -> None:
+        """The viewer's rating of this dashboard, 1 to 5."""
+        stars = max(1, min(5, int(stars)))
+        self._guarded_value(lambda: self.session.interact("dashboard", "rating", float(stars)))
+
+    def set_target(self, target: str | None) -> None:
+        """Plan the dashboard again for ``target`` (``None``: no target)."""
+        self.set_data(self.frame, self.profile, target=target or None, keep_target=False)
+
+    def _plan(self) -> Plan:
+        return self.controller.plan(self.profile, user=self.user, dashboard=self.dashboard_id,
+                                    target=self.target, n_columns=self.n_columns)
+
+    def _starting(self, planned: Layout) -> Layout:
+        """The planned tiles in the arrangement this user left them in last time (tiles the
+        plan no longer has go, unless pinned or locked; new ones come after)."""
+        stored = self.controller.starting_layout(planned, user=self.user,
+                                                 dashboard=self.dashboard_id,
+                                                 profile=self.profile)
+        if stored is planned:
+            return planned.copy()  # the plan stays what the agents planned
+        ids = set(planned.ids)
+        kept = [t for t in stored if t.id in ids or t.pinned or t.locked]
+        known = {t.id for t in kept}
+        return Layout([*kept, *(t for t in planned if t.id not in known)], planned.n_columns)
+
+    def _context(self, tile, state) -> TileContext:
+        return TileContext(tile, self.frame, self.profile, target=self.target, user=self.user,
+                           dashboard=self.dashboard_id, session=SessionReporter(self),
+                           jobs=self._jobs, state=state)
+
+    def _show_targets(self) -> None:
+        choices = list(self.plan.target_choices) if self.plan is not None else []
+        if self.target and self.target not in choices:
+            choices.insert(0, self.target)
+        self._quiet_mode = True
+        try:
+            self._target.options = [("none", ""), *((str(c), str(c)) for c in choices)]
+            self._target.value = self.target or ""
+        finally:
+            self._quiet_mode = False
+        self._target.layout.display = "flex" if choices else "none"
+
+    def _target_changed(self, change) -> None:
+        if self._quiet_mode:
+            return
+        self._guard(lambda: self.set_target(change["new"] or None))
 
     @property
     def title(self) -> str:
@@ -152,21 +225,32 @@ class Dashboard(w.VBox):
         upload.on_dataset(lambda record, frame: self.set_data(frame, title=record.name))
 
     def set_data(self, frame: pd.DataFrame, profile: DatasetProfile | None = None,
-                 title: str | None = None) -> None:
-        """Show another table: new profile, new starting layout, every tile rebuilt."""
+                 title: str | None = None, *, target: str | None = None,
+                 keep_target: bool = True) -> None:
+        """Show another table (or the same one for another target): the agents plan it again,
+        every tile is rebuilt and its analyses run. The target stays when the new table has
+        that column, unless ``keep_target`` is false."""
         profile = profile or profile_dataset(frame)
-        fresh = default_layout(profile)  # before touching anything: may raise on odd data
-        old_title, old_layout = self.title, self.tile_layout.copy()
+        if keep_target and target is None:
+            target = self.target if self.target in frame.columns else None
+        saved = (self.frame, self.profile, self.target, self.dashboard_id, self.plan,
+                 self._initial, self._jobs, self.title, self.tile_layout.copy())
+        self.frame, self.profile, self.target = frame, profile, target
+        self.dashboard_id = (self._fixed_id if self._fixed_id and frame is saved[0]
+                             and target == saved[2] else dashboard_id_for(frame, target))
+        try:
+            plan = self._plan()  # before touching the page: may raise on odd data
+        except HubError:
+            (self.frame, self.profile, self.target, self.dashboard_id) = saved[:4]
+            raise
+        self.plan, self._initial = plan, plan.layout.copy()
         if title is not None:
             self.title = title
-            self.dashboard_id = dashboard_id_for(title)
-        old_frame, old_profile, old_initial = self.frame, self.profile, self._initial
-        self.frame, self.profile = frame, profile
-        self._initial = fresh.copy()
         old_session = self.session
         old_session.governor.close()  # the old dashboard's versions stop here
-        start = self.controller.starting_layout(fresh, user=self.user,
-                                                dashboard=self.dashboard_id, profile=profile)
+        self._jobs.close()
+        self._jobs = AnalysisJobs(frame, profile, target, workers=self._workers)
+        start = self._starting(plan.layout)
         for view in self._views.values():
             view.close()
         self._views.clear()
@@ -174,14 +258,19 @@ class Dashboard(w.VBox):
         try:
             self.session = self._open_session()
         except HubError:  # the new session cannot be kept: back to the old data, intact
-            self.frame, self.profile, self._initial = old_frame, old_profile, old_initial
-            self.title, self.dashboard_id = old_title, old_session.dashboard
+            self._jobs.close()
+            (self.frame, self.profile, self.target, self.dashboard_id, self.plan,
+             self._initial, self._jobs, self.title, old_layout) = saved
+            self._jobs = AnalysisJobs(self.frame, self.profile, self.target,
+                                      workers=self._workers)
             for view in self._views.values():
                 view.close()
             self._views.clear()
             self.tile_layout.replace(old_layout.tiles, old_layout.n_columns, override_pins=True)
             self.session = self._open_session()
+            self._show_targets()
             raise
+        self._show_targets()
         for callback in list(self._data_callbacks):
             callback()
 
@@ -190,16 +279,23 @@ class Dashboard(w.VBox):
         self._data_callbacks.append(callback)
 
     def set_user(self, user: str) -> None:
-        """Show the dashboard as ``user`` sees it: their last layout, mode and proposals
-        (re-read even for the same user: a preheated kernel built the page earlier)."""
+        """Show the dashboard as ``user`` sees it: the agents' plan for them, their last
+        arrangement, mode and proposals (re-read even for the same user: a preheated kernel
+        built the page earlier). Analyses already computed are kept."""
         self.session.governor.close()
         self.user = user
-        start = self.controller.starting_layout(self._initial, user=user,
-                                                dashboard=self.dashboard_id,
-                                                profile=self.profile)
+        if self.plan is not None:
+            self.plan = self._plan()
+            self._initial = self.plan.layout.copy()
+            start = self._starting(self.plan.layout)
+        else:
+            start = self.controller.starting_layout(self._initial, user=user,
+                                                    dashboard=self.dashboard_id,
+                                                    profile=self.profile)
         if start != self.tile_layout:
             self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
         self.session = self._open_session()
+        self._show_targets()
 
     def reset(self) -> None:
         """Return to the layout the dashboard started with (pins go too: a person asked)."""
@@ -242,20 +338,24 @@ class Dashboard(w.VBox):
         scope = f".{self._scope} .hub-grid"
         columns = f"repeat({layout.n_columns}, minmax(0, 1fr))"
         rules = [f"{scope} {{ grid-template-columns: {columns}; }}"]
+        with self._jobs.batch():  # every analysis queued, then run cheapest first
+            for placement in layout.placements():
+                tile = placement.tile
+                view = self._views.get(tile.id)
+                if view is None:
+                    view = self._views[tile.id] = TileView(tile, self.frame, self.profile,
+                                                           self._on_tile_action,
+                                                           context=self._context)
+                else:
+                    view.show(tile)
+                views.append(view)
         for placement in layout.placements():
             tile = placement.tile
-            view = self._views.get(tile.id)
-            if view is None:
-                view = self._views[tile.id] = TileView(tile, self.frame, self.profile,
-                                                       self._on_tile_action)
-            else:
-                view.show(tile)
             rules.append(
-                f"{scope} > .hub-tile--{tile.id} {{ "
+                f"{scope} > .hub-tile-id--{tile.id} {{ "
                 f"grid-row: {placement.row + 1} / span {placement.height}; "
                 f"grid-column: {placement.column + 1} / span {placement.width}; }}"
             )
-            views.append(view)
         for tile_id in set(self._views) - set(layout.ids):
             self._views.pop(tile_id).close()
         # tile ids match [A-Za-z0-9_-]+ (Tile validates it), so they are safe in CSS
@@ -281,6 +381,9 @@ class Dashboard(w.VBox):
             self._guard(lambda: layout.lock(tile_id, not tile.locked))
             return
         elif action == "dismiss" and not self._guard(lambda: layout.remove(tile_id)):
+            return
+        elif action == "answered":
+            self._record(tile_id, "task_done")
             return
         self._record(tile_id, EVENT_OF[action])
 
@@ -329,42 +432,7 @@ class Dashboard(w.VBox):
         """The banner: a proposal to approve, a change to undo, a failure; then the why."""
         session = session or self.session
         self.why.refresh(session.governor.key)
-        if decision is None and not session.failed:
-            self._banner.layout.display = "none"
-            return
-        text, buttons = "", []
-        self._banner.remove_class("hub-banner--failed")
-        if decision is None:
-            text = ("The design agent failed; the dashboard kept its last good layout "
-                    "(see <code>hub doctor</code>).")
-            self._banner.add_class("hub-banner--failed")
-        elif decision.status == "pending":
-            text = f"<b>Proposed:</b> {escape(decision.explanation)}"
-            shown = decision.proposal_id  # the buttons act on this proposal, not a newer one
-            buttons = [self._button("Approve", "hub-approve", "success",
-                                    lambda: self.approve(shown)),
-                       self._button("Reject", "hub-reject", "", lambda: self.reject(shown))]
-        elif decision.status == "applied" and decision.announced:
-            text = f"<b>Changed:</b> {escape(decision.explanation)}"
-            buttons = [self._button("Undo", "hub-undo", "warning", self.undo)]
-        elif decision.status in ("undone", "restored"):
-            text = f"<b>{escape(decision.status.capitalize())}:</b> {escape(decision.explanation)}"
-        elif decision.status in ("vetoed", "refused", "failed"):
-            text = f"<b>Not applied</b> ({escape(decision.status)}): {escape(decision.explanation)}"
-        else:
-            self._banner.layout.display = "none"
-            return
-        message = w.HTML(f"<span class='hub-banner-text'>{text}</span>",
-                         layout=w.Layout(flex="1 1 auto"))
-        self._banner.children = [message, *buttons]
-        self._banner.layout.display = "flex"
-
-    @staticmethod
-    def _button(label: str, css: str, style: str, action) -> w.Button:
-        button = w.Button(description=label, button_style=style)
-        button.add_class(css)
-        button.on_click(lambda _b: action())
-        return button
+        self._banner.show(decision, failed=session.failed)
 
     def _guard(self, change) -> bool:
         """Run a person's change; a refusal is shown, never a crash of the page."""

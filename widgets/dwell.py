@@ -3,7 +3,9 @@
 A small anywidget: an ``IntersectionObserver`` in the page watches the dashboard's tiles and
 adds up, per tile, the time at least half of it is on screen while the page is visible; every
 few seconds (and when the page is hidden) it sends the totals to the kernel, with the clicks on
-each tile. The dashboard turns them into ``dwell`` and ``click`` events.
+each tile. It also times, once per tile element, how long the page took from the element
+appearing to its body being drawn (its bokeh canvases present, no ``.hub-progress`` left). The
+dashboard turns them into ``dwell``, ``click`` and ``render`` events.
 """
 
 from __future__ import annotations
@@ -24,9 +26,39 @@ function render({ model, el }) {
   const visibleSince = new Map();   // tile id -> ms timestamp when it became visible
   const pending = new Map();        // tile id -> ms of dwell not yet sent
   const clicks = new Map();
+  const renders = new Map();        // tile id -> seconds from appearing to drawn, not yet sent
+  const appeared = new Map();       // tile element -> ms timestamp it was first seen
+  const PREFIX = "hub-tile-id--";
   const idOf = (node) => {
-    for (const c of node.classList) if (c.startsWith("hub-tile--")) return c.slice(10);
+    for (const c of node.classList) if (c.startsWith(PREFIX)) return c.slice(PREFIX.length);
     return null;
+  };
+  // bokeh draws into shadow roots: look through them for its canvas
+  const hasCanvas = (node, depth = 0) => {
+    if (node.querySelector("canvas")) return true;
+    if (depth > 6) return false;
+    for (const el of node.querySelectorAll("*")) {
+      if (el.shadowRoot && hasCanvas(el.shadowRoot, depth + 1)) return true;
+    }
+    return node.shadowRoot ? hasCanvas(node.shadowRoot, depth + 1) : false;
+  };
+  const drawn = (tile) => {
+    if (tile.querySelector(".hub-progress")) return false;
+    for (const chart of tile.querySelectorAll(".hub-chart")) if (!hasCanvas(chart)) return false;
+    return true;
+  };
+  const checkDrawn = () => {
+    const now = performance.now();
+    for (const [tile, since] of appeared) {
+      if (!tile.isConnected) { appeared.delete(tile); continue; }
+      if (!drawn(tile)) {
+        if (now - since > 600000) appeared.delete(tile);  // never drawn: stop looking
+        continue;
+      }
+      const id = idOf(tile);
+      if (id) renders.set(id, (now - since) / 1000);
+      appeared.delete(tile);
+    }
   };
   const settle = (id, now) => {
     const since = visibleSince.get(id);
@@ -55,6 +87,7 @@ function render({ model, el }) {
     for (const tile of root.querySelectorAll(".hub-tile")) {
       if (watched.has(tile)) continue;
       watched.add(tile);
+      appeared.set(tile, performance.now());
       observer.observe(tile);
       tile.addEventListener("click", (event) => {
         if (event.target.closest("button")) return;  // buttons report their own action
@@ -69,16 +102,27 @@ function render({ model, el }) {
     const dwell = {};
     for (const [id, ms] of pending) if (ms >= 250) dwell[id] = ms / 1000;
     const clicked = Object.fromEntries(clicks);
-    if (Object.keys(dwell).length || Object.keys(clicked).length) {
-      model.send({ dwell, clicks: clicked });
+    const render = Object.fromEntries(renders);
+    if (Object.keys(dwell).length || Object.keys(clicked).length ||
+        Object.keys(render).length) {
+      model.send({ dwell, clicks: clicked, render });
     }
     pending.clear();
     clicks.clear();
+    renders.clear();
   };
   scan();
   const mutations = new MutationObserver(scan);
   mutations.observe(document.body, { childList: true, subtree: true });
   const timer = setInterval(flush, model.get("interval_ms"));
+  // render times go out soon after the tile is drawn, not with the next dwell report
+  const drawTimer = setInterval(() => {
+    checkDrawn();
+    if (renders.size) {
+      model.send({ render: Object.fromEntries(renders) });
+      renders.clear();
+    }
+  }, 250);
   const onVisibility = () => {
     if (document.hidden) {
       flush();
@@ -95,6 +139,7 @@ function render({ model, el }) {
   return () => {
     flush();
     clearInterval(timer);
+    clearInterval(drawTimer);
     observer.disconnect();
     mutations.disconnect();
     document.removeEventListener("visibilitychange", onVisibility);
@@ -105,11 +150,12 @@ export default { render };
 
 Report = Callable[[str, str, float], None]  # (tile id, kind, value)
 MAX_CLICKS = 20  # clicks on one tile in one report period that count
+MAX_RENDER_SECONDS = 600.0  # the page stops timing a tile that is not drawn by then
 
 
 class DwellTracker(anywidget.AnyWidget):
-    """Reports ``(tile, "dwell", seconds)`` and ``(tile, "click", n)`` for the dashboard
-    whose CSS scope class is ``scope``."""
+    """Reports ``(tile, "dwell", seconds)``, ``(tile, "click", n)`` and ``(tile, "render",
+    seconds)`` for the dashboard whose CSS scope class is ``scope``."""
 
     _esm = _ESM
     scope = traitlets.Unicode().tag(sync=True)
@@ -123,7 +169,8 @@ class DwellTracker(anywidget.AnyWidget):
     def _received(self, _widget, content, _buffers) -> None:
         """Messages come from a page anyone may script: only plausible values are kept."""
         limit = self.interval_ms / 1000 + 1  # no tile is on screen longer than a report period
-        for kind, key, cap in (("dwell", "dwell", limit), ("click", "clicks", MAX_CLICKS)):
+        for kind, key, cap in (("dwell", "dwell", limit), ("click", "clicks", MAX_CLICKS),
+                               ("render", "render", MAX_RENDER_SECONDS)):
             try:
                 items = dict(content.get(key) or {}).items()
             except (TypeError, ValueError, AttributeError):

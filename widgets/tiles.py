@@ -13,11 +13,12 @@ import pandas as pd
 
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.layout import Tile
-from widgets.bokehjs import ensure_bokehjs
-from widgets.charts import chart_figure
 from widgets.markup import escape
+from widgets.summaries import missing_html, overview_html
+from widgets.tile_kinds import TileContext, error_widget, render
 
 logger = logging.getLogger("hub_kernel")
+__all__ = ["CONTROLS", "TileView", "missing_html", "overview_html"]
 TileAction = Callable[[str, str], None]  # (tile id, action name)
 
 # (action, label, Font Awesome icon, tooltip): icons ship with ipywidgets, emoji fonts may not
@@ -31,64 +32,23 @@ CONTROLS = (("first", "⇤", "", "Move this tile to the first slot"),
             ("dismiss", "✕", "", "Remove this tile (Reset layout brings it back)"))
 
 
-def _fmt(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:,.3g}"
-
-
-def overview_html(profile: DatasetProfile) -> str:
-    """The overview tile: size of the data and one row per column."""
-    rows = []
-    for c in profile.columns:
-        if c.kind == "numeric" and c.stats:
-            summary = f"{_fmt(c.stats['min'])} – {_fmt(c.stats['max'])}"
-        elif c.kind == "datetime" and c.stats:
-            summary = f"{c.stats['min'][:10]} – {c.stats['max'][:10]}"
-        elif c.stats:
-            summary = f"top: {c.stats['top']} ({c.stats['top_count']:,})"
-        else:
-            summary = "empty"
-        rows.append(
-            f"<tr><td class='hub-col'>{escape(c.name)}</td><td>{escape(c.kind)}</td>"
-            f"<td>{c.n_unique:,}</td><td>{escape(summary)}</td></tr>"
-        )
-    return (
-        f"<div class='hub-overview'><p><b>{profile.n_rows:,}</b> rows × "
-        f"<b>{profile.n_columns:,}</b> columns · {profile.memory_bytes / 1e6:,.1f} MB</p>"
-        "<table class='hub-table'><thead><tr><th>column</th><th>kind</th><th>distinct</th>"
-        f"<th>values</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def missing_html(profile: DatasetProfile) -> str:
-    """The missing-values tile: share of missing values per column, worst first."""
-    if profile.n_missing == 0:
-        return (
-            f"<p class='hub-missing-none'>No missing values in any of the "
-            f"{profile.n_columns:,} columns ({profile.n_rows:,} rows).</p>"
-        )
-    rows = []
-    for c in sorted(profile.columns, key=lambda c: -c.missing_share):
-        if not c.n_missing:
-            continue
-        pct = 100 * c.missing_share
-        rows.append(
-            f"<tr><td class='hub-col'>{escape(c.name)}</td><td>{c.n_missing:,}</td>"
-            f"<td><span class='hub-bar' style='width:{pct * 0.8:.0f}px'></span>{pct:.1f}%</td></tr>"
-        )
-    return (
-        "<table class='hub-table'><thead><tr><th>column</th><th>missing</th><th>share</th></tr>"
-        f"</thead><tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
 class TileView(w.VBox):
-    """The widget of one tile. ``show(tile)`` refreshes it when the layout changes the tile."""
+    """The widget of one tile. ``show(tile)`` refreshes it when the layout changes the tile.
+
+    Its root element has the classes ``hub-tile``, ``hub-tile--KIND``, ``hub-tile-id--ID`` and,
+    while its analysis runs or after it failed, ``hub-tile--pending`` or ``hub-tile--failed``.
+    ``context(tile, state)`` makes the ``TileContext`` its body is drawn with.
+    """
 
     def __init__(self, tile: Tile, frame: pd.DataFrame, profile: DatasetProfile,
-                 on_action: TileAction | None = None) -> None:
+                 on_action: TileAction | None = None,
+                 context: Callable[[Tile, Callable[[str], None]], TileContext] | None = None
+                 ) -> None:
         self._frame = frame
         self._profile = profile
         self._on_action = on_action
+        self._context = context or (lambda t, state: TileContext(t, frame, profile,
+                                                                 state=state))
         self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
         self._title.add_class("hub-tile-title")
         buttons = []
@@ -102,11 +62,27 @@ class TileView(w.VBox):
         header = w.HBox([self._title, *buttons], layout=w.Layout(align_items="center"))
         header.add_class("hub-tile-header")
         self._body = w.Box(layout=w.Layout(width="100%"))
-        super().__init__([header, self._body], layout=w.Layout(min_width="0"))
+        answered = w.Button(description="This answered my question", icon="check",
+                            tooltip="Tell the agents this tile gave you what you came for",
+                            layout=w.Layout(width="auto"))
+        answered.add_class("hub-answered")
+        answered.on_click(lambda _b: self._answered(answered))
+        self._answered_button = answered
+        super().__init__([header, self._body, answered], layout=w.Layout(min_width="0"))
         self.add_class("hub-tile")
-        self.add_class(f"hub-tile--{tile.id}")
+        self.add_class(f"hub-tile--{tile.kind}")
+        self.add_class(f"hub-tile-id--{tile.id}")
+        self.state = "ready"
         self.tile: Tile | None = None
         self.show(tile)
+
+    def set_state(self, state: str) -> None:
+        """``pending`` (its analysis runs), ``failed`` or ``ready``: shown as a class."""
+        for old in ("pending", "failed"):
+            self.remove_class(f"hub-tile--{old}")
+        if state in ("pending", "failed"):
+            self.add_class(f"hub-tile--{state}")
+        self.state = state
 
     def show(self, tile: Tile) -> None:
         previous, self.tile = self.tile, tile
@@ -119,25 +95,17 @@ class TileView(w.VBox):
             tile.chart_type, tile.columns, tile.height
         ):
             try:
-                body = self._render_body(tile)
+                body = render(self._context(tile, self.set_state))
             except Exception as exc:  # one broken tile must not take the dashboard down
                 logger.exception("tile %s cannot be drawn", tile.id)
-                body = w.HTML(f"<p class='hub-error' style='color:#b5485d'>This tile cannot be "
-                              f"drawn: {escape(str(exc))}</p>")
+                self.set_state("failed")
+                body = error_widget(f"This tile cannot be drawn: {exc}")
             self._body.children = [body]
 
-    def _render_body(self, tile: Tile) -> w.Widget:
-        if tile.kind == "overview":
-            return w.HTML(overview_html(self._profile))
-        if tile.kind == "missing":
-            return w.HTML(missing_html(self._profile))
-        ensure_bokehjs()
-        from jupyter_bokeh import BokehModel
-
-        model = BokehModel(chart_figure(self._frame, tile, height=240 * tile.height),
-                           layout=w.Layout(width="100%"))
-        model.add_class("hub-chart")
-        return model
+    def _answered(self, button: w.Button) -> None:
+        if self._on_action is not None and self.tile is not None:
+            self._on_action(self.tile.id, "answered")
+            button.button_style = "success"
 
     def _act(self, action: str) -> None:
         if self._on_action is not None and self.tile is not None:

@@ -12,14 +12,16 @@ HOSTILE = "<script>alert(1)</script>"
 
 @pytest.fixture
 def dashboard(hub_home):
-    return Dashboard.from_path(None)
+    board = Dashboard.from_path(None)
+    yield board
+    assert board.wait(120)  # no analysis outlives the test's HUB_HOME
 
 
 def positions(dashboard):
     css = dashboard._positions.value
     return {m[0]: (int(m[1]), int(m[2]), int(m[3]), int(m[4])) for m in re.findall(
-        r"\.hub-tile--([\w-]+) \{ grid-row: (\d+) / span (\d+); grid-column: (\d+) / span (\d+);",
-        css)}
+        r"\.hub-tile-id--([\w-]+) \{ grid-row: (\d+) / span (\d+); "
+        r"grid-column: (\d+) / span (\d+);", css)}
 
 
 def tile_ids(dashboard):
@@ -30,31 +32,33 @@ def button(view, action):
     return next(b for b in view.children[0].children if f"hub-{action}" in b._dom_classes)
 
 
-def test_dashboard_renders_the_default_layout(dashboard):
-    assert tile_ids(dashboard) == dashboard.tile_layout.ids
-    assert len(tile_ids(dashboard)) == 6
-    assert positions(dashboard)["line-date-temp_max"] == (1, 1, 2, 2)  # row 1, columns 2-3
+def test_dashboard_renders_the_agents_plan(dashboard):
+    assert tile_ids(dashboard) == dashboard.tile_layout.ids == dashboard.plan.layout.ids
+    kinds = {view.tile.kind for view in dashboard._grid.children}
+    assert {"overview", "chart", "missing"} <= kinds
+    assert any(kind.startswith("analysis-") for kind in kinds)
+    assert positions(dashboard)["overview"] == (1, 1, 1, 2)  # row 1, columns 1-2
     assert "repeat(3, minmax(0, 1fr))" in dashboard._positions.value
 
 
 def test_tile_buttons_change_the_layout_and_the_grid_follows(dashboard):
     views = {v.tile.id: v for v in dashboard._grid.children}
-    chart_before = views["bar-weather"]._body.children[0]
+    chart_before = views["cat-weather"]._body.children[0]
     button(views["missing"], "first").click()
     assert tile_ids(dashboard)[0] == "missing"
     assert positions(dashboard)["missing"] == (1, 1, 1, 1)
-    button(views["bar-weather"], "expand").click()
-    assert positions(dashboard)["bar-weather"][3] == 3
-    assert views["bar-weather"]._body.children[0] is chart_before  # moved, not rebuilt
+    button(views["cat-weather"], "expand").click()
+    assert positions(dashboard)["cat-weather"][3] == 3
+    assert views["cat-weather"]._body.children[0] is chart_before  # moved, not rebuilt
     assert "layout v2" in dashboard._status.value
-    button(views["bar-weather"], "expand").click()
-    assert positions(dashboard)["bar-weather"][3] == 1
+    button(views["cat-weather"], "expand").click()
+    assert positions(dashboard)["cat-weather"][3] == 1
 
 
 def test_code_changes_to_the_layout_rerender(dashboard):
     layout = dashboard.tile_layout
-    layout.set_chart_type("hist-temp_min", "line")
-    view = next(v for v in dashboard._grid.children if v.tile.id == "hist-temp_min")
+    layout.set_chart_type("num-temp_min", "line")
+    view = next(v for v in dashboard._grid.children if v.tile.id == "num-temp_min")
     assert view.tile.chart_type == "line"
     layout.remove("overview")
     assert "overview" not in tile_ids(dashboard)
@@ -107,7 +111,8 @@ def test_a_tile_that_cannot_be_drawn_shows_why_and_the_rest_still_render(dashboa
     view = dashboard._views["ghost"]
     assert "cannot be drawn" in view._body.children[0].value
     assert "no such column" in view._body.children[0].value
-    assert len(dashboard._grid.children) == 7
+    assert len(dashboard._grid.children) == len(dashboard.plan.layout) + 1
+    assert "hub-tile--failed" in view._dom_classes
 
 
 def test_odd_data_does_not_break_the_dashboard():

@@ -15,11 +15,16 @@ from widgets import Dashboard
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
+_made: list[Dashboard] = []
+
+
 @pytest.fixture
 def home(hub_home, monkeypatch):
     monkeypatch.setenv("HUB_RELAYOUT_EVERY", "2")
     config.reload_settings()
-    return hub_home
+    yield hub_home
+    while _made:  # no analysis outlives the test's HUB_HOME
+        assert _made.pop().wait(120)
 
 
 def views(dashboard):
@@ -36,8 +41,11 @@ def banner_button(dashboard, css):
 
 
 def make(user="ann", **kwargs):
-    return Dashboard.from_path(None, user=user,
-                               controller=MetaController(agent=DesignAgent(seed=0)), **kwargs)
+    dashboard = Dashboard.from_path(None, user=user,
+                                    controller=MetaController(agent=DesignAgent(seed=0)),
+                                    **kwargs)
+    _made.append(dashboard)
+    return dashboard
 
 
 def test_supervised_thumbs_down_removes_a_tile_and_undo_brings_it_back(home):
@@ -119,6 +127,7 @@ def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
     from hub_kernel.agents.common.events import EventStore
 
     dashboard = make()
+    assert dashboard.wait(120)  # the analyses' compute times are stored first
     before = dashboard.tile_layout.to_dict()
     message = {"dwell": {"overview": 7.5, "no-such-tile": 3.0}, "clicks": {"missing": 2}}
     for _ in range(3):  # more than relayout_every messages: still no re-arrangement
@@ -127,7 +136,7 @@ def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
                                                                         "missing": "nan"}}
     dashboard._dwell._received(dashboard._dwell, hostile, [])
     dashboard._dwell._received(dashboard._dwell, {"dwell": ["not", "a", "dict"]}, [])
-    events = EventStore().events(user="ann")
+    events = [e for e in EventStore().events(user="ann") if e.kind in ("dwell", "click")]
     assert [(e.tile, e.kind, e.value) for e in events[:2]] == [("overview", "dwell", 6.0),
                                                                ("missing", "click", 2.0)]
     # the 1e9 s of dwell is capped at one report period; negative and NaN values are dropped
@@ -140,7 +149,7 @@ def test_layout_history_restores_any_version_from_the_page(home):
     dashboard = make()
     first = dashboard.tile_layout.to_dict()
     click(dashboard, "missing", "first")
-    click(dashboard, "bar-weather", "expand")
+    click(dashboard, "cat-weather", "expand")
     labels = [label for label, _ in dashboard.why._versions.options]
     assert len(labels) == 3 and labels[-1].startswith("v1 ")
     dashboard.why._versions.value = 1
@@ -170,16 +179,16 @@ def test_approve_acts_on_the_proposal_shown_not_a_newer_one(home):
     click(dashboard, liked, "up")
     approve = banner_button(dashboard, "hub-approve")
     # meanwhile another kernel of the same user queues a different proposal
-    other = [t for t in dashboard.tile_layout if t.id != "bar-weather"]
+    other = [t for t in dashboard.tile_layout if t.id != "cat-weather"]
     from hub_kernel.layout import Layout
     from hub_kernel.safety.governor import LayoutGovernor
 
     elsewhere = LayoutGovernor(dashboard.tile_layout.copy(), user="ann",
                                dashboard=dashboard.dashboard_id)
     elsewhere.submit(Proposal(agent="design", layout=Layout(other, 3).to_dict(),
-                              explanation="remove bar-weather"))
+                              explanation="remove cat-weather"))
     approve.click()
-    assert "bar-weather" in dashboard.tile_layout  # the unseen proposal was not applied
+    assert "cat-weather" in dashboard.tile_layout  # the unseen proposal was not applied
     assert "superseded" in dashboard._status.value
 
 

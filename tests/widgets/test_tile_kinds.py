@@ -1,0 +1,242 @@
+"""Tile kinds: every catalog analysis drawn by one generic renderer, in the background."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hub_kernel.analyses as analyses
+from hub_kernel.agents.common.events import EventStore
+from hub_kernel.analyses import AnalysisResult, Fact, analysis_registry
+from hub_kernel.data import profile_dataset
+from hub_kernel.layout import Tile, analysis_kind
+from hub_kernel.safety.audit import AuditLog
+from widgets import Dashboard
+from widgets.background import AnalysisJobs
+from widgets.tile_kinds import TileContext, analysis_html, render, renderer_for, support, tile_kinds
+from widgets.tiles import TileView, overview_html
+
+HOSTILE = "<b>x</b>"
+
+
+def rich_frame(n: int = 240) -> pd.DataFrame:
+    """Data every analysis of the catalog applies to (with target ``y``)."""
+    rng = np.random.default_rng(0)
+    group = rng.choice(["north", "south", "<i>east</i>"], n)
+    x = np.arange(n) * 0.1 + rng.normal(0, 1, n)
+    x[::17] = np.nan
+    y = 2 * np.nan_to_num(x) + (group == "north") * 5 + rng.normal(0, 1, n)
+    return pd.DataFrame({"when": pd.date_range("2020-01-01", periods=n, freq="D"),
+                         HOSTILE: x, "y": y, "z": rng.normal(0, 1, n), "group": group})
+
+
+def texts(widget) -> str:
+    """Every HTML value under ``widget``."""
+    out = [getattr(widget, "value", "")] if isinstance(getattr(widget, "value", None), str) else []
+    for child in getattr(widget, "children", ()):
+        out.append(texts(child))
+    return "\n".join(out)
+
+
+def kinds_under(widget) -> list[str]:
+    found = [type(widget).__name__]
+    for child in getattr(widget, "children", ()):
+        found.extend(kinds_under(child))
+    return found
+
+
+@pytest.fixture(scope="module")
+def rich():
+    frame = rich_frame()
+    return frame, profile_dataset(frame)
+
+
+@pytest.mark.parametrize("name", analysis_registry.names())
+def test_every_catalog_analysis_renders_through_the_one_generic_renderer(name, rich):
+    frame, profile = rich
+    assert analysis_registry.get(name).applies(profile, "y")  # the data covers the catalog
+    assert renderer_for(analysis_kind(name)) is tile_kinds.get("analysis")
+    jobs = AnalysisJobs(frame, profile, target="y")
+    states: list[str] = []
+    tile = Tile(id=f"an-{name}", kind=analysis_kind(name), title=name)
+    body = render(TileContext(tile, frame, profile, target="y", jobs=jobs, state=states.append))
+    assert jobs.wait(120)
+    result = analysis_registry.get(name).run(frame, profile, target="y")
+    shown = texts(body)
+    assert states[0] == "pending" and states[-1] == "ready", shown
+    assert "hub-progress" not in str(body.children)
+    for fact in result.facts[:3]:
+        assert fact.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
+            in shown.replace("&#x27;", "'").replace("&quot;", '"')
+    assert "<b>x</b>" not in shown and "<i>east</i>" not in shown  # user text is escaped
+    if result.chart:
+        assert "BokehModel" in kinds_under(body)
+    for caveat in result.caveats:
+        assert "hub-caveats" in shown and len(caveat) > 0
+
+
+def test_caveats_and_facts_are_escaped():
+    result = AnalysisResult(name="t", title="t",
+                            facts=[Fact("k", "Column <b>x</b> has 3 values.", 3)],
+                            caveats=["<script>alert(1)</script> is odd"])
+    html = analysis_html(result)
+    assert "Column &lt;b&gt;x&lt;/b&gt; has 3 values." in html
+    assert "&lt;script&gt;" in html and "<script>" not in html
+
+
+def test_support_is_one_minus_the_corrected_smallest_p_value():
+    facts = [Fact("a_p_value", "p is 0.01.", 0.01), Fact("b", "b is 2.", 2),
+             Fact("c_p_value", "p is 0.2.", 0.2), Fact("d", "d is 4.", 4)]
+    assert support(AnalysisResult("t", "t", facts=facts)) == pytest.approx(1 - 0.04)
+    weak = [Fact("p_value", "p is 0.5.", 0.5), Fact("e", "e is 1.", 1)]
+    assert support(AnalysisResult("t", "t", facts=weak)) == 0.0  # clipped: not supported
+    assert support(AnalysisResult("t", "t", facts=[Fact("n", "n is 3.", 3)])) is None
+
+
+def test_a_kind_without_renderer_shows_why_in_its_tile_only(rich):
+    frame, profile = rich
+    view = TileView(Tile(id="odd", kind="no-such-kind", title="odd"), frame, profile)
+    assert "hub-error" in view._body.children[0].value
+    assert "no-such-kind" in view._body.children[0].value
+    assert "hub-tile--failed" in view._dom_classes
+
+
+# -- in the dashboard ----------------------------------------------------------------------------
+class Gate:
+    """``hub_kernel.analyses.get`` whose analyses wait for ``open()``; ``fail`` ones raise."""
+
+    def __init__(self, real, fail=()):
+        self.real, self.fail = real, set(fail)
+        self.event = threading.Event()
+
+    def __call__(self, name):
+        gate, real, fail = self, self.real(name), self.fail
+
+        class Held:
+            def __getattr__(self, attribute):  # applies, title, ...: the real analysis's
+                return getattr(real, attribute)
+
+            def run(self, frame, profile=None, target=None):
+                assert gate.event.wait(60)
+                if name in fail:
+                    raise analyses.AnalysisError(name, "boom <b>bad</b>")
+                return real.run(frame, profile, target=target)
+
+        return Held()
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    held = Gate(analyses.get)
+    monkeypatch.setattr(analyses, "get", held)
+    yield held
+    held.event.set()
+
+
+def analysis_views(dashboard):
+    return {i: v for i, v in dashboard._views.items() if v.tile.kind.startswith("analysis-")}
+
+
+def test_cheap_tiles_are_drawn_before_the_analyses_finish(hub_home, gate):
+    dashboard = Dashboard(rich_frame())
+    views = dashboard._views
+    for kind in ("overview", "chart", "missing"):
+        drawn = [v for v in views.values() if v.tile.kind == kind]
+        assert drawn and all(v.state == "ready" for v in drawn)
+    assert any(type(v._body.children[0]).__name__ == "BokehModel" for v in views.values())
+    waiting = analysis_views(dashboard)
+    assert waiting and set(dashboard.pending) == set(waiting)
+    for view in waiting.values():
+        assert "hub-tile--pending" in view._dom_classes
+        assert "hub-progress" in view._body.children[0].children[0]._dom_classes
+    assert not dashboard.wait(0.2)
+    gate.event.set()
+    assert dashboard.wait(120)
+    assert dashboard.pending == []
+    assert all("hub-tile--pending" not in v._dom_classes for v in waiting.values())
+    computed = {e.tile: e.value for e in EventStore().events(dashboard=dashboard.dashboard_id)
+                if e.kind == "compute"}
+    assert set(computed) == set(waiting) and all(v >= 0 for v in computed.values())
+
+
+def test_an_analysis_that_raises_shows_its_error_and_the_others_fill_in(hub_home, gate):
+    frame = rich_frame()
+    dashboard = Dashboard(frame)
+    views = analysis_views(dashboard)
+    broken = next(iter(views.values())).tile.analysis
+    gate.fail = {broken}
+    gate.event.set()
+    assert dashboard.wait(120)
+    failed = views[f"an-{broken}"]
+    assert "hub-tile--failed" in failed._dom_classes
+    html = failed._body.children[0].children[0].value
+    assert "hub-error" in html and "boom &lt;b&gt;bad&lt;/b&gt;" in html
+    others = [v for v in views.values() if v.tile.analysis != broken]
+    assert others and all(v.state == "ready" for v in others)
+    assert all("hub-facts" in texts(v._body) or "hub-facts-none" in texts(v._body)
+               for v in others)
+
+
+def test_this_answered_my_question_records_task_done(hub_home):
+    dashboard = Dashboard(rich_frame(), user="ann")
+    view = dashboard._views["overview"]
+    button = next(b for b in view.children if "hub-answered" in b._dom_classes)
+    button.click()
+    events = [e for e in EventStore().events(user="ann") if e.kind == "task_done"]
+    assert [(e.tile, e.dashboard) for e in events] == [("overview", dashboard.dashboard_id)]
+    assert dashboard.wait(120)
+
+
+def test_done_names_the_task_in_the_audit_and_offers_a_rating(hub_home):
+    dashboard = Dashboard(rich_frame(), user="ann")
+    bar = dashboard.done_bar
+    assert "hub-done" in bar.done._dom_classes and "hub-task" in bar.task._dom_classes
+    assert bar.rate.layout.display == "none"
+    bar.task.value = "find what drives <b>y</b>"
+    bar.done.click()
+    assert bar.rate.layout.display == "flex"
+    next(b for b in bar.rate.children if "hub-rate-4" in b._dom_classes).click()
+    events = [(e.tile, e.kind, e.value) for e in EventStore().events(user="ann")
+              if e.kind in ("done", "rating")]
+    assert events == [("dashboard", "done", 1.0), ("dashboard", "rating", 4.0)]
+    entry = AuditLog().entries(agent="viewer")[-1]
+    assert entry.explanation == "find what drives <b>y</b>"
+    assert dashboard.session.governor.key in entry.action
+    assert dashboard.wait(120)
+
+
+def test_a_target_adds_the_model_tile_and_none_replans_without_it(hub_home):
+    frame = rich_frame()
+    dashboard = Dashboard(frame, target="y")
+    first_id = dashboard.dashboard_id
+    assert "hub-target" in dashboard._target._dom_classes
+    assert dashboard._target.options[0] == ("none", "") and dashboard._target.value == "y"
+    assert [v for v in dashboard._views.values() if "hub-tile--model" in v._dom_classes]
+    assert dashboard.wait(120)
+    dashboard._target.value = ""
+    assert dashboard.target is None and dashboard.dashboard_id != first_id
+    assert all(v.tile.kind != "model" for v in dashboard._views.values())
+    assert dashboard.tile_layout.ids == dashboard.plan.layout.ids
+    assert dashboard.wait(120)
+
+
+def test_dashboard_ids_come_from_the_content_not_the_title(hub_home):
+    frame = rich_frame()
+    one, two = Dashboard(frame, title="a.csv"), Dashboard(frame.copy(), title="b.csv")
+    other = Dashboard(frame.head(100), title="a.csv")
+    assert one.dashboard_id == two.dashboard_id != other.dashboard_id
+    assert Dashboard(frame, dashboard_id="mine").dashboard_id == "mine"
+    for board in (one, two, other):
+        assert board.wait(120)
+
+
+def test_overview_writes_years_without_separators():
+    frame = pd.DataFrame({"year": [2003, 2005, 2009], "income": [12_345.0, 56_789.5, 99_000.0],
+                          "count": [1000, 2500, 4000]})
+    html = overview_html(profile_dataset(frame))
+    assert "2003 – 2009" in html
+    assert "12,345 – 99,000" in html and "e+" not in html
+    assert "1,000 – 4,000" in html

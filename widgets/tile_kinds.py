@@ -1,0 +1,290 @@
+"""Tile kinds: a registry from a tile's kind to the function that draws its body.
+
+A renderer is ``render(ctx: TileContext) -> ipywidgets.Widget``. Built in: ``overview``,
+``chart``, ``missing``, ``runs``, ``model`` (``widgets.model_tile:render``, imported on first
+use) and every ``analysis-<name>`` kind, drawn by one generic renderer from the analysis
+result: its facts as sentences, its chart with bokeh, its caveats. Plug-ins register more kinds
+with ``tile_kinds.register(render, "kind")`` or a ``"module:function"`` string.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from hub_kernel.core.registry import Registry
+from hub_kernel.exceptions import HubError, LayoutError
+from hub_kernel.layout import ANALYSIS_PREFIX, Tile
+from widgets.background import AnalysisJobs
+from widgets.markup import escape
+
+logger = logging.getLogger("hub_kernel")
+#: a tile state the root element shows as class ``hub-tile--STATE``
+State = Callable[[str], None]  # "pending" | "failed" | "ready"
+MAX_FACTS = 6
+
+
+@dataclass
+class TileContext:
+    """What a renderer may use: the tile, the data, who is looking, and ways to report."""
+
+    tile: Tile
+    frame: pd.DataFrame
+    profile: Any
+    target: str | None = None
+    user: str = ""
+    dashboard: str = ""
+    session: Any = None  # the DashboardSession (None: nothing is recorded)
+    jobs: AnalysisJobs | None = None
+    state: State = field(default=lambda _s: None)
+
+    def report(self, kind: str, value: float = 1.0) -> None:
+        """Record an event of ``kind`` for this tile through the session."""
+        if self.session is None:
+            return
+        try:
+            self.session.interact(self.tile.id, kind, value)
+        except HubError as exc:
+            logger.warning("could not record %s for tile %s: %s", kind, self.tile.id, exc)
+
+    def quality(self, value: float) -> None:
+        """Record the statistical support of what this tile shows (0..1), when the session
+        keeps it."""
+        record = getattr(self.session, "record_quality", None)
+        if record is None:
+            return
+        try:
+            record(self.tile.id, float(value))
+        except HubError as exc:
+            logger.warning("could not record the quality of tile %s: %s", self.tile.id, exc)
+
+
+def _as_renderer(part: Any) -> Any:
+    if callable(part) or (isinstance(part, str) and ":" in part):
+        return part
+    from hub_kernel.exceptions import RegistryError
+
+    raise RegistryError(f"{part!r} is not a tile renderer: give a function render(ctx) or a "
+                        "'module:function' string")
+
+
+tile_kinds: Registry[Any] = Registry("tile kind", check=_as_renderer)
+
+
+def renderer_for(kind: str) -> Callable[[TileContext], w.Widget]:
+    """The renderer of tile ``kind`` (analysis kinds share one); a ``"module:function"``
+    registration is imported now."""
+    name = "analysis" if kind.startswith(ANALYSIS_PREFIX) and kind not in tile_kinds else kind
+    if name not in tile_kinds:
+        raise LayoutError(f"no renderer for tile kind {kind!r}; known kinds: "
+                          f"{', '.join(tile_kinds.names())}, analysis-<name>")
+    part = tile_kinds.get(name)
+    if isinstance(part, str):
+        module, _, attribute = part.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise LayoutError(f"tile kind {kind!r} needs {part}, which cannot be loaded: "
+                              f"{exc}") from exc
+    return part
+
+
+def render(ctx: TileContext) -> w.Widget:
+    """The body of ``ctx.tile``."""
+    return renderer_for(ctx.tile.kind)(ctx)
+
+
+# -- built-in kinds --------------------------------------------------------------------------
+def render_overview(ctx: TileContext) -> w.Widget:
+    from widgets.summaries import overview_html
+
+    return w.HTML(overview_html(ctx.profile))
+
+
+def render_missing(ctx: TileContext) -> w.Widget:
+    from widgets.summaries import missing_html
+
+    return w.HTML(missing_html(ctx.profile))
+
+
+def render_chart(ctx: TileContext) -> w.Widget:
+    from widgets.charts import chart_figure
+
+    return bokeh_widget(chart_figure(ctx.frame, ctx.tile, height=240 * ctx.tile.height))
+
+
+def render_runs(ctx: TileContext) -> w.Widget:
+    from widgets.runs import RunHistoryTile
+
+    return RunHistoryTile(limit=10)
+
+
+def bokeh_widget(fig: Any) -> w.Widget:
+    """A bokeh figure as a widget (class ``hub-chart``)."""
+    from jupyter_bokeh import BokehModel
+
+    from widgets.bokehjs import ensure_bokehjs
+
+    ensure_bokehjs()
+    model = BokehModel(fig, layout=w.Layout(width="100%"))
+    model.add_class("hub-chart")
+    return model
+
+
+def error_widget(message: str) -> w.HTML:
+    """A tile body that says why the tile cannot be shown (class ``hub-error``)."""
+    return w.HTML(f"<p class='hub-error' style='color:#b5485d'>{escape(message)}</p>")
+
+
+# -- analysis tiles --------------------------------------------------------------------------
+def support(result: Any) -> float | None:
+    """The statistical support of an analysis result in [0, 1]: 1 minus its smallest p-value,
+    Bonferroni-corrected by the number of facts (``None``: it states no p-value). A helper of
+    ``hub_kernel.analyses.findings`` is used when there is one."""
+    try:
+        findings = importlib.import_module("hub_kernel.analyses.findings")
+    except ImportError:
+        findings = None
+    helper = getattr(findings, "support", None)
+    if callable(helper):
+        try:
+            value = helper(result)
+            return None if value is None else min(1.0, max(0.0, float(value)))
+        except Exception:
+            logger.exception("hub_kernel.analyses.findings.support failed; deriving it here")
+    p_values = [float(f.value) for f in result.facts
+                if f.key.endswith("p_value") and isinstance(f.value, int | float)
+                and math.isfinite(float(f.value))]
+    if not p_values:
+        return None
+    corrected = min(p_values) * max(1, len(result.facts))
+    return min(1.0, max(0.0, 1.0 - corrected))
+
+
+def leading_facts(result: Any) -> list[Any]:
+    """The facts a tile leads with: ranked by ``hub_kernel.analyses.findings`` when it can,
+    else in the analysis's order."""
+    try:
+        findings = importlib.import_module("hub_kernel.analyses.findings")
+    except ImportError:
+        return list(result.facts)
+    rank = getattr(findings, "rank_facts", None) or getattr(findings, "rank", None)
+    if callable(rank):
+        try:
+            return list(rank(result))
+        except Exception:
+            logger.exception("ranking the facts of %s failed; showing them in order",
+                             result.name)
+    return list(result.facts)
+
+
+def analysis_html(result: Any) -> str:
+    """The facts (as sentences) and caveats of an analysis result, escaped."""
+    facts = leading_facts(result)
+    items = "".join(f"<li class='hub-fact'>{escape(getattr(f, 'text', str(f)))}</li>"
+                    for f in facts[:MAX_FACTS])
+    more = (f"<p class='hub-more'>and {len(facts) - MAX_FACTS:,} more findings</p>"
+            if len(facts) > MAX_FACTS else "")
+    body = (f"<ul class='hub-facts'>{items}</ul>{more}" if items else
+            "<p class='hub-facts-none'>Nothing to report on this data.</p>")
+    caveats = "".join(f"<li>{escape(c)}</li>" for c in result.caveats)
+    if caveats:
+        body += f"<ul class='hub-caveats' style='color:#6b7280'>{caveats}</ul>"
+    return f"<div class='hub-analysis'>{body}</div>"
+
+
+def analysis_body(result: Any, title: str = "") -> list[w.Widget]:
+    """The widgets of an analysis result: its sentences and caveats, then its chart."""
+    parts: list[w.Widget] = [w.HTML(analysis_html(result))]
+    if result.chart:
+        from hub_kernel.reports.charts import figure_for
+
+        try:
+            fig = figure_for(result.chart, "")
+            fig.sizing_mode = "stretch_width"
+            parts.append(bokeh_widget(fig))
+        except Exception as exc:  # the facts still stand without the chart
+            logger.warning("the chart of %s cannot be drawn: %s", result.name, exc)
+            parts.append(error_widget(f"The chart cannot be drawn: {exc}"))
+    return parts
+
+
+def _progress(name: str) -> tuple[w.Widget, Callable[[float], None]]:
+    bar = w.FloatProgress(value=0, min=0, max=1, bar_style="info",
+                          layout=w.Layout(width="60%"))
+    label = w.HTML(f"<span>Running {escape(name)}…</span>")
+    box = w.HBox([bar, label], layout=w.Layout(align_items="center"))
+    box.add_class("hub-progress")
+
+    def tick(seconds: float) -> None:
+        bar.value = 1 - 1 / (1 + seconds / 5)  # no estimate of the total: creeps towards 1
+        label.value = f"<span>Running {escape(name)}… {seconds:.0f} s</span>"
+
+    return box, tick
+
+
+def render_analysis(ctx: TileContext) -> w.Widget:
+    """One renderer for every catalog analysis: a progress indicator now, the result's facts,
+    chart and caveats when its background run ends (or its error)."""
+    name = ctx.tile.analysis or ""
+    body = w.VBox(layout=w.Layout(width="100%"))
+    if ctx.jobs is None:
+        raise LayoutError(f"tile {ctx.tile.id!r} shows an analysis but the dashboard runs none")
+    progress, tick = _progress(name)
+    body.children = [progress]
+    ctx.state("pending")
+    finished = False
+
+    def done(result: Any, error: BaseException | None, seconds: float) -> None:
+        nonlocal finished
+        finished = True
+        ctx.report("compute", round(seconds, 4))
+        if error is not None:
+            ctx.state("failed")
+            body.children = [error_widget(f"This analysis failed: {error}")]
+            return
+        try:
+            body.children = analysis_body(result, ctx.tile.title)
+        except Exception as exc:
+            logger.exception("analysis tile %s cannot be drawn", ctx.tile.id)
+            ctx.state("failed")
+            body.children = [error_widget(f"This tile cannot be drawn: {exc}")]
+            return
+        ctx.state("ready")
+        value = support(result)
+        if value is not None:
+            ctx.quality(value)
+
+    ctx.jobs.submit(name, done)
+    if not finished:
+        _keep_ticking(ctx.jobs, name, tick, lambda: finished)
+    return body
+
+
+def _keep_ticking(jobs: AnalysisJobs, name: str, tick: Callable[[float], None],
+                  finished: Callable[[], bool]) -> None:
+    """Update the elapsed seconds once a second until the analysis ends."""
+    import threading
+
+    def loop() -> None:
+        while not finished() and not jobs.ended(name):
+            elapsed = jobs.elapsed(name)
+            if elapsed is not None:
+                tick(elapsed)
+            time.sleep(1.0)
+
+    threading.Thread(target=loop, name="hub-progress", daemon=True).start()
+
+
+for _kind, _render in (("overview", render_overview), ("chart", render_chart),
+                       ("missing", render_missing), ("runs", render_runs),
+                       ("analysis", render_analysis), ("model", "widgets.model_tile:render")):
+    tile_kinds.register(_render, _kind)
