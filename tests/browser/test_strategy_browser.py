@@ -23,7 +23,7 @@ ANALYSIS = "[class*='hub-tile--analysis-']"
 
 
 def open_as(page, server, user):
-    page.goto(f"{server.url}?user={user}")
+    page.goto(f"{server.url}?user={user}", timeout=TIMEOUT)
     page.locator(".hub-tile").first.wait_for(timeout=TIMEOUT)
     page.locator(".hub-chart canvas").first.wait_for(timeout=TIMEOUT)
 
@@ -116,6 +116,7 @@ def test_uploaded_data_gets_analyses_of_its_own_and_a_failing_one_fails_alone(
     for i in range(others.count()):  # the others filled in: text, and no error
         assert others.nth(i).locator(".hub-error").count() == 0
         assert len(others.nth(i).inner_text().strip()) > 40
+    failed.scroll_into_view_if_needed()
     screenshot(page, "sample")
 
     upload_file(page, shops_csv(tmp_path / "shops.csv"))
