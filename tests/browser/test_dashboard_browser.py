@@ -10,7 +10,7 @@ TIMEOUT = 90_000  # ms; the first page load starts a kernel and imports pandas a
 
 
 def open_dashboard(page, url):
-    page.goto(url)
+    page.goto(url, timeout=TIMEOUT)
     page.locator(".hub-tile").first.wait_for(timeout=TIMEOUT)
     page.locator(".hub-chart canvas").first.wait_for(timeout=TIMEOUT)
 
