@@ -330,12 +330,12 @@ class ModelTile(w.VBox):
             self._fail(error)
             return
         self.last_result = result
+        self.refresh()  # the new version first: "done" is what the page shows last
         self._bar.value, self._bar.bar_style = self._bar.max, "success"
         self._bar_text.value = tag(
             "span", f"done in {elapsed:.1f} s: version {result.version} ({result.alias}), "
                     f"{result.primary_metric} {result.score:.3f}", cls="hub-train-status")
         self.ctx.report("train")
-        self.refresh()
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         """Run ``fn`` in the loop's thread (directly when there is no loop)."""

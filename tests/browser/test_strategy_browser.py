@@ -221,6 +221,7 @@ def test_train_from_the_model_tile_registers_a_version(page, serve_notebook, wri
     progress.get_by_text("searching").wait_for(timeout=30_000)
     screenshot(page, "training")
     progress.get_by_text("done in").wait_for(timeout=180_000)
+    tile.locator(".hub-model-version").first.wait_for(timeout=30_000)
     text = tile.inner_text()
     assert "v1 (champion)" in text and "most common class" in text
     assert "Top predictors" in text
