@@ -219,6 +219,7 @@ def test_train_from_the_model_tile_registers_a_version(page, serve_notebook, wri
     tile.locator(".hub-train").click()
     progress = tile.locator(".hub-train-progress")
     progress.get_by_text("searching").wait_for(timeout=30_000)
+    tile.scroll_into_view_if_needed()
     screenshot(page, "training")
     progress.get_by_text("done in").wait_for(timeout=180_000)
     tile.locator(".hub-model-version").first.wait_for(timeout=30_000)
