@@ -1,243 +1,361 @@
-"""The model tile: the champion model for this dataset and target, and a Train button.
+"""The model tile: the champion model for this dashboard's data and target, and a Train button.
 
-The tile finds the registered model trained from this dashboard (tag ``hub.dashboard``, the
-dashboard's content-hash id) and shows its champion's cross-validated score beside the trivial
-baseline's (majority class or mean, on the same metric) and its top predictors. **Train** runs
-the strategy agent's pipeline search within the chosen budget in a background thread (the cell
-and the page stay live), with a progress bar showing the elapsed time and the best score so
-far, then registers the winning pipeline through ``ModelTrainer`` (cross-validated again,
-logged to MLflow, a new version: champion if the model has none, else challenger).
+The tile shows the champion of the model named ``model_name(dashboard, target)`` (and the
+newest version when that is a challenger): its held-out score (the trainer's cross-validated
+primary metric: macro F1 for classes, R² for quantities) against the trivial baseline's
+(always the most common class / always the mean, cross-validated on the same rows), and its
+top predictors (the permutation importance the trainer logs with every version).
 
-The tile's quality (the accuracy term of the reward) is how far the model closes the gap
-between the baseline and a perfect score: ``(score - baseline) / (1 - baseline)``, clipped to
-[0, 1] (the primary metrics, f1_macro and r2, are at most 1).
+**Train** runs the strategy agent's pipeline search (``StrategyAgent.search``) within the
+budget chosen in the dropdown, in a background thread, with a live progress bar (elapsed /
+budget seconds and the best score so far). The winning configuration (its estimator family and
+hyperparameters) is then trained by ``ModelTrainer`` (cross-validated, logged to MLflow,
+registered as a new version: ``hub models list`` shows it), and the tile shows it.
+
+Quality reported to the dashboard (``ctx.quality``): the share of the possible improvement over
+the baseline the model achieves, ``clip((score - baseline) / (1 - baseline), 0, 1)`` (both
+metrics are at most 1): 0 for a model no better than the baseline, 1 for a perfect one.
+
+Widgets are touched only in the thread of the event loop captured at construction (the
+kernel's); the training thread hands its updates to that loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import ipywidgets as w
 import numpy as np
 import pandas as pd
 
-from hub_kernel.core.formatting import format_number
 from hub_kernel.exceptions import HubError
-from widgets.markup import error_html, escape
+from widgets.markup import error_html, escape, tag
 
 logger = logging.getLogger("hub_kernel")
+
 BUDGETS = (5, 10, 30, 60)
-DASHBOARD_TAG = "hub.dashboard"
-BASELINE_TAG = "hub.baseline_score"
+DEFAULT_BUDGET = 10
+TOP_PREDICTORS = 3
+_TICK_SECONDS = 0.5
+_BASELINE_WORDS = {"classification": "always predicting the most common class",
+                   "regression": "always predicting the mean"}
 
 
-def model_name(target: str, dashboard: str) -> str:
-    """The registered name of the model of ``target`` on dashboard ``dashboard``."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", str(target)).strip("-._")[:60] or "target"
-    return f"{slug}-{dashboard.removeprefix('dash-')[:12]}"
+class TileContext(Protocol):
+    """What a tile kind is given (``widgets.tile_kinds.TileContext``)."""
+
+    tile: Any
+    frame: pd.DataFrame
+    target: str | None
+    dashboard: str
+
+    def report(self, kind: str, value: float = 1.0) -> None: ...
+
+    def quality(self, value: float) -> None: ...
 
 
-def quality(score: float | None, baseline: float | None) -> float | None:
-    """The share of the gap between the baseline and a perfect score the model closes."""
-    if score is None or baseline is None or not np.isfinite([score, baseline]).all():
-        return None
-    if baseline >= 1:
+def model_name(dashboard: str, target: str) -> str:
+    """The registered name of the model of ``target`` on dashboard ``dashboard`` (a valid
+    registry name: letters, digits, ``.``, ``_``, ``-``; at most 100 characters)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", str(target)).strip("-.") or "target"
+    return f"{dashboard}-{slug}"[:100].rstrip("-.")
+
+
+def quality_of(score: float, baseline: float) -> float:
+    """The model's quality in [0, 1]: the share of the possible gain over the baseline it
+    achieves (metrics at most 1). 0 when the baseline is already perfect."""
+    if not (np.isfinite(score) and np.isfinite(baseline)) or baseline >= 1.0:
         return 0.0
-    return float(np.clip((score - baseline) / (1 - baseline), 0.0, 1.0))
+    return float(np.clip((score - baseline) / (1.0 - baseline), 0.0, 1.0))
 
 
-def champion(dashboard: str, target: str) -> tuple[str, Any] | None:
-    """(model name, champion ``VersionInfo``) of the model trained from this dashboard."""
+def baseline_of(frame: pd.DataFrame, target: str, *, folds: int | None = None,
+                seed: int | None = None) -> tuple[str, str, float]:
+    """``(task, metric, score)`` of the trivial baseline predicting ``target``, cross-validated
+    like the trainer (same folds, same primary metric). ``ModelError`` when the rows cannot
+    train a model (no labelled rows, one class...)."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+
+    from hub_kernel.core.config import get_settings
+    from hub_kernel.models.features import prepare_xy
+    from hub_kernel.models.training import PRIMARY_METRIC
+
+    settings = get_settings()
+    folds = folds or settings.cv_folds
+    seed = settings.random_state if seed is None else seed
+    prepared = prepare_xy(frame, target, folds=folds)
+    task = prepared.task
+    metric = PRIMARY_METRIC[task]
+    splitter = (StratifiedKFold(prepared.folds, shuffle=True, random_state=seed)
+                if task == "classification"
+                else KFold(prepared.folds, shuffle=True, random_state=seed))
+    dummy = (DummyClassifier(strategy="most_frequent") if task == "classification"
+             else DummyRegressor())
+    scores = cross_val_score(dummy, np.zeros((len(prepared.y), 1)), prepared.y, cv=splitter,
+                             scoring=metric)
+    return task, metric, float(np.mean(scores))
+
+
+@dataclass(frozen=True)
+class ShownModel:
+    """One registered version as the tile shows it."""
+
+    name: str
+    version: int
+    aliases: tuple[str, ...]
+    metric: str
+    score: float
+    predictors: tuple[tuple[str, float], ...]  # (column, mean score drop), largest first
+
+
+def _predictors(metrics: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    found = [(k.removeprefix("importance."), v) for k, v in metrics.items()
+             if k.startswith("importance.") and np.isfinite(v)]
+    found.sort(key=lambda item: -item[1])
+    return tuple(found[:TOP_PREDICTORS])
+
+
+def registered_models(name: str) -> list[ShownModel]:
+    """The champion of ``name`` and its newest version when that is another (champion first);
+    empty when no such model is registered."""
+    from hub_kernel.exceptions import ModelError
     from hub_kernel.models.registry import ModelRegistry
 
-    registry = ModelRegistry()
-    name = model_name(target, dashboard)
-    if name not in {m.name for m in registry.list_models()}:
-        return None
-    info = registry.get_model_info(name)
-    number = info.champion or max((v.version for v in info.versions), default=None)
-    return (name, info.version(number)) if number is not None else None
+    try:
+        info = ModelRegistry().get_model_info(name)
+    except ModelError as exc:
+        if "no model named" in str(exc):
+            return []
+        raise
+    by_number = {v.version: v for v in info.versions if v.score is not None}
+    chosen = [n for n in (info.champion, max(by_number, default=None)) if n in by_number]
+    return [ShownModel(name, v.version, v.aliases, v.primary_metric or "score", float(v.score),
+                       _predictors(v.metrics))
+            for v in (by_number[n] for n in dict.fromkeys(chosen)) if v.score is not None]
 
 
-def baseline_score(X: pd.DataFrame, y: pd.Series, metric: str, task: str) -> float:
-    """Cross-validated score of the trivial model (majority class, or the mean)."""
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.model_selection import cross_val_score
+def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
+               on_progress: Callable[[float, float | None], None] | None = None,
+               dashboard: str | None = None) -> Any:
+    """Search pipelines for ``target`` within ``budget`` seconds (the strategy agent), then
+    train and register the winning configuration as a new version of ``name``; returns the
+    trainer's ``TrainResult``. ``on_progress(elapsed, best)`` follows the search."""
+    from hub_kernel.agents.strategy.agent import StrategyAgent
+    from hub_kernel.automl.pipelines import estimator_for, preprocessed_widths
+    from hub_kernel.models.features import prepare_xy
+    from hub_kernel.models.trainer import ModelTrainer
 
-    dummy = DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor()
-    keep = y.notna().to_numpy()
-    scores = cross_val_score(dummy, np.zeros((int(keep.sum()), 1)), y[keep], scoring=metric,
-                             cv=3)
-    return float(np.mean(scores))
+    prepared = prepare_xy(frame, target)  # refuses unusable rows before any search
+    started = time.monotonic()
+
+    def progress(_evaluation: Any, search: Any) -> None:
+        if on_progress is not None:
+            best = search.best_.score if search.best_ is not None else None
+            on_progress(time.monotonic() - started, best)
+
+    X, y = frame.drop(columns=[target]), frame[target]
+    result = StrategyAgent().search(X, y, budget=budget, name=dashboard or name, n_jobs=1,
+                                    track=False, callback=progress)
+    width = preprocessed_widths(prepared.plan, prepared.X).get("onehot",
+                                                               len(prepared.plan.features))
+    estimator = estimator_for(result.best.config, result.task, seed=0, n_jobs=1,
+                              n_features=width, n_rows=len(prepared.X))
+    return ModelTrainer().train_model_sync(
+        name, X, y, estimator=estimator,
+        tags={"hub.trained_from": "dashboard", "hub.search_configuration":
+              result.best.config.label(), "hub.search_score": repr(result.best.score),
+              "hub.search_baseline": repr(result.baseline_score)})
 
 
-def summary_html(name: str, version: Any, target: str) -> str:
-    metric = version.primary_metric or "score"
-    score = version.score
-    raw = version.tags.get(BASELINE_TAG)
-    baseline = float(raw) if raw not in (None, "") else None
-    parts = [f"<p class='hub-model-score'><b>{escape(name)}</b> v{version.version} predicts "
-             f"<code>{escape(target)}</code>: {escape(metric)} "
-             f"<b>{escape(format_number(score))}</b>"]
-    if baseline is not None:
-        parts.append(f" against <span class='hub-model-baseline'>{escape(format_number(baseline))}"
-                     f"</span> for the baseline")
-    parts.append(" (cross-validated).</p>")
-    top = [k.removeprefix("importance.") for k, _ in sorted(
-        ((k, v) for k, v in version.metrics.items() if k.startswith("importance.")),
-        key=lambda kv: -kv[1])][:3]
-    if top:
-        parts.append("<p class='hub-model-top'>Top predictors: "
-                     + ", ".join(f"<code>{escape(t)}</code>" for t in top) + "</p>")
+def model_html(shown: list[ShownModel], task: str | None, baseline: float | None) -> str:
+    """The tile's text: each shown version's score against the baseline and its predictors."""
+    if not shown:
+        return tag("p", "No model of this target yet: press Train to search for one.",
+                   cls="hub-model-none")
+    parts = []
+    for model in shown:
+        role = ", ".join(model.aliases) or "not aliased"
+        line = (f"<b>{escape(model.name)}</b> v{model.version} ({escape(role)}): "
+                f"<span class='hub-model-score'>{escape(model.metric)} "
+                f"{model.score:.3f}</span> held out (cross-validated)")
+        if baseline is not None and task is not None:
+            line += (f" against <span class='hub-model-baseline'>{baseline:.3f}</span> for "
+                     f"{escape(_BASELINE_WORDS.get(task, 'the trivial baseline'))}")
+        parts.append(f"<p class='hub-model-version'>{line}.</p>")
+        if model.predictors:
+            items = "".join(f"<li>{escape(col)} <span class='hub-dim'>(shuffling it costs "
+                            f"{drop:.2g})</span></li>" for col, drop in model.predictors)
+            parts.append(f"<div class='hub-model-predictors'>Top predictors:<ol>{items}</ol>"
+                         "</div>")
     return "".join(parts)
 
 
 class ModelTile(w.VBox):
-    """The body of a model tile (``render`` builds it from a tile context)."""
+    """The model tile of ``ctx`` (see the module docstring)."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: TileContext, *,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.ctx = ctx
-        self.target = ctx.target or (ctx.tile.columns[0] if ctx.tile.columns else None)
-        self._summary = w.HTML()
-        self._summary.add_class("hub-model-summary")
-        self._budget = w.Dropdown(options=[(f"{b} s", b) for b in BUDGETS], value=10,
-                                  description="Budget:", layout=w.Layout(width="160px"))
-        self._budget.add_class("hub-budget")
-        self._train = w.Button(description="Train", icon="play", button_style="primary",
-                               tooltip="Search model pipelines within the budget and register "
-                                       "the best as a new version")
-        self._train.add_class("hub-train")
-        self._train.on_click(lambda _b: self.train())
-        self._progress = w.FloatProgress(value=0.0, min=0.0, max=1.0,
-                                         layout=w.Layout(width="100%", display="none"))
-        self._progress.add_class("hub-train-progress")
-        self._status = w.HTML()
-        self._status.add_class("hub-train-status")
+        tile_target = ctx.tile.columns[0] if getattr(ctx.tile, "columns", ()) else None
+        self.target: str | None = tile_target or ctx.target
+        self.name = model_name(ctx.dashboard, self.target or "target")
+        self._loop = loop if loop is not None else _running_loop()
         self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._best: float | None = None
+        self._task: str | None = None
+        self._baseline: float | None = None
         self.last_result: Any = None
-        super().__init__([self._summary, w.HBox([self._budget, self._train]), self._progress,
-                          self._status])
+        self.error: str | None = None
+
+        self._info = w.HTML()
+        self._info.add_class("hub-model-info")
+        self._message = w.HTML()
+        self.budget = w.Dropdown(options=[(f"{s} s", s) for s in BUDGETS], value=DEFAULT_BUDGET,
+                                 description="Budget", layout=w.Layout(width="150px"))
+        self.budget.add_class("hub-budget")
+        self.button = w.Button(description="Train", icon="play", button_style="primary",
+                               tooltip="Search pipelines within the budget, then train and "
+                                       "register the best as a new version")
+        self.button.add_class("hub-train")
+        self.button.on_click(lambda _b: self.train())
+        self._bar = w.FloatProgress(value=0.0, min=0.0, max=float(DEFAULT_BUDGET),
+                                    layout=w.Layout(width="160px"))
+        self._bar_text = w.HTML()
+        self.progress = w.HBox([self._bar, self._bar_text],
+                               layout=w.Layout(display="none", align_items="center"))
+        self.progress.add_class("hub-train-progress")
+        controls = w.HBox([self.budget, self.button], layout=w.Layout(align_items="center"))
+        super().__init__([self._info, controls, self.progress, self._message],
+                         layout=w.Layout(width="100%"))
+        self.add_class("hub-model-tile")
         self.refresh()
 
+    # -- showing ---------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Show the champion of this dashboard's model, if there is one."""
+        """Re-read the registry and the baseline, and show them (in the loop's thread)."""
         if self.target is None:
-            self._summary.value = "<p>No target: choose one in the toolbar.</p>"
-            self._train.disabled = True
+            self._fail("This dashboard has no target: choose one to model.")
             return
         try:
-            found = champion(self.ctx.dashboard, self.target)
+            if self._baseline is None:
+                self._task, _metric, self._baseline = baseline_of(self.ctx.frame, self.target)
+            shown = registered_models(self.name)
         except HubError as exc:
-            self._summary.value = error_html(exc)
+            self._fail(exc)
             return
-        if found is None:
-            self._summary.value = (f"<p class='hub-model-none'>No model of "
-                                   f"<code>{escape(self.target)}</code> on this data yet: "
-                                   "press Train.</p>")
+        except Exception as exc:  # the registry or the data: say so in the tile
+            logger.exception("model tile %s", self.name)
+            self._fail(f"{type(exc).__name__}: {exc}")
             return
-        name, version = found
-        self._summary.value = summary_html(name, version, self.target)
-        raw = version.tags.get(BASELINE_TAG)
-        q = quality(version.score, float(raw) if raw else None)
-        if q is not None:
-            self.ctx.quality(q)
+        self._info.value = model_html(shown, self._task, self._baseline)
+        if shown and self._baseline is not None:
+            self.ctx.quality(quality_of(shown[0].score, self._baseline))
 
-    def train(self, budget: float | None = None, *, wait: bool = False) -> None:
-        """Start a training in the background (``wait``: return when it is done)."""
+    def _fail(self, error: object) -> None:
+        self.error = str(error)
+        self._message.value = error_html(error, name="p", style="color:#b5485d")
+
+    # -- training --------------------------------------------------------------------------
+    def train(self, budget: float | None = None) -> threading.Thread | None:
+        """Start a training in the background (none while one runs); returns its thread."""
         if self._thread is not None and self._thread.is_alive():
-            return
-        budget = float(budget or self._budget.value)
-        self._train.disabled = True
-        self._progress.layout.display = "flex"
-        self._progress.value = 0.0
-        self._status.value = "<span class='hub-train-running'>searching…</span>"
-        self._thread = threading.Thread(target=self._run, args=(budget,), daemon=True,
-                                        name="hub-train")
+            return None
+        seconds = float(budget if budget is not None else self.budget.value)
+        self.error, self._best = None, None
+        self._message.value = ""
+        self.button.disabled = True
+        self._bar.max, self._bar.value = seconds, 0.0
+        self._bar.bar_style = "info"
+        self.progress.layout.display = "flex"
+        self._started = time.monotonic()
+        self._show_progress(0.0, None, seconds)
+        self._thread = threading.Thread(target=self._run, args=(seconds,), daemon=True,
+                                        name="hub-model-tile")
         self._thread.start()
-        if wait:
-            self._thread.join()
+        if self._loop is not None:
+            self._loop.call_later(_TICK_SECONDS, self._tick, seconds)
+        return self._thread
 
-    def _run(self, budget: float) -> None:
-        started = time.monotonic()
-        best: list[float] = []
-        done = threading.Event()
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the training under way (tests, scripts)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
 
-        def tick() -> None:  # the bar moves with the clock, the label with each evaluation
-            while not done.wait(0.5):
-                elapsed = time.monotonic() - started
-                self._progress.value = min(elapsed / budget, 0.99)
-                shown = f", best so far {format_number(best[-1])}" if best else ""
-                self._status.value = (f"<span class='hub-train-running'>searching: "
-                                      f"{elapsed:.0f} s of {budget:.0f}{shown}</span>")
-
-        def on_evaluation(evaluation: Any, search: Any) -> None:
-            if search.best_ is not None:
-                best.append(float(search.best_.score))
-
-        ticker = threading.Thread(target=tick, daemon=True)
-        ticker.start()
+    def _run(self, seconds: float) -> None:
         try:
-            result = self._search_and_register(budget, on_evaluation)
-        except Exception as exc:  # shown in the tile; the dashboard goes on
-            logger.exception("training from the model tile failed")
-            done.set()
-            self._status.value = error_html(exc)
-            self._progress.layout.display = "none"
-            self._train.disabled = False
+            if self.target is None:
+                raise HubError("This dashboard has no target: choose one to model.")
+            result = train_best(self.ctx.frame, self.target, self.name, budget=seconds,
+                                on_progress=self._on_progress, dashboard=self.ctx.dashboard)
+        except Exception as exc:
+            if not isinstance(exc, HubError):
+                logger.exception("training from the model tile %s failed", self.name)
+            self._call(self._finished, None, exc)
             return
-        done.set()
+        self._call(self._finished, result, None)
+
+    def _on_progress(self, _elapsed: float, best: float | None) -> None:  # training thread
+        self._best = best
+
+    def _tick(self, seconds: float) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            return
+        self._show_progress(time.monotonic() - self._started, self._best, seconds)
+        if self._loop is not None:
+            self._loop.call_later(_TICK_SECONDS, self._tick, seconds)
+
+    def _show_progress(self, elapsed: float, best: float | None, seconds: float) -> None:
+        self._bar.value = min(elapsed, seconds)
+        phase = (f"searching: {elapsed:.1f} / {seconds:.0f} s" if elapsed < seconds
+                 else f"training the winner: {elapsed:.1f} s (search budget {seconds:.0f} s)")
+        text = phase + (f" · best so far {best:.3f}" if best is not None else "")
+        self._bar_text.value = f"<span class='hub-train-status'>{escape(text)}</span>"
+
+    def _finished(self, result: Any, error: BaseException | None) -> None:
+        self.button.disabled = False
+        elapsed = time.monotonic() - self._started
+        if error is not None:
+            self._bar.bar_style = "danger"
+            self._bar_text.value = ""
+            self.progress.layout.display = "none"
+            self._fail(error)
+            return
         self.last_result = result
-        self._progress.value = 1.0
-        self._status.value = (f"<span class='hub-train-done'>registered {escape(result.name)} "
-                              f"v{result.version} ({escape(result.alias)}) in "
-                              f"{time.monotonic() - started:.0f} s</span>")
-        self._train.disabled = False
-        self.ctx.report("train", 1.0)
-        self.refresh()
+        self.refresh()  # the new version first: "done" is what the page shows last
+        self._bar.value, self._bar.bar_style = self._bar.max, "success"
+        self._bar_text.value = tag(
+            "span", f"done in {elapsed:.1f} s: version {result.version} ({result.alias}), "
+                    f"{result.primary_metric} {result.score:.3f}", cls="hub-train-status")
+        self.ctx.report("train")
 
-    def _search_and_register(self, budget: float, callback: Any) -> Any:
-        from hub_kernel.agents.strategy.agent import StrategyAgent
-        from hub_kernel.models.trainer import ModelTrainer
-
-        frame = self.ctx.frame
-        target = self.target
-        if target not in frame.columns:
-            raise HubError(f"no column {target!r} to predict; columns: "
-                           f"{', '.join(map(str, frame.columns[:20]))}")
-        rows = frame[frame[target].notna()]
-        if len(rows) < 10:
-            raise HubError(f"only {len(rows)} rows have a value of {target!r}: too few to "
-                           "train a model")
-        X, y = rows.drop(columns=[target]), rows[target]
-        name = model_name(str(target), self.ctx.dashboard)
-        agent = StrategyAgent()
-        search = agent.search(X, y, budget=budget, name=name, track=True, callback=callback)
-        pipeline = best_pipeline(search.model)
-        baseline = search.baseline_score
-        tags = {DASHBOARD_TAG: self.ctx.dashboard, BASELINE_TAG: repr(float(baseline)),
-                "hub.search": f"best of {len(search.evaluations)} pipelines in "
-                              f"{search.seconds:.0f} s: {search.best.config.label()}"[:250],
-                "hub.trained_from": "dashboard"}
-        return ModelTrainer().train_model_sync(name, X, y, estimator=pipeline, tags=tags)
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn`` in the loop's thread (directly when there is no loop)."""
+        if self._loop is None:
+            fn(*args)
+            return
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the kernel's loop is closed: it is shutting down
+            logger.info("model tile %s: training finished after the kernel's loop closed",
+                        self.name)
 
 
-def best_pipeline(model: Any) -> Any:
-    """An unfitted copy of the search's winning pipeline. When an ensemble of several
-    configurations won, its heaviest member's pipeline (the trainer registers one pipeline;
-    registering the ensemble itself is issue 16's one model path)."""
-    from sklearn.base import clone
-
-    if hasattr(model, "members"):  # WeightedEnsemble: (weight, FoldEnsemble) pairs
-        model = max(model.members, key=lambda member: member[0])[1]
-    if hasattr(model, "estimators") and not hasattr(model, "steps"):  # FoldEnsemble
-        model = model.estimators[0]
-    return clone(model)
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()  # a Jupyter kernel runs cells inside its loop
+    except RuntimeError:
+        return None
 
 
-def render(ctx: Any) -> w.Widget:
-    """The model tile's body for ``ctx`` (a ``widgets.tile_kinds.TileContext``)."""
+def render(ctx: TileContext) -> w.Widget:
+    """The model tile of ``ctx``: champion, score against the baseline, predictors, Train."""
     return ModelTile(ctx)

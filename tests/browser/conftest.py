@@ -5,6 +5,7 @@ Nothing here is skipped: without Chromium the tests fail and say how to install 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,7 +35,9 @@ class Server:
     SIGTERM (Voila keeps kernels otherwise)."""
 
     def __init__(self, home: Path, dataset: Path | None = None, preheat: bool = True,
-                 command: tuple[str, ...] = ("demo",)) -> None:
+                 command: tuple[str, ...] = ("demo",), pythonpath: tuple[Path, ...] = ()
+                 ) -> None:
+        self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = home / f"voila-{self.port}.log"
@@ -42,7 +45,10 @@ class Server:
         if dataset is not None:
             cmd += ["--dataset", str(dataset)]
         cmd.append("--preheat" if preheat else "--no-preheat")
-        env = {**os.environ, "HUB_HOME": str(home)}
+        # the kernels import this checkout (and ``pythonpath``, e.g. a plug-in's directory)
+        paths = [*map(str, pythonpath), str(REPO), os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "HUB_HOME": str(home),
+               "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         self._log_handle = self.log.open("w")
         self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log_handle,
                                         stderr=subprocess.STDOUT)
@@ -107,8 +113,10 @@ def demo_server(tmp_path_factory) -> Iterator[Server]:
 def start_server(tmp_path_factory):
     servers: list[Server] = []
 
-    def start(dataset: Path | None = None, preheat: bool = True) -> Server:
-        servers.append(Server(tmp_path_factory.mktemp("hub-home"), dataset, preheat))
+    def start(dataset: Path | None = None, preheat: bool = True,
+              pythonpath: tuple[Path, ...] = ()) -> Server:
+        servers.append(Server(tmp_path_factory.mktemp("hub-home"), dataset, preheat,
+                              pythonpath=pythonpath))
         return servers[-1]
 
     yield start
@@ -119,13 +127,30 @@ def start_server(tmp_path_factory):
 @pytest.fixture
 def screenshot(request):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    taken: list[object] = []
 
     def take(page, label: str) -> Path:
         path = ARTIFACTS / f"{request.node.name}-{label}.png"
         page.screenshot(path=str(path), full_page=True)
+        if page not in taken:
+            taken.append(page)
         return path
 
-    return take
+    take.watch = taken.append  # type: ignore[attr-defined]  # screenshot this page on failure
+    yield take
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        for page in taken:
+            with contextlib.suppress(Exception):  # the page may be closed already
+                take(page, "failed")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call = report
+    return report
 
 
 class NotebookServer(Server):
@@ -133,6 +158,21 @@ class NotebookServer(Server):
 
     def __init__(self, home: Path, notebook: Path, preheat: bool = False) -> None:
         super().__init__(home, preheat=preheat, command=("serve", str(notebook)))
+
+
+def hub(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a ``hub`` command on HUB_HOME ``home`` (wide output: no wrapped names)."""
+    env = {**os.environ, "HUB_HOME": str(home), "COLUMNS": "200",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", ""))
+                                         if p)}
+    return subprocess.run([sys.executable, "-m", "hub_kernel.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(name="hub")
+def hub_fixture():
+    """``hub(home, *args)``: a ``hub`` command's completed process."""
+    return hub
 
 
 @pytest.fixture
@@ -147,3 +187,79 @@ def serve_notebook(tmp_path_factory):
     yield start
     for server in servers:
         server.stop()
+
+
+class LabServer:
+    """A real ``jupyter lab`` server in a subprocess, rooted at ``root``, with HUB_HOME and
+    PYTHONPATH (the repository) for its kernels; stopped with SIGTERM."""
+
+    def __init__(self, home: Path, root: Path) -> None:
+        import secrets
+
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.root = root
+        self.home = home
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = home / f"lab-{self.port}.log"
+        jupyter = Path(sys.executable).with_name("jupyter")
+        cmd = [str(jupyter), "lab", "--no-browser", f"--port={self.port}",
+               "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
+               "--LabApp.news_url=", "--ServerApp.open_browser=False"]
+        if os.geteuid() == 0:  # CI containers run as root; Jupyter refuses that unless told
+            cmd.append("--allow-root")
+        pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", ""))
+                                     if p)
+        # a private Jupyter data/runtime dir: no workspace or settings left by anyone else
+        env = {**os.environ, "HUB_HOME": str(home), "PYTHONPATH": pythonpath,
+               "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
+               "JUPYTERLAB_WORKSPACES_DIR": str(home / "lab-workspaces"),
+               "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings")}
+        home.mkdir(parents=True, exist_ok=True)
+        self._log_handle = self.log.open("w")
+        self.process = subprocess.Popen(cmd, cwd=root, env=env, stdout=self._log_handle,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {self.process.returncode}:\n"
+                                   f"{self.log.read_text()[-3000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"jupyter lab did not listen on {self.port} within 90 s")
+
+    def notebook_url(self, name: str) -> str:
+        return f"{self.url}lab/tree/{name}?token={self.token}&reset"
+
+    def stop(self) -> None:
+        Server.stop(self)  # type: ignore[arg-type]  # same process handling
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    """A notebook of code cells ``sources`` (not run) at ``path``."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture(name="write_notebook")
+def write_notebook_fixture():
+    """``write_notebook(path, *sources)``: a notebook of code cells, not run."""
+    return write_notebook
+
+
+@pytest.fixture
+def lab_server(tmp_path_factory) -> Iterator[LabServer]:
+    """``jupyter lab`` rooted at a fresh directory, with a fresh HUB_HOME."""
+    server = LabServer(tmp_path_factory.mktemp("hub-home"), tmp_path_factory.mktemp("lab-root"))
+    yield server
+    server.stop()

@@ -10,35 +10,38 @@ TIMEOUT = 90_000  # ms; the first page load starts a kernel and imports pandas a
 
 
 def open_dashboard(page, url):
-    page.goto(url)
+    page.goto(url, timeout=TIMEOUT)
     page.locator(".hub-tile").first.wait_for(timeout=TIMEOUT)
     page.locator(".hub-chart canvas").first.wait_for(timeout=TIMEOUT)
 
 
 def tile_box(page, tile_id):
-    return page.locator(f".hub-tile--{tile_id}").bounding_box()
+    return page.locator(f".hub-tile-id--{tile_id}").bounding_box()
 
 
 def test_dashboard_shows_tiles_and_bokeh_charts(page, demo_server, screenshot):
+    screenshot.watch(page)
     open_dashboard(page, demo_server.url)
     tiles = page.locator(".hub-tile")
-    assert tiles.count() == 6
-    for i in range(6):
-        assert tiles.nth(i).is_visible()
+    assert tiles.count() >= 6  # the cheap tiles, then the analyses the strategy agent chose
+    for kind in ("overview", "chart", "missing"):
+        assert page.locator(f".hub-tile--{kind}").first.is_visible()
+    assert page.locator("[class*='hub-tile--analysis-']").count() >= 1
     canvases = page.locator(".hub-chart canvas")
     assert canvases.count() >= 4
     assert all(canvases.nth(i).is_visible() for i in range(canvases.count()))
     assert "1,461 rows" in page.locator(".hub-tile--overview").inner_text()
     assert "No missing values" in page.locator(".hub-tile--missing").inner_text()
     assert "No scheduled runs" in page.locator(".hub-runs").inner_text()
-    line = tile_box(page, "line-date-temp_max")
-    overview = tile_box(page, "overview")
-    assert line["width"] > 1.8 * overview["width"]  # the trend tile spans two columns
+    line = tile_box(page, "time-date-temp_max")
+    single = tile_box(page, "num-precipitation")
+    assert line["width"] > 1.8 * single["width"]  # the trend tile spans two columns
     assert page.errors == []
     screenshot(page, "loaded")
 
 
 def test_layout_changes_from_the_page(page, demo_server, screenshot):
+    screenshot.watch(page)
     open_dashboard(page, demo_server.url)
     status = page.locator(".hub-status")
     assert status.inner_text() == "layout v0"
@@ -46,25 +49,25 @@ def test_layout_changes_from_the_page(page, demo_server, screenshot):
     missing = tile_box(page, "missing")
     assert missing["y"] > first["y"]
 
-    page.locator(".hub-tile--missing .hub-first").click()
+    page.locator(".hub-tile-id--missing .hub-first").click()
     page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v1')")
     moved = tile_box(page, "missing")
     assert (moved["x"], moved["y"]) == pytest.approx((first["x"], first["y"]), abs=2)
     assert tile_box(page, "overview")["x"] > moved["x"]
     screenshot(page, "moved")
 
-    narrow = tile_box(page, "bar-weather")["width"]
-    page.locator(".hub-tile--bar-weather .hub-expand").click()
+    narrow = tile_box(page, "cat-weather")["width"]
+    page.locator(".hub-tile-id--cat-weather .hub-expand").click()
     page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v2')")
-    wide = tile_box(page, "bar-weather")["width"]
+    wide = tile_box(page, "cat-weather")["width"]
     assert wide > 2.5 * narrow
-    page.locator(".hub-tile--bar-weather canvas").first.wait_for()
+    page.locator(".hub-tile-id--cat-weather canvas").first.wait_for()
     screenshot(page, "expanded")
 
     page.locator(".hub-reset").click()
     page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v3')")
     assert tile_box(page, "overview")["y"] == pytest.approx(first["y"], abs=2)
-    assert tile_box(page, "bar-weather")["width"] == pytest.approx(narrow, abs=2)
+    assert tile_box(page, "cat-weather")["width"] == pytest.approx(narrow, abs=2)
     assert page.errors == []
 
 
@@ -110,7 +113,7 @@ def test_upload_ingests_and_redraws_the_dashboard(page, demo_server, tmp_path, s
     assert "values of 'sales' are missing" in report.inner_text()
     page.locator(".hub-title").get_by_text("shops.csv").wait_for()
     page.locator(".hub-tile--overview").get_by_text("40 rows").wait_for()
-    assert page.locator(".hub-tile--bar-city canvas").first.is_visible()
+    assert page.locator(".hub-tile-id--cat-city canvas").first.is_visible()
     screenshot(page, "uploaded")
 
     bad = tmp_path / "broken.csv"

@@ -1,33 +1,31 @@
-"""The model tile: Train searches within the budget and registers the winner; the tile then
-shows its score beside the baseline's."""
+"""The model tile: it shows the champion against the baseline, and Train registers a version."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from hub_kernel.agents.plan import dashboard_id, model_tile
-from hub_kernel.data import profile_dataset
-from widgets.model_tile import ModelTile, model_name, quality
+from hub_kernel.layout import Tile
+from widgets import model_tile as mt
 
 
 @dataclass
 class Context:
-    """What the dashboard hands a tile renderer (``widgets.tile_kinds.TileContext``)."""
+    """The duck-typed ``TileContext`` the dashboard hands a tile kind."""
 
+    tile: Tile
     frame: pd.DataFrame
-    target: str
+    target: str | None
+    dashboard: str
+    profile: Any = None
+    user: str = "tester"
     reports: list[tuple[str, float]] = field(default_factory=list)
     qualities: list[float] = field(default_factory=list)
-    user: str = "ann"
-
-    def __post_init__(self) -> None:
-        self.tile = model_tile(self.target)
-        self.profile = profile_dataset(self.frame)
-        self.dashboard = dashboard_id(self.frame, self.target)
 
     def report(self, kind: str, value: float = 1.0) -> None:
         self.reports.append((kind, value))
@@ -36,43 +34,106 @@ class Context:
         self.qualities.append(value)
 
 
-@pytest.fixture
-def frame():
-    rng = np.random.default_rng(0)
-    n = 240
+def _frame(n: int = 160, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
-    return pd.DataFrame({"x": x, "noise": rng.normal(size=n),
-                         "group": rng.choice(["a", "b"], n),
-                         "y": 3 * x + rng.normal(scale=0.5, size=n)})
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    noise = rng.normal(size=n)
+    rain = np.where(x + (colour == "red") * 2 > 0.8, "rain", "dry")
+    return pd.DataFrame({"x": x, "colour": colour, "noise": noise, "rain": rain})
 
 
-def test_quality_is_the_share_of_the_gap_to_perfect_closed():
-    assert quality(0.5, 0.0) == 0.5
-    assert quality(0.1, 0.4) == 0.0  # worse than the baseline: nothing
-    assert quality(None, 0.2) is None
+def _context(frame: pd.DataFrame, target: str = "rain") -> Context:
+    return Context(tile=model_tile(target), frame=frame, target=target,
+                   dashboard=dashboard_id(frame, target))
 
 
-def test_train_registers_a_version_the_registry_lists(models_home, frame):
-    from hub_kernel.models.registry import ModelRegistry
-
-    ctx = Context(frame, "y")
-    tile = ModelTile(ctx)
-    assert "No model" in tile._summary.value
-    tile.train(budget=3, wait=True)
-    assert "hub-error" not in tile._status.value, tile._status.value
-    name = model_name("y", ctx.dashboard)
-    assert name in [m.name for m in ModelRegistry().list_models()]
-    assert ("train", 1.0) in ctx.reports  # the round's task completion
-    summary = tile._summary.value
-    assert "r2" in summary and "hub-model-baseline" in summary and "x" in summary
-    assert ctx.qualities and ctx.qualities[-1] > 0.5  # x explains most of y
-    again = ModelTile(Context(frame, "y"))  # a later page finds the champion
-    assert "v1" in again._summary.value
+def _text(tile: mt.ModelTile) -> str:
+    return tile._info.value + tile._message.value
 
 
-def test_training_errors_show_in_the_tile(models_home):
-    ctx = Context(pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, None, 2.0]}), "y")
-    tile = ModelTile(ctx)
-    tile.train(budget=1, wait=True)
-    assert "hub-error" in tile._status.value and "too few" in tile._status.value
-    assert not tile._train.disabled
+def test_train_registers_a_version_the_registry_lists_and_the_tile_shows_it(models_home):
+    from hub_kernel.models import ModelRegistry
+
+    frame = _frame()
+    ctx = _context(frame)
+    tile = mt.render(ctx)
+    assert isinstance(tile, mt.ModelTile)
+    assert "No model of this target yet" in _text(tile)
+    assert "hub-train" in tile.button._dom_classes
+    assert "hub-budget" in tile.budget._dom_classes and tile.budget.value == 10
+    assert ctx.qualities == []  # nothing to judge before a model exists
+
+    thread = tile.train(budget=3)
+    assert thread is not None and tile.button.disabled
+    assert tile.train(budget=3) is None  # one training at a time
+    tile.join(timeout=180)
+    assert not thread.is_alive()
+    assert tile.error is None, tile.error
+
+    listed = {m.name: m for m in ModelRegistry().list_models()}
+    assert tile.name in listed
+    assert listed[tile.name].latest_version == 1 and listed[tile.name].champion == 1
+    result = tile.last_result
+    assert result.version == 1 and result.primary_metric == "f1_macro"
+
+    text = _text(tile)
+    assert f"{result.score:.3f}" in text  # the held-out score
+    task, metric, baseline = mt.baseline_of(frame, "rain")
+    assert (task, metric) == ("classification", "f1_macro")
+    assert f"{baseline:.3f}" in text and "most common class" in text
+    assert result.score > baseline + 0.2  # x and colour decide rain: far above the baseline
+    assert "Top predictors" in text and text.index("<li>x") < text.index("<li>noise")
+    assert ctx.reports == [("train", 1.0)]
+    assert ctx.qualities[-1] == pytest.approx(mt.quality_of(result.score, baseline))
+    assert 0.3 < ctx.qualities[-1] <= 1.0
+    assert "done in" in tile._bar_text.value and "version 1 (champion)" in tile._bar_text.value
+
+    # a second training is the challenger: the tile shows both, the champion first
+    tile.train(budget=2)
+    tile.join(timeout=180)
+    assert tile.error is None, tile.error
+    assert {m.name: m for m in ModelRegistry().list_models()}[tile.name].latest_version == 2
+    text = _text(tile)
+    assert "v1 (champion)" in text and "v2 (challenger)" in text
+    assert text.index("v1 (champion)") < text.index("v2 (challenger)")
+
+    # a new page on the same data finds the model without training
+    again = mt.render(_context(frame))
+    assert "v1 (champion)" in _text(again) and again._info.value.count("hub-model-baseline") == 2
+
+
+def test_a_target_with_one_class_shows_the_error_in_the_tile_escaped(models_home):
+    frame = _frame().assign(**{"<b>odd</b>": "same"})
+    ctx = _context(frame, "<b>odd</b>")
+    tile = mt.render(ctx)
+    assert "hub-error" in tile._message.value
+    assert "<b>odd</b>" not in tile._message.value and "&lt;b&gt;odd&lt;/b&gt;" in \
+        tile._message.value
+    tile.train(budget=2)
+    tile.join(timeout=60)
+    assert tile.error and "hub-error" in tile._message.value
+    assert not tile.button.disabled and ctx.reports == []
+
+
+def test_no_labelled_rows_is_an_error_not_a_crash(models_home):
+    frame = _frame().assign(rain=np.nan)
+    ctx = _context(frame)
+    tile = mt.render(ctx)
+    tile.train(budget=2)
+    tile.join(timeout=60)
+    assert "hub-error" in tile._message.value and "rain" in tile.error
+    assert ctx.reports == []
+
+
+def test_regression_baseline_is_the_mean_and_quality_maps_the_gain():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=200)
+    frame = pd.DataFrame({"x": x, "y": 3 * x + rng.normal(scale=0.1, size=200)})
+    task, metric, baseline = mt.baseline_of(frame, "y")
+    assert (task, metric) == ("regression", "r2") and -0.1 < baseline <= 0.0
+    assert mt.quality_of(0.5, 0.0) == pytest.approx(0.5)
+    assert mt.quality_of(0.2, 0.4) == 0.0  # worse than the baseline
+    assert mt.quality_of(1.0, 0.4) == 1.0
+    assert mt.quality_of(0.9, 1.0) == 0.0
+    assert mt.model_name("dash-abc", "a b/c") == "dash-abc-a-b-c"
