@@ -146,14 +146,13 @@ def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
                on_progress: Callable[[float, float | None], None] | None = None,
                dashboard: str | None = None) -> Any:
     """Search pipelines for ``target`` within ``budget`` seconds (the strategy agent), then
-    train and register the winning configuration as a new version of ``name``; returns the
+    train and register the winning pipeline as a new version of ``name``; returns the
     trainer's ``TrainResult``. ``on_progress(elapsed, best)`` follows the search."""
     from hub_kernel.agents.strategy.agent import StrategyAgent
-    from hub_kernel.automl.pipelines import estimator_for, preprocessed_widths
     from hub_kernel.models.features import prepare_xy
     from hub_kernel.models.trainer import ModelTrainer
 
-    prepared = prepare_xy(frame, target)  # refuses unusable rows before any search
+    prepare_xy(frame, target)  # refuses unusable rows before any search
     started = time.monotonic()
 
     def progress(_evaluation: Any, search: Any) -> None:
@@ -164,15 +163,25 @@ def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
     X, y = frame.drop(columns=[target]), frame[target]
     result = StrategyAgent().search(X, y, budget=budget, name=dashboard or name, n_jobs=1,
                                     track=False, callback=progress)
-    width = preprocessed_widths(prepared.plan, prepared.X).get("onehot",
-                                                               len(prepared.plan.features))
-    estimator = estimator_for(result.best.config, result.task, seed=0, n_jobs=1,
-                              n_features=width, n_rows=len(prepared.X))
     return ModelTrainer().train_model_sync(
-        name, X, y, estimator=estimator,
+        name, X, y, estimator=best_pipeline(result.model),
         tags={"hub.trained_from": "dashboard", "hub.search_configuration":
               result.best.config.label(), "hub.search_score": repr(result.best.score),
               "hub.search_baseline": repr(result.baseline_score)})
+
+
+def best_pipeline(model: Any) -> Any:
+    """An unfitted copy of the search's winning pipeline, its own preprocessing included (the
+    trainer takes a whole pipeline). When an ensemble of configurations won, its heaviest
+    member's pipeline: the trainer registers one pipeline (registering the ensemble itself is
+    issue 16's one model path)."""
+    from sklearn.base import clone
+
+    if hasattr(model, "members"):  # WeightedEnsemble: (weight, FoldEnsemble) pairs
+        model = max(model.members, key=lambda member: member[0])[1]
+    if hasattr(model, "estimators") and not hasattr(model, "steps"):  # FoldEnsemble
+        model = model.estimators[0]
+    return clone(model)
 
 
 def model_html(shown: list[ShownModel], task: str | None, baseline: float | None) -> str:
