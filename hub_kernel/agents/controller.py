@@ -280,10 +280,12 @@ class MetaController:
         prior = dict(priors)  # the analysts' priors of analysis tiles, plus the pretrained's
         for tid, offset in self.pretrained_prior(layout, user, mine, profile).items():
             prior[tid] = prior.get(tid, 0.0) + offset
-        proposal = self.agent.decide(DesignContext(
+        proposal = guarded(self.agent.name, key, lambda: self.agent.decide(DesignContext(
             layout, mine, learner, viewer, candidates, prior=prior, epsilon=epsilon,
             observation={"dashboard": dashboard, "user": user, "epsilon": round(epsilon, 4),
-                         "plan": True}))
+                         "plan": True})), failures=self.failures)
+        if proposal is None:  # the agent failed (logged): the plan's own order is shown
+            return layout
         applies = first or self.controls.applies_directly(mode, "layout")
         arranged = Layout.from_dict(proposal.layout) if applies else layout
         entry = log_decision(agent=self.agent.name, mode=mode,

@@ -37,7 +37,10 @@ def test_dashboard_renders_the_agents_plan(dashboard):
     kinds = {view.tile.kind for view in dashboard._grid.children}
     assert {"overview", "chart", "missing"} <= kinds
     assert any(kind.startswith("analysis-") for kind in kinds)
-    assert positions(dashboard)["overview"] == (1, 1, 1, 2)  # row 1, columns 1-2
+    first = dashboard.tile_layout.tiles[0]  # the grid follows the planned slots and sizes
+    assert positions(dashboard)[first.id] == (1, 1, 1, first.width)
+    assert {tile: span for tile, (_r, _h, _c, span) in positions(dashboard).items()} == {
+        t.id: t.width for t in dashboard.tile_layout}
     assert "repeat(3, minmax(0, 1fr))" in dashboard._positions.value
 
 
