@@ -100,6 +100,52 @@ def test_support_is_one_minus_the_corrected_smallest_p_value():
     assert support(AnalysisResult("t", "t", facts=[Fact("n", "n is 3.", 3)])) is None
 
 
+class Session:
+    """What a tile reports through: events and (when the session keeps it) quality."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, float]] = []
+        self.qualities: list[tuple[str, float]] = []
+
+    def interact(self, tile_id: str, kind: str, value: float = 1.0) -> None:
+        self.events.append((tile_id, kind, value))
+
+    def record_quality(self, tile_id: str, value: float) -> None:
+        self.qualities.append((tile_id, value))
+
+
+def test_a_finished_analysis_reports_its_compute_time_and_statistical_support(rich):
+    frame, profile = rich
+    session, jobs = Session(), AnalysisJobs(frame, profile)
+    tile = Tile(id="an-correlations", kind=analysis_kind("correlations"), title="c")
+    render(TileContext(tile, frame, profile, jobs=jobs, session=session))
+    assert jobs.wait(60)
+    outcome: list = []
+    jobs.submit("correlations", lambda result, _error, _seconds: outcome.append(result))
+    expected = support(outcome[0])
+    assert expected is not None and 0.0 <= expected <= 1.0
+    assert session.qualities == [("an-correlations", pytest.approx(expected))]
+    [(tile_id, kind, seconds)] = session.events
+    assert (tile_id, kind) == ("an-correlations", "compute") and seconds >= 0
+
+
+def test_a_session_without_quality_still_gets_the_compute_time(rich):
+    frame, profile = rich
+
+    class Older:
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def interact(self, tile_id, kind, value=1.0):
+            self.events.append(kind)
+
+    session, jobs = Older(), AnalysisJobs(frame, profile)
+    tile = Tile(id="an-correlations", kind=analysis_kind("correlations"), title="c")
+    render(TileContext(tile, frame, profile, jobs=jobs, session=session))
+    assert jobs.wait(60)
+    assert session.events == ["compute"]
+
+
 def test_a_kind_without_renderer_shows_why_in_its_tile_only(rich):
     frame, profile = rich
     view = TileView(Tile(id="odd", kind="no-such-kind", title="odd"), frame, profile)
