@@ -3,8 +3,9 @@
 A small anywidget: an ``IntersectionObserver`` in the page watches the dashboard's tiles and
 adds up, per tile, the time at least half of it is on screen while the page is visible; every
 few seconds (and when the page is hidden) it sends the totals to the kernel, with the clicks on
-each tile. It also times, once per tile element, how long the page took from the element
-appearing to its body being drawn (its bokeh canvases present, no ``.hub-progress`` left). The
+each tile. It also times, once per tile body, how long the page took from the tile (or, for a
+body replaced later, the new body) appearing to its body being drawn (its bokeh canvases
+present, no ``.hub-progress`` left). The
 dashboard turns them into ``dwell``, ``click`` and ``render`` events.
 """
 
@@ -81,11 +82,26 @@ function render({ model, el }) {
     }
   }, { threshold: 0.5 });
   const watched = new WeakSet();
+  const bodies = new WeakMap();     // tile element -> the body element last seen in it
+  const bodyOf = (tile) => {
+    const box = tile.querySelector(":scope > .hub-tile-body");
+    return box ? box.firstElementChild : null;
+  };
   const scan = () => {
     const root = document.querySelector("." + scope);
     if (!root) return;
     for (const tile of root.querySelectorAll(".hub-tile")) {
-      if (watched.has(tile)) continue;
+      const body = bodyOf(tile);
+      if (watched.has(tile)) {
+        // a new body (another chart type, say) is timed from when it appears; a tile still
+        // being timed (its analysis runs) keeps its start
+        if (body && body !== bodies.get(tile) && !appeared.has(tile)) {
+          appeared.set(tile, performance.now());
+        }
+        if (body) bodies.set(tile, body);
+        continue;
+      }
+      if (body) bodies.set(tile, body);
       watched.add(tile);
       appeared.set(tile, performance.now());
       observer.observe(tile);

@@ -62,6 +62,7 @@ class TileView(w.VBox):
         header = w.HBox([self._title, *buttons], layout=w.Layout(align_items="center"))
         header.add_class("hub-tile-header")
         self._body = w.Box(layout=w.Layout(width="100%"))
+        self._body.add_class("hub-tile-body")  # the page times each new body's drawing
         answered = w.Button(description="This answered my question", icon="check",
                             tooltip="Tell the agents this tile gave you what you came for",
                             layout=w.Layout(width="auto"))

@@ -72,7 +72,11 @@ def test_every_catalog_analysis_renders_through_the_one_generic_renderer(name, r
     tile = Tile(id=f"an-{name}", kind=analysis_kind(name), title=name)
     body = render(TileContext(tile, frame, profile, target="y", jobs=jobs, state=states.append))
     assert jobs.wait(120)
-    result = analysis_registry.get(name).run(frame, profile, target="y")
+    # the result the tile drew (a re-run may differ: the model search has a time budget)
+    outcome: list = []
+    jobs.submit(name, lambda result, error, _seconds: outcome.append((result, error)))
+    result, error = outcome[0]
+    assert error is None, error
     shown = texts(body)
     assert states[0] == "pending" and states[-1] == "ready", shown
     assert "hub-progress" not in str(body.children)
@@ -110,6 +114,52 @@ def test_tiles_lead_with_key_findings_and_report_corrected_support():
     assert len(leading_facts(result)) == len(result.facts)  # nothing lost, only reordered
     noise = pd.DataFrame(rng.normal(size=(60, 30)), columns=[f"c{i}" for i in range(30)])
     assert support(get("correlations").run(noise)) < 0.5  # the best of 435 pairs of noise
+
+
+class Session:
+    """What a tile reports through: events and (when the session keeps it) quality."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, float]] = []
+        self.qualities: list[tuple[str, float]] = []
+
+    def interact(self, tile_id: str, kind: str, value: float = 1.0) -> None:
+        self.events.append((tile_id, kind, value))
+
+    def record_quality(self, tile_id: str, value: float) -> None:
+        self.qualities.append((tile_id, value))
+
+
+def test_a_finished_analysis_reports_its_compute_time_and_statistical_support(rich):
+    frame, profile = rich
+    session, jobs = Session(), AnalysisJobs(frame, profile)
+    tile = Tile(id="an-correlations", kind=analysis_kind("correlations"), title="c")
+    render(TileContext(tile, frame, profile, jobs=jobs, session=session))
+    assert jobs.wait(60)
+    outcome: list = []
+    jobs.submit("correlations", lambda result, _error, _seconds: outcome.append(result))
+    expected = support(outcome[0])
+    assert expected is not None and 0.0 <= expected <= 1.0
+    assert session.qualities == [("an-correlations", pytest.approx(expected))]
+    [(tile_id, kind, seconds)] = session.events
+    assert (tile_id, kind) == ("an-correlations", "compute") and seconds >= 0
+
+
+def test_a_session_without_quality_still_gets_the_compute_time(rich):
+    frame, profile = rich
+
+    class Older:
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def interact(self, tile_id, kind, value=1.0):
+            self.events.append(kind)
+
+    session, jobs = Older(), AnalysisJobs(frame, profile)
+    tile = Tile(id="an-correlations", kind=analysis_kind("correlations"), title="c")
+    render(TileContext(tile, frame, profile, jobs=jobs, session=session))
+    assert jobs.wait(60)
+    assert session.events == ["compute"]
 
 
 def test_a_kind_without_renderer_shows_why_in_its_tile_only(rich):
