@@ -168,6 +168,7 @@ class Dashboard(w.VBox):
         from hub_kernel.safety.audit import log_decision
 
         self._guarded_value(lambda: self.session.interact("dashboard", "done"))
+        self._guarded_value(self.session.end_round)  # the round is over: scored and learned
         self._guarded_value(lambda: log_decision(
             agent="viewer", action=f"done for {self.session.governor.key}",
             explanation=task or "(no task named)"))
@@ -176,6 +177,7 @@ class Dashboard(w.VBox):
         """The viewer's rating of this dashboard, 1 to 5."""
         stars = max(1, min(5, int(stars)))
         self._guarded_value(lambda: self.session.interact("dashboard", "rating", float(stars)))
+        self._guarded_value(self.session.end_round)
 
     def set_target(self, target: str | None) -> None:
         """Plan the dashboard again for ``target`` (``None``: no target)."""
@@ -186,17 +188,10 @@ class Dashboard(w.VBox):
                                     target=self.target, n_columns=self.n_columns)
 
     def _starting(self, planned: Layout) -> Layout:
-        """The planned tiles in the arrangement this user left them in last time (tiles the
-        plan no longer has go, unless pinned or locked; new ones come after)."""
-        stored = self.controller.starting_layout(planned, user=self.user,
-                                                 dashboard=self.dashboard_id,
-                                                 profile=self.profile)
-        if stored is planned:
-            return planned.copy()  # the plan stays what the agents planned
-        ids = set(planned.ids)
-        kept = [t for t in stored if t.id in ids or t.pinned or t.locked]
-        known = {t.id for t in kept}
-        return Layout([*kept, *(t for t in planned if t.id not in known)], planned.n_columns)
+        """The layout a planned dashboard starts from: the plan's, exactly."""
+        # the plan already starts from the stored layout and the design agent arranged it
+        # under the autonomy mode: putting the stored order back here would undo that
+        return planned.copy()
 
     def _context(self, tile, state) -> TileContext:
         return TileContext(tile, self.frame, self.profile, target=self.target, user=self.user,

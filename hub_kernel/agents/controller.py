@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import math
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -369,6 +370,10 @@ class DashboardSession:
         self.rounds = 0
         self.failed = False  # the last round's agent raised (the layout stayed)
         self._round_events: list[InteractionEvent] = []
+        self._lock = threading.Lock()
+        self._scored = False  # the round after the last decision has a reward row
+        #: tile id -> (tile, slot) of every tile shown this session, removed ones included
+        self._seen: dict[str, tuple[Any, int]] = {t.id: (t, i) for i, t in enumerate(layout)}
 
     @property
     def mode(self) -> str:
@@ -383,6 +388,10 @@ class DashboardSession:
         # a tile no longer on the grid (a page a moment late) is kept as history, unlearned
         feature = (self.layout[tile_id].kind if tile_id in self.layout
                    else DASHBOARD_TILE if tile_id == DASHBOARD_TILE else "")
+        if tile_id in self.layout:  # a tile removed later (dismiss) is still known
+            self._seen[tile_id] = (self.layout[tile_id], self.layout.slot_of(tile_id))
+        elif tile_id in self._seen:
+            feature = self._seen[tile_id][0].kind
         event = InteractionEvent(self.user, self.session, self.dashboard, tile_id, kind, value,
                                  feature=feature)
         self.controller.bus.publish("interaction", session=self, event=event, user=self.user,
@@ -398,15 +407,16 @@ class DashboardSession:
     def learn(self, event: InteractionEvent) -> None:
         """Keep ``event`` and teach the learner its tile's reward, if it is feedback."""
         self.agent.update([event])  # the event store
-        self._round_events.append(event)
+        with self._lock:
+            self._round_events.append(event)
         if event.kind == "expand":
             self.expanded.add(event.tile)
         reward = TILE_REWARD.get(event.kind)
-        if reward is not None and event.tile in self.layout and event.value > 0:
-            tile = self.layout[event.tile]
+        known = self._seen.get(event.tile)
+        if reward is not None and known is not None and event.value > 0:
+            tile, slot = known
             weight = 1.0 if event.kind in DELIBERATE_KINDS else CLICK_WEIGHT
-            self.controller.teach([(tile, self.layout.slot_of(tile.id), reward, weight)],
-                                  self.viewer)
+            self.controller.teach([(tile, slot, reward, weight)], self.viewer)
 
     def record_quality(self, tile_id: str, value: float) -> None:
         """The statistical support of an analysis tile, or a model tile's held-out score
@@ -415,12 +425,16 @@ class DashboardSession:
             raise AgentError(f"a tile's quality must be between 0 and 1, not {value}")
         if tile_id not in self.layout:
             raise AgentError(f"no tile {tile_id!r} on dashboard {self.dashboard}")
-        self.quality[tile_id] = float(value)
+        with self._lock:
+            self.quality[tile_id] = float(value)
 
     def round_terms(self) -> dict[str, float]:
         """This round's reward terms, from its events (docs/reward.md)."""
-        shown = {k: v for k, v in self.quality.items() if k in self.layout}
-        return reward_terms(self._round_events, len(self.layout), quality=shown)
+        with self._lock:  # analysis threads add events and qualities meanwhile
+            events = list(self._round_events)
+            shown = {k: v for k, v in self.quality.items() if k in self.layout}
+        n_tiles = len(set(self.layout.ids) | {e.tile for e in events if e.tile in self._seen})
+        return reward_terms(events, n_tiles, quality=shown)
 
     def _passive_evidence(self) -> list[tuple[Any, int | None, float, float]]:
         """End of round: a small update for tiles looked at (engaged) or passed by, capped
@@ -439,16 +453,23 @@ class DashboardSession:
             rows.append((self.layout[tile_id], self.layout.slot_of(tile_id), reward, weight))
         return rows
 
-    def relayout(self) -> Decision | None:
-        """One round: the agent proposes, the governor decides. ``None``: the agent failed
-        and the layout stayed as it was."""
+    def end_round(self) -> None:
+        """Close the round without re-arranging (the viewer is done, rated the page or left):
+        its dwell is learned and its reward recorded."""
+        self._score_round()
+        with self._lock:
+            self._round_events = []
+        self.since_round = 0
+
+    def _score_round(self) -> None:
+        """Learn the round's passive evidence and record its reward (with its terms)."""
         controller = self.controller
         mode = self.mode
         try:
             controller.teach(self._passive_evidence(), self.viewer)
         except HubError as exc:
             logger.warning("the round's dwell evidence was not learned: %s", exc)
-        if self.last is not None or self._round_events:  # score the round just ended
+        if self._round_events or (self.last is not None and not self._scored):
             terms = self.round_terms()
             reward = controller.reward(terms)
             explored = self.last.explanation.startswith("exploring") if self.last else None
@@ -459,6 +480,16 @@ class DashboardSession:
                              explanation=f"reward {reward:.3f} for the round after this "
                                          "decision: " + ", ".join(f"{k} {v:.2f}"
                                                                    for k, v in terms.items()))
+        self._scored = True  # until the next decision
+        with self._lock:
+            self._round_events = []  # scored: the evidence is not learned twice
+
+    def relayout(self) -> Decision | None:
+        """One round: the agent proposes, the governor decides. ``None``: the agent failed
+        and the layout stayed as it was."""
+        controller = self.controller
+        mode = self.mode
+        self._score_round()
 
         def step() -> Decision:
             assert controller.events is not None
@@ -481,8 +512,9 @@ class DashboardSession:
         self.rounds += 1
         self.failed = decision is None
         self.expanded.clear()
-        self._round_events = []
+        with self._lock:
+            self._round_events = []
         if decision is None:
             return None
-        self.last = decision
+        self.last, self._scored = decision, False
         return decision

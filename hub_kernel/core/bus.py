@@ -1,8 +1,9 @@
 """The in-process event bus the agents and the controller talk over.
 
 Topics are fixed (``TOPICS``): publishing an unknown one is a bug and raises. A subscriber that
-raises is logged and skipped; the others still get the event, and the publisher never sees
-the exception (one broken agent must not take the dashboard down).
+fails unexpectedly is logged and skipped; the others still get the event, and the publisher
+never sees that exception (one broken agent must not take the dashboard down). A ``HubError``
+(a refusal, a store that cannot be written) is the publisher's to show, so it is raised.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub_kernel.exceptions import AgentError
+from hub_kernel.exceptions import AgentError, HubError
 
 logger = logging.getLogger("hub_kernel")
 
@@ -32,6 +33,7 @@ class Event:
 
 
 Handler = Callable[[Event], None]
+MAX_ERRORS = 100  # failures kept for inspection (the newest)
 
 
 class EventBus:
@@ -54,9 +56,12 @@ class EventBus:
         for handler in list(self._handlers[topic]):
             try:
                 handler(event)
+            except HubError:  # a refusal or a store that cannot be written: the caller's
+                raise
             except Exception as exc:
                 logger.exception("a handler of %s failed", topic)
                 self.errors.append((event, exc))
+                del self.errors[:-MAX_ERRORS]
                 if topic != "agent_failed":
                     self.publish("agent_failed", source=topic, error=f"{type(exc).__name__}: "
                                                                     f"{exc}")

@@ -65,7 +65,7 @@ def reward_terms(events: Iterable[InteractionEvent], n_tiles: int, *,
         satisfaction.append(min(max((ratings[-1] - 1) / 4, 0.0), 1.0))
     budget = SECONDS_PER_TILE * tiles
     return {
-        "engagement": sum(engaged.values()) / tiles,
+        "engagement": min(1.0, sum(engaged.values()) / tiles),
         "accuracy": max(0.0, mean_quality - len(rejected) / tiles),
         "task_completion": float(any(e.kind in COMPLETING for e in events)),
         "satisfaction": sum(satisfaction) / len(satisfaction),
