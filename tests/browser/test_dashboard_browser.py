@@ -40,12 +40,20 @@ def test_dashboard_shows_tiles_and_bokeh_charts(page, demo_server, screenshot):
     screenshot(page, "loaded")
 
 
+def first_tile(page):
+    """The id of the tile in the first slot (the agents decide which it is)."""
+    return page.evaluate("""() => [...document.querySelector('.hub-grid').children[0]
+        .classList].find(c => c.startsWith('hub-tile-id--')).slice(13)""")
+
+
 def test_layout_changes_from_the_page(page, demo_server, screenshot):
     screenshot.watch(page)
     open_dashboard(page, demo_server.url)
     status = page.locator(".hub-status")
     assert status.inner_text() == "layout v0"
-    first = tile_box(page, "overview")
+    leader = first_tile(page)
+    assert leader != "missing"
+    first = tile_box(page, leader)
     missing = tile_box(page, "missing")
     assert missing["y"] > first["y"]
 
@@ -53,20 +61,21 @@ def test_layout_changes_from_the_page(page, demo_server, screenshot):
     page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v1')")
     moved = tile_box(page, "missing")
     assert (moved["x"], moved["y"]) == pytest.approx((first["x"], first["y"]), abs=2)
-    assert tile_box(page, "overview")["x"] > moved["x"]
+    assert first_tile(page) == "missing"
     screenshot(page, "moved")
 
     narrow = tile_box(page, "cat-weather")["width"]
     page.locator(".hub-tile-id--cat-weather .hub-expand").click()
     page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v2')")
     wide = tile_box(page, "cat-weather")["width"]
-    assert wide > 2.5 * narrow
+    assert wide > 1.4 * narrow  # to the full width (the agent may have planned it 1 or 2 wide)
     page.locator(".hub-tile-id--cat-weather canvas").first.wait_for()
     screenshot(page, "expanded")
 
     page.locator(".hub-reset").click()
     page.wait_for_function("document.querySelector('.hub-status').innerText.includes('v3')")
-    assert tile_box(page, "overview")["y"] == pytest.approx(first["y"], abs=2)
+    assert first_tile(page) == leader
+    assert tile_box(page, leader)["y"] == pytest.approx(first["y"], abs=2)
     assert tile_box(page, "cat-weather")["width"] == pytest.approx(narrow, abs=2)
     assert page.errors == []
 
