@@ -76,6 +76,11 @@ PRETRAINED_STRENGTH = 10.0
 COMPUTE_BUDGET_SECONDS = 30.0
 
 
+def pinned_ids(layout: Layout) -> set[str]:
+    """Ids of the tiles a person pinned or locked (never dropped by an agent)."""
+    return {t.id for t in layout if t.pinned or t.locked}
+
+
 def consistent(layout: Layout, profile: Any) -> Layout:
     """``layout`` without tiles about columns the data does not have (pins included: a tile
     that cannot be drawn helps nobody)."""
@@ -230,11 +235,32 @@ class MetaController:
             measured=self._measured_seconds(), pinned=pinned,
             rejected=rejected, n_columns=n_columns)
         chosen = {c.tile.id: c for c in choices if c.show}
+        kept_ids: set[str] = set()
+        if len(stored) and not self.controls.applies_directly(analysis_mode, "analysis"):
+            # the mode lets the agent only propose analysis changes: the analyses this user
+            # had stay (but those they rejected twice), the agent's changes are proposals
+            current = {t.id for t in stored if t.analysis and t.id not in rejected}
+            for c in choices:
+                if c.show and c.tile.id not in current and c.tile.id not in pinned_ids(stored):
+                    chosen.pop(c.tile.id, None)
+                    log_decision(agent="strategy", mode=analysis_mode,
+                                 action=f"propose show:{c.name} for {key}",
+                                 explanation=f"{c.tile.title}: not applied in {analysis_mode} "
+                                             f"mode; {c.why}", propensity=c.propensity,
+                                 expected_reward=c.value)
+                elif not c.show and c.tile.id in current:
+                    kept_ids.add(c.tile.id)
+                    log_decision(agent="strategy", mode=analysis_mode,
+                                 action=f"propose skip:{c.name} for {key}",
+                                 explanation=f"{c.tile.title}: kept, {analysis_mode} mode; "
+                                             f"{c.why}", propensity=c.propensity,
+                                 expected_reward=c.value)
         fresh = [*cheap_tiles(profile, n_columns), *(c.tile for c in chosen.values())]
         if target is not None:
             fresh.append(model_tile(target, n_columns))
         fresh_ids = {t.id for t in fresh}
-        skipped_ids = {c.tile.id for c in choices} - set(chosen)
+        skipped_ids = {c.tile.id for c in choices} - set(chosen) - kept_ids
+        fresh_ids |= kept_ids
         # the stored arrangement first (pins, locks, sizes the user chose), then new tiles
         tiles = [t for t in stored if t.id not in skipped_ids
                  and (t.id in fresh_ids or t.pinned or t.locked)]

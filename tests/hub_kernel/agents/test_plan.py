@@ -162,3 +162,25 @@ def test_an_analysis_measured_as_slow_is_left_out_of_a_tight_budget(hub_home):
     row = [r for r in AuditLog().entries(agent="strategy")
            if r.action == f"skip:clustering for {layout_key('bob', dashboard)}"][-1]
     assert "budget" in row.explanation and 0 < row.propensity <= 1
+
+
+def test_in_assisted_mode_a_returning_users_analyses_stay_and_changes_are_proposals(hub_home):
+    """The analysis domain follows the autonomy mode: where the agent may only propose, the
+    analyses a person had stay and the agent's other choices are audited as proposals."""
+    Controls().set_mode("assisted")
+    frame = no_dates()
+    profile, dashboard = profile_dataset(frame), dashboard_id(frame)
+    controller = MetaController()
+    first = controller.plan(profile, user="ann", dashboard=dashboard)
+    controller.open(first.layout, user="ann", dashboard=dashboard, profile=profile)  # stored
+    kept = set(analyses(first))
+    # what the agent would choose now differs (a tight budget leaves most analyses out)
+    again = controller.plan(profile, user="ann", dashboard=dashboard, budget_seconds=0.0)
+    assert set(analyses(again)) == kept
+    key = layout_key("ann", dashboard)
+    proposed = [e for e in AuditLog().entries(agent="strategy")
+                if e.action.startswith("propose skip:") and e.action.endswith(f"for {key}")]
+    assert proposed and all(e.propensity is not None for e in proposed)
+    Controls().set_mode("supervised")  # where the mode applies analysis changes, they apply
+    assert set(analyses(controller.plan(profile, user="ann", dashboard=dashboard,
+                                        budget_seconds=0.0))) < kept
