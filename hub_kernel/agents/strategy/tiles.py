@@ -13,6 +13,7 @@ A pinned analysis is always shown; one the viewer rejected twice is not.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ THRESHOLD = 0.4  # the expected reward a tile must clear to be shown
 SECONDS_PER_MILLION_CELLS = {"supervised_model": 20.0, "clustering": 4.0, "segments": 2.0,
                              "feature_importance": 6.0, "outliers": 1.0}
 BASE_SECONDS = 0.2
+
+logger = logging.getLogger("hub_kernel")
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,15 @@ def choose_tiles(names: list[str], titles: Mapping[str, str], *, learner: TileLe
     """Decide, for each analysis in ``names`` (those that apply), whether its tile is shown
     (module docstring). ``rejected``: analyses (or their tile ids) this viewer rejected
     twice."""
-    tiles = [analysis_tile(n, titles.get(n, n), grid_columns) for n in names]
+    usable, tiles = [], []
+    for name in names:
+        try:
+            tiles.append(analysis_tile(name, titles.get(name, name), grid_columns))
+            usable.append(name)
+        except ValueError as exc:  # a plug-in named so that it cannot be a tile kind
+            logger.warning("analysis %r cannot be shown as a tile (a tile kind is lowercase "
+                           "letters, digits, '_' and '-'): %s", name, str(exc).splitlines()[0])
+    names = usable
     if not tiles:
         return []
     X = learner.vectors([viewer.attributes(t) for t in tiles])

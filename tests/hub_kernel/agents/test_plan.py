@@ -184,3 +184,24 @@ def test_in_assisted_mode_a_returning_users_analyses_stay_and_changes_are_propos
     Controls().set_mode("supervised")  # where the mode applies analysis changes, they apply
     assert set(analyses(controller.plan(profile, user="ann", dashboard=dashboard,
                                         budget_seconds=0.0))) < kept
+
+
+def test_a_plug_in_whose_name_cannot_be_a_tile_kind_is_left_out_not_fatal(hub_home, caplog):
+    from hub_kernel.analyses import Analysis, analysis_registry
+
+    class RevenueCheck(Analysis):
+        name = "RevenueCheck"
+        title = "Revenue check"
+
+        def _run(self, frame, profile, *, target=None):
+            return self.result()
+
+    analysis_registry.register(RevenueCheck)
+    try:
+        frame = no_dates()
+        plan = MetaController().plan(profile_dataset(frame), user="ann",
+                                     dashboard=dashboard_id(frame))
+    finally:
+        analysis_registry.unregister("RevenueCheck")
+    assert "RevenueCheck" not in analyses(plan) and analyses(plan)
+    assert "cannot be shown as a tile" in caplog.text
