@@ -5,10 +5,12 @@ candidate tile, valued by the contextual learner all agents share
 (``agents.common.learner``: what people did with tiles of this analysis, on any data, with
 this viewer's own feedback weighing most), plus an analyst's prior (``ANALYSIS_PRIORS``) that
 fades as the learner grows confident. With probability ``1 - epsilon`` the decision is greedy
-(show when the mean clears ``THRESHOLD``), else a Thompson draw decides; the propensity of
-each decision is exact under that mixture. Shown tiles must fit a compute budget, estimated
-per analysis from the measured ``compute`` events of earlier runs (else from the table's size).
-A pinned analysis is always shown; one the viewer rejected twice is not.
+(show when the mean clears ``THRESHOLD``), else a Thompson draw decides. Shown tiles must fit
+a compute budget, estimated per analysis from the measured ``compute`` events of earlier runs
+(else from the table's size), best first. A pinned analysis is always shown; one the viewer
+rejected twice is not. Each decision's propensity is its probability under that whole policy
+(threshold and budget included): exact for the greedy part, Monte Carlo over
+``MC_SAMPLES`` Thompson draws for the exploring part.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SECONDS_PER_MILLION_CELLS = {"supervised_model": 20.0, "clustering": 4.0, "segme
 BASE_SECONDS = 0.2
 
 logger = logging.getLogger("hub_kernel")
+MC_SAMPLES = 400  # Thompson draws behind each decision's propensity
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,6 @@ def fading_prior(learner: TileLearner, viewer: Viewer, tile: Tile, prior: float)
     return float(min((learner.sd(x)[0] / prior_sd) ** 2, 1.0) * (prior - DEFAULT_PRIOR))
 
 
-def _phi(z: float) -> float:
-    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
-
-
 def choose_tiles(names: list[str], titles: Mapping[str, str], *, learner: TileLearner,
                  viewer: Viewer, rng: np.random.Generator, epsilon: float,
                  budget_seconds: float, n_rows: int, n_columns: int,
@@ -100,36 +99,51 @@ def choose_tiles(names: list[str], titles: Mapping[str, str], *, learner: TileLe
     fade = np.minimum((sds / prior_sd) ** 2, 1.0)
     offsets = np.array([ANALYSIS_PRIORS.get(n, DEFAULT_PRIOR) - DEFAULT_PRIOR for n in names])
     values = means + fade * offsets
+    seconds = [estimate_seconds(n, n_rows, n_columns, measured) for n in names]
+    forced = {i: (n in pinned) for i, n in enumerate(names)
+              if n in pinned or n in rejected or tiles[i].id in rejected}
+
+    def select(scores: np.ndarray) -> np.ndarray:
+        """Shown or not, for scores ``scores``: best first, above the threshold, within the
+        budget; pinned always, rejected never (the whole policy, so propensities are exact
+        up to Monte Carlo error)."""
+        shown = np.zeros(len(names), dtype=bool)
+        spent = 0.0
+        for i in np.argsort(-scores, kind="stable"):
+            if i in forced:
+                shown[i] = forced[i]
+            elif scores[i] >= THRESHOLD and spent + seconds[i] <= budget_seconds:
+                shown[i] = True
+            if shown[i]:
+                spent += seconds[i]
+        return shown
+
     explore = bool(rng.random() < epsilon)
     draws = values + sds * rng.standard_normal(len(names)) if explore else values
-    order = np.argsort(-draws, kind="stable")
+    chosen = select(draws)
+    # P(each tile's decision) under the policy: greedy with 1 - epsilon, else a Thompson draw
+    sampler = np.random.default_rng(0)
+    samples = values + sds * sampler.standard_normal((MC_SAMPLES, len(names)))
+    agree = np.mean([select(d) == chosen for d in samples], axis=0)
+    propensities = (1 - epsilon) * (select(values) == chosen) + epsilon * agree
     choices: dict[str, TileChoice] = {}
-    spent = 0.0
-    for i in order:
-        name, value, sd = names[i], float(values[i]), float(sds[i])
-        seconds = estimate_seconds(name, n_rows, n_columns, measured)
-        p_show = (1 - epsilon) * float(value >= THRESHOLD) \
-            + epsilon * _phi((value - THRESHOLD) / max(sd, 1e-9))
+    for i in np.argsort(-draws, kind="stable"):
+        name, value, sd, show = names[i], float(values[i]), float(sds[i]), bool(chosen[i])
         basis = f"expected {value:.2f} ± {sd:.2f}, threshold {THRESHOLD:.2f}"
         if name in pinned:
-            show, propensity, why = True, 1.0, "shown: pinned"
-        elif name in rejected or tiles[i].id in rejected:
-            show, propensity, why = False, 1.0, "skipped: you rejected it twice"
+            why = "shown: pinned"
+        elif i in forced:
+            why = "skipped: you rejected it twice"
         elif draws[i] < THRESHOLD:
-            show, propensity = False, 1 - p_show
             why = f"skipped: {basis}" + (" (exploring)" if explore else "")
-        elif spent + seconds > budget_seconds:
-            show, propensity = False, 1 - p_show
-            why = (f"skipped: {basis}, but about {seconds:.1f} s of compute would pass the "
-                   f"{budget_seconds:.0f} s budget")
+        elif not show:
+            why = (f"skipped: {basis}, but about {seconds[i]:.1f} s of compute would pass "
+                   f"the {budget_seconds:.0f} s budget")
         else:
-            show, propensity = True, p_show
             why = f"shown: {basis}" + (" (exploring)" if explore else "")
-        if show:
-            spent += seconds
         choices[name] = TileChoice(name, tiles[i], show, value, sd,
-                                   float(min(max(propensity, 1e-6), 1.0)), seconds, why,
-                                   prior=float(fade[i] * offsets[i]))
+                                   float(min(max(propensities[i], 1 / MC_SAMPLES), 1.0)),
+                                   seconds[i], why, prior=float(fade[i] * offsets[i]))
     return [choices[n] for n in names]
 
 

@@ -205,3 +205,14 @@ def test_a_plug_in_whose_name_cannot_be_a_tile_kind_is_left_out_not_fatal(hub_ho
         analysis_registry.unregister("RevenueCheck")
     assert "RevenueCheck" not in analyses(plan) and analyses(plan)
     assert "cannot be shown as a tile" in caplog.text
+
+
+def test_a_decision_the_budget_forces_is_logged_as_near_certain_not_as_a_rare_event(hub_home):
+    """Greedy, a tile left out for the budget is what the policy always does: its propensity
+    is about 1, not the tiny probability of its value falling under the threshold."""
+    frame = no_dates()
+    plan = MetaController().plan(profile_dataset(frame), user="ann",
+                                 dashboard=dashboard_id(frame), budget_seconds=0.0, seed=0)
+    rows = [e for e in AuditLog().entries(agent="strategy") if "budget" in e.explanation]
+    assert rows and not analyses(plan)
+    assert all(e.propensity > 0.9 for e in rows)
