@@ -147,7 +147,7 @@ def feedback_command(
                        "rating...")],
     user: UserOption = None,
     value: Annotated[float, typer.Option(
-        help="Weight, seconds (dwell, render, compute) or 1-5 (rating).")] = 1.0,
+        help="Seconds for dwell, render and compute, 1-5 for a rating; 1 otherwise.")] = 1.0,
     target: TargetOption = None,
 ) -> None:
     """Record one feedback event on DATASET's dashboard as the page would; the next
