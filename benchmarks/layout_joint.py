@@ -24,7 +24,8 @@ and stops after a tile they do not like with probability ``1 - patience``. Engag
 session = expected number of tiles liked; the oracle shows the viewer's best tiles, best chart
 type each, best first. Regret = oracle - shown, summed over sessions.
 
-**Policies**: hub (above; exploration and priors as shipped); VW ``--cb_explore_adf`` with one
+**Policies**: hub (above; exploration and priors as shipped, in autonomous mode on layout and
+analyses, so that its choices apply as the other policies' do); VW ``--cb_explore_adf`` with one
 decision per slot over the remaining candidates (features: the tile attributes hub's learner
 sees, ``hub_kernel.agents.common.learner.tile_attributes`` without the viewer-crossed ones,
 which VW builds itself with ``-q UA``; shared: viewer, stated skill, dataset profile, slot),
@@ -369,10 +370,14 @@ def simulate(name: str, seed: int, args: argparse.Namespace, home: Path,
     all_boards = boards(seed)
     viewers = population(seed, args.users, args.sessions, args.wrong_skill, args.feedback_rate)
     if name == "hub":
-        os.environ["HUB_HOME"] = str(home)
+        # the agents act (autonomous, on layout and analyses) as the other policies do; in
+        # the default assisted mode they would only propose after a viewer's first visit
+        os.environ.update(HUB_HOME=str(home), HUB_AUTONOMOUS_DOMAINS='["layout", "analysis"]')
         from hub_kernel.core.config import reload_settings
+        from hub_kernel.safety.modes import Controls
 
         reload_settings()
+        Controls().set_mode("autonomous")
         policy: Policy = Hub(home)
     elif name == "vw":
         policy = VowpalWabbit(seed, vw_args)
