@@ -10,6 +10,7 @@ Errors become the caller's ``HubError`` subclass, naming the file.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +37,7 @@ def connect(path: str | Path, *, what: str, error: type[HubError] = HubError,
         raise error(f"{what} {target} cannot be opened: {exc}") from exc
     try:
         db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        db.execute("PRAGMA journal_mode=WAL")
+        _wal(db, timeout)
         if synchronous is not None:
             db.execute(f"PRAGMA synchronous={synchronous}")
         if schema:
@@ -47,6 +48,22 @@ def connect(path: str | Path, *, what: str, error: type[HubError] = HubError,
     if rows:
         db.row_factory = sqlite3.Row
     return db
+
+
+def _wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the file in WAL mode. Switching takes a lock SQLite's busy handler does not wait
+    for, so a file another thread or process opens at the same moment is retried; a file
+    already in WAL mode (the usual case) is left alone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def connect_readonly(path: str | Path, *, what: str,

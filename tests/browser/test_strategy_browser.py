@@ -95,7 +95,10 @@ def shops_csv(path: Path) -> Path:
 
 
 def test_uploaded_data_gets_analyses_of_its_own_and_a_failing_one_fails_alone(
-        page, start_server, tmp_path, screenshot):
+        page, start_server, tmp_path, screenshot, monkeypatch):
+    # greedy decisions: the plug-in (no prior, 0.5) clears the threshold unless a draw says no
+    monkeypatch.setenv("HUB_EXPLORATION",
+                       '{"assisted": 0.0, "supervised": 0.0, "autonomous": 0.0}')
     plugin = failing_plugin(tmp_path / "plugin")
     server = start_server(pythonpath=(plugin,))
     screenshot.watch(page)
