@@ -13,7 +13,6 @@ model tile when there is a target. ``dashboard_id`` names a dashboard by its dat
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,14 +32,9 @@ def dashboard_id(frame: pd.DataFrame, target: str | None = None) -> str:
     """A dashboard's id from its data's content (names, dtypes, values) and target: the same
     table gets the same stored layouts and priors whatever it is called, and two different
     tables never share them."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
-    try:
-        hashed = pd.util.hash_pandas_object(frame, index=False)
-    except TypeError:  # unhashable cells (lists, dicts): hash their text
-        hashed = pd.util.hash_pandas_object(frame.astype(str), index=False)
-    digest.update(hashed.to_numpy().tobytes())
-    digest.update(f"\0target={target or ''}".encode())
+    from hub_kernel.models.training import dataset_fingerprint  # one content hash in hub
+
+    digest = hashlib.sha256(f"{dataset_fingerprint(frame)}\0target={target or ''}".encode())
     return f"dash-{digest.hexdigest()[:16]}"
 
 
