@@ -24,7 +24,7 @@ from hub_kernel.data import load_dataset, profile_dataset, sample_path
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.exceptions import AnalysisRequestError, HubError
 from hub_kernel.layout import Layout
-from hub_kernel.safety.governor import Decision
+from hub_kernel.safety.governor import Decision, Proposal
 from hub_kernel.safety.modes import MODES, Controls
 from widgets.audit import AuditView
 from widgets.background import AnalysisJobs
@@ -89,6 +89,11 @@ class Dashboard(w.VBox):
             self._initial = tile_layout.copy()
             self.tile_layout = tile_layout
         self._views: dict[str, TileView] = {}
+        # Views of tiles taken off the page stay open: a page may still be building them (a
+        # widget closed while its view is created breaks the page), and Undo brings them back.
+        # They are closed one change of data later.
+        self._hidden: dict[str, TileView] = {}
+        self._retired: list[TileView] = []
         self._data_callbacks: list = []
         # unique across kernels: two dashboards of two kernels may share one JupyterLab page
         self._scope = f"hub-dash-{next(_instances)}-{uuid.uuid4().hex[:8]}"
@@ -256,9 +261,7 @@ class Dashboard(w.VBox):
         self._jobs.close()
         self._jobs = AnalysisJobs(frame, profile, target, workers=self._workers)
         start = self._starting(plan.layout)
-        for view in self._views.values():
-            view.close()
-        self._views.clear()
+        self._retire_views()
         self.tile_layout.replace(start.tiles, start.n_columns, override_pins=True)
         try:
             self.session = self._open_session()
@@ -268,9 +271,7 @@ class Dashboard(w.VBox):
              self._initial, self._jobs, self.title, old_layout) = saved
             self._jobs = AnalysisJobs(self.frame, self.profile, self.target,
                                       workers=self._workers)
-            for view in self._views.values():
-                view.close()
-            self._views.clear()
+            self._retire_views()
             self.tile_layout.replace(old_layout.tiles, old_layout.n_columns, override_pins=True)
             self.session = self._open_session()
             self._show_targets()
@@ -278,6 +279,14 @@ class Dashboard(w.VBox):
         self._show_targets()
         for callback in list(self._data_callbacks):
             callback()
+
+    def _retire_views(self) -> None:
+        """Forget every tile view (the data changed); close the ones retired before."""
+        for view in self._retired:
+            view.close()
+        self._retired = [*self._views.values(), *self._hidden.values()]
+        self._views.clear()
+        self._hidden.clear()
 
     def on_data(self, callback) -> None:
         """Call ``callback()`` after the dashboard shows another table."""
@@ -347,7 +356,14 @@ class Dashboard(w.VBox):
             for placement in layout.placements():
                 tile = placement.tile
                 view = self._views.get(tile.id)
-                if view is None:
+                hidden = self._hidden.pop(tile.id, None)
+                if view is None and hidden is not None and hidden.tile is not None \
+                        and hidden.tile.kind == tile.kind:
+                    view = self._views[tile.id] = hidden
+                    view.show(tile)
+                elif view is None:
+                    if hidden is not None:
+                        self._retired.append(hidden)
                     view = self._views[tile.id] = TileView(tile, self.frame, self.profile,
                                                            self._on_tile_action,
                                                            context=self._context)
@@ -362,7 +378,7 @@ class Dashboard(w.VBox):
                 f"grid-column: {placement.column + 1} / span {placement.width}; }}"
             )
         for tile_id in set(self._views) - set(layout.ids):
-            self._views.pop(tile_id).close()
+            self._hidden[tile_id] = self._views.pop(tile_id)
         # tile ids match [A-Za-z0-9_-]+ (Tile validates it), so they are safe in CSS
         self._positions.value = "<style>\n" + "\n".join(rules) + "\n</style>"
         self._grid.children = tuple(views)
@@ -413,10 +429,26 @@ class Dashboard(w.VBox):
             self._skill.value = self.controller.events.skills().get(self.user, "")
         finally:
             self._quiet_mode = False
+        self._propose_analyses(session)
         pending = session.governor.pending()
         self._show(Decision("pending", session.mode, pending[0].proposal.why(),
                             proposal_id=pending[0].id) if pending else None, session)
         return session
+
+    def _propose_analyses(self, session: DashboardSession) -> None:
+        """Put the strategy agent's held-back analysis changes to the viewer, through the
+        governor (the banner's Approve adds or removes those tiles). The same proposal
+        still pending from an earlier visit is not made again."""
+        plan = self.plan
+        if plan is None or plan.proposed is None or plan.layout != self.tile_layout:
+            return
+        payload = plan.proposed.to_dict()
+        pending = session.governor.pending()
+        if pending and pending[0].proposal.layout == payload:
+            return
+        self._guarded_value(lambda: session.governor.submit(Proposal(
+            agent="strategy", layout=payload, explanation=plan.proposed_why,
+            domain="analysis")))
 
     def _skill_changed(self, change) -> None:
         if self._quiet_mode or not change["new"]:

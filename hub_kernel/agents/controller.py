@@ -56,7 +56,7 @@ from hub_kernel.agents.plan import (
 from hub_kernel.core.bus import Event, EventBus
 from hub_kernel.core.config import get_settings
 from hub_kernel.exceptions import AgentError, HubError
-from hub_kernel.layout import Layout
+from hub_kernel.layout import Layout, Tile
 from hub_kernel.safety.audit import log_decision
 from hub_kernel.safety.governor import Decision, LayoutGovernor, layout_key
 from hub_kernel.safety.guard import FailureLog, guarded
@@ -86,6 +86,21 @@ def consistent(layout: Layout, profile: Any) -> Layout:
     that cannot be drawn helps nobody)."""
     names = {c.name for c in profile.columns}
     return Layout([t for t in layout if set(t.columns) <= names], layout.n_columns)
+
+
+def held_back_layout(layout: Layout, held_back: list[tuple[Tile, str]]
+                     ) -> tuple[Layout | None, str]:
+    """``layout`` with the analysis changes the mode held back (``(tile, "show"|"skip")``):
+    the strategy agent's proposal for a person to approve, and its explanation."""
+    shows = [t for t, what in held_back if what == "show" and t.id not in layout]
+    skips = {t.id for t, what in held_back if what == "skip" and t.id in layout}
+    if not shows and not skips:
+        return None, ""
+    tiles = [t for t in layout if t.id not in skips] + shows
+    parts = ([f"show {', '.join(t.title for t in shows)}"] if shows else []) + (
+        [f"take away {', '.join(layout[i].title for i in sorted(skips))}"] if skips else [])
+    return (Layout(tiles, layout.n_columns),
+            "the analysis strategy agent would " + " and ".join(parts))
 
 
 @dataclass
@@ -236,6 +251,7 @@ class MetaController:
             rejected=rejected, n_columns=n_columns)
         chosen = {c.tile.id: c for c in choices if c.show}
         kept_ids: set[str] = set()
+        held_back: list[tuple[Tile, str]] = []  # (tile, "show" or "skip") for approval
         if len(stored) and not self.controls.applies_directly(analysis_mode, "analysis"):
             # the mode lets the agent only propose analysis changes: the analyses this user
             # had stay (but those they rejected twice), the agent's changes are proposals
@@ -243,6 +259,7 @@ class MetaController:
             for c in choices:
                 if c.show and c.tile.id not in current and c.tile.id not in pinned_ids(stored):
                     chosen.pop(c.tile.id, None)
+                    held_back.append((c.tile, "show"))
                     log_decision(agent="strategy", mode=analysis_mode,
                                  action=f"propose show:{c.name} for {key}",
                                  explanation=f"{c.tile.title}: not applied in {analysis_mode} "
@@ -250,6 +267,7 @@ class MetaController:
                                  expected_reward=c.value)
                 elif not c.show and c.tile.id in current:
                     kept_ids.add(c.tile.id)
+                    held_back.append((c.tile, "skip"))
                     log_decision(agent="strategy", mode=analysis_mode,
                                  action=f"propose skip:{c.name} for {key}",
                                  explanation=f"{c.tile.title}: kept, {analysis_mode} mode; "
@@ -287,9 +305,11 @@ class MetaController:
                                dashboard=dashboard, profile=profile, priors=priors,
                                first=not len(stored))
         tiles_by_id = {t.id: dataclasses.replace(planned[t.id], tile=t) for t in layout}
+        proposed, proposed_why = held_back_layout(layout, held_back)
         return Plan(dashboard, user, target, layout, tiles_by_id,
                     target_choices=target_choices(profile) if target is None else [],
-                    skipped=[c.name for c in choices if c.tile.id not in chosen])
+                    skipped=[c.name for c in choices if c.tile.id not in chosen],
+                    proposed=proposed, proposed_why=proposed_why)
 
     def _arrange(self, layout: Layout, planned: dict[str, PlannedTile], *,
                  mine: list[InteractionEvent], learner: TileLearner, viewer: Viewer,

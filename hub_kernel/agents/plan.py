@@ -73,11 +73,19 @@ class Plan:
     #: columns the strategy agent proposes as targets when none was given, best first
     target_choices: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # analyses considered and not shown
+    #: the strategy agent's analysis changes the autonomy mode holds back for approval: the
+    #: layout with them (the dashboard submits it to its governor), and why
+    proposed: Layout | None = None
+    proposed_why: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"dashboard": self.dashboard, "user": self.user, "target": self.target,
                 "n_columns": self.layout.n_columns, "target_choices": self.target_choices,
                 "skipped": self.skipped,
+                "proposed": None if self.proposed is None else {
+                    "add": [t.id for t in self.proposed if t.id not in self.layout],
+                    "remove": [t.id for t in self.layout if t.id not in self.proposed],
+                    "why": self.proposed_why},
                 "tiles": [self.tiles[t.id].to_dict(slot) if t.id in self.tiles else
                           PlannedTile(t, "default", "").to_dict(slot)
                           for slot, t in enumerate(self.layout)]}

@@ -123,3 +123,17 @@ def test_odd_data_does_not_break_the_dashboard():
     dashboard = Dashboard(frame)
     assert all("cannot be drawn" not in str(getattr(v._body.children[0], "value", ""))
                for v in dashboard._grid.children)
+
+
+def test_a_dismissed_tile_comes_back_with_its_chart_and_nothing_the_page_holds_is_closed(
+        dashboard):
+    views = {v.tile.id: v for v in dashboard._grid.children}
+    dismissed = views["cat-weather"]
+    chart = dismissed._body.children[0]
+    button(dismissed, "dismiss").click()
+    assert "cat-weather" not in tile_ids(dashboard)
+    # the page may still be building the tile's view: closing its widget then breaks the page
+    assert dismissed.comm is not None and chart.comm is not None
+    dashboard.reset()
+    back = next(v for v in dashboard._grid.children if v.tile.id == "cat-weather")
+    assert back is dismissed and back._body.children[0] is chart

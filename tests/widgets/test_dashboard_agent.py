@@ -76,6 +76,22 @@ def test_assisted_proposal_waits_for_approve(home):
     assert AuditLog().entries(action="approve")[-1].approved_by == "ann"
 
 
+def test_in_assisted_mode_the_strategy_agents_analysis_change_waits_for_approve(home):
+    first = make()
+    assert first._mode.value == "assisted"
+    taken = next(t.id for t in first.tile_layout if t.analysis)
+    first.tile_layout.remove(taken)  # ann's stored layout has one analysis fewer
+    again = make()  # the strategy agent still picks it: in assisted mode that is a proposal
+    assert taken not in again.tile_layout
+    pending = again.session.governor.pending()
+    assert pending and pending[0].agent == "strategy"
+    assert "analysis strategy agent would show" in again._banner.children[0].value
+    assert len(make().session.governor.pending()) == 1  # a second visit does not repeat it
+    banner_button(again, "hub-approve").click()
+    assert taken in again.tile_layout and taken in {v.tile.id for v in again._grid.children}
+    assert AuditLog().entries(action="approve")[-1].approved_by == "ann"
+
+
 def test_mode_switch_is_stored_and_audited(home):
     dashboard = make()
     dashboard._mode.value = "autonomous"

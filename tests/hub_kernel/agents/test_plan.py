@@ -181,6 +181,10 @@ def test_in_assisted_mode_a_returning_users_analyses_stay_and_changes_are_propos
     proposed = [e for e in AuditLog().entries(agent="strategy")
                 if e.action.startswith("propose skip:") and e.action.endswith(f"for {key}")]
     assert proposed and all(e.propensity is not None for e in proposed)
+    # the held-back changes are one proposal a person can approve (the dashboard's banner)
+    assert again.proposed is not None and "take away" in again.proposed_why
+    assert set(again.layout.ids) > set(again.proposed.ids)
+    assert again.to_dict()["proposed"]["remove"]
     Controls().set_mode("supervised")  # where the mode applies analysis changes, they apply
     assert set(analyses(controller.plan(profile, user="ann", dashboard=dashboard,
                                         budget_seconds=0.0))) < kept
