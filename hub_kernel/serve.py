@@ -97,7 +97,8 @@ class ServePlan:
 
 def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: int | None = None,
                token: str | None = None, dataset: str | os.PathLike[str] | None = None,
-               preheat: bool | None = None, settings: Settings | None = None) -> ServePlan:
+               preheat: bool | None = None, settings: Settings | None = None,
+               stream: str | None = None) -> ServePlan:
     """Check the request and build the Voila command for it.
 
     With ``preheat`` (default from settings) Voila keeps ``serve_pool_size`` kernels that have
@@ -134,6 +135,12 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         if not Path(dataset).is_file():
             raise ServeError(f"dataset not found: {dataset}")
         env["HUB_DATASET"] = str(Path(dataset).resolve())
+    stream = stream if stream is not None else settings.stream
+    if stream is not None:
+        if stream != "demo" and not stream.startswith(("ws://", "wss://")):
+            raise ServeError(f"--stream {stream!r} is not a WebSocket URL (ws:// or wss://) "
+                             "nor 'demo'")
+        env["HUB_STREAM"] = stream
     argv = [
         sys.executable, "-m", "voila", str(notebook),
         "--no-browser",

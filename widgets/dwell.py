@@ -3,7 +3,8 @@
 A small anywidget: an ``IntersectionObserver`` in the page watches the dashboard's tiles and
 adds up, per tile, the time at least half of it is on screen while the page is visible; every
 few seconds (and when the page is hidden) it sends the totals to the kernel, with the clicks on
-each tile. It also times, once per tile body, how long the page took from the tile (or, for a
+each tile; when the page is left (``pagehide``) it says so, and the dashboard ends the round.
+It also times, once per tile body, how long the page took from the tile (or, for a
 body replaced later, the new body) appearing to its body being drawn (its bokeh canvases
 present, no ``.hub-progress`` left). The
 dashboard turns them into ``dwell``, ``click`` and ``render`` events.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 
 import anywidget
@@ -152,6 +154,9 @@ function render({ model, el }) {
     }
   };
   document.addEventListener("visibilitychange", onVisibility);
+  // leaving the page ends the round: what was measured goes out, then the kernel scores it
+  const onLeave = () => { flush(); model.send({ leave: true }); };
+  window.addEventListener("pagehide", onLeave);
   return () => {
     flush();
     clearInterval(timer);
@@ -159,6 +164,7 @@ function render({ model, el }) {
     observer.disconnect();
     mutations.disconnect();
     document.removeEventListener("visibilitychange", onVisibility);
+    window.removeEventListener("pagehide", onLeave);
   };
 }
 export default { render };
@@ -177,13 +183,27 @@ class DwellTracker(anywidget.AnyWidget):
     scope = traitlets.Unicode().tag(sync=True)
     interval_ms = traitlets.Int(5000).tag(sync=True)
 
-    def __init__(self, scope: str, report: Report, interval_ms: int = 5000) -> None:
+    def __init__(self, scope: str, report: Report, interval_ms: int = 5000,
+                 on_leave: Callable[[], None] | None = None) -> None:
         super().__init__(scope=scope, interval_ms=interval_ms)
         self._report = report
+        self._on_leave = on_leave
+        self._left_at = -math.inf
         self.on_msg(self._received)
 
     def _received(self, _widget, content, _buffers) -> None:
         """Messages come from a page anyone may script: only plausible values are kept."""
+        if not isinstance(content, dict):
+            logger.warning("ignoring a malformed report from the page")
+            return
+        self._measure(content)
+        if content.get("leave") is True and self._on_leave is not None:
+            now = time.monotonic()  # one round end per report period at most
+            if now - self._left_at >= self.interval_ms / 1000:
+                self._left_at = now
+                self._on_leave()
+
+    def _measure(self, content: dict) -> None:
         limit = self.interval_ms / 1000 + 1  # no tile is on screen longer than a report period
         for kind, key, cap in (("dwell", "dwell", limit), ("click", "clicks", MAX_CLICKS),
                                ("render", "render", MAX_RENDER_SECONDS)):

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path(".hub"), description="Folder holding all of hub's state.")
     dataset: Path | None = Field(None, description="Dataset the dashboard opens (default: sample).")
+    stream: str | None = Field(None, description="A WebSocket URL of JSON rows the dashboard "
+                               "follows as a live tile ('demo': the sample replayed).")
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default sqlite:///$HUB_HOME/mlflow.db."
     )

@@ -166,6 +166,21 @@ def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
     assert dashboard.relayout() is not None  # the agent still works
 
 
+def test_leaving_the_page_ends_the_round_and_its_reward_is_kept(home):
+    from hub_kernel.agents.common.events import EventStore
+
+    dashboard = make()
+    assert dashboard.wait(120)
+    dashboard._dwell._received(dashboard._dwell, {"dwell": {"overview": 4.0}}, [])
+    assert EventStore().reward_rows(user="ann") == []  # the round is still open
+    dashboard._dwell._received(dashboard._dwell, {"leave": True}, [])
+    rows = EventStore().reward_rows(user="ann")
+    assert len(rows) == 1 and rows[0]["terms"]["engagement"] > 0
+    dashboard._dwell._received(dashboard._dwell, {"dwell": {"overview": 3.0}, "leave": True}, [])
+    assert len(EventStore().reward_rows(user="ann")) == 1  # a page cannot flood round ends
+    dashboard._dwell._received(dashboard._dwell, ["not", "a", "dict"], [])  # ignored
+
+
 def test_layout_history_restores_any_version_from_the_page(home):
     dashboard = make()
     first = dashboard.tile_layout.to_dict()
