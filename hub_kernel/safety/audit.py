@@ -282,13 +282,16 @@ class AuditLog:
             query, args = query + " AND action LIKE ?", [*args, f"%{action}%"]
         if since:
             query, args = query + " AND time >= ?", [*args, since]
-        query += " ORDER BY id"
+        if limit:  # the newest rows only, read newest first
+            query, args = query + " ORDER BY id DESC LIMIT ?", [*args, int(limit)]
+        else:
+            query += " ORDER BY id"
         db = self._connect()
         try:
             rows = [AuditEntry(**dict(r)) for r in db.execute(query, args).fetchall()]
         finally:
             db.close()
-        return rows[-limit:] if limit else rows
+        return rows[::-1] if limit else rows
 
     def verify(self) -> Verification:
         """Recompute the chain and check it against the anchor: a changed, removed or

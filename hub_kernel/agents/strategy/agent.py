@@ -207,15 +207,39 @@ class StrategyAgent:
                                n_columns=profile.n_columns, measured=measured or {},
                                pinned=pinned, rejected=rejected, grid_columns=n_columns)
         out = []
+        last = self._last_decisions(key, len(choices))
         for c in choices:
-            entry = self._record(action=f"{'show' if c.show else 'skip'}:{c.name} for {key}",
-                                 explanation=f"{c.tile.title}: {c.why}",
-                                 propensity=c.propensity, expected_reward=c.value,
-                                 observation={"analysis": c.name, "sd": round(c.sd, 4),
-                                              "seconds": round(c.seconds, 3),
-                                              "epsilon": round(epsilon, 4)})
+            action = f"{'show' if c.show else 'skip'}:{c.name} for {key}"
+            explanation = f"{c.tile.title}: {c.why}"
+            before = last.get(c.name)
+            if before is not None and (before.action, before.explanation, before.propensity) == (
+                    action, explanation, c.propensity):
+                # the same decision as last time (nothing was learned since): not repeated
+                entry = before
+            else:
+                entry = self._record(action=action, explanation=explanation,
+                                     propensity=c.propensity, expected_reward=c.value,
+                                     observation={"analysis": c.name, "sd": round(c.sd, 4),
+                                                  "seconds": round(c.seconds, 3),
+                                                  "epsilon": round(epsilon, 4)})
             out.append(dataclasses.replace(c, decision_id=getattr(entry, "id", None)))
         return out
+
+    def _last_decisions(self, key: str, n: int) -> dict[str, Any]:
+        """Per analysis, the newest audit row of the strategy agent's ``show:``/``skip:``
+        decisions about ``key`` (among its newest ``4 n`` rows about it)."""
+        log = self._audit_log()
+        if log is None or n == 0:
+            return {}
+        try:
+            rows = log.entries(agent=AGENT, action=f" for {key}", limit=4 * n)
+        except HubError:
+            return {}
+        last: dict[str, Any] = {}
+        for row in rows:
+            if row.action.endswith(f" for {key}") and row.action.startswith(("show:", "skip:")):
+                last[row.action.partition(":")[2].removesuffix(f" for {key}")] = row
+        return last
 
     def feedback(self, profile: DatasetProfile, analysis: str, signal: str | float,
                  target: str | None = None, *, save: bool = True) -> float:

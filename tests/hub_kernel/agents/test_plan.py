@@ -236,3 +236,17 @@ def test_a_page_opened_twice_shows_the_same_plan_until_something_was_learned(hub
     session.interact(first.layout.ids[0], "thumbs_up")
     assert controller.plan_seed("ann", dashboard) != before
     assert controller.plan_seed("bob", dashboard) != controller.plan_seed("ann", dashboard)
+
+
+def test_a_plan_repeated_unchanged_is_not_audited_again(hub_home):
+    frame = no_dates()
+    profile, dashboard = profile_dataset(frame), dashboard_id(frame)
+    controller = MetaController()
+    first = controller.plan(profile, user="ann", dashboard=dashboard)
+    rows = len(AuditLog().entries(agent="strategy"))
+    again = controller.plan(profile, user="ann", dashboard=dashboard)
+    assert len(AuditLog().entries(agent="strategy")) == rows  # the same decisions, not repeated
+    ids = {t.id: p.decision_id for t, p in ((t, first.tiles[t.id]) for t in first.layout)}
+    assert all(again.tiles[t].decision_id == ids[t] for t in ids if t.startswith("an-"))
+    controller.plan(profile, user="bob", dashboard=dashboard)  # another viewer: decided anew
+    assert len(AuditLog().entries(agent="strategy")) > rows
