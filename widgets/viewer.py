@@ -20,10 +20,13 @@ def viewer_user() -> str:
     ``wait_for_request``), so run it after the slow cells: they are then already done when a
     viewer arrives. A ``user`` that is not a plain name is ignored, not trusted.
     """
+    # only a preheated Voila kernel has a request to wait for: importing voila costs a cold
+    # kernel 3 s or more (it loads jupyter_server), so nothing else pays it
     try:
-        from voila.utils import wait_for_request
+        if os.environ.get("VOILA_PREHEAT", "False") != "False":
+            from voila.utils import wait_for_request
 
-        wait_for_request()
+            wait_for_request()
     except Exception:  # not under Voila, or its query endpoint is gone: nobody named
         logger.debug("no Voila request info", exc_info=True)
     names = parse_qs(os.environ.get("QUERY_STRING", "")).get("user", [])
