@@ -38,7 +38,6 @@ from hub_kernel.agents.strategy.bandit import (
     analysis_context,
 )
 from hub_kernel.agents.strategy.tiles import TileChoice, choose_tiles
-from hub_kernel.automl.searcher import search_and_remember
 from hub_kernel.automl.warmstart import AGENT, MetaStore, remember_search, strategy_dir, write_json
 from hub_kernel.exceptions import AgentError, HubError
 
@@ -343,6 +342,9 @@ class StrategyAgent:
                exclude: Sequence[str] = (), **kwargs: Any) -> SearchResult:
         """Search pipelines for ``y`` from ``X`` within ``budget`` seconds, warm-started from
         similar datasets; what it learns is remembered for the next dataset."""
+        # imported here: it loads scikit-learn, which a dashboard's plan does not need
+        from hub_kernel.automl.searcher import search_and_remember
+
         return search_and_remember(
             X, y, store=self.meta, policy=self.policy() if use_policy else None,
             audit=self._audit_log() or None, seed=self.seed or 0, budget=budget, name=name,
