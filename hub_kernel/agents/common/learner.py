@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from threadpoolctl import threadpool_limits
 
 from hub_kernel.core.sqlite import connect
@@ -308,8 +309,6 @@ def _lower_solve(factor: np.ndarray, b: np.ndarray, *, transposed: bool = False,
     """Solve with the lower Cholesky ``factor`` L: ``L x = b``, ``L^T x = b`` (``transposed``)
     or ``L L^T x = b`` (``twice``), by triangular substitution (much cheaper than a general
     solve)."""
-    from scipy.linalg import solve_triangular
-
     if twice:
         return solve_triangular(factor, solve_triangular(factor, b, lower=True), lower=True,
                                 trans="T")
