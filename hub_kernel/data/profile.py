@@ -102,6 +102,13 @@ def _stats(column: pd.Series, kind: ColumnKind) -> dict[str, Any]:
 
 def _n_unique(column: pd.Series) -> int:
     """Distinct non-missing values (unhashable ones, lists from JSON, by their text)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+        # numbers: sorting (numpy's vectorised sort) beats hashing several times on 1M rows
+        values = column.to_numpy()
+        if values.dtype.kind == "f":
+            values = values[~np.isnan(values)]
+        values = np.sort(values)
+        return int(len(values) and 1 + np.count_nonzero(values[1:] != values[:-1]))
     try:
         return int(column.nunique(dropna=True))
     except TypeError:
