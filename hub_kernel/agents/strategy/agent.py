@@ -205,24 +205,30 @@ class StrategyAgent:
                                budget_seconds=budget_seconds, n_rows=profile.n_rows,
                                n_columns=profile.n_columns, measured=measured or {},
                                pinned=pinned, rejected=rejected, grid_columns=n_columns)
-        out = []
         last = self._last_decisions(key, len(choices))
+        ids: dict[str, int | None] = {}
+        new: list[tuple[str, dict[str, Any]]] = []
         for c in choices:
             action = f"{'show' if c.show else 'skip'}:{c.name} for {key}"
             explanation = f"{c.tile.title}: {c.why}"
             before = last.get(c.name)
             if before is not None and (before.action, before.explanation, before.propensity) == (
                     action, explanation, c.propensity):
-                # the same decision as last time (nothing was learned since): not repeated
-                entry = before
+                ids[c.name] = before.id  # the same decision as last time: not repeated
             else:
-                entry = self._record(action=action, explanation=explanation,
-                                     propensity=c.propensity, expected_reward=c.value,
-                                     observation={"analysis": c.name, "sd": round(c.sd, 4),
-                                                  "seconds": round(c.seconds, 3),
-                                                  "epsilon": round(epsilon, 4)})
-            out.append(dataclasses.replace(c, decision_id=getattr(entry, "id", None)))
-        return out
+                new.append((c.name, dict(
+                    agent=AGENT, mode=self.mode, action=action, explanation=explanation,
+                    propensity=c.propensity, expected_reward=c.value,
+                    observation={"analysis": c.name, "sd": round(c.sd, 4),
+                                 "seconds": round(c.seconds, 3), "epsilon": round(epsilon, 4)})))
+        log = self._audit_log()
+        if new and log is not None:
+            try:  # one transaction for the plan's decisions
+                entries = log.record_many([d for _, d in new])
+                ids.update({name: e.id for (name, _), e in zip(new, entries, strict=True)})
+            except HubError as exc:
+                logger.error("could not write the strategy decisions to the audit log: %s", exc)
+        return [dataclasses.replace(c, decision_id=ids.get(c.name)) for c in choices]
 
     def _last_decisions(self, key: str, n: int) -> dict[str, Any]:
         """Per analysis, the newest audit row of the strategy agent's ``show:``/``skip:``

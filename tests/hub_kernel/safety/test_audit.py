@@ -222,3 +222,14 @@ def test_integer_propensities_still_verify(tmp_path):
     log.record(agent="design", action="apply", explanation="int values", propensity=1,
                expected_reward=0, outcome_reward=1)
     assert log.verify().ok
+
+
+def test_several_decisions_are_one_transaction_and_the_chain_verifies(log):
+    entries = log.record_many([
+        {"agent": "strategy", "action": f"show:{n} for ann/d", "explanation": n,
+         "propensity": 1, "observation": {"analysis": n}} for n in ("summary", "trend")])
+    assert entries[1].id == entries[0].id + 1 and entries[0].propensity == 1.0
+    assert [e.action for e in log.entries()[-2:]] == ["show:summary for ann/d",
+                                                      "show:trend for ann/d"]
+    assert log.verify().ok and log.anchor()[0] == entries[1].id
+    assert log.record_many([]) == []
