@@ -33,7 +33,7 @@ def views(dashboard):
 
 def click(dashboard, tile_id, action):
     view = views(dashboard)[tile_id]
-    next(b for b in view.children[0].children if f"hub-{action}" in b._dom_classes).click()
+    view.header.click(action)
 
 
 def banner_button(dashboard, css):

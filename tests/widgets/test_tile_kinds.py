@@ -256,8 +256,8 @@ def test_an_analysis_that_raises_shows_its_error_and_the_others_fill_in(hub_home
 def test_this_answered_my_question_records_task_done(hub_home):
     dashboard = Dashboard(rich_frame(), user="ann")
     view = dashboard._views["overview"]
-    button = next(b for b in view.children if "hub-answered" in b._dom_classes)
-    button.click()
+    view.footer.click("answered")
+    assert view.footer.on == ["answered"]  # drawn switched on
     events = [e for e in EventStore().events(user="ann") if e.kind == "task_done"]
     assert [(e.tile, e.dashboard) for e in events] == [("overview", dashboard.dashboard_id)]
     assert dashboard.wait(120)
