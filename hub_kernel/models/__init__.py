@@ -7,7 +7,7 @@ or loaded. The public names are imported on first use.
 
     trainer = ModelTrainer(cv=5)
     result = await trainer.train_model("rain", frame, "weather")   # in a notebook
-    trainer.list_models()
+    models = await trainer.list_models()          # trainer.list_models_sync() in a script
 """
 
 from __future__ import annotations

@@ -63,11 +63,12 @@ def test_train_promote_and_show_a_model_card_from_cells(tmp_path):
         outcome = run_gate(trainer.registry, "rain", holdout.drop(columns=["weather"]),
                            holdout["weather"], mode="supervised")
         print(outcome.action, outcome.ab.test)
-        print([m.name for m in trainer.list_models()], trainer.get_model_info("rain").champion)
+        print([m.name for m in trainer.list_models_sync()],
+              trainer.get_model_info_sync("rain").champion)
         """,
         """
         from widgets.models import ModelCard
-        card = ModelCard(trainer.get_model_info("rain").to_dict())
+        card = ModelCard(trainer.get_model_info_sync("rain").to_dict())
         print("hub-model-card" in card._dom_classes, "rain" in card.value)
         """,
     ], env)
