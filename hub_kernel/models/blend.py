@@ -76,6 +76,15 @@ class Blend(BaseEstimator):
                                                   strict=True)))
         return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
 
+    def score(self, X: Any, y: Any) -> float:
+        """Accuracy (classification) or R² (regression), as scikit-learn's estimators."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        predicted = self.predict(X)
+        if self.task == "regression":
+            return float(r2_score(y, predicted))
+        return float(accuracy_score(y, predicted))
+
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:
         names = ", ".join(name for name, _ in self.estimators)
         return f"Blend({names})"

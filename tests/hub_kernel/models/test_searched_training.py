@@ -116,6 +116,7 @@ def test_an_ensemble_winner_is_registered_as_one_blend_that_loads(trainer, iris)
     assert set(predicted) <= {"setosa", "versicolor", "virginica"}
     assert np.allclose(model.predict_proba(iris.drop(columns=["species"]).head(3)).sum(axis=1),
                        1.0)
+    assert result.importance is not None  # the blend is explained like any pipeline
 
 
 def test_a_model_trained_from_a_frame_is_retrained_from_the_catalog(trainer, mixed):
