@@ -109,11 +109,11 @@ def _training_record(registry: ModelRegistry, run_id: str | None) -> dict[str, A
 def _base_estimator(registry: ModelRegistry, name: str, version: int) -> Any:
     from sklearn.base import clone
 
-    from hub_kernel.models.training import is_whole_pipeline
+    from hub_kernel.models.blend import Blend
 
     try:
         pipeline = registry.load_model(name, version=version)
-        if is_whole_pipeline(pipeline):  # its own preprocessing (the search's): kept whole
+        if isinstance(pipeline, Blend):  # pipelines with their own preprocessing: kept whole
             return clone(pipeline)
         return clone(pipeline.named_steps["model"])
     except Exception as exc:  # fall back to the default estimator of the task

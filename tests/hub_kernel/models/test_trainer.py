@@ -242,7 +242,8 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
     record = catalog.ingest(first, name="customers").record
     trainer.train_model_sync("churn", catalog.load(record.id), "label", dataset_id=record.id,
                              params={"max_iter": 7})
-    trainer.train_model_sync("adhoc", make_mixed(60), "label", params=FAST)  # no dataset
+    # from a frame: its table is recorded in the catalog, so it is retrained too
+    trainer.train_model_sync("adhoc", make_mixed(60), "label", params=FAST)
 
     second = models_home / "batch2.csv"
     make_mixed(100, seed=2).to_csv(second, index=False)
@@ -250,6 +251,10 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
 
     class GatePromotes(RetrainPolicy):
         def should_retrain(self, context):
+            if context.model.name == "adhoc":
+                assert context.dataset.name == "adhoc.parquet"
+                assert len(context.frame) == 60
+                return RetrainDecision(True, "its recorded table")
             assert context.dataset.id == newest.id
             assert len(context.frame) == 100
             return RetrainDecision(True, "new batch")
@@ -260,8 +265,8 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
             return "promoted by the gate"
 
     outcomes = {o.name: o for o in trainer.retrain_models_sync(GatePromotes())}
-    assert outcomes["adhoc"].status == "skipped"
-    assert "no dataset" in outcomes["adhoc"].reason
+    assert outcomes["adhoc"].status == "trained", outcomes["adhoc"].reason
+    assert outcomes["adhoc"].result.version == 2
     churn = outcomes["churn"]
     assert churn.status == "trained", churn.reason
     assert churn.reason == "promoted by the gate"
