@@ -301,7 +301,7 @@ def test_the_trainer_is_a_scikit_learn_style_estimator():
 
     trainer = ModelTrainer(cv=3, n_jobs=1)
     assert trainer.get_params() == {"cv": 3, "random_state": None, "n_jobs": 1,
-                                    "tracking_uri": None}
+                                    "tracking_uri": None, "searcher": None}
     assert trainer.set_params(cv=4) is trainer and trainer.cv == 4
     copy = clone(trainer)
     assert copy is not trainer and copy.get_params() == trainer.get_params()
