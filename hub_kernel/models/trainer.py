@@ -263,6 +263,8 @@ class ModelTrainer(BaseEstimator):
         from hub_kernel.models.searching import SearchRequest, default_searcher
 
         chosen = searcher if searcher is not None else default_searcher()
+        # issue 16's metrics plug in here: SearchRequest(metric=...) is the scorer the search
+        # ranks by (None: the searcher's default, the task's primary metric)
         request = SearchRequest(
             X=prepared.X[prepared.plan.features], y=prepared.y, task=prepared.task,
             target=prepared.target, budget=budget, name=name, seed=seed, n_jobs=self.n_jobs,
