@@ -230,8 +230,6 @@ class ModelTrainer(BaseEstimator):
                 estimator = self._set_params(estimator, params)
         if estimator is not None:
             self._check_estimator(estimator, prepared.task)
-        lineage = self._lineage(dataset_id) if dataset_id else self._record_frame(
-            model_name, prepared)
         fingerprint = dataset_fingerprint(prepared.X, pd.Series(prepared.y, name=prepared.target))
 
         registry = self.registry
@@ -240,6 +238,9 @@ class ModelTrainer(BaseEstimator):
             registry.repair()
         except HubError as exc:
             logger.warning("could not repair stale runs: %s", exc)
+        # where the rows came from; an in-memory table is recorded in the catalog first
+        lineage = self._lineage(dataset_id) if dataset_id else self._record_frame(
+            model_name, prepared)
         # declarations accumulate: the model's own stay in force whatever is passed now
         declared = list(dict.fromkeys([*registry.declared_sensitive(model_name),
                                        *(explicit or ())]))
