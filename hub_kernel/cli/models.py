@@ -242,6 +242,10 @@ def show_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> No
         console.print(f"v{v.version}: run {v.run_id or '-'}; {escape(shown) or 'no metrics'}; "
                       f"target {escape(v.target or '?')} in {escape(data)} (fingerprint "
                       f"{(v.dataset_fingerprint or '?')[:12]})", soft_wrap=True)
+        winner = v.tags.get("hub.search_winner")
+        if winner:
+            console.print(f"v{v.version} searched {escape(v.tags.get('hub.search_budget', '?'))}"
+                          f" s: winner {escape(winner)}", soft_wrap=True)
         fairness = statuses[v.version]
         if fairness != "not declared":
             why = v.tags.get("hub.fairness_explanation")

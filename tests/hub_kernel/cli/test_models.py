@@ -164,5 +164,7 @@ def test_train_with_a_budget_registers_the_winner_of_the_search(models_home, mak
 
     version = ModelRegistry().get_model_info("customers-label").version(1)
     assert version.tags["hub.search_winner"] in winner.replace("\n", "")
+    shown = _ok("models", "show", "customers-label")
+    assert "v1 searched 3.0 s: winner" in shown
     refused = _invoke("train", str(path), "--target", "label", "--budget", "0")
     assert refused.exit_code == 2 and "--budget" in refused.output
