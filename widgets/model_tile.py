@@ -6,11 +6,11 @@ primary metric: macro F1 for classes, R² for quantities) against the trivial ba
 (always the most common class / always the mean, cross-validated on the same rows), and its
 top predictors (the permutation importance the trainer logs with every version).
 
-**Train** runs the strategy agent's pipeline search (``StrategyAgent.search``) within the
-budget chosen in the dropdown, in a background thread, with a live progress bar (elapsed /
-budget seconds and the best score so far). The winning configuration (its estimator family and
-hyperparameters) is then trained by ``ModelTrainer`` (cross-validated, logged to MLflow,
-registered as a new version: ``hub models list`` shows it), and the tile shows it.
+**Train** runs ``ModelTrainer.train_model(..., budget=)`` with the budget chosen in the
+dropdown, in a background thread, with a live progress bar (elapsed / budget seconds and the
+best score so far): the strategy search, then its winner (an ensemble when that won)
+cross-validated, logged to MLflow and registered as a new version (``hub models list`` shows
+it), and the tile shows it.
 
 Quality reported to the dashboard (``ctx.quality``): the share of the possible improvement over
 the baseline the model achieves, ``clip((score - baseline) / (1 - baseline), 0, 1)`` (both
@@ -145,10 +145,11 @@ def registered_models(name: str) -> list[ShownModel]:
 def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
                on_progress: Callable[[float, float | None], None] | None = None,
                dashboard: str | None = None) -> Any:
-    """Search pipelines for ``target`` within ``budget`` seconds (the strategy agent), then
-    train and register the winning pipeline as a new version of ``name``; returns the
-    trainer's ``TrainResult``. ``on_progress(elapsed, best)`` follows the search."""
-    from hub_kernel.agents.strategy.agent import StrategyAgent
+    """Search pipelines for ``target`` within ``budget`` seconds and register the winner (an
+    ensemble when that won) as a new version of ``name``: the trainer's one path,
+    ``ModelTrainer.train_model(..., budget=)``; returns its ``TrainResult``.
+    ``on_progress(elapsed, best)`` follows the search."""
+    from hub_kernel.automl.searcher import StrategySearcher
     from hub_kernel.models.features import prepare_xy
     from hub_kernel.models.trainer import ModelTrainer
 
@@ -161,27 +162,10 @@ def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
             on_progress(time.monotonic() - started, best)
 
     X, y = frame.drop(columns=[target]), frame[target]
-    result = StrategyAgent().search(X, y, budget=budget, name=dashboard or name, n_jobs=1,
-                                    track=False, callback=progress)
-    return ModelTrainer().train_model_sync(
-        name, X, y, estimator=best_pipeline(result.model),
-        tags={"hub.trained_from": "dashboard", "hub.search_configuration":
-              result.best.config.label(), "hub.search_score": repr(result.best.score),
-              "hub.search_baseline": repr(result.baseline_score)})
-
-
-def best_pipeline(model: Any) -> Any:
-    """An unfitted copy of the search's winning pipeline, its own preprocessing included (the
-    trainer takes a whole pipeline). When an ensemble of configurations won, its heaviest
-    member's pipeline: the trainer registers one pipeline (registering the ensemble itself is
-    issue 16's one model path)."""
-    from sklearn.base import clone
-
-    if hasattr(model, "members"):  # WeightedEnsemble: (weight, FoldEnsemble) pairs
-        model = max(model.members, key=lambda member: member[0])[1]
-    if hasattr(model, "estimators") and not hasattr(model, "steps"):  # FoldEnsemble
-        model = model.estimators[0]
-    return clone(model)
+    return ModelTrainer(n_jobs=1).train_model_sync(
+        name, X, y, budget=budget, searcher=StrategySearcher(callback=progress),
+        tags={"hub.trained_from": "dashboard",
+              **({"hub.dashboard": dashboard} if dashboard else {})})
 
 
 def model_html(shown: list[ShownModel], task: str | None, baseline: float | None) -> str:

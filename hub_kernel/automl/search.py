@@ -16,7 +16,7 @@ import math
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,6 +61,8 @@ class PipelineSearch(BaseEstimator):
     - ``families``: estimator families allowed (default all of ``FAMILIES``);
     - ``warm_start``: ``MetaStore`` to start from (``True``: the default one under HUB_HOME,
       ``False``/``None``: cold); ``exclude``: dataset keys or names it must not use;
+    - ``start``: configurations (``Config.to_dict()``) evaluated before anything else, e.g.
+      what won the last search of the same model;
     - ``policy``: a trained family policy (``observation.FamilyPolicy``, e.g. the strategy
       agent's ``StrategyPolicy``) whose preference over families is mixed into the bandit;
     - ``track``: log a parent MLflow run and one child run per configuration;
@@ -79,8 +81,9 @@ class PipelineSearch(BaseEstimator):
     def __init__(self, *, budget: float = 10.0, metric: str | None = None, cv: int | None = None,
                  n_jobs: int = 1, random_state: int = 0, max_evaluations: int | None = None,
                  families: Sequence[str] | None = None, warm_start: MetaStore | bool | None = True,
-                 exclude: Sequence[str] = (), policy: FamilyPolicy | None = None,
-                 track: bool = False, tracking_uri: str | None = None,
+                 exclude: Sequence[str] = (), start: Sequence[Mapping[str, Any]] = (),
+                 policy: FamilyPolicy | None = None, track: bool = False,
+                 tracking_uri: str | None = None,
                  audit: AuditLog | bool | None = None, refit: bool = True,
                  early_stop: bool = False, ensemble: bool = True, name: str = "dataset",
                  callback: Callable[[Evaluation, PipelineSearch], None] | None = None) -> None:
@@ -93,6 +96,7 @@ class PipelineSearch(BaseEstimator):
         self.families = families
         self.warm_start = warm_start
         self.exclude = exclude
+        self.start = start
         self.policy = policy
         self.track = track
         self.tracking_uri = tracking_uri

@@ -7,7 +7,8 @@ or loaded. The public names are imported on first use.
 
     trainer = ModelTrainer(cv=5)
     result = await trainer.train_model("rain", frame, "weather")   # in a notebook
-    trainer.list_models()
+    searched = await trainer.train_model("rain", frame, "weather", budget=30)  # search first
+    models = await trainer.list_models()          # trainer.list_models_sync() in a script
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hub_kernel.models.blend import Blend
     from hub_kernel.models.lifecycle.retrain import (
         AlwaysRetrain,
         RetrainContext,
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     )
     from hub_kernel.models.records import ModelInfo, ModelSummary, VersionInfo
     from hub_kernel.models.registry import ModelRegistry
+    from hub_kernel.models.searching import Searcher, SearchOutcome, SearchRequest
     from hub_kernel.models.tracking import TrackingStore
     from hub_kernel.models.trainer import ModelTrainer
     from hub_kernel.models.training import (
@@ -41,6 +44,10 @@ _EXPORTS = {
     "GREATER_IS_BETTER": "training",
     "dataset_fingerprint": "training",
     "ModelRegistry": "registry",
+    "Blend": "blend",
+    "Searcher": "searching",
+    "SearchOutcome": "searching",
+    "SearchRequest": "searching",
     "ModelSummary": "records",
     "ModelInfo": "records",
     "VersionInfo": "records",
@@ -56,6 +63,7 @@ __all__ = [
     "GREATER_IS_BETTER",
     "PRIMARY_METRIC",
     "AlwaysRetrain",
+    "Blend",
     "ModelInfo",
     "ModelRegistry",
     "ModelSummary",
@@ -64,6 +72,9 @@ __all__ = [
     "RetrainDecision",
     "RetrainOutcome",
     "RetrainPolicy",
+    "SearchOutcome",
+    "SearchRequest",
+    "Searcher",
     "TrackingStore",
     "TrainResult",
     "VersionInfo",

@@ -241,6 +241,7 @@ def retrain_pipeline(
     decay_threshold: float | None = None,
     time_budget_seconds: float | None = None,
     cv: int | None = None,
+    search_budget_seconds: float | None = None,
     holdout: float = 0.3,
     output_dir: str | Path | None = None,
     log_to_mlflow: bool = True,
@@ -251,7 +252,13 @@ def retrain_pipeline(
     created. ``mode`` is the autonomy mode (default ``HUB_AUTONOMY_MODE``). Raises ``HubError``
     subclasses for bad input, and ``ModelError`` when retraining fails (after the summary, with
     outcome ``failed``, is written).
+
+    ``search_budget_seconds`` runs the strategy search (``ModelTrainer.train_model(...,
+    budget=)``) when the model is created, and when a model without a stored budget is
+    retrained; a model the search trained is searched again within its own stored budget.
+    None: the trainer's fast default for models never searched.
     """
+    from hub_kernel.automl.searcher import StrategySearcher
     from hub_kernel.core.config import get_settings
     from hub_kernel.data.catalog import Catalog
     from hub_kernel.models.trainer import ModelTrainer
@@ -267,7 +274,9 @@ def retrain_pipeline(
     if not 0 < holdout < 1:
         raise ScheduleError(f"holdout must be a share between 0 and 1, not {holdout}")
     deadline = clock + time_budget_seconds if time_budget_seconds else None
-    trainer = ModelTrainer(cv=cv)
+    if search_budget_seconds is not None and not search_budget_seconds > 0:
+        raise ScheduleError("search_budget_seconds must be positive (or None: no search)")
+    trainer = ModelTrainer(cv=cv, searcher=StrategySearcher())
     registry = trainer.registry
     info = _model_info(registry, model)
     catalog = Catalog()
@@ -297,10 +306,10 @@ def retrain_pipeline(
             details: dict[str, Any] = {}
         elif info is None or info.champion is None:
             outcome, reason, details = _create(trainer, catalog, model, record, target,
-                                               drop_columns)
+                                               drop_columns, search_budget_seconds)
         else:
             outcome, reason, details, failure = _retrain(trainer, model, mode, deadline,
-                                                         holdout)
+                                                         holdout, search_budget_seconds)
     after = _model_info(registry, model)
     summary = RetrainSummary(
         **common, **details, outcome=outcome, reason=reason,
@@ -318,7 +327,7 @@ def retrain_pipeline(
 
 
 def _create(trainer: Any, catalog: Catalog, model: str, record: DatasetRecord,
-            target: str | None, drop_columns: Sequence[str]
+            target: str | None, drop_columns: Sequence[str], budget: float | None = None,
             ) -> tuple[Outcome, str, dict[str, Any]]:
     frame = catalog.load(record.id)
     if not target:
@@ -330,18 +339,21 @@ def _create(trainer: Any, catalog: Catalog, model: str, record: DatasetRecord,
     dropped = [c for c in drop_columns if c in frame.columns and c != target]
     frame = frame.drop(columns=dropped)
     result = trainer.train_model_sync(model, frame.drop(columns=[target]), frame[target],
-                                      dataset_id=record.id)
+                                      dataset_id=record.id, budget=budget)
     reason = (f"created {model!r}: version {result.version} ({result.alias}) trained on batch "
               f"{record.id}, {result.primary_metric}={result.score:.4g} (cross-validated)")
+    if result.search is not None:
+        reason += f"; searched {budget:g} s, winner {result.search.winner}"
     return "created", reason, {"challenger": None, "champion_score": result.score,
                                "primary_metric": result.primary_metric}
 
 
-def _retrain(trainer: Any, model: str, mode: str, deadline: float | None, holdout: float
+def _retrain(trainer: Any, model: str, mode: str, deadline: float | None, holdout: float,
+             budget: float | None = None,
              ) -> tuple[Outcome, str, dict[str, Any], str | None]:
     policy = _policy(deadline, mode, holdout)
     try:
-        outcomes = trainer.retrain_models_sync(policy, names=[model])
+        outcomes = trainer.retrain_models_sync(policy, names=[model], budget=budget)
     except HubError as exc:
         return "failed", str(exc), {}, str(exc)
     result = outcomes[0]

@@ -76,6 +76,8 @@ def test_train_registers_a_version_the_registry_lists_and_the_tile_shows_it(mode
     assert listed[tile.name].latest_version == 1 and listed[tile.name].champion == 1
     result = tile.last_result
     assert result.version == 1 and result.primary_metric == "f1_macro"
+    # the trainer's one path: the search's winner is the version, its budget kept on it
+    assert result.search is not None and result.budget == 3
 
     text = _text(tile)
     assert f"{result.score:.3f}" in text  # the held-out score

@@ -146,3 +146,25 @@ def test_fairness_and_explanations_from_the_command_line(models_home):
     out = _ok("models", "explain", "loans", "loans-new.csv", "--repeats", "2")
     assert "permutation importance (drop in accuracy when the column is shuffled)" in out
     assert "drives the model most" in out and "sex" in out and "x" in out
+
+
+@pytest.mark.slow
+def test_train_with_a_budget_registers_the_winner_of_the_search(models_home, make_mixed):
+    path = models_home / "customers.csv"
+    make_mixed(120).to_csv(path, index=False)
+
+    out = _ok("train", str(path), "--target", "label", "--budget", "3", "--cv", "3")
+    assert "search winner:" in out and "leaderboard" in out
+    winner = next(line for line in out.splitlines() if line.startswith("search winner:"))
+    assert "customers-label" in out and "version 1" in out
+
+    listed = _ok("models", "list")
+    assert "customers-label" in listed and "f1_macro" in listed
+    from hub_kernel.models.registry import ModelRegistry
+
+    version = ModelRegistry().get_model_info("customers-label").version(1)
+    assert version.tags["hub.search_winner"] in winner.replace("\n", "")
+    shown = _ok("models", "show", "customers-label")
+    assert "v1 searched 3.0 s: winner" in shown
+    refused = _invoke("train", str(path), "--target", "label", "--budget", "0")
+    assert refused.exit_code == 2 and "--budget" in refused.output
