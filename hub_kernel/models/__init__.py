@@ -16,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hub_kernel.models.leakage import LeakReport, find_leaks, prepare_features
     from hub_kernel.models.lifecycle.retrain import (
         AlwaysRetrain,
         RetrainContext,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         RetrainOutcome,
         RetrainPolicy,
     )
+    from hub_kernel.models.metrics import default_metric
     from hub_kernel.models.records import ModelInfo, ModelSummary, VersionInfo
     from hub_kernel.models.registry import ModelRegistry
     from hub_kernel.models.tracking import TrackingStore
@@ -50,12 +52,17 @@ _EXPORTS = {
     "RetrainContext": "lifecycle.retrain",
     "RetrainDecision": "lifecycle.retrain",
     "RetrainOutcome": "lifecycle.retrain",
+    "find_leaks": "leakage",
+    "prepare_features": "leakage",
+    "LeakReport": "leakage",
+    "default_metric": "metrics",
 }
 
 __all__ = [
     "GREATER_IS_BETTER",
     "PRIMARY_METRIC",
     "AlwaysRetrain",
+    "LeakReport",
     "ModelInfo",
     "ModelRegistry",
     "ModelSummary",
@@ -68,6 +75,9 @@ __all__ = [
     "TrainResult",
     "VersionInfo",
     "dataset_fingerprint",
+    "default_metric",
+    "find_leaks",
+    "prepare_features",
 ]
 
 

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hub_kernel.exceptions import ModelError
+
+if TYPE_CHECKING:
+    from hub_kernel.models.features import FeaturePlan
 
 #: rows a check looks at (a random sample of bigger frames)
 MAX_ROWS = 20_000
@@ -41,7 +44,7 @@ MONOTONE_RHO = 0.995
 NEAR_PERFECT = 0.98
 #: ... provided the best column not flagged is at least this much below it
 MARGIN = 0.2
-#: quantile bins a numeric column is cut into for its single-column score
+#: most quantile bins a numeric column is cut into for its single-column score
 BINS = 64
 #: fewest rows the checks need (below it, nothing is flagged)
 MIN_ROWS = 20
@@ -325,8 +328,9 @@ class _Checks:
         baseline."""
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             x = pd.to_numeric(column, errors="coerce").replace([np.inf, -np.inf], np.nan)
-            if x.nunique() > BINS:  # quantile bins
-                x = np.floor((x.rank(method="first") - 1) * BINS / x.notna().sum())
+            bins = int(np.clip(len(x) // 20, 8, BINS))  # about ten rows a bin in a fold
+            if x.nunique() > bins:  # quantile bins
+                x = np.floor((x.rank(method="first") - 1) * bins / x.notna().sum())
             groups = x.astype("float64").fillna(-1.0).to_numpy()
         elif pd.api.types.is_datetime64_any_dtype(column):
             return None
@@ -375,7 +379,21 @@ class _Checks:
         return max(0.0, r2)
 
 
-def drop_leaks(columns: Sequence[str], report: LeakReport | None) -> list[str]:
-    """``columns`` without those ``report`` leaves out."""
-    excluded = set(report.excluded) if report is not None else set()
-    return [c for c in columns if c not in excluded]
+def without_leaks(plan: FeaturePlan, report: LeakReport) -> FeaturePlan:
+    """``plan`` without the columns ``report`` leaves out (each dropped with its reason);
+    ``ModelError`` when no feature is left."""
+    from hub_kernel.models.features import FeaturePlan
+
+    reasons = {leak.column: f"left out as a leak: {leak.reason}" for leak in report.leaks}
+    kept = [c for c in plan.features if c not in reasons]
+    if not kept:
+        raise ModelError(
+            f"every feature column leaks {report.target!r}: "
+            + "; ".join(leak.describe() for leak in report.leaks)
+            + ". Keep one on purpose (--keep-column COL, keep_columns=[...]) or bring other "
+            "columns")
+    return FeaturePlan(
+        tuple(c for c in plan.numeric if c not in reasons),
+        tuple(c for c in plan.categorical if c not in reasons),
+        tuple(c for c in plan.datetime if c not in reasons),
+        {**plan.dropped, **{c: why for c, why in reasons.items() if c not in plan.dropped}})
