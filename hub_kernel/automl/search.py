@@ -579,14 +579,28 @@ class _SearchRun(Proposals):
             self.tracker.finish(result)
         return result
 
+    #: significance level of "the model beats the baseline"
+    BEATS_ALPHA = 0.05
+
     def beats_baseline(self, combined_score: float | None) -> bool:
         """Whether the final model does better than the trivial baseline and than chance
-        (guessing classes in their proportions) by more than one standard deviation of the
-        best configuration's fold scores: on a target nothing predicts, the best of many
-        configurations scores a little above the baseline by luck."""
+        (guessing classes in their proportions), significantly: a one-sided t-test of the
+        gain over the folds' spread, its p-value multiplied by the number of estimator
+        families tried (configurations of one family are alike). On a target nothing
+        predicts, the best of many configurations scores above the baseline by luck alone."""
+        from scipy import stats
+
         assert self.best is not None
         score = combined_score if combined_score is not None else self.best.score
-        return score - self.chance_score > self.best.std
+        gain = score - self.chance_score
+        if gain <= 0:
+            return False
+        if self.best.std <= 0:
+            return True
+        dof = max(self.folds - 1, 1)
+        p_value = float(stats.t.sf(gain / (self.best.std / math.sqrt(dof)), dof))
+        tried = len({e.config.family for e in self.evaluations})
+        return p_value * max(tried, 1) < self.BEATS_ALPHA
 
     def baseline_model(self) -> Any:
         """The trivial baseline fitted on all rows: the final model when nothing beats it."""
