@@ -279,7 +279,8 @@ class ModelTile(w.VBox):
             return
         try:
             shown = registered_models(self.name)
-            for metric in [m.metric for m in shown] or [None]:
+            wanted: list[str | None] = [m.metric for m in shown] or [None]
+            for metric in wanted:
                 if metric is None or metric not in self._baselines:
                     self._task, found, score = baseline_of(self.ctx.frame, self.target,
                                                            metric=metric)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -197,7 +197,7 @@ class SupervisedModel(Analysis):
         X = frame.drop(columns=[target])
         y = frame[target]
         # the search leaves out the columns that leak the target (models.leakage)
-        keep = {"keep_columns": tuple(keep_columns)} if keep_columns else {}
+        keep: dict[str, Any] = {"keep_columns": tuple(keep_columns)} if keep_columns else {}
         if search:
             searcher = searcher if searcher is not None else _default_searcher(random_state)
             result = searcher(X, y, budget=budget, name=name, metric=metric, n_jobs=n_jobs,

@@ -62,7 +62,7 @@ def baseline_score(task: str, X: pd.DataFrame, y: np.ndarray,
     chance scores on metrics such as macro F1, where that beats the most common class)."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
-    dummy = (DummyClassifier(strategy=strategy, random_state=0)  # type: ignore[arg-type]
+    dummy = (DummyClassifier(strategy=strategy, random_state=0)
              if task == "classification" else DummyRegressor())
     scores = []
     for train, test in splits:

@@ -118,7 +118,7 @@ def test_the_features_plan_drops_leaks_with_their_reason_or_refuses_when_none_is
     assert plan.features == ["size", "area"]
     assert plan.dropped["log_price"].startswith("left out as a leak: a monotone transform")
     only_leaks = frame[["price", "log_price"]]
-    with pytest.raises(ModelError, match="every feature column leaks 'price'.*--keep-column"):
+    with pytest.raises(ModelError, match=r"every feature column leaks 'price'.*--keep-column"):
         without_leaks(plan_features(only_leaks.drop(columns=["price"])),
                       find_leaks(only_leaks, "price"))
 
