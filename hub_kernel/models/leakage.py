@@ -12,7 +12,8 @@ most ``MAX_ROWS`` rows (cheap: well under a second on a million rows) and return
   perfectly out of fold (``NEAR_PERFECT`` of the possible gain over the baseline) while every
   other column is far from it — post-outcome counts, identifiers that separate the classes;
 - **identifiers**: a distinct value on every row (text, uuids, integers named like an id, or
-  integers increasing with the row order): they cannot generalise to new rows.
+  integers increasing with the row order, unless they look like years or are named like a
+  time): they cannot generalise to new rows.
 
 Columns named in ``keep`` are still checked and reported, but kept (``--keep-column``).
 ``prepare_features`` returns the frame without the leaks and the report, for callers that
@@ -51,6 +52,8 @@ MIN_ROWS = 20
 
 _UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$",
                    re.IGNORECASE)
+_TIME_NAME = re.compile(r"(^|[_\s.-])(year|yr|date|time|month|week|day|hour|period|quarter"
+                        r"|epoch|timestamp)s?$|^(t|step)$", re.IGNORECASE)
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key)$|^(id|uuid|guid)([_\s.-]|$)|^unnamed",
                       re.IGNORECASE)
 
@@ -170,6 +173,18 @@ def leak_tags(report: LeakReport | None) -> dict[str, str]:
             "hub.leaks_kept": ", ".join(leak.column for leak in report.kept) or "-"}
 
 
+def _time_like(name: str, column: pd.Series) -> bool:
+    """A column of times: dates, or numbers named like a time or holding only years."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return True
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return False
+    if _TIME_NAME.search(name):
+        return True
+    values = column.dropna()
+    return bool(len(values)) and bool(((values % 1 == 0) & values.between(1800, 2100)).all())
+
+
 def _check_keep(keep: Iterable[str], X: pd.DataFrame, target: str) -> set[str]:
     names = [str(k) for k in keep]
     columns = {str(c) for c in X.columns}
@@ -200,11 +215,14 @@ class _Checks:
         found: dict[str, Leak] = {}
         numeric_y = self.numeric_y = self._numeric_target()
         self.y_text = self.y.astype(object).astype(str).to_numpy()
+        self.y_codes = pd.factorize(self.y_text)[0]
         scores: dict[str, float] = {}
         for name in self.X.columns:
             column = self.X[name].reset_index(drop=True)
             key = str(name)
             if column.notna().sum() < MIN_ROWS:
+                continue
+            if _time_like(key, column):  # a target that follows time is no leak of it
                 continue
             leak = (self._copy(key, column)
                     or self._monotone(key, column,
@@ -252,11 +270,12 @@ class _Checks:
         share = float(same.mean())
         if share >= 0.999:
             return Leak(key, "copy", f"a copy of {self.target}", "share of equal values", share)
-        if self.task == "classification" and values.nunique() <= max(2, len(values) // 10):
-            pairs = pd.DataFrame({"v": values.astype(object).astype(str).to_numpy(),
-                                  "t": self.y_text[present]})
-            if (pairs.groupby("v")["t"].nunique().max() == 1
-                    and pairs.groupby("t")["v"].nunique().max() == 1):
+        distinct = values.nunique()
+        if self.task == "classification" and distinct <= max(2, len(values) // 10):
+            codes = pd.factorize(values)[0]
+            labels = self.y_codes[present]
+            pairs = np.unique(codes * (int(labels.max()) + 1) + labels).size
+            if pairs == distinct == np.unique(labels).size:  # one value per class, and back
                 return Leak(key, "relabelling", f"{self.target}'s classes under other names "
                             "(one value per class)", "share of rows matched", 1.0)
         return None
@@ -295,6 +314,8 @@ class _Checks:
             if not whole:
                 return None
             full = self.X_full[name]
+            if _time_like(key, values):
+                return None  # years, periods, timestamps: an order in time, not an id
             if _ID_NAME.search(key) and full.dropna().is_unique:
                 why = "an identifier (a distinct whole number on every row, named like an id)"
             elif full.is_monotonic_increasing and full.is_unique:
@@ -331,30 +352,34 @@ class _Checks:
             bins = int(np.clip(len(x) // 20, 8, BINS))  # about ten rows a bin in a fold
             if x.nunique() > bins:  # quantile bins
                 x = np.floor((x.rank(method="first") - 1) * bins / x.notna().sum())
-            groups = x.astype("float64").fillna(-1.0).to_numpy()
+            groups = pd.factorize(x)[0]  # missing values: -1, a group of their own
         elif pd.api.types.is_datetime64_any_dtype(column):
             return None
         else:
-            groups = pd.factorize(column.astype(str).where(column.notna(), "\0missing"))[0]
+            groups = pd.factorize(column)[0]
+        groups = groups - groups.min()  # codes from 0
         if self.task == "classification":
             return self._class_score(groups)
         return self._value_score(groups)
 
     def _class_score(self, groups: np.ndarray) -> float | None:
-        labels, classes = pd.factorize(self.y.astype(str))
-        k = len(classes)
+        labels = self.y_codes
+        k = int(labels.max()) + 1
         if k < 2:
             return None
         predicted = np.empty(len(labels), dtype="int64")
+        n_groups = int(groups.max()) + 1
         for fold in (0, 1):
             train, test = self.fold != fold, self.fold == fold
             if not train.any() or not test.any():
                 return None
-            counts = pd.crosstab(groups[train], labels[train])
-            majority = counts.idxmax(axis=1)
-            default = int(np.bincount(labels[train], minlength=k).argmax())
-            predicted[test] = pd.Series(groups[test]).map(majority).fillna(default).to_numpy(
-                dtype="int64")
+            counts = np.bincount(groups[train] * k + labels[train],
+                                 minlength=n_groups * k).reshape(n_groups, k)
+            majority = counts.argmax(axis=1)
+            # a group unseen in the other fold predicts the most common class
+            majority[counts.sum(axis=1) == 0] = int(np.bincount(labels[train], minlength=k)
+                                                     .argmax())
+            predicted[test] = majority[groups[test]]
         recalls = [float(np.mean(predicted[labels == c] == c)) for c in range(k)
                    if (labels == c).any()]
         balanced = float(np.mean(recalls))
@@ -368,13 +393,16 @@ class _Checks:
             return None
         y, groups, folds = y[ok], groups[ok], self.fold[ok]
         predicted = np.empty(len(y))
+        n_groups = int(groups.max()) + 1
         for fold in (0, 1):
             train, test = folds != fold, folds == fold
             if not train.any() or not test.any():
                 return None
-            means = pd.Series(y[train]).groupby(groups[train]).mean()
-            predicted[test] = pd.Series(groups[test]).map(means).fillna(
-                float(y[train].mean())).to_numpy(dtype="float64")
+            sums = np.bincount(groups[train], weights=y[train], minlength=n_groups)
+            counts = np.bincount(groups[train], minlength=n_groups)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = np.where(counts > 0, sums / np.maximum(counts, 1), y[train].mean())
+            predicted[test] = means[groups[test]]
         r2 = 1.0 - float(np.sum((y - predicted) ** 2)) / float(np.sum((y - y.mean()) ** 2))
         return max(0.0, r2)
 

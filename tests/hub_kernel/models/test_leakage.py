@@ -129,3 +129,20 @@ def test_the_report_as_mlflow_tags():
     assert "log_price — a monotone transform of price" in tags["hub.leaks"]
     assert tags["hub.leaks_kept"] == "uuid"
     assert leak_tags(None) == {}
+
+
+def test_years_and_time_steps_are_not_identifiers():
+    rng = np.random.default_rng(5)
+    n = 60
+    frame = pd.DataFrame({"year": np.arange(1961, 1961 + n), "period": np.arange(n),
+                          "rate": rng.normal(size=n)})
+    frame["gdp"] = 0.1 * frame["period"] + frame["rate"] + rng.normal(size=n)
+    assert "year" not in find_leaks(frame, "gdp").excluded
+    assert "period" not in find_leaks(frame, "gdp").excluded
+
+
+def test_a_target_that_grows_with_the_years_does_not_make_the_year_a_leak():
+    years = np.arange(1950, 2020)
+    frame = pd.DataFrame({"year": years, "population": 1e6 * 1.02 ** (years - 1950)})
+    frame["rain"] = np.random.default_rng(0).normal(size=len(years))
+    assert not find_leaks(frame, "population")
