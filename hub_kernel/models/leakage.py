@@ -224,14 +224,17 @@ class _Checks:
                 continue
             if _time_like(key, column):  # a target that follows time is no leak of it
                 continue
-            leak = (self._copy(key, column)
-                    or self._monotone(key, column,
-                                      numeric_y if self.task == "regression" else None)
-                    or self._identifier(key, name, column))
+            try:
+                leak = (self._copy(key, column)
+                        or self._monotone(key, column,
+                                          numeric_y if self.task == "regression" else None)
+                        or self._identifier(key, name, column))
+                score = self._single_score(column) if leak is None else None
+            except (TypeError, ValueError):  # cells holding lists or mappings: not checked
+                continue
             if leak is not None:
                 found[key] = leak
                 continue
-            score = self._single_score(column)
             if score is not None:
                 scores[key] = score
         for key, score in scores.items():
