@@ -71,6 +71,9 @@ class SearchResult:
     beats_baseline: bool = True
     #: the columns left out as leaks of the target (``models.leakage``), None: not checked
     leaks: LeakReport | None = None
+    #: what chance scores (guessing classes in their proportions, or the mean): the bar
+    #: ``beats_baseline`` is judged against with the baseline (None: not measured)
+    chance_score: float | None = None
 
     @property
     def final_score(self) -> float:
@@ -129,8 +132,11 @@ class SearchResult:
         left_out = (f"; left out as leaks: {', '.join(self.excluded)}" if self.excluded
                     else "")
         if not self.beats_baseline:
+            chance = self.chance_score
+            guess = (f" ({chance:.4f} for chance)" if chance is not None
+                     and chance > self.baseline_score else "")
             return (f"no model beats the baseline: {self.metric} {self.baseline_score:.4f} for "
-                    f"the trivial baseline; the best of {len(self.evaluations)} evaluations "
+                    f"the trivial baseline{guess}; the best of {len(self.evaluations)} evaluations "
                     f"({self.best.config.label()}) scores {self.best.score:.4f}; stopped: "
                     f"{self.stop_reason}{left_out}")
         members = ", ".join(f"#{m['evaluation']} (rank {m['rank']})"

@@ -574,7 +574,8 @@ class _SearchRun(Proposals):
             parent_run_id=self.tracker.parent_id if self.tracker is not None else None,
             notes=tuple(self.notes), trajectory=list(self.trajectory),
             meta_features=tuple(float(v) for v in self.features), ensemble=combined,
-            ensemble_score=combined_score, beats_baseline=beats, leaks=self.leaks)
+            ensemble_score=combined_score, beats_baseline=beats, leaks=self.leaks,
+            chance_score=self.chance_score)
         if self.tracker is not None:
             self.tracker.finish(result)
         return result

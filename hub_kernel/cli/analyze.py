@@ -152,8 +152,11 @@ def _print_search(result: Any) -> None:
     console.print(table)
     best = result.best
     if not result.beats_baseline:
+        chance = result.chance_score
+        guess = (f" ({chance:.4f} for guessing classes at random in their proportions)"
+                 if chance is not None and chance > result.baseline_score else "")
         console.print(f"[bold]no model beats the baseline[/]: {result.metric} "
-                      f"{result.baseline_score:.4f} for {baseline_words(result.task)}; the "
+                      f"{result.baseline_score:.4f} for {baseline_words(result.task)}{guess}; the "
                       f"best configuration, {escape(best.config.label())}, scores "
                       f"{best.score:.4f} ± {best.std:.4f}; the final model is the baseline",
                       soft_wrap=True)

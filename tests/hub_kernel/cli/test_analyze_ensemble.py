@@ -58,10 +58,11 @@ def test_when_nothing_beats_the_baseline_the_answer_is_the_baseline(monkeypatch)
     console = Console(record=True, width=200)
     monkeypatch.setattr(analyze, "console", console)
     result = dataclasses.replace(_result(), beats_baseline=False, ensemble=[],
-                                 ensemble_score=None)
+                                 ensemble_score=None, chance_score=0.55)
     analyze._print_search(result)
     out = console.export_text()
     assert ("no model beats the baseline: accuracy 0.5000 for always predicting the most "
-            "common class; the best configuration, hgb(learning_rate=0.2), scores 0.9100")\
+            "common class (0.5500 for guessing classes at random in their proportions); the "
+            "best configuration, hgb(learning_rate=0.2), scores 0.9100")\
         in " ".join(out.split())
     assert "best model:" not in out and "final model:" not in out
