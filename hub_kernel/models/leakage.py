@@ -237,10 +237,12 @@ class _Checks:
                 continue
             if score is not None:
                 scores[key] = score
+        # near-perfect columns are leaks when they are few and the rest are far from them
+        near = {k for k, v in scores.items() if v >= NEAR_PERFECT}
+        runner_up = max((v for k, v in scores.items() if k not in near), default=0.0)
+        few = len(near) <= max(2, len(scores) // 4)
         for key, score in scores.items():
-            others = [s for k, s in scores.items() if k != key]
-            runner_up = max(others, default=0.0)
-            if score >= NEAR_PERFECT and runner_up <= score - MARGIN:
+            if key in near and few and runner_up <= score - MARGIN:
                 found[key] = Leak(
                     key, "near_perfect",
                     f"on its own it predicts {self.target} almost perfectly and no other "

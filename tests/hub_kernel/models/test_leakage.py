@@ -146,3 +146,15 @@ def test_a_target_that_grows_with_the_years_does_not_make_the_year_a_leak():
     frame = pd.DataFrame({"year": years, "population": 1e6 * 1.02 ** (years - 1950)})
     frame["rain"] = np.random.default_rng(0).normal(size=len(years))
     assert not find_leaks(frame, "population")
+
+
+def test_two_post_outcome_columns_are_both_left_out():
+    rng = np.random.default_rng(6)
+    n = 3000
+    tenure = rng.normal(size=n)
+    churned = rng.random(n) < 1 / (1 + np.exp(2 + tenure))
+    frame = pd.DataFrame({"tenure": tenure, "plan": rng.choice(["a", "b", "c"], n),
+                          "refunds": np.where(churned, rng.integers(1, 4, n), 0),
+                          "exit_survey": np.where(churned, rng.choice(["x", "y"], n), "none"),
+                          "churned": churned})
+    assert set(find_leaks(frame, "churned").excluded) == {"refunds", "exit_survey"}
