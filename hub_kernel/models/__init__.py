@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hub_kernel.models.blend import Blend
+    from hub_kernel.models.leakage import LeakReport, find_leaks, prepare_features
     from hub_kernel.models.lifecycle.retrain import (
         AlwaysRetrain,
         RetrainContext,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         RetrainOutcome,
         RetrainPolicy,
     )
+    from hub_kernel.models.metrics import default_metric
     from hub_kernel.models.records import ModelInfo, ModelSummary, VersionInfo
     from hub_kernel.models.registry import ModelRegistry
     from hub_kernel.models.searching import Searcher, SearchOutcome, SearchRequest
@@ -57,6 +59,10 @@ _EXPORTS = {
     "RetrainContext": "lifecycle.retrain",
     "RetrainDecision": "lifecycle.retrain",
     "RetrainOutcome": "lifecycle.retrain",
+    "find_leaks": "leakage",
+    "prepare_features": "leakage",
+    "LeakReport": "leakage",
+    "default_metric": "metrics",
 }
 
 __all__ = [
@@ -64,6 +70,7 @@ __all__ = [
     "PRIMARY_METRIC",
     "AlwaysRetrain",
     "Blend",
+    "LeakReport",
     "ModelInfo",
     "ModelRegistry",
     "ModelSummary",
@@ -79,6 +86,9 @@ __all__ = [
     "TrainResult",
     "VersionInfo",
     "dataset_fingerprint",
+    "default_metric",
+    "find_leaks",
+    "prepare_features",
 ]
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from hub_kernel.automl.policy import StrategyPolicy
     from hub_kernel.automl.results import SearchResult
     from hub_kernel.data.profile import DatasetProfile
+    from hub_kernel.models.leakage import LeakReport
     from hub_kernel.safety.audit import AuditLog
 
 logger = logging.getLogger("hub_kernel")
@@ -59,6 +60,8 @@ class StrategyReport:
     results: dict[str, Any]  # analysis name -> AnalysisResult
     search: SearchResult | None = None
     run_id: str | None = None
+    #: the columns left out as leaks of the target (None without a target)
+    leaks: LeakReport | None = None
 
     @property
     def shown(self) -> list[str]:
@@ -267,12 +270,18 @@ class StrategyAgent:
     def analyze(self, frame: pd.DataFrame, target: str | None = None, *,
                 names: Sequence[str] | None = None, budget: float = 10.0,
                 n_jobs: int | None = None, track: bool = True, name: str = "dataset",
-                profile: DatasetProfile | None = None, explore: bool = True) -> StrategyReport:
+                profile: DatasetProfile | None = None, explore: bool = True,
+                metric: str | None = None, keep_columns: Sequence[str] = ()
+                ) -> StrategyReport:
         """Choose analyses for ``frame`` (or run ``names``), run them, and with a ``target``
         search model pipelines for ``budget`` seconds: one call for a notebook cell.
 
-        ``track`` logs the search (child run per configuration) and the choices to MLflow.
-        A named analysis that does not apply raises ``AnalysisError``.
+        With a target, the columns that leak it are left out of the search and the analyses
+        (``models.leakage``; ``report.leaks`` names them) unless named in ``keep_columns``;
+        ``metric`` is the scikit-learn scorer the model is judged by (default: one that fits
+        the target, ``models.metrics.default_metric``). ``track`` logs the search (child run
+        per configuration) and the choices to MLflow. A named analysis that does not apply
+        raises ``AnalysisError``; a metric that does not suit the target, ``ModelError``.
         """
         from hub_kernel.analyses import AnalysisError, AnalysisRequestError, run_analyses
         from hub_kernel.data.profile import profile_dataset, text_columns
@@ -281,6 +290,7 @@ class StrategyAgent:
         if target is not None and target not in frame.columns:
             raise AnalysisRequestError(f"no column {target!r} in the data; columns: "
                                        f"{', '.join(map(str, frame.columns[:20]))}")
+        leaks = self._check_target(frame, target, metric, keep_columns)
         profile = profile if profile is not None else profile_dataset(frame)
         asked = list(names) if names is not None else None
         choices = self.choose_analyses(profile, target, names=asked,
@@ -291,16 +301,39 @@ class StrategyAgent:
                 raise AnalysisError(refused[0].name, f"does not apply to {name}: "
                                     + refused[0].explanation.removeprefix("skipped: "))
         chosen = asked if asked is not None else [c.name for c in choices if c.show]
-        params: dict[str, dict[str, Any]] = {"supervised_model": {
-            "budget": budget, "track": track, "searcher": self.search, "name": name,
-            "n_jobs": n_jobs}}
+        params: dict[str, dict[str, Any]] = {
+            "supervised_model": {"budget": budget, "track": track, "searcher": self.search,
+                                 "name": name, "n_jobs": n_jobs, "metric": metric,
+                                 "keep_columns": tuple(keep_columns)},
+            "feature_importance": {"metric": metric, "leaks": leaks}}
         results = run_analyses(frame, profile, names=chosen, target=target, params=params,
                                errors="skip")
         search = results["supervised_model"].artifacts.get("search") \
             if "supervised_model" in results else None
         run_id = log_choices(choices, dataset=name, run_id=search.parent_run_id
                              if search is not None else None) if track else None
-        return StrategyReport(choices, results, search, run_id)
+        return StrategyReport(choices, results, search, run_id, leaks)
+
+    @staticmethod
+    def _check_target(frame: pd.DataFrame, target: str | None, metric: str | None,
+                      keep_columns: Sequence[str]) -> LeakReport | None:
+        """Before any work: the metric suits the target, and the leaks of the target."""
+        from hub_kernel.models.features import infer_task
+        from hub_kernel.models.leakage import find_leaks
+        from hub_kernel.models.metrics import check_metric
+
+        if target is None:
+            if metric is not None:
+                check_metric(metric)
+            if keep_columns:
+                raise AgentError("keep_columns keeps columns that leak a target: name the "
+                                 "target too")
+            return None
+        labels = frame[target].dropna()
+        task = infer_task(labels)
+        if metric is not None:
+            check_metric(metric, task, labels.nunique() if task == "classification" else None)
+        return find_leaks(frame, target, task, keep_columns)
 
     # the design's agent contract, for the analysis decision: observation = context vector,
     # action = index of an analysis in ``analysis_names()``
