@@ -57,8 +57,16 @@ def train_command(
         min=0.5, help="Seconds for the strategy search (preprocessing, estimator, "
                       "hyperparameters, ensembles); its winner is registered. Without it: "
                       "the fast default (histogram gradient boosting).")] = None,
+    metric: Annotated[str | None, typer.Option(
+        "--metric", help="The scikit-learn scorer the model is judged by (default: balanced "
+                         "accuracy for rare classes, else macro F1; R² for numbers).")] = None,
+    keep_column: Annotated[list[str] | None, typer.Option(
+        "--keep-column", help="Keep a column the leakage guard would leave out (repeatable).")
+    ] = None,
 ) -> None:
-    """Train a model on DATASET to predict --target; registers a new version in MLflow."""
+    """Train a model on DATASET to predict --target; registers a new version in MLflow.
+    Columns that give the target away (copies, monotone transforms, identifiers) are named
+    and left out first."""
     from hub_kernel.data.catalog import Catalog
     from hub_kernel.models.trainer import ModelTrainer
 
@@ -86,7 +94,8 @@ def train_command(
             result = trainer.train_model_sync(model_name, frame, target,
                                               model_type=model_type,  # type: ignore[arg-type]
                                               dataset_id=record.id, sensitive=sensitive or None,
-                                              budget=budget)
+                                              budget=budget, metric=metric,
+                                              keep_columns=tuple(keep_column or ()))
     except HubError as exc:
         fail(exc)
     console.print(
@@ -101,8 +110,16 @@ def train_command(
         if metric.endswith("_std") or metric == "fit_seconds":
             continue
         std = result.metrics.get(f"{metric}_std")
+        if metric == "baseline":
+            continue
         label = f"{metric} (primary)" if metric == result.primary_metric else metric
         table.add_row(label, f"{value:.4f}", "-" if std is None else f"{std:.4f}")
+    baseline = result.metrics.get("baseline")
+    if baseline is not None and baseline == baseline:
+        from hub_kernel.models.metrics import baseline_words
+
+        table.add_row(f"baseline ({escape(baseline_words(result.task))})", f"{baseline:.4f}",
+                      "-")
     console.print(table)
     if result.search is not None:
         _print_search(result.search)
@@ -112,6 +129,9 @@ def train_command(
     if result.importance is not None:
         console.print(f"explanation: {escape(result.importance.explain())}", soft_wrap=True)
     for note in result.notes:
+        if note.startswith(("left out: ", "kept on request: ")):
+            console.print(escape(note), soft_wrap=True)
+            continue
         if result.search is not None and note.startswith("searched "):
             continue  # the search was shown above
         console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)

@@ -48,6 +48,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
@@ -130,6 +131,8 @@ class ModelTrainer(BaseEstimator):
         sensitive: Sequence[str] | None = None,
         budget: float | None = None,
         searcher: Searcher | None = None,
+        keep_columns: Sequence[str] = (),
+        metric: str | None = None,
     ) -> TrainResult:
         """Cross-validate, fit, log and register a model; returns the new version's result.
 
@@ -149,7 +152,7 @@ class ModelTrainer(BaseEstimator):
         """
         return await asyncio.to_thread(
             self._train, model_name, X, y, model_type, estimator, params, dataset_id, tags,
-            sensitive, budget, searcher,
+            sensitive, budget, searcher, tuple(keep_columns), metric,
         )
 
     def train_model_sync(
@@ -165,13 +168,16 @@ class ModelTrainer(BaseEstimator):
         sensitive: Sequence[str] | None = None,
         budget: float | None = None,
         searcher: Searcher | None = None,
+        keep_columns: Sequence[str] = (),
+        metric: str | None = None,
     ) -> TrainResult:
         """``train_model`` for sync code (works inside a running event loop too)."""
         return run_sync(self.train_model(model_name, X, y, model_type=model_type,
                                          estimator=estimator, params=params,
                                          dataset_id=dataset_id, tags=tags,
                                          sensitive=sensitive, budget=budget,
-                                         searcher=searcher))
+                                         searcher=searcher, keep_columns=keep_columns,
+                                         metric=metric))
 
     def _train(
         self,
@@ -186,6 +192,8 @@ class ModelTrainer(BaseEstimator):
         sensitive: Sequence[str] | None = None,
         budget: float | None = None,
         searcher: Searcher | None = None,
+        keep_columns: tuple[str, ...] = (),
+        metric: str | None = None,
     ) -> TrainResult:
         from hub_kernel.core.config import get_settings
 
@@ -207,8 +215,8 @@ class ModelTrainer(BaseEstimator):
         from hub_kernel.models.features import prepare_xy
 
         prepared = prepare_xy(X, y, model_type, estimator, folds)
-        # issue 16's leakage guard plugs in here: columns that give the target away are left
-        # out of ``prepared`` (and named in its notes) before any search or training
+        prepared, leaks = self._without_leaks(prepared, keep_columns)
+        primary = self._primary_metric(prepared, metric)
         absent = [c for c in explicit or () if c not in prepared.X.columns]
         if absent:
             from hub_kernel.models.fairness import sensitive_candidates
@@ -247,29 +255,56 @@ class ModelTrainer(BaseEstimator):
         search = None
         if budget is not None:
             search = self._search_step(registry, model_name, prepared, budget, seed,
-                                       searcher or self.searcher)
+                                       searcher or self.searcher, primary)
         return TrainingRun(
             registry=registry, name=model_name, prepared=prepared, estimator=estimator,
             seed=seed, n_jobs=self.n_jobs, fingerprint=fingerprint, lineage=lineage,
             user_tags=dict(tags or {}), started=started, sensitive=tuple(declared),
-            search=search, budget=budget,
+            search=search, budget=budget, primary=primary, leaks=leaks,
         ).execute()
+
+    # -- what is trained on, and how it is scored ---------------------------------------
+    @staticmethod
+    def _without_leaks(prepared: Prepared, keep: tuple[str, ...]) -> tuple[Prepared, Any]:
+        """``prepared`` without the columns that give the target away or are identifiers
+        (``models.leakage``; ``keep`` names ones kept on purpose), each named in its notes."""
+        import dataclasses
+
+        from hub_kernel.models.leakage import find_leaks, without_leaks
+
+        target = pd.Series(prepared.y, index=prepared.X.index, name=prepared.target)
+        report = find_leaks(prepared.X, target, prepared.task, keep=keep)
+        if not report.leaks and not report.kept:
+            return prepared, report
+        return dataclasses.replace(prepared, plan=without_leaks(prepared.plan, report),
+                                   notes=(*prepared.notes, *report.lines())), report
+
+    @staticmethod
+    def _primary_metric(prepared: Prepared, metric: str | None) -> str:
+        """The scorer the version is judged by: ``metric`` (any scikit-learn scorer that
+        suits the target), else the data's default (balanced accuracy for rare classes)."""
+        from hub_kernel.models.metrics import check_metric, default_metric
+
+        if metric is None:
+            return default_metric(prepared.y, prepared.task)
+        n_classes = (len(np.unique(prepared.y)) if prepared.task == "classification"
+                     else None)
+        return check_metric(metric, prepared.task, n_classes)
 
     # -- the search ----------------------------------------------------------------------
     def _search_step(self, registry: ModelRegistry, name: str, prepared: Prepared,
-                     budget: float, seed: int, searcher: Searcher | None
-                     ) -> Callable[[], SearchOutcome]:
+                     budget: float, seed: int, searcher: Searcher | None,
+                     metric: str | None = None) -> Callable[[], SearchOutcome]:
         """The search the training run starts with: the rows it trains on, within
         ``budget``, starting from what won the model's last search."""
         from hub_kernel.models.searching import SearchRequest, default_searcher
 
         chosen = searcher if searcher is not None else default_searcher()
-        # issue 16's metrics plug in here: SearchRequest(metric=...) is the scorer the search
-        # ranks by (None: the searcher's default, the task's primary metric)
         request = SearchRequest(
             X=prepared.X[prepared.plan.features], y=prepared.y, task=prepared.task,
             target=prepared.target, budget=budget, name=name, seed=seed, n_jobs=self.n_jobs,
-            tracking_uri=self.tracking_uri, start=self._last_start(registry, name))
+            tracking_uri=self.tracking_uri, start=self._last_start(registry, name),
+            metric=metric)
 
         def search() -> SearchOutcome:
             outcome = chosen(request)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -148,7 +149,8 @@ class TrainingRun:
                  lineage: dict[str, str], user_tags: dict[str, str], started: float,
                  sensitive: tuple[str, ...] = (),
                  search: Callable[[], SearchOutcome] | None = None,
-                 budget: float | None = None) -> None:
+                 budget: float | None = None, primary: str | None = None,
+                 leaks: Any = None) -> None:
         self.registry = registry
         self.store = registry.store
         self.client = registry.client
@@ -171,6 +173,9 @@ class TrainingRun:
         self.search = search
         self.budget = budget
         self.outcome: SearchOutcome | None = None
+        #: the scorer the version is judged by (a scikit-learn name); the task's default
+        self.primary = primary or PRIMARY_METRIC[prepared.task]
+        self.leaks = leaks  # the leakage guard's LeakReport (None: not checked)
 
     def _tags(self) -> dict[str, str]:
         p = self.prepared
@@ -182,10 +187,16 @@ class TrainingRun:
             "hub.target": p.target,
             "hub.dataset_fingerprint": self.fingerprint,
             "hub.features": features if len(features) <= 4000 else "(see hub/training.json)",
+            **self._leak_tags(),
             **self.lineage,
             **process_marker(),
         }
         return tags
+
+    def _leak_tags(self) -> dict[str, str]:
+        from hub_kernel.models.leakage import leak_tags
+
+        return leak_tags(self.leaks) if self.leaks is not None else {}
 
     def _params(self) -> dict[str, str]:
         p = self.prepared
@@ -199,8 +210,11 @@ class TrainingRun:
             "random_state": str(self.seed),
             "n_rows": str(len(p.X)),
             "n_features": str(len(p.plan.features)),
+            "primary_metric": self.primary,
             **p.plan.summary(),
         }
+        if self.leaks is not None and self.leaks.excluded:
+            params["excluded_columns"] = ", ".join(self.leaks.excluded)
         try:
             for key, value in estimator.get_params(deep=False).items():
                 params[f"estimator.{key}"] = _text(value)
@@ -323,6 +337,7 @@ class TrainingRun:
         scoring = dict(_SCORERS[p.task])
         if p.task == "classification" and len(np.unique(p.y)) == 2:
             scoring["roc_auc"] = "roc_auc"
+        scoring.setdefault(self.primary, self.primary)  # a scorer named by the user
         splitter = (StratifiedKFold(p.folds, shuffle=True, random_state=self.seed)
                     if p.task == "classification"
                     else KFold(p.folds, shuffle=True, random_state=self.seed))
@@ -345,7 +360,26 @@ class TrainingRun:
             metrics[metric] = float(np.mean(values))
             metrics[f"{metric}_std"] = float(np.std(values))
         metrics["fit_seconds"] = float(np.mean(scores["fit_time"]))
+        metrics["baseline"] = self._baseline(X, splitter)
         return metrics, pipeline
+
+    def _baseline(self, X: pd.DataFrame, splitter: Any) -> float:
+        """The trivial model's cross-validated primary metric on the same folds (the most
+        common class, or the mean): the score a version must beat to be worth anything."""
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+        from sklearn.model_selection import cross_val_score
+
+        p = self.prepared
+        dummy = (DummyClassifier(strategy="most_frequent") if p.task == "classification"
+                 else DummyRegressor())
+        try:
+            values = cross_val_score(dummy, X, p.y, cv=splitter, error_score="raise",
+                                     scoring=_SCORERS[p.task].get(self.primary, self.primary))
+        except Exception as exc:  # a scorer that needs scores the dummy has (rarely)
+            logger.warning("no baseline score in %s: %s", self.primary, exc)
+            return float("nan")
+        value = float(np.mean(values))
+        return -value if self.primary in _NEGATED else value
 
     def _assess(self, X: pd.DataFrame, folds: list[tuple[Any, Any]]) -> None:
         """Fairness (when declared) and permutation importance, on the folds' held-out rows.
@@ -439,7 +473,8 @@ class TrainingRun:
 
         client, p = self.client, self.prepared
         now = int(time.time() * 1000)
-        client.log_batch(self.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+        client.log_batch(self.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()
+                                               if math.isfinite(v)])
         if self.fairness is not None:
             from hub_kernel.models.fairness_log import log_fairness
 
@@ -477,13 +512,13 @@ class TrainingRun:
                 model_id=logged.model_id, run_id=self.run_id,
             )
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
-        primary = PRIMARY_METRIC[p.task]
+        primary = self.primary
         version_tags = {  # the caller's tags too: the model tile finds its model by them
             **{str(k): _text(v) for k, v in self.user_tags.items()},
             "hub.task": p.task, "hub.target": p.target, "hub.primary_metric": primary,
             "hub.primary_value": repr(metrics[primary]),
             "hub.dataset_fingerprint": self.fingerprint, **self.lineage,
-            **self._search_tags(),
+            **self._search_tags(), **self._leak_tags(),
         }
         self._audit_choice()
         if self.sensitive:  # set with the version: never a moment without its fairness status

@@ -81,7 +81,7 @@ def test_invalid_names_and_params_are_refused(trainer, mixed):
 
 def test_all_nan_feature_is_dropped_with_a_note_and_rare_classes_reduce_folds(trainer):
     frame = pd.DataFrame({
-        "x": np.arange(40, dtype=float), "gone": np.nan,
+        "x": np.random.default_rng(0).normal(size=40), "gone": np.nan,
         "y": ["a"] * 19 + ["b"] * 19 + ["c"] * 2,
     })
     result = trainer.train_model_sync("nan", frame, "y", params=FAST)
