@@ -351,11 +351,11 @@ class MetaController:
             return layout
         applies = first or self.controls.applies_directly(mode, "layout")
         arranged = Layout.from_dict(proposal.layout) if applies else layout
-        entry = log_decision(agent=self.agent.name, mode=mode,
-                             action=f"{'arrange' if applies else 'propose'} for {key}",
-                             explanation=proposal.why(), propensity=proposal.propensity,
-                             expected_reward=proposal.expected_reward,
-                             observation=proposal.observation)
+        action = f"{'arrange' if applies else 'propose'} for {key}"
+        entry = self._same_decision(action, proposal.why(), proposal.propensity) or log_decision(
+            agent=self.agent.name, mode=mode, action=action, explanation=proposal.why(),
+            propensity=proposal.propensity, expected_reward=proposal.expected_reward,
+            observation=proposal.observation)
         for tile in arranged:
             if planned[tile.id].agent == "default":
                 planned[tile.id] = dataclasses.replace(
@@ -363,6 +363,23 @@ class MetaController:
                     propensity=float(proposal.propensity or 1.0),
                     decision_id=getattr(entry, "id", None))
         return arranged
+
+    def _same_decision(self, action: str, explanation: str,
+                       propensity: float | None) -> Any:
+        """The design agent's newest audit row about this dashboard when it was this same
+        decision (a page reopened with nothing learned since): not logged again."""
+        from hub_kernel.safety.audit import AuditLog
+
+        key = action.partition(" for ")[2]
+        try:
+            rows = AuditLog().entries(agent=self.agent.name, action=f" for {key}", limit=1)
+        except HubError:
+            return None
+        last = rows[-1] if rows else None
+        if last is not None and (last.action, last.explanation, last.propensity) == (
+                action, explanation, None if propensity is None else float(propensity)):
+            return last
+        return None
 
     def _measured_seconds(self) -> dict[str, list[float]]:
         """Measured compute seconds per analysis, over everyone's runs."""

@@ -244,8 +244,10 @@ def test_a_plan_repeated_unchanged_is_not_audited_again(hub_home):
     controller = MetaController()
     first = controller.plan(profile, user="ann", dashboard=dashboard)
     rows = len(AuditLog().entries(agent="strategy"))
+    design = len(AuditLog().entries(agent=controller.agent.name))
     again = controller.plan(profile, user="ann", dashboard=dashboard)
     assert len(AuditLog().entries(agent="strategy")) == rows  # the same decisions, not repeated
+    assert len(AuditLog().entries(agent=controller.agent.name)) == design
     ids = {t.id: p.decision_id for t, p in ((t, first.tiles[t.id]) for t in first.layout)}
     assert all(again.tiles[t].decision_id == ids[t] for t in ids if t.startswith("an-"))
     controller.plan(profile, user="bob", dashboard=dashboard)  # another viewer: decided anew
