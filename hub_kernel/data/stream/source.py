@@ -223,6 +223,8 @@ class StreamSource:
         self._last_rejected: str | None = None
         self._pending: _Pending | None = None  # the live session's buffer
         self._buffer_peak = 0
+        self._too_big_at: int | None = None  # resume point of the last frame over the size cap
+        self._resume_at: int | None = None  # a resume point past an oversized frame
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -460,13 +462,45 @@ class StreamSource:
         ceiling = min(self.backoff_max, self.backoff_initial * 2 ** min(attempt, 30))
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - not cryptographic
 
+    def _next_seq(self) -> int | None:
+        """Where a reconnecting source resumes: after the last stored number, or past an
+        oversized frame."""
+        last = self._seqs.last
+        if last is None:
+            return self._resume_at
+        return max(last + 1, self._resume_at or 0)
+
     def _resume_url(self) -> str:
-        if self.resume_param is None or self._seqs.last is None:
+        point = self._next_seq()
+        if self.resume_param is None or point is None:
             return self.url
         parts = urlsplit(self.url)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k != self.resume_param]
-        query.append((self.resume_param, str(self._seqs.last + 1)))
+        query.append((self.resume_param, str(point)))
         return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def _too_big(self) -> None:
+        """A frame over ``max_message_bytes`` closed the connection (1009): count it, and when
+        it comes twice at the same resume point, resume past it (a gap) so as not to loop."""
+        point = self._next_seq()
+        cap = f"max_message_bytes ({self.max_message_bytes:,} bytes)"
+        if point is not None and point == self._too_big_at and self.resume_param is not None:
+            self._resume_at, self._too_big_at = point + 1, None
+            reason = (f"a frame larger than {cap} came twice at sequence number {point}; "
+                      f"skipping it (resuming at {point + 1}); raise max_message_bytes to keep "
+                      "such rows")
+        else:
+            self._too_big_at = point
+            reason = (f"a frame larger than {cap} closed the connection (code 1009); raise "
+                      "max_message_bytes if such frames are expected")
+        counters = Counters(**vars(self._counters))
+        self._refused(b"", counters, reason)
+        meta: dict[str, Any] = dict(vars(counters))
+        if self._schema is not None:
+            meta["schema"] = self._schema
+        self._store.append([], meta)
+        with self._guard:
+            self._counters = counters
 
     async def _consume(self, ws: Any, stop: asyncio.Event) -> int:
         """Read frames and store them in batches until the connection ends; rows stored.
@@ -474,10 +508,12 @@ class StreamSource:
         A reader task queues frames; this loop commits whatever is queued as one batch, so
         batches grow when the store is slower than the network."""
         from websockets.exceptions import ConnectionClosed
+        from websockets.frames import CloseCode
 
         pending = _Pending(_MAX_PENDING, self.buffer_max_bytes)
         self._pending = pending
         ending: list[str] = []
+        too_big: list[bool] = []
 
         async def read() -> None:
             try:
@@ -485,6 +521,8 @@ class StreamSource:
                     await pending.put(frame)
             except ConnectionClosed as exc:
                 ending.append(f"connection lost: {exc}")
+                if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                    too_big.append(True)
             finally:
                 await pending.put(None)
 
@@ -517,6 +555,8 @@ class StreamSource:
             )
             log = logger.warning if ending else logger.info
             log("stream %s: %s after %d new rows", self.name, self._last_error, stored)
+            if too_big:
+                self._too_big()
         return stored
 
     # ---- turning frames into stored rows ----------------------------------------------------

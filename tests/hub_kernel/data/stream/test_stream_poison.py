@@ -232,6 +232,21 @@ def test_after_poison_the_stream_goes_on_and_resume_is_not_stuck(scripted, consu
     assert (quality.gap_count, quality.gaps) == (1, ((10, 10),))
 
 
+def test_a_frame_over_the_size_cap_is_skipped_when_resent_at_the_same_point(scripted, consume):
+    def script(start: int | None) -> list[Frame]:
+        return [row(s, pad="x" * 100_000 if s == 10 else "") for s in range(start or 0, 30)]
+
+    server = scripted(script, hold=True)
+    source = consume(server.url, "oversized", max_message_bytes=65_536)
+    wait_for(lambda: source.last_seq == 29, what="rows past the oversized frame")
+    assert server.resumes[:3] == [None, 10, 11]  # closed (1009) twice at 10, then past it
+    assert stored_seqs(source) == [*range(10), *range(11, 30)]
+    quality = source.quality()
+    assert quality.garbage_frames == 2 and quality.gaps == ((10, 10),)
+    assert "larger than max_message_bytes (65,536 bytes) came twice at sequence number 10" in (
+        quality.last_rejected or "")
+
+
 def test_a_flood_of_huge_frames_stays_within_the_byte_bounds(scripted, consume):
     mib = 2**20
     padding = "x" * (mib - 100)
