@@ -749,6 +749,6 @@ def _reason(exc: BaseException) -> str:
     """What went wrong with a frame, for messages."""
     if isinstance(exc, StreamFrameError):
         return exc.reason
-    if isinstance(exc, ValueError) and type(exc) is ValueError:
+    if type(exc) is ValueError:  # raised by the row checks with the problem named
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
