@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     # live streams
     stream_window_rows: int = Field(5_000, ge=1, description="Rows kept for live display.")
     stream_backoff_max_seconds: float = Field(30.0, gt=0)
+    stream_window_bytes: int = Field(
+        64 * 2**20, ge=2**16, description="Bytes of JSON text the rolling window holds at most."
+    )
+    stream_buffer_bytes: int = Field(
+        64 * 2**20, ge=2**16, description="Bytes of frames read but not yet stored, at most "
+                                          "(then the server is slowed by TCP back-pressure)."
+    )
     # scheduled notebooks (`hub schedule`, `hub scheduler start`)
     scheduler_retry_limit: int = Field(2, ge=0, le=20, description="Retries of a failed run.")
     scheduler_retry_backoff_seconds: float = Field(
