@@ -91,6 +91,9 @@ def serve(
     stream: Annotated[str | None, typer.Option(
         help="A WebSocket URL of JSON rows to show as a live tile ('demo': the sample "
              "replayed).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="A host name the server answers to besides its address "
+                             "(repeatable; a page under any other name is refused).")] = None,
     preheat: Annotated[bool | None, typer.Option(
         "--preheat/--no-preheat",
         help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
@@ -102,7 +105,8 @@ def serve(
 
     try:
         plan = serving.plan_serve(notebook, ip=ip, port=port, token=token, dataset=dataset,
-                                  preheat=preheat, stream=stream)
+                                  preheat=preheat, stream=stream,
+                                  allow_hosts=tuple(allow_host or ()))
     except HubError as exc:
         fail(exc, soft_wrap=False)
     _announce(plan, dry_run)
@@ -119,6 +123,9 @@ def demo(
     stream: Annotated[str | None, typer.Option(
         help="A WebSocket URL of JSON rows to show as a live tile ('demo': the sample "
              "replayed).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="A host name the server answers to besides its address "
+                             "(repeatable; a page under any other name is refused).")] = None,
     preheat: Annotated[bool | None, typer.Option(
         "--preheat/--no-preheat",
         help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
@@ -133,7 +140,8 @@ def demo(
     try:
         notebook = repo_notebook("dashboard.ipynb", error=ServeError)
         plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset,
-                                  preheat=preheat, stream=stream)
+                                  preheat=preheat, stream=stream,
+                                  allow_hosts=tuple(allow_host or ()))
     except HubError as exc:
         fail(exc, soft_wrap=False)
     _announce(plan, dry_run)
