@@ -159,6 +159,7 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
             p for p in (str(config_dir), env.get("JUPYTER_CONFIG_PATH", "")) if p
         )
+        env["HUB_RUN_CONFIG"] = str(config_dir)  # the server deletes it once read
     if preheat:
         argv += ["--preheat_kernel=True", f"--pool_size={settings.serve_pool_size}"]
     static_root = prepare_bokehjs(settings)

@@ -6,13 +6,17 @@ site could reach a loopback dashboard by DNS rebinding: its script's requests ca
 is an address literal (a rebinding attack needs a name) that fits the bound address, or a name
 the operator allowed: ``localhost`` on a loopback address, and the names given with
 ``--allow-host`` (``HubVoila.allow_hosts``). Everything else gets 403 and a log line naming the
-host. ``hub serve`` and ``hub demo`` start Voilà through this module.
+host. Once configured, the server forgets the token's carriers: ``HUB_SERVE_TOKEN`` leaves its
+environment (so no kernel inherits it) and the private config file is deleted. ``hub serve`` and
+``hub demo`` start Voilà through this module.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import shutil
 from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
@@ -63,6 +67,18 @@ class HubVoila(Voila):
 
     allow_hosts = List(Unicode(), help="Host names this server answers to, besides its "
                                        "address (and localhost on loopback).").tag(config=True)
+
+    def initialize(self, argv: Any = None) -> None:
+        super().initialize(argv)
+        # the token is in this process's configuration now: kernels (which inherit the
+        # environment) never see it, and the private config file that carried it goes
+        os.environ.pop("HUB_SERVE_TOKEN", None)
+        run_config = os.environ.pop("HUB_RUN_CONFIG", None)
+        if run_config:
+            shutil.rmtree(run_config, ignore_errors=True)
+            os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+                p for p in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep)
+                if p and p != run_config)
 
     def init_settings(self) -> dict[str, Any]:
         settings = super().init_settings()
