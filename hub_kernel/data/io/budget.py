@@ -22,7 +22,7 @@ CELL_BYTES = 8  # a float64, an int64, a pointer to an object or a string offset
 COPIES = 4  # frames held at the peak of an ingest (read, built, profiled, stored)
 COLUMN_BYTES = 16 * 2**10  # per column, whatever its length
 
-# What ``json.loads`` allocates per token (measured on CPython 3.12, rounded up): a dict per
+# What ``json.loads`` allocates per token (measured on CPython 3.11, rounded up): a dict per
 # object, a list per array, a dict slot and a value per member, a pointer per element.
 JSON_OBJECT_BYTES = 184
 JSON_ARRAY_BYTES = 64

@@ -170,7 +170,7 @@ class ExcelSource(Source):
                         if width > limit:
                             check_columns(source, width)
                         _check_read(source, worksheet.title, len(rows) + 1, width)
-                    elif len(rows) % 1_000 == 0:
+                    elif len(rows) % max(1, 2**20 // width) == 0:  # each million cells
                         _check_read(source, worksheet.title, len(rows) + 1, width)
                     if header is None:
                         header = row
