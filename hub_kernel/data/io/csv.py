@@ -229,10 +229,8 @@ class _CsvRead:
         size, columns = self.source.size, len(self.names)
         body = head[head.find(b"\n") + 1 :] if b"\n" in head else b""
         lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
-        if len(head) < SNIFF_BYTES:  # the whole file was sampled
-            rows = lines
-        else:
-            rows = -(-size * max(lines, 1) // max(len(body), 1))
+        sampled_all = len(head) < SNIFF_BYTES
+        rows = lines if sampled_all else -(-size * max(lines, 1) // max(len(body), 1))
         check_memory(
             self.source,
             frame_bytes(rows, columns) + size,

@@ -21,7 +21,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from email.message import Message
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from typing import IO, NoReturn
@@ -163,9 +162,9 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         self.guard = guard
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(  # type: ignore[no-any-return]
+        return self.do_open(
             self.guard.connection(http.client.HTTPSConnection, req), req,
-            context=self._context,  # type: ignore[attr-defined]
+            context=getattr(self, "_context", None),
         )
 
 
@@ -176,8 +175,10 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.guard = guard
 
-    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
-                         headers: Message, newurl: str) -> urllib.request.Request | None:
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+        headers: http.client.HTTPMessage, newurl: str,
+    ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             self.guard.check_url(new.full_url)

@@ -161,7 +161,9 @@ class JsonSource(Source):
         data = source.read_bytes()
         _check_depth(source, data)
         parsed = json_parse_bytes(data)
-        check_memory(source, parsed, f"the Python objects parsing {len(data):,} bytes of JSON makes")
+        check_memory(
+            source, parsed, f"the Python objects parsing {len(data):,} bytes of JSON makes"
+        )
         constants = _Constants()
         try:
             value = json.loads(data, parse_constant=constants)

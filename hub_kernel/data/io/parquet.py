@@ -13,7 +13,6 @@ from hub_kernel.data.io.budget import CELL_BYTES, check_memory, count, frame_byt
 from hub_kernel.data.io.progress import Progress
 from hub_kernel.exceptions import DataError, UnknownOptionError
 
-
 _TEXT_BYTES = 32  # a text value's length when the statistics do not tell
 _NESTED_BYTES = 64  # a list or struct value becomes a Python object
 
