@@ -266,7 +266,7 @@ class JsonLinesSource(Source):
                 _flat_keys(record, keys)
                 parsed += json_parse_bytes(line)
                 if number % 1_000 == 0:  # refused as the records come, not once all are in
-                    _check_records(source, len(records), keys, parsed, f"by line {number}: ")
+                    _check_records(source, len(records), keys, parsed, f"by line {number:,}: ")
                 if number % 10_000 == 0:
                     bar.set(position)
         if not records:

@@ -222,3 +222,18 @@ def test_a_refused_url_ingest_stores_nothing(server, tmp_path, temp_dir):
         catalog.ingest(f"{base}/data.csv?token=s3cret")
     assert sorted(p.relative_to(catalog.root) for p in catalog.root.rglob("*")) == before
     assert list(temp_dir.iterdir()) == []
+
+
+def test_hub_ingest_of_a_loopback_url_exits_1_naming_it_without_its_token(server, hub_home):
+    from typer.testing import CliRunner
+
+    from hub_kernel.cli import app
+
+    httpd, base = server
+    httpd.routes["/data.csv?token=s3cret"] = (200, {}, CSV)
+    result = CliRunner().invoke(app, ["ingest", f"{base}/data.csv?token=s3cret"])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert f"error: {base}/data.csv: refused: the URL reaches 127.0.0.1" in output
+    assert "s3cret" not in output and httpd.hits == []
+    assert Catalog().datasets() == []
