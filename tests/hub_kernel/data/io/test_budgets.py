@@ -192,12 +192,37 @@ _PARTS = {
 }
 
 
-def _workbook(path: Path, ref: str, rows: list[tuple[bytes, int]]) -> None:
-    """An xlsx whose one sheet declares ``ref`` and holds each (row XML, repeat) in turn,
-    written streaming: the XML is hundreds of MB, the file a few hundred KB."""
+_STRINGS_TYPE = (
+    '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.sharedStrings+xml"/></Types>'
+)
+_STRINGS_REL = (
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>'
+)
+
+
+def _workbook(path: Path, ref: str, rows: list[tuple[bytes, int]], strings: int = 0) -> None:
+    """An xlsx whose one sheet declares ``ref`` and holds each (row XML, repeat) in turn, and
+    ``strings`` shared strings, written streaming: hundreds of MB of XML in a small file."""
+    parts = dict(_PARTS)
+    if strings:
+        parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+            "</Types>", _STRINGS_TYPE
+        )
+        parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+            "</Relationships>", _STRINGS_REL
+        )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in _PARTS.items():
+        for name, text in parts.items():
             archive.writestr(name, text)
+        if strings:
+            with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as table:
+                table.write(b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.'
+                            b'openxmlformats.org/spreadsheetml/2006/main">')
+                for _ in range(strings):
+                    table.write(b"<si><t>a</t></si>")
+                table.write(b"</sst>")
         with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
             sheet.write(_SHEET_HEAD.format(ref=ref).encode())
             for row, repeat in rows:
@@ -224,6 +249,16 @@ def test_xlsx_that_understates_its_dimensions_and_pads_every_row(tmp_path, home)
     before = _catalog_files(home)
     child = _ingest_in_child(path, home)
     _assert_refused(child, path, home, before, "sheet 'bomb' has at least 1,", "× 4,096 columns")
+
+
+def test_xlsx_whose_shared_strings_table_is_huge(tmp_path, home):
+    # openpyxl loads the whole table before the first row: five million strings, 85 MB of XML
+    path = tmp_path / "strings.xlsx"
+    _workbook(path, "A1:A1", [(b'<row><c t="s"><v>0</v></c></row>', 2)], strings=5_000_000)
+    assert path.stat().st_size < 500_000
+    before = _catalog_files(home)
+    child = _ingest_in_child(path, home)
+    _assert_refused(child, path, home, before, "its shared strings table of 85,000,115 bytes")
 
 
 def test_csv_with_a_huge_column_count(tmp_path, home):
