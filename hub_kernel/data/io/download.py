@@ -265,8 +265,8 @@ def download_to_temp(
         target.unlink(missing_ok=True)
         if guard.expired:
             raise DataError(
-                shown, f"cannot be downloaded: not finished within the deadline of {deadline:g} "
-                "seconds (setting HUB_DOWNLOAD_DEADLINE_SECONDS); download stopped",
+                shown, f"cannot be downloaded: not finished within the deadline of {deadline:g} s "
+                "(setting HUB_DOWNLOAD_DEADLINE_SECONDS); download stopped",
             ) from None
         if isinstance(exc, urllib.error.HTTPError):
             raise DataError(shown, f"cannot be downloaded: HTTP {exc.code} {exc.reason}") from None

@@ -28,6 +28,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404, "Not Found")
             return
         status, headers, body = route
+        if "x-drip-headers" in headers:  # the status line, one byte at a time, never finished
+            try:
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n":
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            return
         self.send_response(status)
         for key, value in headers.items():
             if not key.startswith("x-"):
@@ -177,10 +186,20 @@ def test_a_dripping_server_is_stopped_at_the_overall_deadline(server, limits, te
         read_table(f"{base}/drip.csv")  # each byte comes well within the 30 s read timeout
     assert time.monotonic() - started < 5
     assert info.value.reason == (
-        "cannot be downloaded: not finished within the deadline of 1.5 seconds (setting "
+        "cannot be downloaded: not finished within the deadline of 1.5 s (setting "
         "HUB_DOWNLOAD_DEADLINE_SECONDS); download stopped"
     )
     assert list(temp_dir.iterdir()) == []
+
+
+def test_a_server_dripping_its_headers_is_stopped_at_the_deadline_too(server, limits):
+    httpd, base = server
+    httpd.routes["/slow-headers.csv"] = (200, {"x-drip-headers": "1"}, b"")
+    limits(url_allow_private=1, download_deadline_seconds=1)
+    started = time.monotonic()
+    with pytest.raises(DataError, match=r"not finished within the deadline of 1 s "):
+        read_table(f"{base}/slow-headers.csv")
+    assert time.monotonic() - started < 4
 
 
 @pytest.mark.parametrize("declared", [True, False])
