@@ -3,7 +3,9 @@
 A row is written ``running`` before the notebook starts and finished as ``succeeded`` or
 ``failed`` (with the error and the index of the failing cell in the kept notebook). A row left
 ``running`` by a process that died (``kill -9``) is found by ``recover_stale``: it is marked
-failed, and the notebook's kernel, if it outlived its parent, is stopped.
+failed, and the notebook's kernel, if it outlived its parent, is stopped. Parameters, errors and
+summaries are stored with credentials removed (``core.redact``: no ``user:pw@`` or ``?token=``
+of a ``source`` URL).
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ import signal
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from hub_kernel.core.process import alive, this_process
+from hub_kernel.core.redact import redact, redact_text, secrets_of
 from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import ScheduleError
-from hub_kernel.schedule.notebook import export_html
+from hub_kernel.schedule.notebook import export_html, scrub_notebook
 
 logger = logging.getLogger("hub_kernel")
 
@@ -141,7 +144,9 @@ class RunHistory:
                 "html, parameters, pid, pid_started, host) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job, attempt, trigger, now_iso(), notebook, output, html,
-                 json.dumps(parameters, default=str), me["pid"], me["pid_started"], me["host"]),
+                 json.dumps(redact(parameters, secrets=secrets_of(parameters)), default=str),
+                 me["pid"], me["pid_started"],
+                 me["host"]),
             )
             return int(cursor.lastrowid or 0)
 
@@ -153,9 +158,12 @@ class RunHistory:
     def finish(self, run_id: int, *, status: Status, outcome: str | None = None,
                error: str | None = None, error_cell: int | None = None,
                summary: dict[str, Any] | None = None, html: str | None = None,
-               output: str | None = None) -> RunRecord:
-        """Close a run: its status, outcome, error, and how long it took."""
+               output: str | None = None, secrets: Collection[str] = ()) -> RunRecord:
+        """Close a run: its status, outcome, error, and how long it took (credentials in
+        the error and the summary removed: URLs and ``secrets``, ``core.redact``)."""
         record = self.get(run_id)
+        error = None if error is None else redact_text(error, secrets)
+        summary = None if summary is None else redact(summary, by_key=False, secrets=secrets)
         started = datetime.fromisoformat(record.started_at)
         finished = datetime.now(UTC)
         with self._connect() as db:
@@ -209,9 +217,11 @@ class RunHistory:
         return {r["job"]: RunRecord.from_row(r) for r in rows}
 
     # -- repair --------------------------------------------------------------------------
-    def recover_stale(self, job: str | None = None, *, wait: float = 5.0) -> list[RunRecord]:
+    def recover_stale(self, job: str | None = None, *, wait: float = 5.0,
+                      secrets: Mapping[str, Collection[str]] | None = None) -> list[RunRecord]:
         """Mark failed the runs left ``running`` by a process of this host that is gone, and
-        stop their kernels if they outlived it. Returns the runs repaired."""
+        stop their kernels if they outlived it. Returns the runs repaired. ``secrets`` (by
+        job: ``core.redact.secrets_of`` its parameters) are removed from their notebooks."""
         host = socket.gethostname()
         repaired = []
         for record in self.runs(job, limit=None, status="running"):
@@ -219,7 +229,7 @@ class RunHistory:
                 continue
             if record.kernel_pid and alive(record.kernel_pid, record.kernel_started):
                 _stop_kernel(record.kernel_pid, record.kernel_started, wait)
-            html = _html_copy(record)
+            html = _html_copy(record, (secrets or {}).get(record.job, ()))
             repaired.append(self.finish(
                 record.id, status="failed", outcome="failed", html=html,
                 error=f"interrupted: process {record.pid} ended during the run (killed?)",
@@ -229,10 +239,12 @@ class RunHistory:
         return repaired
 
 
-def _html_copy(record: RunRecord) -> str | None:
-    """An HTML copy of what an interrupted run's notebook holds (saved after each cell)."""
+def _html_copy(record: RunRecord, secrets: Collection[str] = ()) -> str | None:
+    """An HTML copy of what an interrupted run's notebook holds (saved after each cell),
+    credentials removed from both."""
     if not record.output or not Path(record.output).is_file():
         return None
+    scrub_notebook(Path(record.output), secrets)
     html = export_html(Path(record.output), Path(record.output).with_suffix(".html"))
     return str(html) if html else None
 
