@@ -425,14 +425,13 @@ def _log(summary: RetrainSummary, source: str | Path | None) -> RetrainSummary:
 
     try:
         from mlflow.entities import Metric, Param
-        from mlflow.tracking import MlflowClient
 
         from hub_kernel.core.config import get_settings
         from hub_kernel.core.redact import redact_text, secrets_of
-        from hub_kernel.models.tracking import ensure_experiment
+        from hub_kernel.models.tracking import ensure_experiment, mlflow_client
 
         settings = get_settings()
-        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        client = mlflow_client(settings.tracking_uri)
         experiment_id = ensure_experiment(
             client, MLFLOW_EXPERIMENT, tracking_uri=settings.tracking_uri,
             artifacts_dir=settings.artifacts_dir, tags={"hub.kind": "retrain"})

@@ -264,14 +264,12 @@ def _log_to_mlflow(record: RunRecord) -> str | None:
     """The run as an MLflow run of ``hub-runs`` with the notebook copies; None if it fails."""
     try:
         from mlflow.entities import Metric, Param
-        from mlflow.tracking import MlflowClient
 
         from hub_kernel.core.config import get_settings
-        from hub_kernel.models.tracking import ensure_experiment, quiet_mlflow
+        from hub_kernel.models.tracking import ensure_experiment, mlflow_client
 
-        quiet_mlflow()
         settings = get_settings()
-        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        client = mlflow_client(settings.tracking_uri)
         experiment_id = ensure_experiment(
             client, MLFLOW_EXPERIMENT, tracking_uri=settings.tracking_uri,
             artifacts_dir=settings.artifacts_dir, tags={"hub.kind": "scheduled_run"})
