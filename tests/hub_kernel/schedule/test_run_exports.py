@@ -125,3 +125,43 @@ def test_a_source_url_with_credentials_is_shown_and_stored_without_them(runs_hom
     holding = sorted(str(p.relative_to(runs_home)) for p in runs_home.rglob("*")
                      if p.is_file() and leaks(p.read_bytes().decode("utf-8", "replace")))
     assert holding == ["scheduler.db"]
+
+
+def test_a_run_interrupted_by_a_kill_is_repaired_without_its_credentials(schedule_home):
+    # what papermill had saved when the scheduler was killed: the injected parameters and an
+    # error quoting the password the way urllib does (not as a URL)
+    import socket
+    import subprocess
+    import sys
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from hub_kernel.core.redact import secrets_of
+
+    output = schedule_home / "runs" / "nightly" / "20261202T000000.000Z.ipynb"
+    output.parent.mkdir(parents=True)
+    injected = new_code_cell(f'# Parameters\nsource = "{SOURCE}"\n',
+                             metadata={"tags": ["injected-parameters"]})
+    failing = new_code_cell("load(source)", outputs=[new_output(
+        "error", ename="InvalidURL", evalue=f"nonnumeric port: '{PASSWORD}@host'",
+        traceback=[f"InvalidURL: nonnumeric port: '{PASSWORD}@host'"])])
+    notebook = new_notebook(cells=[injected, failing])
+    notebook.metadata["papermill"] = {"parameters": {"source": SOURCE}}
+    nbformat.write(notebook, output)
+    parameters = {"source": SOURCE}
+    history = RunHistory()
+    run_id = history.start(job="nightly", notebook="retrain.ipynb", parameters=parameters,
+                           trigger="schedule", output=str(output))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with history._connect() as db:  # the scheduler that ran it is gone
+        db.execute("UPDATE runs SET pid = ?, pid_started = NULL, host = ? WHERE id = ?",
+                   (gone.pid, socket.gethostname(), run_id))
+
+    (repaired,) = history.recover_stale("nightly", secrets={"nightly": secrets_of(parameters)})
+    assert repaired.status == "failed" and repaired.html
+    for path in (output, Path(repaired.html)):
+        text = path.read_text(encoding="utf-8")
+        assert PASSWORD not in text and TOKEN not in text, path
+    assert "***@host" in Path(repaired.html).read_text()  # the error itself is kept
