@@ -60,7 +60,10 @@ CREATE TABLE IF NOT EXISTS runs (
     kernel_started TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_job ON runs (job, id);
+CREATE TABLE IF NOT EXISTS hub_migrations (name TEXT PRIMARY KEY, done_at TEXT NOT NULL);
 """
+#: runs recorded before credentials were removed are redacted once, files included
+_REDACTED = "credentials-removed"
 
 
 def now_iso() -> str:
@@ -127,11 +130,60 @@ class RunHistory:
         except ScheduleError as exc:
             raise ScheduleError(f"{exc}; check that HUB_HOME is writable") from exc
         try:
+            if not getattr(self, "_migrated", False):
+                self._remove_old_credentials(db)
+                self._migrated = True
             yield db
         except sqlite3.Error as exc:
             raise ScheduleError(f"run history {self.path} failed: {exc}") from exc
         finally:
             db.close()
+
+    def _remove_old_credentials(self, db: sqlite3.Connection) -> None:
+        """Once per file: redact the runs an older hub recorded with their parameters' secrets
+        (rows, then their notebooks and HTML copies); the runs themselves are kept."""
+        if db.execute("SELECT 1 FROM hub_migrations WHERE name = ?", (_REDACTED,)).fetchone():
+            return
+        files: list[tuple[str | None, str | None, frozenset[str]]] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM hub_migrations WHERE name = ?",
+                          (_REDACTED,)).fetchone():  # another process just did it
+                db.execute("ROLLBACK")
+                return
+            rows = db.execute("SELECT id, parameters, error, summary, output, html FROM runs")
+            for row in rows.fetchall():
+                parameters = json.loads(row["parameters"] or "{}")
+                secrets = secrets_of(parameters)
+                new = (json.dumps(redact(parameters, secrets=secrets), default=str),
+                       None if row["error"] is None else redact_text(row["error"], secrets),
+                       None if row["summary"] is None else json.dumps(
+                           redact(json.loads(row["summary"]), by_key=False, secrets=secrets),
+                           default=str))
+                if new != (row["parameters"], row["error"], row["summary"]) or secrets:
+                    db.execute("UPDATE runs SET parameters = ?, error = ?, summary = ? "
+                               "WHERE id = ?", (*new, row["id"]))
+                    files.append((row["output"], row["html"], secrets))
+            db.execute("INSERT INTO hub_migrations (name, done_at) VALUES (?, ?)",
+                       (_REDACTED, now_iso()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if files:  # the old values linger in free pages and the WAL until rewritten
+            try:
+                db.execute("VACUUM")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                logger.warning("run history %s not compacted after removing credentials: %s",
+                               self.path, exc)
+        for output, html, secrets in files:
+            if output and Path(output).is_file() and scrub_notebook(Path(output), secrets) \
+                    and html:
+                export_html(Path(output), Path(html))
+        if files:
+            logger.info("removed credentials from %d earlier run(s) in %s", len(files),
+                        self.path)
 
     # -- writing -------------------------------------------------------------------------
     def start(self, *, job: str, notebook: str, parameters: dict[str, Any], trigger: str,

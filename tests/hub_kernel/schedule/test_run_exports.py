@@ -165,3 +165,47 @@ def test_a_run_interrupted_by_a_kill_is_repaired_without_its_credentials(schedul
         text = path.read_text(encoding="utf-8")
         assert PASSWORD not in text and TOKEN not in text, path
     assert "***@host" in Path(repaired.html).read_text()  # the error itself is kept
+
+
+def test_runs_an_older_hub_recorded_with_credentials_are_redacted_once_and_kept(
+        schedule_home):
+    import json
+    import sqlite3
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from hub_kernel.schedule.history import _SCHEMA
+    from hub_kernel.schedule.notebook import export_html
+
+    folder = schedule_home / "runs" / "nightly"
+    folder.mkdir(parents=True)
+    output, html = folder / "old.ipynb", folder / "old.html"
+    nbformat.write(new_notebook(cells=[new_code_cell(
+        f'# Parameters\nsource = "{SOURCE}"\n', metadata={"tags": ["injected-parameters"]})]),
+        output)
+    export_html(output, html)
+    assert PASSWORD in html.read_text()
+    old_schema = _SCHEMA.split("CREATE TABLE IF NOT EXISTS hub_migrations")[0]
+    with sqlite3.connect(folder.parent / "history.db") as db:  # as an older hub left it
+        db.executescript(old_schema)
+        db.execute(
+            "INSERT INTO runs (job, trigger, status, started_at, notebook, output, html, "
+            "parameters, error, summary) VALUES ('nightly', 'schedule', 'failed', "
+            "'2026-11-30T00:00:00.000+00:00', 'retrain.ipynb', ?, ?, ?, ?, ?)",
+            (str(output), str(html), json.dumps({"source": SOURCE}),
+             f"DataError: nonnumeric port: '{PASSWORD}@host'",
+             json.dumps({"reason": f"read {SOURCE}"})))
+
+    (record,) = RunHistory().runs("nightly")
+    assert record.parameters == {"source": "https://***@host/x?token=***"}
+    assert record.error == "DataError: nonnumeric port: '***@host'"
+    assert record.summary == {"reason": "read https://***@host/x?token=***"}
+    for path in (output, html):
+        text = path.read_text(encoding="utf-8")
+        assert PASSWORD not in text and TOKEN not in text, path
+    stored = b"".join(p.read_bytes() for p in folder.parent.glob("history.db*"))
+    assert PASSWORD.encode() not in stored and TOKEN.encode() not in stored  # no old pages
+    with sqlite3.connect(folder.parent / "history.db") as db:
+        assert db.execute("SELECT name FROM hub_migrations").fetchall() == [
+            ("credentials-removed",)]
