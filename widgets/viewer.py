@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 from hub_kernel.core.config import get_settings
 
 logger = logging.getLogger("hub_kernel")
-_VALID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_VALID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # fullmatch: "$" would pass "alice\n"
 
 
 def viewer_user() -> str:
@@ -30,7 +30,7 @@ def viewer_user() -> str:
     except Exception:  # not under Voila, or its query endpoint is gone: nobody named
         logger.debug("no Voila request info", exc_info=True)
     names = parse_qs(os.environ.get("QUERY_STRING", "")).get("user", [])
-    if names and _VALID.match(names[0]):
+    if names and _VALID.fullmatch(names[0]):
         return names[0]
     if names:
         logger.warning("ignoring an invalid ?user= in the page address")

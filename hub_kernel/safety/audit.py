@@ -21,7 +21,6 @@ the anchor elsewhere (``anchor_path``) or compare copies of it over time.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import logging
@@ -35,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub_kernel.core.csvfile import write_csv
 from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import AuditError
 
@@ -373,13 +373,14 @@ class AuditLog:
         return Verification(True, len(rows))
 
     def export_csv(self, path: str | os.PathLike[str]) -> Path:
-        path = Path(path)
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(AuditEntry)])
-            writer.writeheader()
-            for entry in self.entries():
-                writer.writerow(entry.to_dict())
-        return path
+        """Every row to a CSV file, formula-safe (``core.csvfile``: a cell such as
+        ``=HYPERLINK(...)`` opens as text); ``AuditError`` if the file cannot be written."""
+        try:
+            return write_csv(path, [f.name for f in fields(AuditEntry)],
+                             (entry.to_dict() for entry in self.entries()))
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit export {path}: "
+                             f"{exc.strerror or exc}; choose a writable path") from exc
 
 
 def log_decision(**decision: Any) -> AuditEntry | None:

@@ -73,6 +73,8 @@ def test_bad_input_is_one_model_error_and_stores_nothing(trainer, frame, kwargs,
 def test_invalid_names_and_params_are_refused(trainer, mixed):
     with pytest.raises(ModelError, match="invalid model name"):
         trainer.train_model_sync("no spaces/allowed", mixed, "label")
+    with pytest.raises(ModelError, match="invalid model name"):  # "$" alone would pass it
+        trainer.train_model_sync("alice\n", mixed, "label")
     with pytest.raises(ModelError, match="invalid estimator params"):
         trainer.train_model_sync("ok", mixed, "label", params={"no_such_param": 1})
     with pytest.raises(ModelError, match="not a scikit-learn estimator"):
