@@ -224,9 +224,12 @@ def download_to_temp(
     too_big = f"is larger than the limit of {limit:,} bytes (setting {setting})"
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hub-download-")))
     target = folder / "download"
+    url, authorization = _without_userinfo(url)
     request = urllib.request.Request(  # noqa: S310 - the scheme is http(s), checked by the caller
         url, headers={"User-Agent": "hub", "Accept-Encoding": "identity"}
     )
+    if authorization is not None:  # never sent on to where a redirect points
+        request.add_unredirected_header("Authorization", authorization)
     guard = _Guard(shown, allow_private=settings.url_allow_private, deadline=deadline)
     try:
         with guard:
@@ -284,6 +287,22 @@ def download_to_temp(
         path=target,
         media_type=media_type.strip().lower() or None,
     )
+
+
+def _without_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``user:password@`` part, and that part as an HTTP Basic
+    ``Authorization`` value (``None`` without one): http.client cannot take it in the URL
+    (and its error would quote the password)."""
+    import base64
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), f"Basic {token}"
 
 
 def public_url(url: str) -> str:

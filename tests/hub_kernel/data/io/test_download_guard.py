@@ -256,3 +256,34 @@ def test_hub_ingest_of_a_loopback_url_exits_1_naming_it_without_its_token(server
     assert f"error: {base}/data.csv: refused: the URL reaches 127.0.0.1" in output
     assert "s3cret" not in output and httpd.hits == []
     assert Catalog().datasets() == []
+
+
+class _AuthHandler(_Handler):
+    def do_GET(self):
+        self.server.auth.append(self.headers.get("Authorization"))  # type: ignore[attr-defined]
+        super().do_GET()
+
+
+def test_credentials_in_the_url_go_as_basic_auth_and_never_into_a_message(monkeypatch):
+    import base64
+
+    monkeypatch.setenv("HUB_URL_ALLOW_PRIVATE", "1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AuthHandler)
+    httpd.daemon_threads = True
+    httpd.routes = {"/t.csv": (200, {"Content-Type": "text/csv"}, CSV),  # type: ignore[attr-defined]
+                    "/away": (302, {"Location": "/t.csv"}, b"")}
+    httpd.hits, httpd.auth = [], []  # type: ignore[attr-defined]
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    base = f"http://zquser:s3cr%40t@127.0.0.1:{httpd.server_port}"
+    try:
+        assert read_table(f"{base}/t.csv")["temp"].tolist() == [3.5]
+        assert httpd.auth == ["Basic " + base64.b64encode(b"zquser:s3cr@t").decode()]
+        read_table(f"{base}/away")  # the credentials are not sent on to where it redirects
+        assert httpd.auth[-1] is None
+        with pytest.raises(DataError) as refused:
+            read_table(f"{base}/missing.csv")
+        assert "s3cr" not in str(refused.value) and "zquser" not in str(refused.value)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
