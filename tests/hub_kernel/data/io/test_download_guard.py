@@ -264,11 +264,11 @@ class _AuthHandler(_Handler):
         super().do_GET()
 
 
-def test_credentials_in_the_url_go_as_basic_auth_and_never_into_a_message(monkeypatch):
+def test_credentials_in_the_url_go_as_basic_auth_and_never_into_a_message(monkeypatch, limits):
     import base64
 
-    monkeypatch.setenv("HUB_URL_ALLOW_PRIVATE", "1")
     monkeypatch.setenv("no_proxy", "127.0.0.1")
+    limits(url_allow_private=1)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AuthHandler)
     httpd.daemon_threads = True
     httpd.routes = {"/t.csv": (200, {"Content-Type": "text/csv"}, CSV),  # type: ignore[attr-defined]
