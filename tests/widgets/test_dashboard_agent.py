@@ -164,7 +164,7 @@ def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
     clock = Clock(dashboard._dwell)
     message = {"dwell": {"overview": 7.5, "no-such-tile": 3.0}, "clicks": {"missing": 2}}
     for _ in range(3):  # more than relayout_every messages: still no re-arrangement
-        clock.tick(5.0)  # one report period
+        clock.tick(10.0)  # longer than a report period: capped at one (and a second)
         dashboard._dwell._received(dashboard._dwell, message, [])
     hostile = {"dwell": {"overview": "soon", "missing": 1e9}, "clicks": {"overview": -3,
                                                                         "missing": "nan"}}
