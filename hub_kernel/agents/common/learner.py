@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.linalg import cho_solve, solve_triangular
 
 from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import AgentError
@@ -134,8 +135,8 @@ class TileLearner:
     def _posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean weights and the Cholesky factor of the precision (cached until an update)."""
         if self._cache is None:
-            factor = np.linalg.cholesky(self.precision)
-            mean = np.linalg.solve(factor.T, np.linalg.solve(factor, self.moment))
+            factor = np.linalg.cholesky(self.precision)  # lower triangular
+            mean = cho_solve((factor, True), self.moment)
             self._cache = (mean, factor)
         return self._cache
 
@@ -147,7 +148,7 @@ class TileLearner:
     def sd(self, X: np.ndarray) -> np.ndarray:
         """Posterior standard deviation of the expected reward of each row of ``X``."""
         _, factor = self._posterior()
-        solved = np.linalg.solve(factor, np.atleast_2d(X).T)
+        solved = solve_triangular(factor, np.atleast_2d(X).T, lower=True)
         return self.noise * np.sqrt(np.maximum((solved ** 2).sum(axis=0), 1e-12))
 
     def sample_weights(self, rng: np.random.Generator, size: int = 1,
@@ -156,7 +157,8 @@ class TileLearner:
         widens or narrows the draw (the exploration budget)."""
         weights, factor = self._posterior()
         z = rng.standard_normal((self.dimension, size))
-        draws = weights[:, None] + scale * self.noise * np.linalg.solve(factor.T, z)
+        draws = weights[:, None] + scale * self.noise * solve_triangular(factor.T, z,
+                                                                         lower=False)
         return draws.T
 
     def draw(self, X: np.ndarray, rng: np.random.Generator, size: int = 1,
