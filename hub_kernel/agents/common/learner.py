@@ -81,9 +81,11 @@ def tile_attributes(tile: Any, *, slot: int | None = None, profile_vector: Seque
     for i, value in enumerate(profile_vector):  # what the data is like, per kind of tile
         shared[f"kind={tile.kind}&profile{i}"] = float(value)
     attributes = dict(shared)
-    if user:  # the same, for this person only: their own taste on top of everyone's
+    if user:  # the same, for this person only: their own taste on top of everyone's (not
+        # crossed with the skill they state: that is one person's taste counted twice, and
+        # twice the hashed coordinates, colliding with other people's)
         for key, value in shared.items():
-            if "&profile" not in key:
+            if "&profile" not in key and not key.startswith("skill="):
                 attributes[f"user={user}&{key}"] = USER_WEIGHT * value
     if slot is not None:  # position: attention falls with the slot, whatever the tile
         attributes["slot"] = 1.0 / (1.0 + slot)
