@@ -4,8 +4,9 @@ Every catalog analysis that applies to the data (``hub_kernel.analyses.available
 candidate tile, valued by the contextual learner all agents share
 (``agents.common.learner``: what people did with tiles of this analysis, on any data, with
 this viewer's own feedback weighing most), plus an analyst's prior (``ANALYSIS_PRIORS``) that
-fades as the learner grows confident, about this viewer or about everyone (``prior_fade``). With probability ``1 - epsilon`` the decision is greedy
-(show when the mean clears ``THRESHOLD``), else a Thompson draw decides. Shown tiles must fit
+fades as the learner grows confident, about this viewer or about everyone (``prior_fade``).
+With probability ``1 - epsilon`` the decision is greedy (show when the mean clears
+``THRESHOLD``), else a Thompson draw decides. Shown tiles must fit
 a compute budget, estimated per analysis from the measured ``compute`` events of earlier runs
 (else from the table's size), best first. A pinned analysis is always shown; one the viewer
 rejected twice is not. Each decision's propensity is its probability under that whole policy

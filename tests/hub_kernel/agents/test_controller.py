@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hub_kernel.agents.common.events import InteractionEvent
-from hub_kernel.agents.controller import MetaController, consistent
+from hub_kernel.agents.controller import PASSIVE_WEIGHT, MetaController, consistent
 from hub_kernel.agents.layout.design import DesignAgent
 from hub_kernel.core.bus import EventBus
 from hub_kernel.data import profile_dataset
@@ -281,7 +281,7 @@ def test_feedback_reaches_the_shared_learner_through_the_bus(setup):
     session.interact("dashboard", "done")
     session.relayout()
     # both tiles' dwell teaches: a pass (3 s, 2 s short of the line) and a look (8 s)
-    assert controller.learner().n == pytest.approx(1.0 + 0.25 * 0.4 + 0.25 * 0.6)
+    assert controller.learner().n == pytest.approx(1.0 + PASSIVE_WEIGHT * (0.4 + 0.6))
     assert seen == ["thumbs_up", "dwell", "dwell", "done"]
     assert [e.kind for e in controller.events.events(user="ann")] == seen
 
@@ -306,4 +306,5 @@ def test_passive_evidence_weighs_how_clearly_dwell_says_looked_at_or_passed_by()
     assert "d" not in rows  # no dwell, nothing passive
     rewards = tile_rewards([ev("a", "dwell", 9.0), ev("a", "thumbs_up"), ev("b", "render", 2)])
     assert set(rewards) == {"a"}
-    assert rewards["a"] == pytest.approx((1.0 + LOOKED_AT * 0.2) / 1.2)
+    look = PASSIVE_WEIGHT * 0.8  # 9 s: 4 s past the line
+    assert rewards["a"] == pytest.approx((1.0 + LOOKED_AT * look) / (1.0 + look))
