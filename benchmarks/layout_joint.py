@@ -50,7 +50,8 @@ of one round's clear dwell verdict ``controller.PASSIVE_WEIGHT``: 0.25 (above), 
 noise of 1.0, and dwell should not outweigh one explicit judgement, weight 1); tried and not
 kept: autonomous exploration 0.1 instead of 0.25 (387.0 / 370.9 / 395.8), ``USER_WEIGHT`` 3
 instead of 2 (377.3 / 383.8 / 394.1). Then VW's settings and its label for unreached tiles
-were chosen again with the new rewards (``VW_ARGS``, ``UNSEEN_REWARD``).
+were chosen again with the new rewards (``VW_ARGS``, ``UNSEEN_REWARD``). At 500 sessions on
+the tuning seeds, then: hub 653.6 / 564.7 / 604.4, VW 599.2 / 620.0 / 649.9 (0.97x).
 
 Reported after that tuning (seeds 0-2, 500 sessions, 30 viewers): hub 630.1 / 647.2 / 641.8
 (median 641.8; before 687.8), VW 637.7 / 628.0 / 635.8 (635.8; 667.3 with its old rewards),
