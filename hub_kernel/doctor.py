@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
@@ -106,13 +105,9 @@ def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
 def check_mlflow(settings: Settings) -> Check:
     try:
         settings.ensure_home()
-        from mlflow.tracking import MlflowClient
+        from hub_kernel.models.tracking import mlflow_client
 
-        # mlflow sets its loggers' level on import; a new store logs each migration
-        for noisy in ("mlflow", "alembic"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-
-        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        client = mlflow_client(settings.tracking_uri)  # WAL, busy timeout, created under a lock
         n = len(client.search_experiments())
     except Exception as exc:
         return Check("mlflow", "fail",

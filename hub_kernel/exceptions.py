@@ -27,6 +27,11 @@ class StreamError(DataError):
     """A live stream cannot be reached, or sends what cannot be used."""
 
 
+class StreamFrameError(StreamError):
+    """One frame or row of a live stream cannot be used: it is counted as garbage and the
+    stream goes on (never raised out of a running stream)."""
+
+
 class CatalogError(HubError):
     """The dataset catalog cannot store or find a dataset."""
 

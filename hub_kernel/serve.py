@@ -10,10 +10,12 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -97,7 +99,8 @@ class ServePlan:
 
 def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: int | None = None,
                token: str | None = None, dataset: str | os.PathLike[str] | None = None,
-               preheat: bool | None = None, settings: Settings | None = None) -> ServePlan:
+               preheat: bool | None = None, settings: Settings | None = None,
+               stream: str | None = None, allow_hosts: Sequence[str] = ()) -> ServePlan:
     """Check the request and build the Voila command for it.
 
     With ``preheat`` (default from settings) Voila keeps ``serve_pool_size`` kernels that have
@@ -134,14 +137,21 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         if not Path(dataset).is_file():
             raise ServeError(f"dataset not found: {dataset}")
         env["HUB_DATASET"] = str(Path(dataset).resolve())
+    stream = stream if stream is not None else settings.stream
+    if stream is not None:
+        if stream != "demo" and not stream.startswith(("ws://", "wss://")):
+            raise ServeError(f"--stream {stream!r} is not a WebSocket URL (ws:// or wss://) "
+                             "nor 'demo'")
+        env["HUB_STREAM"] = stream
     argv = [
-        sys.executable, "-m", "voila", str(notebook),
+        sys.executable, "-m", "hub_kernel.voila_app", str(notebook),  # Voila, Host checked
         "--no-browser",
         f"--port={port}",
         "--Voila.port_retries=0",
         f"--Voila.ip={ip}",
         f"--MappingKernelManager.cull_idle_timeout={settings.kernel_cull_idle_seconds}",
         "--MappingKernelManager.cull_interval=60",
+        *(f"--HubVoila.allow_hosts={_host_name(name)}" for name in allow_hosts),
     ]
     if token:
         # not on the command line, which every local user can read (ps, /proc/PID/cmdline)
@@ -149,6 +159,7 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
             p for p in (str(config_dir), env.get("JUPYTER_CONFIG_PATH", "")) if p
         )
+        env["HUB_RUN_CONFIG"] = str(config_dir)  # the server deletes it once read
     if preheat:
         argv += ["--preheat_kernel=True", f"--pool_size={settings.serve_pool_size}"]
     static_root = prepare_bokehjs(settings)
@@ -163,6 +174,14 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
     host = f"[{ip}]" if ":" in ip else ip
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     return ServePlan(argv=argv, env=env, url=url, token=token)
+
+
+def _host_name(name: str) -> str:
+    """A host name for ``--allow-host``, checked (it goes on Voila's command line)."""
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", name):
+        raise ServeError(f"--allow-host {name!r} is not a host name (letters, digits, '.', "
+                         "'-')")
+    return name.lower()
 
 
 def serve(plan: ServePlan) -> None:

@@ -12,13 +12,15 @@ import itertools
 import logging
 import os
 import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import ipywidgets as w
 import pandas as pd
 
 from hub_kernel.agents.common.events import SKILLS
 from hub_kernel.agents.controller import DashboardSession, MetaController
-from hub_kernel.agents.plan import Plan, dashboard_id
+from hub_kernel.agents.plan import Plan, dashboard_id, live_tile
 from hub_kernel.core.config import get_settings
 from hub_kernel.data import load_dataset, profile_dataset, sample_path
 from hub_kernel.data.profile import DatasetProfile
@@ -36,6 +38,9 @@ from widgets.markup import error_html, escape
 from widgets.style import STYLE
 from widgets.tile_kinds import TileContext
 from widgets.tiles import TileView
+
+if TYPE_CHECKING:
+    from hub_kernel.data.stream import StreamSource
 
 logger = logging.getLogger("hub_kernel")
 _instances = itertools.count(1)
@@ -61,14 +66,18 @@ def check_target(frame: pd.DataFrame, target: str | None) -> None:
 
 class Dashboard(w.VBox):
     """A live dashboard of ``frame``: the tiles the agents planned for it (``tile_layout``
-    overrides the plan), the cheap ones drawn at once, the analyses filled in as they finish."""
+    overrides the plan), the cheap ones drawn at once, the analyses filled in as they finish;
+    each of ``streams`` (started ``StreamSource``s) is a live tile."""
 
     def __init__(self, frame: pd.DataFrame, tile_layout: Layout | None = None,
                  profile: DatasetProfile | None = None, title: str = "Dashboard", *,
                  target: str | None = None, user: str | None = None,
                  dashboard_id: str | None = None, controller: MetaController | None = None,
-                 n_columns: int = 3, workers: int = 1) -> None:
+                 n_columns: int = 3, workers: int = 1,
+                 streams: Sequence[StreamSource] = ()) -> None:
         check_target(frame, target)
+        # each followed stream is a live tile the agents place like any other
+        self._streams = {live_tile(s.name, n_columns).id: s for s in streams}
         self.frame = frame
         self.profile = profile or profile_dataset(frame)
         self.controller = controller or MetaController()
@@ -137,7 +146,7 @@ class Dashboard(w.VBox):
                                                              flex_flow="row wrap"))
         self._banner = Banner(approve=self.approve, reject=self.reject, undo=self.undo)
         self.why = AuditView(restore=self.restore)
-        self._dwell = DwellTracker(self._scope, self._measured)
+        self._dwell = DwellTracker(self._scope, self._measured, on_leave=self.leave)
         self._quiet_mode = False
         self._show_targets()
         self._target.observe(self._target_changed, names="value")
@@ -153,11 +162,21 @@ class Dashboard(w.VBox):
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str] | None = None,
-                  target: str | None = None, **kwargs) -> Dashboard:
-        """Dashboard of a file (``None``: ``HUB_DATASET``, else the bundled sample)."""
-        chosen = path or get_settings().dataset or sample_path()
+                  target: str | None = None, *, stream: str | None = None,
+                  **kwargs) -> Dashboard:
+        """Dashboard of a file (``None``: ``HUB_DATASET``, else the bundled sample), following
+        ``stream`` as a live tile (``None``: ``HUB_STREAM``, if set; ``"demo"``: the sample
+        replayed by this kernel)."""
+        settings = get_settings()
+        chosen = path or settings.dataset or sample_path()
         kwargs.setdefault("title", os.path.basename(os.fspath(chosen)))
-        return cls(load_dataset(chosen), target=target or None, **kwargs)
+        frame = load_dataset(chosen)
+        url = stream or settings.stream
+        if url is not None and "streams" not in kwargs:
+            from widgets.live import start_stream
+
+            kwargs["streams"] = [start_stream(None if url == "demo" else url)]
+        return cls(frame, target=target or None, **kwargs)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every analysis tile is filled in; ``False`` if ``timeout`` ran out."""
@@ -184,13 +203,18 @@ class Dashboard(w.VBox):
         self._guarded_value(lambda: self.session.interact("dashboard", "rating", float(stars)))
         self._guarded_value(self.session.end_round)
 
+    def leave(self) -> None:
+        """The viewer left the page: the round is over (its dwell learned, its reward kept)."""
+        self._guarded_value(self.session.end_round)
+
     def set_target(self, target: str | None) -> None:
         """Plan the dashboard again for ``target`` (``None``: no target)."""
         self.set_data(self.frame, self.profile, target=target or None, keep_target=False)
 
     def _plan(self) -> Plan:
         return self.controller.plan(self.profile, user=self.user, dashboard=self.dashboard_id,
-                                    target=self.target, n_columns=self.n_columns)
+                                    target=self.target, n_columns=self.n_columns,
+                                    streams=tuple(s.name for s in self._streams.values()))
 
     def _starting(self, planned: Layout) -> Layout:
         """The layout a planned dashboard starts from: the plan's, exactly."""
@@ -201,7 +225,7 @@ class Dashboard(w.VBox):
     def _context(self, tile, state) -> TileContext:
         return TileContext(tile, self.frame, self.profile, target=self.target, user=self.user,
                            dashboard=self.dashboard_id, session=SessionReporter(self),
-                           jobs=self._jobs, state=state)
+                           jobs=self._jobs, state=state, stream=self._streams.get(tile.id))
 
     def _show_targets(self) -> None:
         choices = list(self.plan.target_choices) if self.plan is not None else []
@@ -257,6 +281,7 @@ class Dashboard(w.VBox):
         if title is not None:
             self.title = title
         old_session = self.session
+        self._guarded_value(old_session.end_round)  # what the viewer did on the old data counts
         old_session.governor.close()  # the old dashboard's versions stop here
         self._jobs.close()
         self._jobs = AnalysisJobs(frame, profile, target, workers=self._workers)
@@ -296,6 +321,7 @@ class Dashboard(w.VBox):
         """Show the dashboard as ``user`` sees it: the agents' plan for them, their last
         arrangement, mode and proposals (re-read even for the same user: a preheated kernel
         built the page earlier). Analyses already computed are kept."""
+        self._guarded_value(self.session.end_round)
         self.session.governor.close()
         self.user = user
         if self.plan is not None:

@@ -3,7 +3,8 @@
 A small anywidget: an ``IntersectionObserver`` in the page watches the dashboard's tiles and
 adds up, per tile, the time at least half of it is on screen while the page is visible; every
 few seconds (and when the page is hidden) it sends the totals to the kernel, with the clicks on
-each tile. It also times, once per tile body, how long the page took from the tile (or, for a
+each tile; when the page is left (``pagehide``) it says so, and the dashboard ends the round.
+It also times, once per tile body, how long the page took from the tile (or, for a
 body replaced later, the new body) appearing to its body being drawn (its bokeh canvases
 present, no ``.hub-progress`` left). The
 dashboard turns them into ``dwell``, ``click`` and ``render`` events.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 
 import anywidget
@@ -152,6 +154,9 @@ function render({ model, el }) {
     }
   };
   document.addEventListener("visibilitychange", onVisibility);
+  // leaving the page ends the round: what was measured goes out, then the kernel scores it
+  const onLeave = () => { flush(); model.send({ leave: true }); };
+  window.addEventListener("pagehide", onLeave);
   return () => {
     flush();
     clearInterval(timer);
@@ -159,6 +164,7 @@ function render({ model, el }) {
     observer.disconnect();
     mutations.disconnect();
     document.removeEventListener("visibilitychange", onVisibility);
+    window.removeEventListener("pagehide", onLeave);
   };
 }
 export default { render };
@@ -167,6 +173,7 @@ export default { render };
 Report = Callable[[str, str, float], None]  # (tile id, kind, value)
 MAX_CLICKS = 20  # clicks on one tile in one report period that count
 MAX_RENDER_SECONDS = 600.0  # the page stops timing a tile that is not drawn by then
+MAX_TILES = 200  # tiles one report may name (a dashboard has a few dozen)
 
 
 class DwellTracker(anywidget.AnyWidget):
@@ -177,18 +184,42 @@ class DwellTracker(anywidget.AnyWidget):
     scope = traitlets.Unicode().tag(sync=True)
     interval_ms = traitlets.Int(5000).tag(sync=True)
 
-    def __init__(self, scope: str, report: Report, interval_ms: int = 5000) -> None:
+    def __init__(self, scope: str, report: Report, interval_ms: int = 5000,
+                 on_leave: Callable[[], None] | None = None) -> None:
         super().__init__(scope=scope, interval_ms=interval_ms)
         self._report = report
+        self._on_leave = on_leave
+        self._left_at = -math.inf
+        self._period = interval_ms / 1000  # the kernel's own: the page cannot change it
+        self._clock = time.monotonic
+        started = self._clock()
+        #: per (kind, tile): when its budget was last spent, and what is spent this period
+        self._spent: dict[tuple[str, str], tuple[float, float]] = {}
+        self._started = started
         self.on_msg(self._received)
+
+    def set_state(self, sync_data: dict) -> None:
+        """Updates from the page, which may not change what it is told to watch or how
+        often it reports."""
+        super().set_state({k: v for k, v in sync_data.items()
+                           if k not in ("scope", "interval_ms")})
 
     def _received(self, _widget, content, _buffers) -> None:
         """Messages come from a page anyone may script: only plausible values are kept."""
-        limit = self.interval_ms / 1000 + 1  # no tile is on screen longer than a report period
-        for kind, key, cap in (("dwell", "dwell", limit), ("click", "clicks", MAX_CLICKS),
-                               ("render", "render", MAX_RENDER_SECONDS)):
+        if not isinstance(content, dict):
+            logger.warning("ignoring a malformed report from the page")
+            return
+        self._measure(content)
+        if content.get("leave") is True and self._on_leave is not None:
+            now = self._clock()  # one round end per report period at most
+            if now - self._left_at >= self._period:
+                self._left_at = now
+                self._on_leave()
+
+    def _measure(self, content: dict) -> None:
+        for kind, key in (("dwell", "dwell"), ("click", "clicks"), ("render", "render")):
             try:
-                items = dict(content.get(key) or {}).items()
+                items = list(dict(content.get(key) or {}).items())[:MAX_TILES]
             except (TypeError, ValueError, AttributeError):
                 logger.warning("ignoring a malformed %s report from the page", kind)
                 continue
@@ -200,4 +231,26 @@ class DwellTracker(anywidget.AnyWidget):
                     continue
                 if not math.isfinite(value) or value <= 0:
                     continue
-                self._report(str(tile)[:64], kind, min(value, cap))
+                allowed = self._allowed(kind, str(tile)[:64], value)
+                if allowed > 0:
+                    self._report(str(tile)[:64], kind, allowed)
+
+    def _allowed(self, kind: str, tile: str, value: float) -> float:
+        """How much of a reported ``value`` counts, bounded on the kernel's clock whatever
+        the page sends: a tile's dwell by the time since its last report (at most a report
+        period and a second), its clicks by ``MAX_CLICKS`` per period, its render time by one
+        report per period."""
+        now = self._clock()
+        last, spent = self._spent.get((kind, tile), (self._started, 0.0))
+        if kind == "dwell":
+            allowed = min(value, now - last, self._period + 1)
+            self._spent[(kind, tile)] = (now, 0.0)
+            return allowed
+        if now - last >= self._period:  # a new period: the budget is whole again
+            last, spent = now, 0.0
+        if kind == "click":
+            allowed = min(value, MAX_CLICKS - spent)
+        else:
+            allowed = min(value, MAX_RENDER_SECONDS) if spent == 0 else 0.0
+        self._spent[(kind, tile)] = (last, spent + max(allowed, 0.0) + (kind == "render"))
+        return allowed

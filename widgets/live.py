@@ -222,17 +222,22 @@ class LiveTile(w.VBox):
         super().close()
 
 
-def live_tile(stream_url: str | None = None, name: str = "live-demo",
-              time_field: str = "ts") -> LiveTile:
-    """A started stream and its live tile. Without ``stream_url`` this kernel replays the
-    bundled sample itself (each Voila viewer gets its own demo stream and a throwaway store);
-    with one, rows are stored under ``HUB_HOME/streams/<name>`` and resumed after a restart."""
-    from hub_kernel.data.stream import StreamSource, scratch_store_dir
+def start_stream(stream_url: str | None = None, name: str = "live-demo",
+                 time_field: str = "ts") -> StreamSource:
+    """A started stream. Without ``stream_url`` this kernel replays the bundled sample itself
+    (each Voila viewer gets its own demo stream and a throwaway store); with one, rows are
+    stored under ``HUB_HOME/streams/<name>`` and resumed after a restart."""
+    from hub_kernel.data.stream import scratch_store_dir
     from hub_kernel.data.stream.server import DemoStreamServer
 
     store_dir = None
     if stream_url is None:
         demo = DemoStreamServer(rate=20).start()
         stream_url, store_dir = demo.url, scratch_store_dir()
-    source = StreamSource(stream_url, name, store_dir=store_dir, time_field=time_field).start()
-    return LiveTile(source, title=f"Live: {name}")
+    return StreamSource(stream_url, name, store_dir=store_dir, time_field=time_field).start()
+
+
+def live_tile(stream_url: str | None = None, name: str = "live-demo",
+              time_field: str = "ts") -> LiveTile:
+    """A started stream (``start_stream``) and its live tile."""
+    return LiveTile(start_stream(stream_url, name, time_field), title=f"Live: {name}")

@@ -4,13 +4,15 @@ The tile shows the champion of the model named ``model_name(dashboard, target)``
 newest version when that is a challenger): its held-out score (the trainer's cross-validated
 primary metric: macro F1 for classes, R² for quantities) against the trivial baseline's
 (always the most common class / always the mean, cross-validated on the same rows), and its
-top predictors (the permutation importance the trainer logs with every version).
+top predictors (the permutation importance the trainer logs with every version), and the
+columns left out as leaks of the target (``hub_kernel.models.leakage``: copies, monotone
+transforms, near-perfect single columns, identifiers), which the search does not use.
 
-**Train** runs the strategy agent's pipeline search (``StrategyAgent.search``) within the
-budget chosen in the dropdown, in a background thread, with a live progress bar (elapsed /
-budget seconds and the best score so far). The winning configuration (its estimator family and
-hyperparameters) is then trained by ``ModelTrainer`` (cross-validated, logged to MLflow,
-registered as a new version: ``hub models list`` shows it), and the tile shows it.
+**Train** runs ``ModelTrainer.train_model(..., budget=)`` with the budget chosen in the
+dropdown, in a background thread, with a live progress bar (elapsed / budget seconds and the
+best score so far): the strategy search, then its winner (an ensemble when that won)
+cross-validated, logged to MLflow and registered as a new version (``hub models list`` shows
+it), and the tile shows it.
 
 Quality reported to the dashboard (``ctx.quality``): the share of the possible improvement over
 the baseline the model achieves, ``clip((score - baseline) / (1 - baseline), 0, 1)`` (both
@@ -27,7 +29,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,32 +78,39 @@ def quality_of(score: float, baseline: float) -> float:
     return float(np.clip((score - baseline) / (1.0 - baseline), 0.0, 1.0))
 
 
+#: the trainer's names of metrics that are not scikit-learn scorer names, as (scorer, sign)
+_TRAINER_METRICS = {"rmse": ("neg_root_mean_squared_error", -1.0),
+                    "mae": ("neg_mean_absolute_error", -1.0)}
+
+
 def baseline_of(frame: pd.DataFrame, target: str, *, folds: int | None = None,
-                seed: int | None = None) -> tuple[str, str, float]:
+                seed: int | None = None, metric: str | None = None) -> tuple[str, str, float]:
     """``(task, metric, score)`` of the trivial baseline predicting ``target``, cross-validated
-    like the trainer (same folds, same primary metric). ``ModelError`` when the rows cannot
-    train a model (no labelled rows, one class...)."""
+    like the trainer (same folds), in ``metric`` (default: the one that fits the target,
+    ``models.metrics.default_metric``). ``ModelError`` when the rows cannot train a model (no
+    labelled rows, one class...)."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 
     from hub_kernel.core.config import get_settings
     from hub_kernel.models.features import prepare_xy
-    from hub_kernel.models.training import PRIMARY_METRIC
+    from hub_kernel.models.metrics import default_metric
 
     settings = get_settings()
     folds = folds or settings.cv_folds
     seed = settings.random_state if seed is None else seed
     prepared = prepare_xy(frame, target, folds=folds)
     task = prepared.task
-    metric = PRIMARY_METRIC[task]
+    metric = metric or default_metric(prepared.y, task)
+    scoring, sign = _TRAINER_METRICS.get(metric, (metric, 1.0))
     splitter = (StratifiedKFold(prepared.folds, shuffle=True, random_state=seed)
                 if task == "classification"
                 else KFold(prepared.folds, shuffle=True, random_state=seed))
     dummy = (DummyClassifier(strategy="most_frequent") if task == "classification"
              else DummyRegressor())
     scores = cross_val_score(dummy, np.zeros((len(prepared.y), 1)), prepared.y, cv=splitter,
-                             scoring=metric)
-    return task, metric, float(np.mean(scores))
+                             scoring=scoring)
+    return task, metric, sign * float(np.mean(scores))
 
 
 @dataclass(frozen=True)
@@ -145,10 +154,11 @@ def registered_models(name: str) -> list[ShownModel]:
 def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
                on_progress: Callable[[float, float | None], None] | None = None,
                dashboard: str | None = None) -> Any:
-    """Search pipelines for ``target`` within ``budget`` seconds (the strategy agent), then
-    train and register the winning pipeline as a new version of ``name``; returns the
-    trainer's ``TrainResult``. ``on_progress(elapsed, best)`` follows the search."""
-    from hub_kernel.agents.strategy.agent import StrategyAgent
+    """Search pipelines for ``target`` within ``budget`` seconds and register the winner (an
+    ensemble when that won) as a new version of ``name``: the trainer's one path,
+    ``ModelTrainer.train_model(..., budget=)``; returns its ``TrainResult``.
+    ``on_progress(elapsed, best)`` follows the search."""
+    from hub_kernel.automl.searcher import StrategySearcher
     from hub_kernel.models.features import prepare_xy
     from hub_kernel.models.trainer import ModelTrainer
 
@@ -161,42 +171,37 @@ def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
             on_progress(time.monotonic() - started, best)
 
     X, y = frame.drop(columns=[target]), frame[target]
-    result = StrategyAgent().search(X, y, budget=budget, name=dashboard or name, n_jobs=1,
-                                    track=False, callback=progress)
-    return ModelTrainer().train_model_sync(
-        name, X, y, estimator=best_pipeline(result.model),
-        tags={"hub.trained_from": "dashboard", "hub.search_configuration":
-              result.best.config.label(), "hub.search_score": repr(result.best.score),
-              "hub.search_baseline": repr(result.baseline_score)})
+    return ModelTrainer(n_jobs=1).train_model_sync(
+        name, X, y, budget=budget, searcher=StrategySearcher(callback=progress),
+        tags={"hub.trained_from": "dashboard",
+              **({"hub.dashboard": dashboard} if dashboard else {})})
 
 
-def best_pipeline(model: Any) -> Any:
-    """An unfitted copy of the search's winning pipeline, its own preprocessing included (the
-    trainer takes a whole pipeline). When an ensemble of configurations won, its heaviest
-    member's pipeline: the trainer registers one pipeline (registering the ensemble itself is
-    issue 16's one model path)."""
-    from sklearn.base import clone
-
-    if hasattr(model, "members"):  # WeightedEnsemble: (weight, FoldEnsemble) pairs
-        model = max(model.members, key=lambda member: member[0])[1]
-    if hasattr(model, "estimators") and not hasattr(model, "steps"):  # FoldEnsemble
-        model = model.estimators[0]
-    return clone(model)
+def leaks_html(leaks: Any) -> str:
+    """"Left out as leaks: ..." for a ``models.leakage.LeakReport`` (empty without leaks)."""
+    if leaks is None or not leaks.leaks:
+        return ""
+    items = ", ".join(f"{escape(leak.column)} <span class='hub-dim'>({escape(leak.reason)})"
+                      "</span>" for leak in leaks.leaks)
+    return f"<p class='hub-model-leaks'>Left out as leaks: {items}.</p>"
 
 
-def model_html(shown: list[ShownModel], task: str | None, baseline: float | None) -> str:
-    """The tile's text: each shown version's score against the baseline and its predictors."""
+def model_html(shown: list[ShownModel], task: str | None,
+               baseline: float | Mapping[str, float] | None, leaks: Any = None) -> str:
+    """The tile's text: each shown version's score against the baseline (one number, or one
+    per metric) and its predictors, and the columns left out as leaks of the target."""
     if not shown:
         return tag("p", "No model of this target yet: press Train to search for one.",
-                   cls="hub-model-none")
+                   cls="hub-model-none") + leaks_html(leaks)
     parts = []
     for model in shown:
+        base = baseline.get(model.metric) if isinstance(baseline, Mapping) else baseline
         role = ", ".join(model.aliases) or "not aliased"
         line = (f"<b>{escape(model.name)}</b> v{model.version} ({escape(role)}): "
                 f"<span class='hub-model-score'>{escape(model.metric)} "
                 f"{model.score:.3f}</span> held out (cross-validated)")
-        if baseline is not None and task is not None:
-            line += (f" against <span class='hub-model-baseline'>{baseline:.3f}</span> for "
+        if base is not None and task is not None:
+            line += (f" against <span class='hub-model-baseline'>{base:.3f}</span> for "
                      f"{escape(_BASELINE_WORDS.get(task, 'the trivial baseline'))}")
         parts.append(f"<p class='hub-model-version'>{line}.</p>")
         if model.predictors:
@@ -204,7 +209,7 @@ def model_html(shown: list[ShownModel], task: str | None, baseline: float | None
                             f"{drop:.2g})</span></li>" for col, drop in model.predictors)
             parts.append(f"<div class='hub-model-predictors'>Top predictors:<ol>{items}</ol>"
                          "</div>")
-    return "".join(parts)
+    return "".join(parts) + leaks_html(leaks)
 
 
 class ModelTile(w.VBox):
@@ -221,7 +226,9 @@ class ModelTile(w.VBox):
         self._started = 0.0
         self._best: float | None = None
         self._task: str | None = None
-        self._baseline: float | None = None
+        self._baseline: float | None = None  # of the first model shown (or the default metric)
+        self._baselines: dict[str, float] = {}  # metric -> the baseline's score
+        self._leaks: Any = None
         self.last_result: Any = None
         self.error: str | None = None
 
@@ -255,9 +262,20 @@ class ModelTile(w.VBox):
             self._fail("This dashboard has no target: choose one to model.")
             return
         try:
-            if self._baseline is None:
-                self._task, _metric, self._baseline = baseline_of(self.ctx.frame, self.target)
             shown = registered_models(self.name)
+            wanted: list[str | None] = [m.metric for m in shown] or [None]
+            for metric in wanted:
+                if metric is None or metric not in self._baselines:
+                    self._task, found, score = baseline_of(self.ctx.frame, self.target,
+                                                           metric=metric)
+                    self._baselines[found] = score
+            first = shown[0].metric if shown else None
+            self._baseline = self._baselines.get(first) if first else next(
+                iter(self._baselines.values()), None)
+            if self._leaks is None:
+                from hub_kernel.models.leakage import find_leaks
+
+                self._leaks = find_leaks(self.ctx.frame, self.target, self._task)
         except HubError as exc:
             self._fail(exc)
             return
@@ -265,7 +283,7 @@ class ModelTile(w.VBox):
             logger.exception("model tile %s", self.name)
             self._fail(f"{type(exc).__name__}: {exc}")
             return
-        self._info.value = model_html(shown, self._task, self._baseline)
+        self._info.value = model_html(shown, self._task, self._baselines, self._leaks)
         if shown and self._baseline is not None:
             self.ctx.quality(quality_of(shown[0].score, self._baseline))
 

@@ -20,5 +20,6 @@ STYLE = """<style>
 .hub-tile--failed { border-color: #f1aeb5; }
 .hub-facts { margin: 0 0 6px 0; padding-left: 18px; font-size: 13px; }
 .hub-caveats { margin: 4px 0; padding-left: 18px; font-size: 12px; }
-.hub-answered { font-size: 11px; align-self: flex-end; }
+.hub-tile-footer { justify-content: flex-end; }
+.hub-actions button.hub-answered { font-size: 11px; }
 </style>"""

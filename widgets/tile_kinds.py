@@ -1,10 +1,11 @@
 """Tile kinds: a registry from a tile's kind to the function that draws its body.
 
 A renderer is ``render(ctx: TileContext) -> ipywidgets.Widget``. Built in: ``overview``,
-``chart``, ``missing``, ``runs``, ``model`` (``widgets.model_tile:render``, imported on first
-use) and every ``analysis-<name>`` kind, drawn by one generic renderer from the analysis
-result: its facts as sentences, its chart with bokeh, its caveats. Plug-ins register more kinds
-with ``tile_kinds.register(render, "kind")`` or a ``"module:function"`` string.
+``chart``, ``missing``, ``runs``, ``live`` (a stream's rolling window), ``model``
+(``widgets.model_tile:render``, imported on first use) and every ``analysis-<name>`` kind,
+drawn by one generic renderer from the analysis result: its facts as sentences, its chart with
+bokeh, its caveats. Plug-ins register more kinds with ``tile_kinds.register(render, "kind")``
+or a ``"module:function"`` string.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class TileContext:
     session: Any = None  # the DashboardSession (None: nothing is recorded)
     jobs: AnalysisJobs | None = None
     state: State = field(default=lambda _s: None)
+    stream: Any = None  # the StreamSource of a live tile
 
     def report(self, kind: str, value: float = 1.0) -> None:
         """Record an event of ``kind`` for this tile through the session."""
@@ -124,6 +126,15 @@ def render_runs(ctx: TileContext) -> w.Widget:
     from widgets.runs import RunHistoryTile
 
     return RunHistoryTile(limit=10)
+
+
+def render_live(ctx: TileContext) -> w.Widget:
+    from widgets.live import LiveTile
+
+    if ctx.stream is None:
+        raise LayoutError(f"tile {ctx.tile.id!r} is a live tile but the dashboard follows no "
+                          "stream; give Dashboard(..., streams=[source])")
+    return LiveTile(ctx.stream, title="", height=220 * ctx.tile.height)
 
 
 def bokeh_widget(fig: Any) -> w.Widget:
@@ -266,6 +277,6 @@ def _keep_ticking(jobs: AnalysisJobs, name: str, tick: Callable[[float], None],
 
 
 for _kind, _render in (("overview", render_overview), ("chart", render_chart),
-                       ("missing", render_missing), ("runs", render_runs),
+                       ("missing", render_missing), ("runs", render_runs), ("live", render_live),
                        ("analysis", render_analysis), ("model", "widgets.model_tile:render")):
     tile_kinds.register(_render, _kind)

@@ -13,12 +13,13 @@ import pandas as pd
 
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.layout import Tile
+from widgets.controls import ActionBar
 from widgets.markup import escape
 from widgets.summaries import missing_html, overview_html
 from widgets.tile_kinds import TileContext, error_widget, render
 
 logger = logging.getLogger("hub_kernel")
-__all__ = ["CONTROLS", "TileView", "missing_html", "overview_html"]
+__all__ = ["ANSWERED", "CONTROLS", "TileView", "missing_html", "overview_html"]
 TileAction = Callable[[str, str], None]  # (tile id, action name)
 
 # (action, label, Font Awesome icon, tooltip): icons ship with ipywidgets, emoji fonts may not
@@ -30,6 +31,8 @@ CONTROLS = (("first", "⇤", "", "Move this tile to the first slot"),
             ("up", "", "thumbs-up", "More like this"),
             ("down", "", "thumbs-down", "Less like this: twice and the agent takes it away"),
             ("dismiss", "✕", "", "Remove this tile (Reset layout brings it back)"))
+ANSWERED = ("answered", "This answered my question", "check",
+            "Tell the agents this tile gave you what you came for")
 
 
 class TileView(w.VBox):
@@ -49,27 +52,14 @@ class TileView(w.VBox):
         self._on_action = on_action
         self._context = context or (lambda t, state: TileContext(t, frame, profile,
                                                                  state=state))
-        self._title = w.HTML(layout=w.Layout(flex="1 1 auto"))
-        self._title.add_class("hub-tile-title")
-        buttons = []
-        for action, label, icon, tooltip in CONTROLS:
-            button = w.Button(description=label, icon=icon, tooltip=tooltip,
-                              layout=w.Layout(width="28px", padding="0"))
-            button.add_class(f"hub-{action}")
-            button.on_click(lambda _b, a=action: self._act(a))
-            buttons.append(button)
-        self._buttons = {c[0]: b for c, b in zip(CONTROLS, buttons, strict=True)}
-        header = w.HBox([self._title, *buttons], layout=w.Layout(align_items="center"))
-        header.add_class("hub-tile-header")
+        self.header = ActionBar(CONTROLS, self._act)
+        self.header.add_class("hub-tile-header")
         self._body = w.Box(layout=w.Layout(width="100%"))
         self._body.add_class("hub-tile-body")  # the page times each new body's drawing
-        answered = w.Button(description="This answered my question", icon="check",
-                            tooltip="Tell the agents this tile gave you what you came for",
-                            layout=w.Layout(width="auto"))
-        answered.add_class("hub-answered")
-        answered.on_click(lambda _b: self._answered(answered))
-        self._answered_button = answered
-        super().__init__([header, self._body, answered], layout=w.Layout(min_width="0"))
+        self.footer = ActionBar([ANSWERED], lambda _action: self._answered())
+        self.footer.add_class("hub-tile-footer")
+        super().__init__([self.header, self._body, self.footer],
+                         layout=w.Layout(min_width="0"))
         self.add_class("hub-tile")
         self.add_class(f"hub-tile--{tile.kind}")
         self.add_class(f"hub-tile-id--{tile.id}")
@@ -89,9 +79,8 @@ class TileView(w.VBox):
         previous, self.tile = self.tile, tile
         marks = (" <span class='hub-mark'>(pinned)</span>" if tile.pinned else "") + (
             " <span class='hub-mark'>(locked)</span>" if tile.locked else "")
-        self._title.value = f"<span>{escape(tile.title)}</span>{marks}"
-        for action, on in (("pin", tile.pinned), ("lock", tile.locked)):
-            self._buttons[action].button_style = "info" if on else ""
+        self.header.title = f"<span>{escape(tile.title)}</span>{marks}"
+        self.header.on = [a for a, on in (("pin", tile.pinned), ("lock", tile.locked)) if on]
         if previous is None or (previous.chart_type, previous.columns, previous.height) != (
             tile.chart_type, tile.columns, tile.height
         ):
@@ -103,10 +92,10 @@ class TileView(w.VBox):
                 body = error_widget(f"This tile cannot be drawn: {exc}")
             self._body.children = [body]
 
-    def _answered(self, button: w.Button) -> None:
+    def _answered(self) -> None:
         if self._on_action is not None and self.tile is not None:
             self._on_action(self.tile.id, "answered")
-            button.button_style = "success"
+            self.footer.switch("answered", True)
 
     def _act(self, action: str) -> None:
         if self._on_action is not None and self.tile is not None:

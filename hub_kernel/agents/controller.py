@@ -20,6 +20,7 @@ the design agent proposes the next arrangement.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -48,6 +49,7 @@ from hub_kernel.agents.plan import (
     Plan,
     PlannedTile,
     cheap_tiles,
+    live_tile,
     model_tile,
     rejected_twice,
     target_choices,
@@ -271,19 +273,22 @@ class MetaController:
     # -- planning ----------------------------------------------------------------------------
     def plan(self, profile: Any, *, user: str, dashboard: str, target: str | None = None,
              n_columns: int = 3, budget_seconds: float = COMPUTE_BUDGET_SECONDS,
-             seed: int | None = None) -> Plan:
+             seed: int | None = None, streams: tuple[str, ...] = ()) -> Plan:
         """What the agents would show ``user`` now for data with ``profile``: the strategy
         agent picks the analysis tiles (each decision audited with its propensity) within a
         compute budget, the cheap tiles and the model tile (with a target) join them, and the
         design agent arranges them (order, size, chart type) from the shared learner. A
         returning user starts from their stored layout where it still fits; analysis tiles
-        they rejected twice are gone."""
+        they rejected twice are gone. ``streams`` (names of live streams the dashboard
+        follows) get a live tile each."""
         from hub_kernel.agents.strategy.agent import StrategyAgent
         from hub_kernel.agents.strategy.bandit import ANALYSIS_PRIORS
         from hub_kernel.agents.strategy.tiles import fading_prior
 
         assert self.events is not None
         key = layout_key(user, dashboard)
+        if seed is None:
+            seed = self.plan_seed(user, dashboard)
         mine = self.events.events(user=user, dashboard=dashboard)
         learner, viewer = self.learner(), self.viewer(user, profile)
         stored = self.starting_layout(Layout([], n_columns), user=user, dashboard=dashboard,
@@ -322,7 +327,8 @@ class MetaController:
                                  explanation=f"{c.tile.title}: kept, {analysis_mode} mode; "
                                              f"{c.why}", propensity=c.propensity,
                                  expected_reward=c.value)
-        fresh = [*cheap_tiles(profile, n_columns), *(c.tile for c in chosen.values())]
+        fresh = [*(live_tile(name, n_columns) for name in streams),
+                 *cheap_tiles(profile, n_columns), *(c.tile for c in chosen.values())]
         if target is not None:
             fresh.append(model_tile(target, n_columns))
         fresh_ids = {t.id for t in fresh}
@@ -334,7 +340,8 @@ class MetaController:
         tiles += [t for t in fresh if t.id not in {x.id for x in tiles}]
         layout = Layout(tiles, n_columns)
         candidates = {t.id: tile_chart_candidates(t, profile) for t in layout}
-        planned = {t.id: PlannedTile(t, "default", "drawn from the profile",
+        planned = {t.id: PlannedTile(t, "default", "a live stream this dashboard follows"
+                                     if t.kind == "live" else "drawn from the profile",
                                      chart_candidates=candidates[t.id]) for t in layout}
         for tid, c in chosen.items():
             planned[tid] = dataclasses.replace(planned[tid], agent="strategy", why=c.why,
@@ -360,6 +367,15 @@ class MetaController:
                     skipped=[c.name for c in choices if c.tile.id not in chosen],
                     proposed=proposed, proposed_why=proposed_why)
 
+    def plan_seed(self, user: str, dashboard: str) -> int:
+        """The seed of a plan's exploring draws: fixed while nothing was learned from this
+        user on this dashboard (no deliberate interaction, no round ended), so a page opened
+        twice shows the same tiles, and a new draw once there is something new."""
+        assert self.events is not None
+        state = (f"{user}\0{dashboard}\0{self.events.deliberate_count(user=user)}\0"
+                 f"{self.events.round_count(user=user, dashboard=dashboard)}")
+        return int.from_bytes(hashlib.sha256(state.encode()).digest()[:8], "big")
+
     def _arrange(self, layout: Layout, planned: dict[str, PlannedTile], *,
                  mine: list[InteractionEvent], learner: TileLearner, viewer: Viewer,
                  candidates: Mapping[str, tuple[str, ...]], key: str, user: str,
@@ -384,11 +400,11 @@ class MetaController:
             return layout
         applies = first or self.controls.applies_directly(mode, "layout")
         arranged = Layout.from_dict(proposal.layout) if applies else layout
-        entry = log_decision(agent=self.agent.name, mode=mode,
-                             action=f"{'arrange' if applies else 'propose'} for {key}",
-                             explanation=proposal.why(), propensity=proposal.propensity,
-                             expected_reward=proposal.expected_reward,
-                             observation=proposal.observation)
+        action = f"{'arrange' if applies else 'propose'} for {key}"
+        entry = self._same_decision(action, proposal.why(), proposal.propensity) or log_decision(
+            agent=self.agent.name, mode=mode, action=action, explanation=proposal.why(),
+            propensity=proposal.propensity, expected_reward=proposal.expected_reward,
+            observation=proposal.observation)
         for tile in arranged:
             if planned[tile.id].agent == "default":
                 planned[tile.id] = dataclasses.replace(
@@ -396,6 +412,23 @@ class MetaController:
                     propensity=float(proposal.propensity or 1.0),
                     decision_id=getattr(entry, "id", None))
         return arranged
+
+    def _same_decision(self, action: str, explanation: str,
+                       propensity: float | None) -> Any:
+        """The design agent's newest audit row about this dashboard when it was this same
+        decision (a page reopened with nothing learned since): not logged again."""
+        from hub_kernel.safety.audit import AuditLog
+
+        key = action.partition(" for ")[2]
+        try:
+            rows = AuditLog().entries(agent=self.agent.name, action=f" for {key}", limit=1)
+        except HubError:
+            return None
+        last = rows[-1] if rows else None
+        if last is not None and (last.action, last.explanation, last.propensity) == (
+                action, explanation, None if propensity is None else float(propensity)):
+            return last
+        return None
 
     def _measured_seconds(self) -> dict[str, list[float]]:
         """Measured compute seconds per analysis, over everyone's runs."""

@@ -153,6 +153,12 @@ def cheap_tiles(profile: DatasetProfile, n_columns: int = 3) -> list[Tile]:
             Tile(id="missing", kind="missing", title="Missing values")]
 
 
+def live_tile(stream: str, n_columns: int = 3) -> Tile:
+    """The live tile of the stream named ``stream``: its rolling window and quality line."""
+    return Tile(id=tile_id_for("live", stream), kind="live", title=f"Live: {stream}",
+                width=min(2, n_columns))
+
+
 def rejected_twice(events: Iterable[Any], kinds: Iterable[str], times: float = 2) -> set[str]:
     """Ids of the tiles ``events`` rejected (``kinds``: thumbs down, dismiss) ``times`` times."""
     kinds = set(kinds)

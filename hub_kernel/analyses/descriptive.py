@@ -49,14 +49,22 @@ def column_style(name: str, values: pd.Series) -> FactStyle:
     if values.empty:
         return "number"
     array = values.to_numpy(dtype="float64")
+    low, high = float(array.min()), float(array.max())
+    if not plain_integers(name, low, high):  # not a year or id even if whole: no need to look
+        return "number"
     integer = bool(np.all(np.mod(array, 1) == 0))
-    return "plain" if plain_integers(name, float(array.min()), float(array.max()),
-                                     integer=integer) else "number"
+    return "plain" if plain_integers(name, low, high, integer=integer) else "number"
 
 
 def pct(part: float, whole: float) -> float:
     """``part`` as a percentage of ``whole`` (0 when ``whole`` is 0)."""
     return float(100.0 * part / whole) if whole else 0.0
+
+
+def _top(column: pd.Series) -> dict[str, Any]:
+    """The most common value of ``column`` and its count (empty: no values)."""
+    counts = column.dropna().astype(str).value_counts()
+    return {"top": counts.index[0], "top_count": counts.iloc[0]} if len(counts) else {}
 
 
 # -- summary -------------------------------------------------------------------------------
@@ -99,12 +107,11 @@ class Summary(Analysis):
                 if col.kind == "numeric":
                     values = numeric_values(frame[col.name])
                     if len(values):
+                        q1, median, q3 = np.quantile(values.to_numpy(), [0.25, 0.5, 0.75])
                         stats = {"mean": float(values.mean()),
                                  "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                                 "min": float(values.min()),
-                                 "25%": float(values.quantile(0.25)),
-                                 "median": float(values.median()),
-                                 "75%": float(values.quantile(0.75)),
+                                 "min": float(values.min()), "25%": float(q1),
+                                 "median": float(median), "75%": float(q3),
                                  "max": float(values.max())}
                         row.update(stats)
                         style = column_style(col.name, values)
@@ -131,10 +138,11 @@ class Summary(Analysis):
                                      f"{format_number(days)} days.", days, "days"),
                             ]
                 else:
-                    counts = frame[col.name].dropna().astype(str).value_counts()
-                    if len(counts):
-                        top, share = str(counts.index[0]), pct(counts.iloc[0], counts.sum())
-                        row.update({"top": top, "top_count": int(counts.iloc[0])})
+                    present = col.stats if "top" in col.stats else _top(frame[col.name])
+                    if present:
+                        top, count = str(present["top"]), int(present["top_count"])
+                        share = pct(count, frame[col.name].notna().sum())
+                        row.update({"top": top, "top_count": count})
                         if described < MAX_FACT_COLUMNS and col.kind != "text":
                             described += 1
                             facts.append(Fact(
@@ -170,7 +178,7 @@ class Distributions(Analysis):
         for col in profile.of_kind("numeric"):
             with on_column(col.name):
                 values = numeric_values(frame[col.name])
-                if len(values) < 2 or values.nunique() < 2:
+                if len(values) < 2 or values.min() == values.max():
                     continue
                 edges = np.histogram_bin_edges(values, bins="auto")
                 if len(edges) - 1 > max_bins:

@@ -14,8 +14,8 @@ scikit-learn is imported inside the functions that use it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from hub_kernel.analyses.findings import comparison, monotone_twins
 if TYPE_CHECKING:
     from hub_kernel.automl.results import SearchResult
     from hub_kernel.data.profile import DatasetProfile
+    from hub_kernel.models.leakage import LeakReport
 
 logger = logging.getLogger("hub_kernel")
 
@@ -67,17 +68,28 @@ class FeatureImportance(Analysis):
 
     def _run(self, frame: pd.DataFrame, profile: DatasetProfile, *, target: str | None = None,
              max_rows: int = 5000, n_repeats: int = 5, random_state: int = 0,
-             top: int = 5) -> AnalysisResult:
+             top: int = 5, metric: str | None = None, keep_columns: Sequence[str] = (),
+             leaks: LeakReport | None = None) -> AnalysisResult:
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+        from sklearn.metrics import get_scorer
         from sklearn.model_selection import train_test_split
         from threadpoolctl import threadpool_limits
 
         from hub_kernel.models.explain import permutation_importance_report
         from hub_kernel.models.features import build_pipeline, default_estimator, prepare_xy
+        from hub_kernel.models.leakage import find_leaks
+        from hub_kernel.models.metrics import baseline_words, check_metric, default_metric
 
         assert target is not None
+        if leaks is None or leaks.target != target:
+            leaks = find_leaks(frame, target, keep=keep_columns, seed=random_state)
+        frame = frame.drop(columns=list(leaks.excluded))
         prepared = prepare_xy(frame, target, "auto", None, 2)
         X, y = prepared.X, np.asarray(prepared.y)
-        caveats: list[str] = []
+        n_classes = len(np.unique(y)) if prepared.task == "classification" else None
+        what = check_metric(metric, prepared.task, n_classes) if metric else default_metric(
+            y, prepared.task)
+        caveats: list[str] = leaks.caveats()
         if len(X) > max_rows:
             rows = np.random.default_rng(random_state).choice(len(X), max_rows, replace=False)
             X, y = X.iloc[np.sort(rows)], y[np.sort(rows)]
@@ -92,12 +104,18 @@ class FeatureImportance(Analysis):
         with threadpool_limits(limits=threads, user_api="openmp"):
             model.fit(X_train, y_train)
             report = permutation_importance_report(model, X_test, y_test, n_repeats=n_repeats,
-                                                   random_state=random_state, max_rows=None)
-            holdout = float(model.score(X_test, y_test))
-        what = report.scoring
+                                                   random_state=random_state, max_rows=None,
+                                                   scoring=what)
+            scorer = get_scorer(what)
+            holdout = float(scorer(model, X_test, y_test))
+        dummy = (DummyClassifier(strategy="most_frequent") if prepared.task == "classification"
+                 else DummyRegressor()).fit(X_train, y_train)
+        trivial = float(scorer(dummy, X_test, y_test))
         facts = [
             Fact("importance.holdout_score", f"A model predicting {target} scores "
                  f"{format_number(holdout)} {what} on held-out rows.", holdout),
+            Fact("importance.baseline_score", f"{baseline_words(prepared.task).capitalize()} "
+                 f"scores {format_number(trivial)} there.", trivial),
         ]
         items = list(report.importances)
         if items:
@@ -152,9 +170,10 @@ class FeatureImportance(Analysis):
                  "x_label": "column", "y_label": f"drop in {what} when shuffled"}
         return self.result(facts=facts, table=table, chart=chart, caveats=caveats,
                            data={"target": target, "task": prepared.task, "scoring": what,
+                                 "baseline_score": trivial,
                                  "explanation": report.explain(),
                                  "negligible": NEGLIGIBLE, "tests": tests,
-                                 "excluded": excluded})
+                                 "excluded": excluded, "leaks": leaks.to_dict()})
 
 
 class SupervisedModel(Analysis):
@@ -172,27 +191,32 @@ class SupervisedModel(Analysis):
              budget: float = 10.0, search: bool = True, metric: str | None = None,
              n_jobs: int | None = None, track: bool = False,
              searcher: Callable[..., SearchResult] | None = None,
-             name: str = "dataset", random_state: int = 0) -> AnalysisResult:
+             name: str = "dataset", random_state: int = 0,
+             keep_columns: Sequence[str] = ()) -> AnalysisResult:
         assert target is not None
         X = frame.drop(columns=[target])
         y = frame[target]
+        # the search leaves out the columns that leak the target (models.leakage)
+        keep: dict[str, Any] = {"keep_columns": tuple(keep_columns)} if keep_columns else {}
         if search:
             searcher = searcher if searcher is not None else _default_searcher(random_state)
             result = searcher(X, y, budget=budget, name=name, metric=metric, n_jobs=n_jobs,
-                              track=track)
+                              track=track, **keep)
         else:
             from hub_kernel.automl.search import PipelineSearch
 
             result = PipelineSearch(budget=budget, metric=metric, n_jobs=n_jobs or 1,
                                     max_evaluations=1, families=["hgb"], warm_start=False,
-                                    random_state=random_state, name=name).fit(X, y)
+                                    random_state=random_state, name=name, **keep).fit(X, y)
         best = result.best
         gain = best.score - result.baseline_score  # what the sentences set it beside
         what = "most common class" if result.task == "classification" else "mean"
+        family = _family_title(best.config.family)
         facts = [
             Fact("model.task", f"Predicting {target} is a {result.task} task.", result.task),
-            Fact("model.best_family", f"The best model is a "
-                 f"{_family_title(best.config.family)}.", best.config.family),
+            Fact("model.best_family", f"The best model is a {family}." if result.beats_baseline
+                 else f"No model beats the baseline; the closest is a {family}.",
+                 best.config.family),
             Fact("model.best_score", f"It reaches a cross-validated {result.metric} of "
                  f"{format_number(best.score)}.", best.score),
             Fact("model.baseline_score", f"Always predicting the {what} scores "
@@ -225,7 +249,7 @@ class SupervisedModel(Analysis):
                  "y": table["score"].tolist(), "x_label": "configuration",
                  "y_label": result.metric}
         caveats = list(result.notes)
-        if gain <= 0:
+        if not result.beats_baseline:
             caveats.append("no model beats the baseline: the columns may not predict the "
                            "target")
         return self.result(
@@ -234,7 +258,9 @@ class SupervisedModel(Analysis):
                   "best": best.to_dict(), "stop_reason": result.stop_reason,
                   "ensemble": result.ensemble, "final_score": result.final_score,
                   "warm_start": result.warm_start, "run_id": result.parent_run_id,
-                  "tests": tests},
+                  "tests": tests, "beats_baseline": result.beats_baseline,
+                  "baseline_score": result.baseline_score,
+                  "leaks": result.leaks.to_dict() if result.leaks is not None else None},
             artifacts={"model": result.model, "search": result})
 
 

@@ -143,6 +143,18 @@ class Proposals:
                              + "; ".join(f"{m.name} (similarity {sim:.2f}, best "
                                          f"{m.best_score:.4f} {m.metric})" for m, sim in similar),
                              observation={"features": self.features.round(4).tolist()})
+        # what won the last search of this model goes first (it is likely to win again)
+        started = []
+        for item in getattr(s, "start", ()) or ():
+            try:
+                config = Config.from_dict(item)
+            except (KeyError, TypeError, ValueError):
+                logger.warning("starting configuration %r is not one; skipped", item)
+                continue
+            if config.family in self.families:
+                started.append(Planned(config, "won the last search of this model", "start",
+                                       1.0))
+        queue[:0] = started
         order = sorted(self.families, key=lambda f: (-self.family_prior.get(f, 0.0),
                                                      COLD_ORDER.index(f)
                                                      if f in COLD_ORDER else 99))

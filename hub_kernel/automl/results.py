@@ -4,12 +4,15 @@ score and why it was chosen) and the ``SearchResult``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hub_kernel.automl.space import Config
+
+if TYPE_CHECKING:
+    from hub_kernel.models.leakage import LeakReport
 
 
 @dataclass
@@ -64,11 +67,26 @@ class SearchResult:
     #: best single configuration), and the out-of-fold score of that combination
     ensemble: list[tuple[int, float]] = field(default_factory=list)
     ensemble_score: float | None = None
+    #: False when no configuration beat the trivial baseline: ``model`` is then that baseline
+    beats_baseline: bool = True
+    #: the columns left out as leaks of the target (``models.leakage``), None: not checked
+    leaks: LeakReport | None = None
+    #: what chance scores (guessing classes in their proportions, or the mean): the bar
+    #: ``beats_baseline`` is judged against with the baseline (None: not measured)
+    chance_score: float | None = None
 
     @property
     def final_score(self) -> float:
-        """The cross-validated score of ``model``: the ensemble's, else the best's."""
+        """The cross-validated score of ``model``: the baseline's when nothing beat it, else
+        the ensemble's, else the best's."""
+        if not self.beats_baseline:
+            return self.baseline_score
         return self.ensemble_score if self.ensemble_score is not None else self.best.score
+
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        """The columns left out as leaks of the target."""
+        return self.leaks.excluded if self.leaks is not None else ()
 
     @property
     def best_score(self) -> float:
@@ -111,11 +129,22 @@ class SearchResult:
         return np.asarray(self.model.predict(X))
 
     def summary(self) -> str:
+        left_out = (f"; left out as leaks: {', '.join(self.excluded)}" if self.excluded
+                    else "")
+        if not self.beats_baseline:
+            chance = self.chance_score
+            guess = (f" ({chance:.4f} for chance)" if chance is not None
+                     and chance > self.baseline_score else "")
+            return (f"no model beats the baseline: {self.metric} {self.baseline_score:.4f} for "
+                    f"the trivial baseline{guess}; the best of {len(self.evaluations)} evaluations "
+                    f"({self.best.config.label()}) scores {self.best.score:.4f}; stopped: "
+                    f"{self.stop_reason}{left_out}")
         members = ", ".join(f"#{m['evaluation']} (rank {m['rank']})"
                             for m in self.ensemble_members())
         combined = (f"; an ensemble of evaluations {members} scores "
                     f"{self.ensemble_score:.4f}" if self.ensemble else "")
         return (f"best {self.best.config.label()}: {self.metric} {self.best.score:.4f} "
                 f"(baseline {self.baseline_score:.4f}) after {len(self.evaluations)} "
-                f"evaluations in {self.seconds:.1f} s{combined}; stopped: {self.stop_reason}")
+                f"evaluations in {self.seconds:.1f} s{combined}; stopped: {self.stop_reason}"
+                f"{left_out}")
 

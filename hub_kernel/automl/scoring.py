@@ -9,8 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hub_kernel.exceptions import ModelError
-
 
 def metric_function(metric: str, task: str) -> Callable[[np.ndarray, np.ndarray], float] | None:
     """``metric`` computed from (targets, predictions), for metrics that need only labels or
@@ -46,25 +44,26 @@ def metric_function(metric: str, task: str) -> Callable[[np.ndarray, np.ndarray]
     return None
 
 
-def scorer_for(metric: str) -> Any:
-    """The scikit-learn scorer named ``metric``; ``ModelError`` for an unknown name."""
+def scorer_for(metric: str, task: str | None = None, n_classes: int | None = None) -> Any:
+    """The scikit-learn scorer named ``metric``; ``ModelError`` for an unknown name or one
+    that does not suit ``task`` (``models.metrics.check_metric``)."""
     from sklearn.metrics import get_scorer
 
-    try:
-        return get_scorer(metric)
-    except ValueError as exc:
-        raise ModelError(f"unknown metric {metric!r}: use a scikit-learn scorer name such as "
-                         "accuracy, f1_macro, roc_auc, r2 or neg_root_mean_squared_error"
-                         ) from exc
+    from hub_kernel.models.metrics import check_metric
+
+    return get_scorer(check_metric(metric, task, n_classes))
 
 
 def baseline_score(task: str, X: pd.DataFrame, y: np.ndarray,
-                   splits: Sequence[tuple[np.ndarray, np.ndarray]], scorer: Any) -> float:
-    """The cross-validated score of always predicting the most common class (or the mean)."""
+                   splits: Sequence[tuple[np.ndarray, np.ndarray]], scorer: Any,
+                   strategy: str = "most_frequent") -> float:
+    """The cross-validated score of always predicting the most common class (or the mean);
+    with ``strategy="stratified"``, of guessing classes at random in their proportions (what
+    chance scores on metrics such as macro F1, where that beats the most common class)."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
-    dummy = (DummyClassifier(strategy="most_frequent") if task == "classification"
-             else DummyRegressor())
+    dummy = (DummyClassifier(strategy=strategy, random_state=0)
+             if task == "classification" else DummyRegressor())
     scores = []
     for train, test in splits:
         model = dummy.fit(X.iloc[train], y[train])

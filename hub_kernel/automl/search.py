@@ -16,10 +16,11 @@ import math
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -37,10 +38,13 @@ from hub_kernel.automl.space import FAMILIES, SCALED_FAMILIES, SIZE_PARAM, Confi
 from hub_kernel.automl.tracking import SearchTracker
 from hub_kernel.automl.warmstart import AGENT, MetaStore, search_features
 from hub_kernel.exceptions import HubError, ModelError, OutOfTime
+from hub_kernel.models.leakage import leak_tags
+from hub_kernel.models.metrics import baseline_words
 
 if TYPE_CHECKING:
     from hub_kernel.automl.observation import FamilyPolicy
     from hub_kernel.data.profile import DatasetProfile
+    from hub_kernel.models.leakage import LeakReport
     from hub_kernel.safety.audit import AuditLog
 
 logger = logging.getLogger("hub_kernel")
@@ -53,14 +57,17 @@ class PipelineSearch(BaseEstimator):
     raises ``NotFittedError``). Estimator-style parameters, stored unchanged:
 
     - ``budget``: wall-clock seconds for the whole search, final refit included;
-    - ``metric``: a scikit-learn scorer name (default ``f1_macro`` for classification and
-      ``r2`` for regression, as the trainer); higher is better;
+    - ``metric``: a scikit-learn scorer name (default ``models.metrics.default_metric``:
+      ``balanced_accuracy`` for imbalanced classes, else ``f1_macro``, and ``r2`` for
+      regression); higher is better; one that does not suit the target raises ``ModelError``;
     - ``cv``: folds of the inner cross-validation (default 5 up to 2,000 rows, else 3);
     - ``n_jobs``: cores to use (folds in parallel, or the estimator's own threads);
     - ``max_evaluations``: stop after this many configurations (``None``: only the budget);
     - ``families``: estimator families allowed (default all of ``FAMILIES``);
     - ``warm_start``: ``MetaStore`` to start from (``True``: the default one under HUB_HOME,
       ``False``/``None``: cold); ``exclude``: dataset keys or names it must not use;
+    - ``start``: configurations (``Config.to_dict()``) evaluated before anything else, e.g.
+      what won the last search of the same model;
     - ``policy``: a trained family policy (``observation.FamilyPolicy``, e.g. the strategy
       agent's ``StrategyPolicy``) whose preference over families is mixed into the bandit;
     - ``track``: log a parent MLflow run and one child run per configuration;
@@ -69,7 +76,13 @@ class PipelineSearch(BaseEstimator):
     - ``early_stop``: stop before the budget when no family's optimistic bound can improve;
     - ``ensemble``: at the end, combine the best configurations (greedy selection on their
       out-of-fold predictions) when that scores better than the best one alone;
-    - ``callback(evaluation, search)``: called after each evaluation.
+    - ``callback(evaluation, search)``: called after each evaluation;
+    - ``leak_guard``: leave out the columns that leak the target (``models.leakage``; the
+      ``SearchResult`` names them in ``leaks``) and identifiers; ``keep_columns`` keeps some
+      on purpose.
+
+    When no configuration beats the trivial baseline (the most common class, the mean), the
+    final model is that baseline and ``SearchResult.beats_baseline`` is false.
 
     ``best_model_`` is the best model so far at any moment (also from another thread while
     ``fit`` runs, e.g. ``fit_in_background``); ``stop()`` ends the search after the current
@@ -79,11 +92,13 @@ class PipelineSearch(BaseEstimator):
     def __init__(self, *, budget: float = 10.0, metric: str | None = None, cv: int | None = None,
                  n_jobs: int = 1, random_state: int = 0, max_evaluations: int | None = None,
                  families: Sequence[str] | None = None, warm_start: MetaStore | bool | None = True,
-                 exclude: Sequence[str] = (), policy: FamilyPolicy | None = None,
-                 track: bool = False, tracking_uri: str | None = None,
+                 exclude: Sequence[str] = (), start: Sequence[Mapping[str, Any]] = (),
+                 policy: FamilyPolicy | None = None, track: bool = False,
+                 tracking_uri: str | None = None,
                  audit: AuditLog | bool | None = None, refit: bool = True,
                  early_stop: bool = False, ensemble: bool = True, name: str = "dataset",
-                 callback: Callable[[Evaluation, PipelineSearch], None] | None = None) -> None:
+                 callback: Callable[[Evaluation, PipelineSearch], None] | None = None,
+                 leak_guard: bool = True, keep_columns: Sequence[str] = ()) -> None:
         self.budget = budget
         self.metric = metric
         self.cv = cv
@@ -93,6 +108,7 @@ class PipelineSearch(BaseEstimator):
         self.families = families
         self.warm_start = warm_start
         self.exclude = exclude
+        self.start = start
         self.policy = policy
         self.track = track
         self.tracking_uri = tracking_uri
@@ -102,6 +118,8 @@ class PipelineSearch(BaseEstimator):
         self.ensemble = ensemble
         self.name = name
         self.callback = callback
+        self.leak_guard = leak_guard
+        self.keep_columns = keep_columns
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.best_model_: Any = None
@@ -181,6 +199,8 @@ class _SearchRun(Proposals):
         self.kept: dict[int, tuple[np.ndarray, FoldEnsemble]] = {}
         self.warm: list[tuple[str, float]] = []
         self.family_prior: dict[str, float] = {}
+        self.leaks: LeakReport | None = None
+        self.chance_score = 0.0
 
     # -- helpers -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -210,7 +230,7 @@ class _SearchRun(Proposals):
         from sklearn.model_selection import KFold, StratifiedKFold
 
         from hub_kernel.models.features import prepare_xy
-        from hub_kernel.models.training import PRIMARY_METRIC
+        from hub_kernel.models.metrics import default_metric
 
         s = self.search
         rows = len(self.X_raw) if hasattr(self.X_raw, "__len__") else 0
@@ -221,8 +241,11 @@ class _SearchRun(Proposals):
         self.X, self.y, self.task = prepared.X, np.asarray(prepared.y), prepared.task
         self.plan, self.folds, self.target = prepared.plan, prepared.folds, prepared.target
         self.notes.extend(prepared.notes)
-        self.metric = s.metric or PRIMARY_METRIC[self.task]
-        self.scorer = scorer_for(self.metric)
+        if s.leak_guard:
+            self.guard()
+        self.metric = s.metric or default_metric(self.y, self.task)
+        self.scorer = scorer_for(self.metric, self.task, len(np.unique(self.y))
+                                 if self.task == "classification" else None)
         self.metric_fn = metric_function(self.metric, self.task)
         self.classes = np.unique(self.y) if self.task == "classification" else None
         splitter = (StratifiedKFold(self.folds, shuffle=True, random_state=s.random_state)
@@ -256,7 +279,27 @@ class _SearchRun(Proposals):
                 "task": self.task, "metric": self.metric, "budget_seconds": s.budget,
                 "cv_folds": self.folds, "n_rows": self.n_rows,
                 "n_features": len(self.plan.features), "families": ",".join(self.allowed_families),
-                "n_jobs": s.n_jobs, "target": self.target})
+                "n_jobs": s.n_jobs, "target": self.target,
+                "excluded_columns": ", ".join(self.leaks.excluded)
+                if self.leaks is not None else "-"})
+            self.tracker.tags(leak_tags(self.leaks))
+
+    def guard(self) -> None:
+        """Leave out the columns that leak the target (and identifiers), or ``ModelError``
+        when nothing else is left."""
+        from hub_kernel.models.leakage import find_leaks, without_leaks
+
+        s = self.search
+        self.leaks = find_leaks(self.X, pd.Series(self.y, name=self.target), self.task,
+                                s.keep_columns, seed=s.random_state)
+        for leak in self.leaks.leaks:
+            logger.info("search %s: left out %s", s.name, leak.describe())
+        self.notes.extend(self.leaks.caveats())
+        if self.leaks.leaks:
+            self.plan = without_leaks(self.plan, self.leaks)
+            self.X = self.X.drop(columns=list(self.leaks.excluded))
+            self.record("leaks", "left out as leaks of the target: " + "; ".join(
+                leak.describe() for leak in self.leaks.leaks))
 
     def reserve(self) -> float:
         """Seconds kept back for the final refit of the best configuration."""
@@ -456,6 +499,9 @@ class _SearchRun(Proposals):
                 self.prepare()
                 self.baseline_score = baseline_score(self.task, self.X, self.y, self.splits,
                                                      self.scorer)
+                self.chance_score = self.baseline_score if self.task == "regression" else max(
+                    self.baseline_score, baseline_score(self.task, self.X, self.y,
+                                                        self.splits, self.scorer, "stratified"))
                 result = self.loop()
         except HubError:
             if self.tracker is not None:
@@ -514,7 +560,11 @@ class _SearchRun(Proposals):
                      f"with {self.metric} {self.best.score:.4f} (baseline "
                      f"{self.baseline_score:.4f})", expected=self.best.score)
         combined, combined_score = self.combine() if search.ensemble else ([], None)
-        if combined:
+        beats = self.beats_baseline(combined_score)
+        if not beats:
+            model, refit = self.baseline_model(), True
+            combined, combined_score = [], None
+        elif combined:
             model, refit = self.ensemble_model(combined), False
             with search._lock:
                 search.best_model_ = model
@@ -528,10 +578,58 @@ class _SearchRun(Proposals):
             parent_run_id=self.tracker.parent_id if self.tracker is not None else None,
             notes=tuple(self.notes), trajectory=list(self.trajectory),
             meta_features=tuple(float(v) for v in self.features), ensemble=combined,
-            ensemble_score=combined_score)
+            ensemble_score=combined_score, beats_baseline=beats, leaks=self.leaks,
+            chance_score=self.chance_score)
         if self.tracker is not None:
             self.tracker.finish(result)
         return result
+
+    #: significance level of "the model beats the baseline"
+    BEATS_ALPHA = 0.05
+
+    def beats_baseline(self, combined_score: float | None) -> bool:
+        """Whether the final model does better than the trivial baseline and than chance
+        (guessing classes in their proportions), significantly: a one-sided t-test of the
+        gain over the folds' spread, its p-value multiplied by the number of estimator
+        families tried (configurations of one family are alike). On a target nothing
+        predicts, the best of many configurations scores above the baseline by luck alone."""
+        from scipy import stats
+
+        assert self.best is not None
+        score = combined_score if combined_score is not None else self.best.score
+        gain = score - self.chance_score
+        if gain <= 0:
+            return False
+        if self.best.std <= 0:
+            return True
+        dof = max(self.folds - 1, 1)
+        p_value = float(stats.t.sf(gain / (self.best.std / math.sqrt(dof)), dof))
+        tried = len({e.config.family for e in self.evaluations})
+        return p_value * max(tried, 1) < self.BEATS_ALPHA
+
+    def baseline_model(self) -> Any:
+        """The trivial baseline fitted on all rows: the final model when nothing beats it."""
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+        from sklearn.pipeline import Pipeline
+
+        from hub_kernel.models.features import build_preprocessor
+
+        assert self.best is not None
+        dummy = (DummyClassifier(strategy="most_frequent") if self.task == "classification"
+                 else DummyRegressor())
+        model = Pipeline([("preprocess", build_preprocessor(self.plan)), ("model", dummy)])
+        model.fit(self.X, self.y)
+        chance = (f" and {self.chance_score:.4f} for guessing classes in their proportions"
+                  if self.chance_score > self.baseline_score else "")
+        self.notes.append(f"no model beats the baseline: the best configuration "
+                          f"({self.best.config.label()}) scores {self.metric} "
+                          f"{self.best.score:.4f} ± {self.best.std:.4f} against "
+                          f"{self.baseline_score:.4f} for {baseline_words(self.task)}{chance}, "
+                          "so the final model is that baseline")
+        self.record("baseline", self.notes[-1], expected=self.baseline_score)
+        with self.search._lock:
+            self.search.best_model_ = model
+        return model
 
     def combine(self) -> tuple[list[tuple[int, float]], float | None]:
         """Greedy ensemble selection with replacement over the kept evaluations' out-of-fold

@@ -30,6 +30,9 @@ class SearchTracker:
     def params(self, params: Mapping[str, Any]) -> None:
         self._log(self.parent_id, params=params)
 
+    def tags(self, tags: Mapping[str, str]) -> None:
+        self._log(self.parent_id, tags=tags)
+
     def _log(self, run_id: str, *, params: Mapping[str, Any] | None = None,
              metrics: Mapping[str, float] | None = None,
              tags: Mapping[str, str] | None = None) -> None:
@@ -77,12 +80,15 @@ class SearchTracker:
                                "n_evaluations": len(result.evaluations),
                                "seconds": result.seconds},
                       tags={"hub.best_configuration": result.best.config.label(),
+                            "hub.beats_baseline": str(result.beats_baseline).lower(),
                             "hub.stop_reason": result.stop_reason,
                             "hub.warm_start": ", ".join(f"{n} ({s:.2f})"
                                                         for n, s in result.warm_start) or "-"})
             self.client.log_dict(self.parent_id, {
                 "metric": result.metric, "task": result.task, "stop_reason": result.stop_reason,
                 "best": result.best.to_dict(), "baseline_score": result.baseline_score,
+                "beats_baseline": result.beats_baseline,
+                "leaks": result.leaks.to_dict() if result.leaks is not None else None,
                 "evaluations": [e.to_dict() for e in result.evaluations]},
                 "hub/strategy_search.json")
             self.client.set_terminated(self.parent_id, status=status)

@@ -48,13 +48,30 @@ def analyze_command(
                                  "choice (e.g. summary,trend).")] = None,
     n_jobs: Annotated[int | None, typer.Option(
         "--n-jobs", help="Cores the model search may use (default: all).")] = None,
+    metric: Annotated[str | None, typer.Option(
+        "--metric", help="The scikit-learn scorer the model is judged by (e.g. roc_auc, "
+                         "f1_macro, neg_mean_absolute_error); default: balanced_accuracy for "
+                         "imbalanced classes, else f1_macro, and r2 for numbers.")] = None,
+    keep_column: Annotated[list[str] | None, typer.Option(
+        "--keep-column", help="Keep a column the leakage guard would leave out (repeat for "
+                              "more).")] = None,
 ) -> None:
-    """Let the strategy agent pick analyses for DATASET (and with --target, search models)."""
+    """Let the strategy agent pick analyses for DATASET (and with --target, search models).
+
+    With --target, columns that give the target away (copies, monotone transforms, columns
+    that alone predict it almost perfectly, identifiers) are named and left out."""
     from hub_kernel.agents.strategy.agent import StrategyAgent
     from hub_kernel.analyses import AnalysisRequestError, get
     from hub_kernel.data.profile import profile_dataset
+    from hub_kernel.models.metrics import check_metric
 
+    keep = list(keep_column or ())
     try:
+        if metric is not None:
+            check_metric(metric)  # an unknown name fails before any work
+        if keep and target is None:
+            raise AnalysisRequestError("--keep-column keeps a column that leaks the target: "
+                                       "give the --target too")
         if not budget > 0:
             raise AnalysisRequestError(f"--budget must be a positive number of seconds, not "
                                        f"{budget:g}")
@@ -78,9 +95,13 @@ def analyze_command(
                                                         if target else ""))
         with console.status("choosing and running analyses…"):
             report = agent.analyze(frame, target, names=asked, budget=budget, n_jobs=n_jobs,
-                                   name=record.name, profile=profile)
+                                   name=record.name, profile=profile, metric=metric,
+                                   keep_columns=keep)
     except HubError as exc:
         fail(exc)
+    if report.leaks is not None:
+        for line in report.leaks.lines("--keep-column"):
+            console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
     _print_choices(report.choices, asked is not None)
     chosen = asked if asked is not None else report.shown
     results, search_result, run_id = report.results, report.search, report.run_id
@@ -114,6 +135,8 @@ def _print_choices(choices: list[Any], asked: bool) -> None:
 
 
 def _print_search(result: Any) -> None:
+    from hub_kernel.models.metrics import baseline_words
+
     table = Table(title=f"model search: {result.metric}, {len(result.evaluations)} "
                         f"configurations in {result.seconds:.1f} s ({result.stop_reason})",
                   box=box.SIMPLE_HEAD)
@@ -128,8 +151,19 @@ def _print_search(result: Any) -> None:
                       escape(row.source), weight)
     console.print(table)
     best = result.best
+    if not result.beats_baseline:
+        chance = result.chance_score
+        guess = (f" ({chance:.4f} for guessing classes at random in their proportions)"
+                 if chance is not None and chance > result.baseline_score else "")
+        console.print(f"[bold]no model beats the baseline[/]: {result.metric} "
+                      f"{result.baseline_score:.4f} for {baseline_words(result.task)}{guess}; the "
+                      f"best configuration, {escape(best.config.label())}, scores "
+                      f"{best.score:.4f} ± {best.std:.4f}; the final model is the baseline",
+                      soft_wrap=True)
+        return
     console.print(f"best model: [bold]{escape(best.config.label())}[/] with {result.metric} "
-                  f"{best.score:.4f} (baseline {result.baseline_score:.4f}); "
+                  f"{best.score:.4f} (baseline {result.baseline_score:.4f}, "
+                  f"{baseline_words(result.task)}); "
                   f"{'refit on all rows' if result.refit else 'its fold models averaged'}",
                   soft_wrap=True)
     console.print(f"why: {escape(best.explanation)}", soft_wrap=True)

@@ -53,8 +53,20 @@ def train_command(
     sensitive: Annotated[list[str] | None, typer.Option(
         "--sensitive", help="A sensitive column (repeatable): fairness across its groups is "
                             "measured and gates promotion.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        min=0.5, help="Seconds for the strategy search (preprocessing, estimator, "
+                      "hyperparameters, ensembles); its winner is registered. Without it: "
+                      "the fast default (histogram gradient boosting).")] = None,
+    metric: Annotated[str | None, typer.Option(
+        "--metric", help="The scikit-learn scorer the model is judged by (default: balanced "
+                         "accuracy for rare classes, else macro F1; R² for numbers).")] = None,
+    keep_column: Annotated[list[str] | None, typer.Option(
+        "--keep-column", help="Keep a column the leakage guard would leave out (repeatable).")
+    ] = None,
 ) -> None:
-    """Train a model on DATASET to predict --target; registers a new version in MLflow."""
+    """Train a model on DATASET to predict --target; registers a new version in MLflow.
+    Columns that give the target away (copies, monotone transforms, identifiers) are named
+    and left out first."""
     from hub_kernel.data.catalog import Catalog
     from hub_kernel.models.trainer import ModelTrainer
 
@@ -76,10 +88,14 @@ def train_command(
         frame = catalog.load(record.id)
         model_name = name or _default_name(record.name, target)
         trainer = ModelTrainer(cv=cv)
-        with console.status(f"training {model_name} on {record.n_rows:,} rows…"):
+        doing = (f"searching pipelines for {model_name} for {budget:g} s" if budget
+                 else f"training {model_name}")
+        with console.status(f"{doing} on {record.n_rows:,} rows…"):
             result = trainer.train_model_sync(model_name, frame, target,
                                               model_type=model_type,  # type: ignore[arg-type]
-                                              dataset_id=record.id, sensitive=sensitive or None)
+                                              dataset_id=record.id, sensitive=sensitive or None,
+                                              budget=budget, metric=metric,
+                                              keep_columns=tuple(keep_column or ()))
     except HubError as exc:
         fail(exc)
     console.print(
@@ -94,16 +110,47 @@ def train_command(
         if metric.endswith("_std") or metric == "fit_seconds":
             continue
         std = result.metrics.get(f"{metric}_std")
+        if metric == "baseline":
+            continue
         label = f"{metric} (primary)" if metric == result.primary_metric else metric
         table.add_row(label, f"{value:.4f}", "-" if std is None else f"{std:.4f}")
+    baseline = result.metrics.get("baseline")
+    if baseline is not None and baseline == baseline:
+        from hub_kernel.models.metrics import baseline_words
+
+        table.add_row(f"baseline ({escape(baseline_words(result.task))})", f"{baseline:.4f}",
+                      "-")
     console.print(table)
+    if result.search is not None:
+        _print_search(result.search)
     if result.fairness is not None:
         _print_fairness_decision(result.fairness.passed, result.fairness.explanation,
                                  "cross-validated predictions")
     if result.importance is not None:
         console.print(f"explanation: {escape(result.importance.explain())}", soft_wrap=True)
     for note in result.notes:
+        if note.startswith(("left out: ", "kept on request: ")):
+            console.print(escape(note), soft_wrap=True)
+            continue
+        if result.search is not None and note.startswith("searched "):
+            continue  # the search was shown above
         console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+
+
+def _print_search(search: Any, top: int = 5) -> None:
+    """The search's winner and the head of its leaderboard."""
+    console.print(f"search winner: [bold]{escape(search.winner)}[/]", soft_wrap=True)
+    console.print(escape(search.explain()), soft_wrap=True)
+    table = Table(title=f"leaderboard (cross-validated {escape(search.metric)})",
+                  box=box.SIMPLE_HEAD)
+    for column in ("rank", "configuration", "score", "std", "seconds", "ensemble weight"):
+        table.add_column(column, overflow="fold", no_wrap=column != "configuration")
+    for row in search.leaderboard[:top]:
+        weight = float(row.get("ensemble_weight", 0.0))
+        table.add_row(str(row["rank"]), escape(str(row["configuration"])),
+                      f"{float(row['score']):.4f}", f"{float(row['std']):.4f}",
+                      f"{float(row['seconds']):.1f}", f"{weight:.2f}" if weight else "-")
+    console.print(table)
 
 
 def _print_fairness_decision(passed: bool, explanation: str, where: str) -> None:
@@ -215,6 +262,10 @@ def show_command(name: Annotated[str, typer.Argument(help="Model name.")]) -> No
         console.print(f"v{v.version}: run {v.run_id or '-'}; {escape(shown) or 'no metrics'}; "
                       f"target {escape(v.target or '?')} in {escape(data)} (fingerprint "
                       f"{(v.dataset_fingerprint or '?')[:12]})", soft_wrap=True)
+        winner = v.tags.get("hub.search_winner")
+        if winner:
+            console.print(f"v{v.version} searched {escape(v.tags.get('hub.search_budget', '?'))}"
+                          f" s: winner {escape(winner)}", soft_wrap=True)
         fairness = statuses[v.version]
         if fairness != "not declared":
             why = v.tags.get("hub.fairness_explanation")

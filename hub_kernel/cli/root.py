@@ -88,6 +88,12 @@ def serve(
         help="Access token; required off loopback (generated when not given).",
         envvar="HUB_SERVE_TOKEN")] = None,
     dataset: Annotated[Path | None, typer.Option(help="Dataset the dashboard opens.")] = None,
+    stream: Annotated[str | None, typer.Option(
+        help="A WebSocket URL of JSON rows to show as a live tile ('demo': the sample "
+             "replayed).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="A host name the server answers to besides its address "
+                             "(repeatable; a page under any other name is refused).")] = None,
     preheat: Annotated[bool | None, typer.Option(
         "--preheat/--no-preheat",
         help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
@@ -99,7 +105,8 @@ def serve(
 
     try:
         plan = serving.plan_serve(notebook, ip=ip, port=port, token=token, dataset=dataset,
-                                  preheat=preheat)
+                                  preheat=preheat, stream=stream,
+                                  allow_hosts=tuple(allow_host or ()))
     except HubError as exc:
         fail(exc, soft_wrap=False)
     _announce(plan, dry_run)
@@ -113,6 +120,12 @@ def demo(
     dataset: Annotated[
         Path | None, typer.Option(help="A CSV/Parquet file instead of the sample.")
     ] = None,
+    stream: Annotated[str | None, typer.Option(
+        help="A WebSocket URL of JSON rows to show as a live tile ('demo': the sample "
+             "replayed).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="A host name the server answers to besides its address "
+                             "(repeatable; a page under any other name is refused).")] = None,
     preheat: Annotated[bool | None, typer.Option(
         "--preheat/--no-preheat",
         help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
@@ -127,7 +140,8 @@ def demo(
     try:
         notebook = repo_notebook("dashboard.ipynb", error=ServeError)
         plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset,
-                                  preheat=preheat)
+                                  preheat=preheat, stream=stream,
+                                  allow_hosts=tuple(allow_host or ()))
     except HubError as exc:
         fail(exc, soft_wrap=False)
     _announce(plan, dry_run)

@@ -87,7 +87,9 @@ def add_command(
     console.print(f"scheduled [bold]{escape(job.name)}[/] ({escape(job.schedule)}): "
                   f"{escape(job.spec.notebook)}; next run {_when(job.next_run)}", soft_wrap=True)
     if job.spec.parameters:
-        shown = ", ".join(f"{k}={v!r}" for k, v in job.spec.parameters.items())
+        from hub_kernel.core.redact import redact
+
+        shown = ", ".join(f"{k}={v!r}" for k, v in redact(job.spec.parameters).items())
         console.print(f"parameters: {escape(shown)}", soft_wrap=True)
     console.print("runs while `hub scheduler start` is running (`hub status` shows it)")
 

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path(".hub"), description="Folder holding all of hub's state.")
     dataset: Path | None = Field(None, description="Dataset the dashboard opens (default: sample).")
+    stream: str | None = Field(None, description="A WebSocket URL of JSON rows the dashboard "
+                               "follows as a live tile ('demo': the sample replayed).")
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default sqlite:///$HUB_HOME/mlflow.db."
     )
@@ -86,6 +88,21 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
     max_columns: int = Field(50_000, ge=1)
     csv_block_bytes: int = Field(64 * 2**20, ge=2**16, description="CSV read block size.")
+    ingest_memory_bytes: int | None = Field(
+        None, ge=1, description="Memory one ingest may take, estimated before a file is loaded "
+                                "(default: a quarter of this machine's memory)."
+    )
+    # URL ingest
+    url_allow_private: bool = Field(
+        False, description="Let URL ingest reach private, loopback and link-local addresses "
+                           "(refused by default, on every redirect hop)."
+    )
+    download_max_bytes: int = Field(
+        2 * 2**30, ge=1, description="Largest download (also bounded by HUB_MAX_FILE_BYTES)."
+    )
+    download_deadline_seconds: float = Field(
+        1800.0, gt=0, description="Longest a whole download may take, however it trickles in."
+    )
     # models
     cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds when training.")
     random_state: int = 0
@@ -125,6 +142,13 @@ class Settings(BaseSettings):
     # live streams
     stream_window_rows: int = Field(5_000, ge=1, description="Rows kept for live display.")
     stream_backoff_max_seconds: float = Field(30.0, gt=0)
+    stream_window_bytes: int = Field(
+        64 * 2**20, ge=2**16, description="Bytes of JSON text the rolling window holds at most."
+    )
+    stream_buffer_bytes: int = Field(
+        64 * 2**20, ge=2**16, description="Bytes of frames read but not yet stored, at most "
+                                          "(then the server is slowed by TCP back-pressure)."
+    )
     # scheduled notebooks (`hub schedule`, `hub scheduler start`)
     scheduler_retry_limit: int = Field(2, ge=0, le=20, description="Retries of a failed run.")
     scheduler_retry_backoff_seconds: float = Field(

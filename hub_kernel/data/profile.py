@@ -55,25 +55,25 @@ class DatasetProfile:
         return asdict(self)
 
 
-def _kind(column: pd.Series) -> ColumnKind:
+def _kind(column: pd.Series, n_unique: int, n_present: int) -> ColumnKind:
     if pd.api.types.is_bool_dtype(column):
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(column):
         return "datetime"
     if pd.api.types.is_numeric_dtype(column):
         return "numeric"
-    non_null = column.dropna()
-    n_unique = non_null.nunique()
-    if n_unique <= _MAX_CATEGORIES or n_unique <= _CATEGORY_SHARE * max(len(non_null), 1):
+    if n_unique <= _MAX_CATEGORIES or n_unique <= _CATEGORY_SHARE * max(n_present, 1):
         return "categorical"
     return "text"
 
 
-def _autocorr(values: pd.Series) -> float:
-    if len(values) < 3 or values.nunique() < 2:
+def _autocorr(values: np.ndarray) -> float:
+    """Lag-1 autocorrelation of ``values`` (finite floats, in row order); 0 when constant."""
+    if len(values) < 3:
         return 0.0
-    result = values.autocorr(lag=1)
-    return 0.0 if np.isnan(result) else float(result)
+    a, b = values[:-1] - values[:-1].mean(), values[1:] - values[1:].mean()
+    scale = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    return float(np.dot(a, b) / scale) if scale > 0 else 0.0
 
 
 def _stats(column: pd.Series, kind: ColumnKind) -> dict[str, Any]:
@@ -89,12 +89,30 @@ def _stats(column: pd.Series, kind: ColumnKind) -> dict[str, Any]:
             "max": float(values.max()),
             "skew": float(values.skew()) if len(values) > 2 else 0.0,
             # lag-1 autocorrelation in row order: high for smooth series worth a line chart
-            "autocorr": _autocorr(values),
+            "autocorr": _autocorr(values.to_numpy()),
         }
     if kind == "datetime":
         return {"min": non_null.min().isoformat(), "max": non_null.max().isoformat()}
-    counts = non_null.astype(str).value_counts()
+    try:  # counted as they are (text conversion of a million strings is the slow part)
+        counts = non_null.value_counts()
+    except TypeError:  # unhashable values (lists from JSON): counted as their text
+        counts = non_null.astype(str).value_counts()
     return {"top": str(counts.index[0]), "top_count": int(counts.iloc[0])}
+
+
+def _n_unique(column: pd.Series) -> int:
+    """Distinct non-missing values (unhashable ones, lists from JSON, by their text)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+        # numbers: sorting (numpy's vectorised sort) beats hashing several times on 1M rows
+        values = column.to_numpy()
+        if values.dtype.kind == "f":
+            values = values[~np.isnan(values)]
+        values = np.sort(values)
+        return int(len(values) and 1 + np.count_nonzero(values[1:] != values[:-1]))
+    try:
+        return int(column.nunique(dropna=True))
+    except TypeError:
+        return int(column.dropna().astype(str).nunique())
 
 
 def text_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -119,15 +137,16 @@ def profile_dataset(frame: pd.DataFrame) -> DatasetProfile:
     columns = []
     for name in frame.columns:
         column = frame[name]
-        kind = _kind(column)
         n_missing = int(column.isna().sum())
+        n_unique = _n_unique(column)
+        kind = _kind(column, n_unique, n_rows - n_missing)
         columns.append(
             ColumnProfile(
                 name=str(name),
                 kind=kind,
                 dtype=str(column.dtype),
                 n_missing=n_missing,
-                n_unique=int(column.nunique(dropna=True)),
+                n_unique=n_unique,
                 missing_share=float(n_missing / n_rows) if n_rows else 0.0,
                 stats=_stats(column, kind),
             )

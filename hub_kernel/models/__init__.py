@@ -7,7 +7,8 @@ or loaded. The public names are imported on first use.
 
     trainer = ModelTrainer(cv=5)
     result = await trainer.train_model("rain", frame, "weather")   # in a notebook
-    trainer.list_models()
+    searched = await trainer.train_model("rain", frame, "weather", budget=30)  # search first
+    models = await trainer.list_models()          # trainer.list_models_sync() in a script
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hub_kernel.models.blend import Blend
+    from hub_kernel.models.leakage import LeakReport, find_leaks, prepare_features
     from hub_kernel.models.lifecycle.retrain import (
         AlwaysRetrain,
         RetrainContext,
@@ -23,8 +26,10 @@ if TYPE_CHECKING:
         RetrainOutcome,
         RetrainPolicy,
     )
+    from hub_kernel.models.metrics import default_metric
     from hub_kernel.models.records import ModelInfo, ModelSummary, VersionInfo
     from hub_kernel.models.registry import ModelRegistry
+    from hub_kernel.models.searching import Searcher, SearchOutcome, SearchRequest
     from hub_kernel.models.tracking import TrackingStore
     from hub_kernel.models.trainer import ModelTrainer
     from hub_kernel.models.training import (
@@ -41,6 +46,10 @@ _EXPORTS = {
     "GREATER_IS_BETTER": "training",
     "dataset_fingerprint": "training",
     "ModelRegistry": "registry",
+    "Blend": "blend",
+    "Searcher": "searching",
+    "SearchOutcome": "searching",
+    "SearchRequest": "searching",
     "ModelSummary": "records",
     "ModelInfo": "records",
     "VersionInfo": "records",
@@ -50,12 +59,18 @@ _EXPORTS = {
     "RetrainContext": "lifecycle.retrain",
     "RetrainDecision": "lifecycle.retrain",
     "RetrainOutcome": "lifecycle.retrain",
+    "find_leaks": "leakage",
+    "prepare_features": "leakage",
+    "LeakReport": "leakage",
+    "default_metric": "metrics",
 }
 
 __all__ = [
     "GREATER_IS_BETTER",
     "PRIMARY_METRIC",
     "AlwaysRetrain",
+    "Blend",
+    "LeakReport",
     "ModelInfo",
     "ModelRegistry",
     "ModelSummary",
@@ -64,10 +79,16 @@ __all__ = [
     "RetrainDecision",
     "RetrainOutcome",
     "RetrainPolicy",
+    "SearchOutcome",
+    "SearchRequest",
+    "Searcher",
     "TrackingStore",
     "TrainResult",
     "VersionInfo",
     "dataset_fingerprint",
+    "default_metric",
+    "find_leaks",
+    "prepare_features",
 ]
 
 

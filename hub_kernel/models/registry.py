@@ -53,13 +53,13 @@ logger = logging.getLogger("hub_kernel")
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 _HISTORY_LIMIT = 50
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" would pass "x\n"
 _ALIAS_LOCK = threading.Lock()
 
 
 def check_name(name: str) -> str:
     """A model name: letters, digits, ``.``, ``_`` and ``-`` (at most 100), first alphanumeric."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ModelError(
             f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' (at most 100 "
             "characters, starting with a letter or digit)"

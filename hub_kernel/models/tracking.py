@@ -5,6 +5,12 @@ artifacts are files under ``settings.artifacts_dir``. ``TrackingStore.open()`` c
 be used before any work starts, so an unreachable server or an unopenable file is one clear
 ``ModelError`` instead of a long retry loop or a half-written run.
 
+A local SQLite store is prepared once per process before any client opens it
+(``prepare_store``; every client hub makes comes from ``mlflow_client``): it is created under a
+file lock (two processes creating it at once race through MLflow's schema migrations and fail),
+switched to WAL (readers never block a writer; the mode stays with the file), and every
+connection SQLAlchemy opens to it gets a busy timeout of ``SQLITE_BUSY_TIMEOUT`` seconds.
+
 ``repair_runs`` marks KILLED the runs a dead process left RUNNING (hub tags each run with its
 process: ``process_marker``). mlflow is imported inside the functions that need it: importing
 this module stays light.
@@ -17,7 +23,9 @@ import logging
 import os
 import re
 import socket
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +34,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from hub_kernel.core.process import alive, this_process
+from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import HubError, ModelError
 
 if TYPE_CHECKING:
@@ -42,6 +51,12 @@ _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 # mlflow's fluent API (used by ``mlflow.sklearn.log_model`` and ``models:/`` URIs) reads a
 # process-wide tracking URI: hub sets it only while holding this lock, then restores it
 _FLUENT_LOCK = threading.RLock()
+
+#: seconds a connection to a local store waits for another process's lock before failing
+SQLITE_BUSY_TIMEOUT = 30.0
+_CREATE_TIMEOUT = 300.0  # creating a store (its migrations) takes seconds; waiting, no more
+_prepared: set[str] = set()  # the SQLite files this process prepared (resolved paths)
+_prepare_lock = threading.Lock()
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -75,6 +90,107 @@ def translate_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:500]
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file of a local ``sqlite:///`` store (None for a server, memory or a remote host)."""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() != "sqlite" or parts.netloc:
+        return None
+    raw = unquote(uri[len("sqlite:///"):]).split("?", 1)[0]
+    if raw in ("", ":memory:"):
+        return None
+    return Path(raw if raw.startswith("/") else "/" + raw)
+
+
+def _on_connect(dbapi_connection: object, _record: object) -> None:
+    """SQLAlchemy ``connect`` event: a busy timeout on connections to a prepared store."""
+    if not _prepared or not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    try:
+        files = {row[2] for row in dbapi_connection.execute("PRAGMA database_list")}
+        if files & _prepared:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+    except sqlite3.Error:  # never stop a connection from opening
+        logger.debug("could not set the busy timeout of an MLflow store", exc_info=True)
+
+
+@contextlib.contextmanager
+def _creating(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` while a store is created (released by the OS
+    if this process dies); ``ModelError`` after ``_CREATE_TIMEOUT`` seconds of waiting."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ModelError(f"MLflow store lock {lock_path} cannot be opened: {exc.strerror}; "
+                         "check the permissions of HUB_HOME") from exc
+    try:
+        deadline = time.monotonic() + _CREATE_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ModelError(
+                        f"another process has been creating the MLflow store next to "
+                        f"{lock_path} for more than {_CREATE_TIMEOUT:.0f} s; stop it or "
+                        "remove the half-made store") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def prepare_store(uri: str) -> None:
+    """Make a local SQLite store ready for several processes (once per process and file): WAL,
+    a busy timeout on every connection, its tables created under a file lock. Anything else
+    (a server, an in-memory store) is left alone. Raises ``ModelError`` if it cannot be."""
+    path = sqlite_file(uri)
+    if path is None:
+        return
+    keys = {str(path), str(path.resolve())}  # as SQLite names it, and without links
+    with _prepare_lock:
+        if keys <= _prepared and path.exists():
+            return
+        import sqlalchemy
+        from sqlalchemy import event
+
+        if not event.contains(sqlalchemy.engine.Engine, "connect", _on_connect):
+            event.listen(sqlalchemy.engine.Engine, "connect", _on_connect)
+        _prepared.update(keys)  # before MLflow's first connection, which creates the tables
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with _creating(path.with_name(path.name + ".lock")):
+                connect(path, what="MLflow store", error=ModelError,
+                        timeout=SQLITE_BUSY_TIMEOUT).close()  # WAL: kept by the file
+                from mlflow import MlflowClient
+
+                quiet_mlflow()
+                client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # migrates, locked
+                client.search_registered_models(max_results=1)
+        except HubError:
+            _prepared.difference_update(keys)
+            raise
+        except Exception as exc:
+            _prepared.difference_update(keys)
+            raise ModelError(f"MLflow store {uri} cannot be opened: {_one_line(exc)}; check "
+                             "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME") from exc
+
+
+def mlflow_client(uri: str) -> MlflowClient:
+    """An ``MlflowClient`` for tracking and registry at ``uri``, the store prepared first
+    (``prepare_store``)."""
+    from mlflow import MlflowClient
+
+    prepare_store(uri)
+    quiet_mlflow()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def ensure_experiment(client: MlflowClient, name: str, *, tracking_uri: str,
@@ -183,10 +299,7 @@ class TrackingStore:
             return self
         self._check_reachable()
         try:
-            from mlflow import MlflowClient
-
-            quiet_mlflow()
-            client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            client = mlflow_client(self.tracking_uri)
             self._experiment_id = self._ensure_experiment(client)
         except HubError:
             raise

@@ -13,6 +13,14 @@ cross-validated (out-of-fold) predictions (``hub_kernel.models.fairness``): metr
 ``hub.fairness_decision`` that gate its promotion. Every run also logs the permutation
 importance of the columns on the folds' held-out rows (``hub_kernel.models.explain``).
 
+With a search (``ModelTrainer.train_model(..., budget=S)``) the run first hands the rows to a
+searcher (``models.searching``): the search's MLflow run, whose child runs are its evaluations
+(the leaderboard), becomes a child of this run; the winner (a configuration's pipeline, or a
+``Blend`` when an ensemble won) is what this run cross-validates, fits and registers; the
+leaderboard is ``hub/leaderboard.json``; the choice is written to the audit log before the
+version is registered; and the version carries the budget and the winner (``hub.search_*``
+tags) so that retraining searches again within that budget, starting from that winner.
+
 ``TrainResult`` is what a training produced; ``ModelTrainer`` (``models.trainer``) checks the
 input and starts the run.
 """
@@ -22,8 +30,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -39,6 +49,7 @@ if TYPE_CHECKING:
     from hub_kernel.models.fairness import FairnessReport
     from hub_kernel.models.features import Prepared, Task
     from hub_kernel.models.registry import ModelRegistry
+    from hub_kernel.models.searching import SearchOutcome
 
 logger = logging.getLogger("hub_kernel")
 
@@ -81,6 +92,8 @@ class TrainResult:
     sensitive: tuple[str, ...] = ()  # declared sensitive attributes (given or inherited)
     fairness: FairnessReport | None = None  # None: nothing declared, or the check failed to run
     importance: PermutationImportance | None = None
+    search: SearchOutcome | None = None  # the search behind this version (budget given)
+    budget: float | None = None  # the search's budget in seconds
 
     @property
     def fairness_decision(self) -> str | None:
@@ -134,7 +147,10 @@ class TrainingRun:
     def __init__(self, *, registry: ModelRegistry, name: str, prepared: Prepared,
                  estimator: Any, seed: int, n_jobs: int | None, fingerprint: str,
                  lineage: dict[str, str], user_tags: dict[str, str], started: float,
-                 sensitive: tuple[str, ...] = ()) -> None:
+                 sensitive: tuple[str, ...] = (),
+                 search: Callable[[], SearchOutcome] | None = None,
+                 budget: float | None = None, primary: str | None = None,
+                 leaks: Any = None) -> None:
         self.registry = registry
         self.store = registry.store
         self.client = registry.client
@@ -154,6 +170,12 @@ class TrainingRun:
         self.fairness: FairnessReport | None = None
         self.fairness_problem: tuple[str, str] | None = None  # (decision, why) without a report
         self.importance: PermutationImportance | None = None
+        self.search = search
+        self.budget = budget
+        self.outcome: SearchOutcome | None = None
+        #: the scorer the version is judged by (a scikit-learn name); the task's default
+        self.primary = primary or PRIMARY_METRIC[prepared.task]
+        self.leaks = leaks  # the leakage guard's LeakReport (None: not checked)
 
     def _tags(self) -> dict[str, str]:
         p = self.prepared
@@ -165,10 +187,16 @@ class TrainingRun:
             "hub.target": p.target,
             "hub.dataset_fingerprint": self.fingerprint,
             "hub.features": features if len(features) <= 4000 else "(see hub/training.json)",
+            **self._leak_tags(),
             **self.lineage,
             **process_marker(),
         }
         return tags
+
+    def _leak_tags(self) -> dict[str, str]:
+        from hub_kernel.models.leakage import leak_tags
+
+        return leak_tags(self.leaks) if self.leaks is not None else {}
 
     def _params(self) -> dict[str, str]:
         p = self.prepared
@@ -182,8 +210,11 @@ class TrainingRun:
             "random_state": str(self.seed),
             "n_rows": str(len(p.X)),
             "n_features": str(len(p.plan.features)),
+            "primary_metric": self.primary,
             **p.plan.summary(),
         }
+        if self.leaks is not None and self.leaks.excluded:
+            params["excluded_columns"] = ", ".join(self.leaks.excluded)
         try:
             for key, value in estimator.get_params(deep=False).items():
                 params[f"estimator.{key}"] = _text(value)
@@ -203,6 +234,8 @@ class TrainingRun:
                              f"{_first_line(exc)}") from exc
         self.run_id = run.info.run_id
         try:
+            if self.search is not None:
+                self._search()
             items = [Param(k, v) for k, v in self._params().items()]
             for i in range(0, len(items), 100):
                 client.log_batch(self.run_id, params=items[i:i + 100])
@@ -213,6 +246,68 @@ class TrainingRun:
             if isinstance(exc, HubError) or not isinstance(exc, Exception):
                 raise
             raise ModelError(f"training {self.name!r} failed: {_first_line(exc)}") from exc
+
+    def _search(self) -> None:
+        """Run the search; its winner becomes the estimator of this run."""
+        from mlflow.entities import Metric, RunTag
+
+        assert self.search is not None
+        outcome = self.outcome = self.search()
+        self.estimator = outcome.estimator
+        client, now = self.client, int(time.time() * 1000)
+        if outcome.parent_run_id:  # the search (and its leaderboard) nest under this run
+            try:
+                client.set_tag(outcome.parent_run_id, "mlflow.parentRunId", self.run_id)
+            except Exception as exc:
+                logger.warning("could not nest search run %s under %s: %s",
+                               outcome.parent_run_id, self.run_id, exc)
+        client.log_batch(self.run_id, metrics=[
+            Metric(f"search.{k}", float(v), now, 0) for k, v in (
+                ("score", outcome.score), ("baseline", outcome.baseline),
+                ("seconds", outcome.seconds), ("n_evaluations", outcome.n_evaluations),
+                ("budget_seconds", self.budget or 0.0)) if np.isfinite(float(v))],
+            tags=[RunTag(k, v[:5000]) for k, v in self._search_tags().items()])
+        client.log_dict(self.run_id, {
+            "metric": outcome.metric, "winner": outcome.winner, "score": outcome.score,
+            "baseline": outcome.baseline, "budget_seconds": self.budget,
+            "seconds": outcome.seconds, "stop_reason": outcome.stop_reason,
+            "warm_start": [list(pair) for pair in outcome.warm_start],
+            "search_run_id": outcome.parent_run_id, "start": list(outcome.start),
+            "leaderboard": [dict(row) for row in outcome.leaderboard],
+        }, "hub/leaderboard.json")
+        self.notes.extend(outcome.notes)
+        self.notes.append(f"searched {self.budget:g} s: {outcome.explain()}")
+
+    def _search_tags(self) -> dict[str, str]:
+        """The search's tags on the run and the version: what won, within which budget."""
+        outcome = self.outcome
+        if outcome is None:
+            return {}
+        return {"hub.search_budget": repr(self.budget), "hub.search_winner": outcome.winner,
+                "hub.search_metric": outcome.metric, "hub.search_score": repr(outcome.score),
+                "hub.search_baseline": repr(outcome.baseline),
+                "hub.search_run_id": outcome.parent_run_id or "",
+                "hub.search_start": json.dumps(list(outcome.start), default=str)}
+
+    def _audit_choice(self) -> None:
+        """The search's choice in the audit log, before the version exists (raises when the
+        log cannot be written: nothing is registered that was not audited)."""
+        from hub_kernel.safety.audit import AuditLog
+
+        outcome = self.outcome
+        if outcome is None:
+            return
+        AuditLog().record(
+            agent="strategy", action=f"register:{self.name}",
+            explanation=f"registering the search's winner as the next version of "
+                        f"{self.name}: {outcome.explain()}",
+            expected_reward=outcome.score,
+            observation={"model": self.name, "run_id": self.run_id,
+                         "search_run_id": outcome.parent_run_id, "budget": self.budget,
+                         "winner": outcome.winner,
+                         "leaderboard": [{k: row.get(k) for k in ("rank", "configuration",
+                                                                 "score", "std")}
+                                         for row in outcome.leaderboard[:10]]})
 
     def _fail(self, exc: BaseException) -> None:
         status = "FAILED" if isinstance(exc, Exception) else "KILLED"
@@ -237,12 +332,12 @@ class TrainingRun:
 
         p = self.prepared
         # a whole pipeline (e.g. the strategy search's winner) brings its own preprocessing
-        steps = getattr(self.estimator, "steps", None)
-        pipeline = (clone(self.estimator) if steps and steps[0][0] == "preprocess"
+        pipeline = (clone(self.estimator) if is_whole_pipeline(self.estimator)
                     else build_pipeline(p.plan, self.estimator))
         scoring = dict(_SCORERS[p.task])
         if p.task == "classification" and len(np.unique(p.y)) == 2:
             scoring["roc_auc"] = "roc_auc"
+        scoring.setdefault(self.primary, self.primary)  # a scorer named by the user
         splitter = (StratifiedKFold(p.folds, shuffle=True, random_state=self.seed)
                     if p.task == "classification"
                     else KFold(p.folds, shuffle=True, random_state=self.seed))
@@ -265,7 +360,26 @@ class TrainingRun:
             metrics[metric] = float(np.mean(values))
             metrics[f"{metric}_std"] = float(np.std(values))
         metrics["fit_seconds"] = float(np.mean(scores["fit_time"]))
+        metrics["baseline"] = self._baseline(X, splitter)
         return metrics, pipeline
+
+    def _baseline(self, X: pd.DataFrame, splitter: Any) -> float:
+        """The trivial model's cross-validated primary metric on the same folds (the most
+        common class, or the mean): the score a version must beat to be worth anything."""
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+        from sklearn.model_selection import cross_val_score
+
+        p = self.prepared
+        dummy = (DummyClassifier(strategy="most_frequent") if p.task == "classification"
+                 else DummyRegressor())
+        try:
+            values = cross_val_score(dummy, X, p.y, cv=splitter, error_score="raise",
+                                     scoring=_SCORERS[p.task].get(self.primary, self.primary))
+        except Exception as exc:  # a scorer that needs scores the dummy has (rarely)
+            logger.warning("no baseline score in %s: %s", self.primary, exc)
+            return float("nan")
+        value = float(np.mean(values))
+        return -value if self.primary in _NEGATED else value
 
     def _assess(self, X: pd.DataFrame, folds: list[tuple[Any, Any]]) -> None:
         """Fairness (when declared) and permutation importance, on the folds' held-out rows.
@@ -359,7 +473,8 @@ class TrainingRun:
 
         client, p = self.client, self.prepared
         now = int(time.time() * 1000)
-        client.log_batch(self.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+        client.log_batch(self.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()
+                                               if math.isfinite(v)])
         if self.fairness is not None:
             from hub_kernel.models.fairness_log import log_fairness
 
@@ -377,6 +492,8 @@ class TrainingRun:
             "cv_folds": p.folds, "dataset_fingerprint": self.fingerprint, **{
                 k.removeprefix("hub."): v for k, v in self.lineage.items()},
             "metrics": metrics, "hub_version": __version__,
+            **({"search": {"budget_seconds": self.budget, "winner": self.outcome.winner,
+                           "start": list(self.outcome.start)}} if self.outcome else {}),
         }, "hub/training.json")
         # the store is hub's own: trust the types of the pipeline hub just fitted when saving
         # with skops (mlflow's safe default format) and loading it back
@@ -395,13 +512,15 @@ class TrainingRun:
                 model_id=logged.model_id, run_id=self.run_id,
             )
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
-        primary = PRIMARY_METRIC[p.task]
+        primary = self.primary
         version_tags = {  # the caller's tags too: the model tile finds its model by them
             **{str(k): _text(v) for k, v in self.user_tags.items()},
             "hub.task": p.task, "hub.target": p.target, "hub.primary_metric": primary,
             "hub.primary_value": repr(metrics[primary]),
             "hub.dataset_fingerprint": self.fingerprint, **self.lineage,
+            **self._search_tags(), **self._leak_tags(),
         }
+        self._audit_choice()
         if self.sensitive:  # set with the version: never a moment without its fairness status
             from hub_kernel.models.fairness_log import fairness_tags
 
@@ -437,7 +556,19 @@ class TrainingRun:
             features=tuple(p.plan.features), dropped=dict(p.plan.dropped),
             notes=tuple(self.notes), duration_seconds=time.monotonic() - self.started,
             sensitive=self.sensitive, fairness=self.fairness, importance=self.importance,
+            search=self.outcome, budget=self.budget,
         )
+
+
+def is_whole_pipeline(estimator: Any) -> bool:
+    """Whether ``estimator`` brings its own preprocessing (a pipeline whose first step is
+    ``preprocess``, or a ``Blend`` of such pipelines): trained as it is, not wrapped."""
+    from hub_kernel.models.blend import Blend
+
+    if isinstance(estimator, Blend):
+        return True
+    steps = getattr(estimator, "steps", None)
+    return bool(steps and steps[0][0] == "preprocess")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -263,8 +263,17 @@ def model_sentences(b: SentenceBuilder, results: Results, info: Any | None,
         assert family is not None and gain is not None
         task = model.data.get("task")
         what = "most common class" if task == "classification" else "mean"
-        good = float(gain.value or 0) > 0
+        good = float(gain.value or 0) > 0 and model.data.get("beats_baseline", True)
         b.facts[family.key] = family
+        if not model.data.get("beats_baseline", True):
+            out.append(b.say(
+                "model", "No model predicts {target} better than always predicting the {what} "
+                "({metric} {baseline}); the closest, a {family} model, scores {score}.", 0.6,
+                family=Name(family_title(str(family.value))),
+                target=Name(str(model.data.get("target"))),
+                metric=Name(str(model.data.get("metric"))), score=score, baseline=baseline,
+                what=what))
+            return out
         out.append(b.say(
             "model", "A {family} model predicts {target} with a cross-validated {metric} of "
             "{score}, against {baseline} for always predicting the {what}: a gain of {gain}.",

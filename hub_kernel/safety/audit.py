@@ -21,7 +21,6 @@ the anchor elsewhere (``anchor_path``) or compare copies of it over time.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import logging
@@ -29,12 +28,13 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub_kernel.core.csvfile import write_csv
 from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import AuditError
 
@@ -164,6 +164,21 @@ def _write_atomically(path: Path, text: str) -> None:
             os.close(dir_fd)
 
 
+def _decision(*, agent: str, action: str, explanation: str, mode: str | None = None,
+              observation: Any = None, propensity: float | None = None,
+              expected_reward: float | None = None, approved_by: str | None = None,
+              outcome_reward: float | None = None, ref: int | None = None) -> dict[str, Any]:
+    """One decision's fields as stored (numbers as REAL: hash what will be read back, 1.0
+    not 1, or verify fails)."""
+    def number(value: float | None) -> float | None:
+        return None if value is None else float(value)
+
+    return {"agent": agent, "action": action, "explanation": explanation, "mode": mode,
+            "observation": observation, "propensity": number(propensity),
+            "expected_reward": number(expected_reward), "approved_by": approved_by,
+            "outcome_reward": number(outcome_reward), "ref": None if ref is None else int(ref)}
+
+
 class AuditLog:
     """The audit log at ``path`` (default ``$HUB_HOME/audit.db``), anchored in ``anchor_path``
     (default: ``path`` + ``.anchor``)."""
@@ -188,48 +203,57 @@ class AuditLog:
                expected_reward: float | None = None, approved_by: str | None = None,
                outcome_reward: float | None = None, ref: int | None = None) -> AuditEntry:
         """Append one decision (or, with ``ref``, the outcome of an earlier one)."""
+        return self.record_many([dict(
+            agent=agent, action=action, explanation=explanation, mode=mode,
+            observation=observation, propensity=propensity, expected_reward=expected_reward,
+            approved_by=approved_by, outcome_reward=outcome_reward, ref=ref)])[0]
+
+    def record_many(self, decisions: Sequence[Mapping[str, Any]]) -> list[AuditEntry]:
+        """Append several decisions (each with ``record``'s keywords) in one transaction:
+        all of them or none."""
+        if not decisions:
+            return []
         with self._writer_lock():
-            row = self._append(agent=agent, action=action, explanation=explanation, mode=mode,
-                               observation=observation, propensity=propensity,
-                               expected_reward=expected_reward, approved_by=approved_by,
-                               outcome_reward=outcome_reward, ref=ref)
-            self._write_anchor(row["id"], row["hash"])
-        logger.info("audit: %s %s: %s", agent, action, explanation)
-        return AuditEntry(**row)
+            rows = self._append([_decision(**d) for d in decisions])
+            self._write_anchor(rows[-1]["id"], rows[-1]["hash"])
+        for row in rows:
+            logger.info("audit: %s %s: %s", row["agent"], row["action"], row["explanation"])
+        return [AuditEntry(**row) for row in rows]
 
     @contextlib.contextmanager
     def _writer_lock(self) -> Iterator[None]:
         with _exclusive(self.anchor_path.with_name(self.anchor_path.name + ".lock")):
             yield
 
-    def _append(self, *, agent: str, action: str, explanation: str, mode: str | None,
-                observation: Any, propensity: float | None, expected_reward: float | None,
-                approved_by: str | None, outcome_reward: float | None,
-                ref: int | None) -> dict[str, Any]:
-        """Insert and commit one chained row; returns it."""
-        # stored as REAL: hash what will be read back (1, not 1.0, would fail verify)
-        propensity, expected_reward, outcome_reward = (
-            None if v is None else float(v) for v in (propensity, expected_reward, outcome_reward))
-        ref = None if ref is None else int(ref)
+    def _append(self, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert and commit chained rows, one transaction; returns them."""
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")  # one writer at a time: the chain stays a chain
             last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            row: dict[str, Any] = {
-                "id": (last["id"] + 1) if last else 1,
-                "time": datetime.now(UTC).isoformat(timespec="microseconds"),
-                "agent": agent, "mode": mode,
-                "observation_digest": None if observation is None
-                else observation_digest(observation),
-                "action": action, "propensity": propensity, "expected_reward": expected_reward,
-                "explanation": explanation, "approved_by": approved_by,
-                "outcome_reward": outcome_reward, "ref": ref,
-                "prev_hash": last["hash"] if last else GENESIS,
-            }
-            row["hash"] = _digest(row)
-            columns = ", ".join(row)
-            db.execute(f"INSERT INTO audit ({columns}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608 - fixed column names
-                       list(row.values()))
+            next_id, prev_hash = ((last["id"] + 1), last["hash"]) if last else (1, GENESIS)
+            rows = []
+            for decision in decisions:
+                observation = decision.pop("observation")
+                row: dict[str, Any] = {
+                    "id": next_id,
+                    "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+                    "agent": decision["agent"], "mode": decision["mode"],
+                    "observation_digest": None if observation is None
+                    else observation_digest(observation),
+                    "action": decision["action"], "propensity": decision["propensity"],
+                    "expected_reward": decision["expected_reward"],
+                    "explanation": decision["explanation"],
+                    "approved_by": decision["approved_by"],
+                    "outcome_reward": decision["outcome_reward"], "ref": decision["ref"],
+                    "prev_hash": prev_hash,
+                }
+                row["hash"] = _digest(row)
+                columns = ", ".join(row)
+                db.execute(f"INSERT INTO audit ({columns}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608 - fixed column names
+                           list(row.values()))
+                rows.append(row)
+                next_id, prev_hash = next_id + 1, row["hash"]
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
@@ -237,7 +261,7 @@ class AuditLog:
             raise AuditError(f"audit log {self.path} cannot be written: {exc}") from exc
         finally:
             db.close()
-        return row
+        return rows
 
     def _write_anchor(self, row_id: int, row_hash: str) -> None:
         """Record the newest committed row, after its commit. A failure leaves the anchor
@@ -282,13 +306,16 @@ class AuditLog:
             query, args = query + " AND action LIKE ?", [*args, f"%{action}%"]
         if since:
             query, args = query + " AND time >= ?", [*args, since]
-        query += " ORDER BY id"
+        if limit:  # the newest rows only, read newest first
+            query, args = query + " ORDER BY id DESC LIMIT ?", [*args, int(limit)]
+        else:
+            query += " ORDER BY id"
         db = self._connect()
         try:
             rows = [AuditEntry(**dict(r)) for r in db.execute(query, args).fetchall()]
         finally:
             db.close()
-        return rows[-limit:] if limit else rows
+        return rows[::-1] if limit else rows
 
     def verify(self) -> Verification:
         """Recompute the chain and check it against the anchor: a changed, removed or
@@ -346,13 +373,14 @@ class AuditLog:
         return Verification(True, len(rows))
 
     def export_csv(self, path: str | os.PathLike[str]) -> Path:
-        path = Path(path)
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(AuditEntry)])
-            writer.writeheader()
-            for entry in self.entries():
-                writer.writerow(entry.to_dict())
-        return path
+        """Every row to a CSV file, formula-safe (``core.csvfile``: a cell such as
+        ``=HYPERLINK(...)`` opens as text); ``AuditError`` if the file cannot be written."""
+        try:
+            return write_csv(path, [f.name for f in fields(AuditEntry)],
+                             (entry.to_dict() for entry in self.entries()))
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit export {path}: "
+                             f"{exc.strerror or exc}; choose a writable path") from exc
 
 
 def log_decision(**decision: Any) -> AuditEntry | None:

@@ -248,8 +248,18 @@ class LayoutGovernor:
 
     # -- people ------------------------------------------------------------------------------
     def approve(self, proposal_id: int, *, by: str) -> Decision:
-        """Apply a pending proposal: refused if the layout changed since it was made."""
+        """Apply a pending proposal: refused if the layout changed since it was made, or
+        when someone else (another page, the CLI) decided it first."""
         pending = self._pending(proposal_id)
+        self._claim(proposal_id, by)  # from here on nobody else can approve or reject it
+        try:
+            return self._approve_claimed(proposal_id, pending, by)
+        except BaseException:
+            self._release(proposal_id)  # not decided after all: pending again (unless closed)
+            raise
+
+    def _approve_claimed(self, proposal_id: int, pending: PendingProposal,
+                         by: str) -> Decision:
         self.sync()
         base = self.versions.latest("layout", self.key)
         if base is not None and pending.base_version != base.version:
@@ -286,12 +296,17 @@ class LayoutGovernor:
     def reject(self, proposal_id: int, *, by: str) -> Decision:
         """Drop a pending proposal; the agent learns a reward of 0 for it."""
         pending = self._pending(proposal_id)
-        entry = AuditLog().record(
-            agent=pending.agent, mode=self.mode, approved_by=by, outcome_reward=0.0,
-            ref=self._audit_ref(proposal_id), action=f"reject proposal {proposal_id} for "
-                                                    f"{self.key}",
-            explanation=f"rejected by {by}: {pending.proposal.explanation}",
-        )
+        self._claim(proposal_id, by)
+        try:
+            entry = AuditLog().record(
+                agent=pending.agent, mode=self.mode, approved_by=by, outcome_reward=0.0,
+                ref=self._audit_ref(proposal_id), action=f"reject proposal {proposal_id} for "
+                                                        f"{self.key}",
+                explanation=f"rejected by {by}: {pending.proposal.explanation}",
+            )
+        except BaseException:
+            self._release(proposal_id)
+            raise
         self._close(proposal_id, "rejected", by, entry.id)
         return Decision("rejected", self.mode, f"rejected by {by}", proposal_id=proposal_id,
                         audit_id=entry.id)
@@ -417,6 +432,24 @@ class LayoutGovernor:
                 return item
         raise ProposalError(f"no proposal {proposal_id} for {self.key}; "
                             "`hub proposals list` shows what is pending")
+
+    def _claim(self, proposal_id: int, by: str) -> None:
+        """Take a pending proposal for deciding, atomically: a conditional update, so of two
+        people (or a page and the CLI) deciding at once exactly one goes on."""
+        with connect(self.path, _SCHEMA) as db:
+            claimed = db.execute("UPDATE proposals SET status='deciding', decided_by=? "
+                                 "WHERE id=? AND key=? AND status='pending'",
+                                 (by, proposal_id, self.key)).rowcount
+        if claimed != 1:
+            status = next((p.status for p in list_proposals(self.path, key=self.key)
+                           if p.id == proposal_id), "gone")
+            raise ProposalError(f"proposal {proposal_id} was decided meanwhile (it is "
+                                f"{status}); nothing was changed")
+
+    def _release(self, proposal_id: int) -> None:
+        with connect(self.path, _SCHEMA) as db:
+            db.execute("UPDATE proposals SET status='pending', decided_by=NULL "
+                       "WHERE id=? AND status='deciding'", (proposal_id,))
 
     def _audit_ref(self, proposal_id: int) -> int | None:
         with connect(self.path, _SCHEMA) as db:

@@ -135,6 +135,7 @@ class Daemon:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        from hub_kernel.core.redact import secrets_of
         from hub_kernel.schedule import runner
         from hub_kernel.schedule.history import RunHistory
         from hub_kernel.schedule.jobs import JobStore, timezone_of
@@ -152,10 +153,14 @@ class Daemon:
         try:
             self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
             runner.set_stop_event(self.stop_event)
-            repaired = RunHistory().recover_stale()
+            store = JobStore(self.settings)
+            try:
+                secrets = {job.name: secrets_of(job.spec.parameters) for job in store.list()}
+            except ScheduleError:  # an unreadable store fails below, with its own message
+                secrets = {}
+            repaired = RunHistory().recover_stale(secrets=secrets)  # credentials out of them
             if repaired:
                 logger.warning("marked %d interrupted run(s) failed", len(repaired))
-            store = JobStore(self.settings)
             scheduler = BackgroundScheduler(
                 jobstores={"default": store.jobstore()},
                 executors={"default": ThreadPoolExecutor(self.max_workers)},

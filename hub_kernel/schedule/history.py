@@ -3,7 +3,9 @@
 A row is written ``running`` before the notebook starts and finished as ``succeeded`` or
 ``failed`` (with the error and the index of the failing cell in the kept notebook). A row left
 ``running`` by a process that died (``kill -9``) is found by ``recover_stale``: it is marked
-failed, and the notebook's kernel, if it outlived its parent, is stopped.
+failed, and the notebook's kernel, if it outlived its parent, is stopped. Parameters, errors and
+summaries are stored with credentials removed (``core.redact``: no ``user:pw@`` or ``?token=``
+of a ``source`` URL).
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ import signal
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from hub_kernel.core.process import alive, this_process
+from hub_kernel.core.redact import redact, redact_text, secrets_of
 from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import ScheduleError
-from hub_kernel.schedule.notebook import export_html
+from hub_kernel.schedule.notebook import export_html, scrub_notebook
 
 logger = logging.getLogger("hub_kernel")
 
@@ -57,7 +60,10 @@ CREATE TABLE IF NOT EXISTS runs (
     kernel_started TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_job ON runs (job, id);
+CREATE TABLE IF NOT EXISTS hub_migrations (name TEXT PRIMARY KEY, done_at TEXT NOT NULL);
 """
+#: runs recorded before credentials were removed are redacted once, files included
+_REDACTED = "credentials-removed"
 
 
 def now_iso() -> str:
@@ -124,11 +130,60 @@ class RunHistory:
         except ScheduleError as exc:
             raise ScheduleError(f"{exc}; check that HUB_HOME is writable") from exc
         try:
+            if not getattr(self, "_migrated", False):
+                self._remove_old_credentials(db)
+                self._migrated = True
             yield db
         except sqlite3.Error as exc:
             raise ScheduleError(f"run history {self.path} failed: {exc}") from exc
         finally:
             db.close()
+
+    def _remove_old_credentials(self, db: sqlite3.Connection) -> None:
+        """Once per file: redact the runs an older hub recorded with their parameters' secrets
+        (rows, then their notebooks and HTML copies); the runs themselves are kept."""
+        if db.execute("SELECT 1 FROM hub_migrations WHERE name = ?", (_REDACTED,)).fetchone():
+            return
+        files: list[tuple[str | None, str | None, frozenset[str]]] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM hub_migrations WHERE name = ?",
+                          (_REDACTED,)).fetchone():  # another process just did it
+                db.execute("ROLLBACK")
+                return
+            rows = db.execute("SELECT id, parameters, error, summary, output, html FROM runs")
+            for row in rows.fetchall():
+                parameters = json.loads(row["parameters"] or "{}")
+                secrets = secrets_of(parameters)
+                new = (json.dumps(redact(parameters, secrets=secrets), default=str),
+                       None if row["error"] is None else redact_text(row["error"], secrets),
+                       None if row["summary"] is None else json.dumps(
+                           redact(json.loads(row["summary"]), by_key=False, secrets=secrets),
+                           default=str))
+                if new != (row["parameters"], row["error"], row["summary"]) or secrets:
+                    db.execute("UPDATE runs SET parameters = ?, error = ?, summary = ? "
+                               "WHERE id = ?", (*new, row["id"]))
+                    files.append((row["output"], row["html"], secrets))
+            db.execute("INSERT INTO hub_migrations (name, done_at) VALUES (?, ?)",
+                       (_REDACTED, now_iso()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if files:  # the old values linger in free pages and the WAL until rewritten
+            try:
+                db.execute("VACUUM")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                logger.warning("run history %s not compacted after removing credentials: %s",
+                               self.path, exc)
+        for output, html, secrets in files:
+            if output and Path(output).is_file() and scrub_notebook(Path(output), secrets) \
+                    and html:
+                export_html(Path(output), Path(html))
+        if files:
+            logger.info("removed credentials from %d earlier run(s) in %s", len(files),
+                        self.path)
 
     # -- writing -------------------------------------------------------------------------
     def start(self, *, job: str, notebook: str, parameters: dict[str, Any], trigger: str,
@@ -141,7 +196,9 @@ class RunHistory:
                 "html, parameters, pid, pid_started, host) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job, attempt, trigger, now_iso(), notebook, output, html,
-                 json.dumps(parameters, default=str), me["pid"], me["pid_started"], me["host"]),
+                 json.dumps(redact(parameters, secrets=secrets_of(parameters)), default=str),
+                 me["pid"], me["pid_started"],
+                 me["host"]),
             )
             return int(cursor.lastrowid or 0)
 
@@ -153,9 +210,12 @@ class RunHistory:
     def finish(self, run_id: int, *, status: Status, outcome: str | None = None,
                error: str | None = None, error_cell: int | None = None,
                summary: dict[str, Any] | None = None, html: str | None = None,
-               output: str | None = None) -> RunRecord:
-        """Close a run: its status, outcome, error, and how long it took."""
+               output: str | None = None, secrets: Collection[str] = ()) -> RunRecord:
+        """Close a run: its status, outcome, error, and how long it took (credentials in
+        the error and the summary removed: URLs and ``secrets``, ``core.redact``)."""
         record = self.get(run_id)
+        error = None if error is None else redact_text(error, secrets)
+        summary = None if summary is None else redact(summary, by_key=False, secrets=secrets)
         started = datetime.fromisoformat(record.started_at)
         finished = datetime.now(UTC)
         with self._connect() as db:
@@ -209,9 +269,11 @@ class RunHistory:
         return {r["job"]: RunRecord.from_row(r) for r in rows}
 
     # -- repair --------------------------------------------------------------------------
-    def recover_stale(self, job: str | None = None, *, wait: float = 5.0) -> list[RunRecord]:
+    def recover_stale(self, job: str | None = None, *, wait: float = 5.0,
+                      secrets: Mapping[str, Collection[str]] | None = None) -> list[RunRecord]:
         """Mark failed the runs left ``running`` by a process of this host that is gone, and
-        stop their kernels if they outlived it. Returns the runs repaired."""
+        stop their kernels if they outlived it. Returns the runs repaired. ``secrets`` (by
+        job: ``core.redact.secrets_of`` its parameters) are removed from their notebooks."""
         host = socket.gethostname()
         repaired = []
         for record in self.runs(job, limit=None, status="running"):
@@ -219,7 +281,7 @@ class RunHistory:
                 continue
             if record.kernel_pid and alive(record.kernel_pid, record.kernel_started):
                 _stop_kernel(record.kernel_pid, record.kernel_started, wait)
-            html = _html_copy(record)
+            html = _html_copy(record, (secrets or {}).get(record.job, ()))
             repaired.append(self.finish(
                 record.id, status="failed", outcome="failed", html=html,
                 error=f"interrupted: process {record.pid} ended during the run (killed?)",
@@ -229,10 +291,12 @@ class RunHistory:
         return repaired
 
 
-def _html_copy(record: RunRecord) -> str | None:
-    """An HTML copy of what an interrupted run's notebook holds (saved after each cell)."""
+def _html_copy(record: RunRecord, secrets: Collection[str] = ()) -> str | None:
+    """An HTML copy of what an interrupted run's notebook holds (saved after each cell),
+    credentials removed from both."""
     if not record.output or not Path(record.output).is_file():
         return None
+    scrub_notebook(Path(record.output), secrets)
     html = export_html(Path(record.output), Path(record.output).with_suffix(".html"))
     return str(html) if html else None
 

@@ -37,7 +37,7 @@ logger = logging.getLogger("hub_kernel")
 
 JOB_FUNC = "hub_kernel.schedule.jobs:run_scheduled_job"
 RETRAIN_NOTEBOOK = "retrain.ipynb"
-_EVERY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.I)
+_EVERY = re.compile(r"\s*(\d+)\s*([smhd])\s*", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # the store's own scheduler starts and stops on every command: not news worth a log line
@@ -47,7 +47,7 @@ _QUIET.setLevel(logging.WARNING)
 
 def parse_every(text: str) -> timedelta:
     """``"30s"``, ``"5m"``, ``"1h"``, ``"1d"`` as a positive interval."""
-    match = _EVERY.match(text or "")
+    match = _EVERY.fullmatch(text or "")
     if not match or int(match.group(1)) <= 0:
         raise ScheduleError(
             f"invalid interval {text!r}: use a positive number and a unit, e.g. 30s, 5m, 1h or 1d"

@@ -56,13 +56,16 @@ class Status:
 
 def job_statuses(settings: Settings | None = None) -> list[JobStatus]:
     """Every stored job with its next run time and its newest run."""
+    from hub_kernel.core.redact import secrets_of
     from hub_kernel.schedule.jobs import JobStore
 
+    jobs = JobStore(settings).list()
     history = RunHistory()
-    history.recover_stale()  # runs whose process died show as failed, not running
+    # runs whose process died show as failed, not running (their credentials removed)
+    history.recover_stale(secrets={job.name: secrets_of(job.spec.parameters) for job in jobs})
     last = history.last_runs()
     return [JobStatus(job.name, job.schedule, job.spec.notebook, job.next_run,
-                      last.get(job.name)) for job in JobStore(settings).list()]
+                      last.get(job.name)) for job in jobs]
 
 
 def champion_drift(registry: ModelRegistry | None = None) -> list[ChampionDrift]:

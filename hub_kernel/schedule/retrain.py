@@ -86,13 +86,23 @@ class RetrainSummary:
         return asdict(self)
 
     def to_markdown(self) -> str:
-        """A short report: the outcome, then one line per step."""
+        """A short report: the outcome, then one line per step.
+
+        Every name and text in it (a dataset or column name, a reason) is escaped: HTML
+        special characters and Markdown punctuation cannot make a tag or a link when the
+        summary is rendered (``reports.narrative.md_escape``)."""
+        from hub_kernel.reports.narrative import md_escape
+
         def cell(text: Any) -> str:
-            return str(text).replace("|", "\\|").replace("\n", " ")
+            return md_escape(str(text))
+
+        def code(text: Any) -> str:  # a code span shows its text as is: only a backtick escapes
+            value = " ".join(str(text).splitlines())
+            return f"`{value}`" if value and "`" not in value else cell(value)
 
         rows: list[tuple[str, str]] = []
         if self.batch:
-            rows.append(("data", f"batch `{self.batch}` of `{cell(self.dataset)}`, "
+            rows.append(("data", f"batch {code(self.batch)} of {code(self.dataset)}, "
                                  f"{self.rows or 0:,} rows" + (" (new)" if self.new_batch else "")))
         if self.validation:
             v = self.validation
@@ -103,7 +113,7 @@ class RetrainSummary:
         if self.challenger is not None:
             score = ("" if self.challenger_score is None
                      else f": {self.primary_metric}={self.challenger_score:.4g} (cross-validated)")
-            rows.append(("challenger", f"version {self.challenger}{score}"))
+            rows.append(("challenger", f"version {self.challenger}{cell(score)}"))
         if self.gate:
             g = self.gate
             rows.append(("A/B gate", cell(
@@ -116,8 +126,9 @@ class RetrainSummary:
         rows.append(("champion", before if before == after else f"{before} → {after}"))
         budget = (f" of a {self.time_budget_seconds:g} s budget"
                   if self.time_budget_seconds else "")
-        rows.append(("time", f"{self.duration_seconds:.1f} s{budget} ({self.mode} mode)"))
-        lines = [f"### Retrain `{self.model}`: **{self.outcome}**", "", cell(self.reason), "",
+        rows.append(("time", f"{self.duration_seconds:.1f} s{budget} ({cell(self.mode)} mode)"))
+        lines = [f"### Retrain {code(self.model)}: **{cell(self.outcome)}**", "",
+                 cell(self.reason), "",
                  "| step | result |", "| --- | --- |"]
         lines += [f"| {step} | {text} |" for step, text in rows]
         return "\n".join(lines) + "\n"
@@ -241,6 +252,7 @@ def retrain_pipeline(
     decay_threshold: float | None = None,
     time_budget_seconds: float | None = None,
     cv: int | None = None,
+    search_budget_seconds: float | None = None,
     holdout: float = 0.3,
     output_dir: str | Path | None = None,
     log_to_mlflow: bool = True,
@@ -251,7 +263,13 @@ def retrain_pipeline(
     created. ``mode`` is the autonomy mode (default ``HUB_AUTONOMY_MODE``). Raises ``HubError``
     subclasses for bad input, and ``ModelError`` when retraining fails (after the summary, with
     outcome ``failed``, is written).
+
+    ``search_budget_seconds`` runs the strategy search (``ModelTrainer.train_model(...,
+    budget=)``) when the model is created, and when a model without a stored budget is
+    retrained; a model the search trained is searched again within its own stored budget.
+    None: the trainer's fast default for models never searched.
     """
+    from hub_kernel.automl.searcher import StrategySearcher
     from hub_kernel.core.config import get_settings
     from hub_kernel.data.catalog import Catalog
     from hub_kernel.models.trainer import ModelTrainer
@@ -267,7 +285,9 @@ def retrain_pipeline(
     if not 0 < holdout < 1:
         raise ScheduleError(f"holdout must be a share between 0 and 1, not {holdout}")
     deadline = clock + time_budget_seconds if time_budget_seconds else None
-    trainer = ModelTrainer(cv=cv)
+    if search_budget_seconds is not None and not search_budget_seconds > 0:
+        raise ScheduleError("search_budget_seconds must be positive (or None: no search)")
+    trainer = ModelTrainer(cv=cv, searcher=StrategySearcher())
     registry = trainer.registry
     info = _model_info(registry, model)
     catalog = Catalog()
@@ -297,13 +317,16 @@ def retrain_pipeline(
             details: dict[str, Any] = {}
         elif info is None or info.champion is None:
             outcome, reason, details = _create(trainer, catalog, model, record, target,
-                                               drop_columns)
+                                               drop_columns, search_budget_seconds)
         else:
             outcome, reason, details, failure = _retrain(trainer, model, mode, deadline,
-                                                         holdout)
+                                                         holdout, search_budget_seconds)
     after = _model_info(registry, model)
-    summary = RetrainSummary(
-        **common, **details, outcome=outcome, reason=reason,
+    from hub_kernel.core.redact import redact_text, secrets_of
+
+    summary = RetrainSummary(  # the source's credentials stay out of what is written and shown
+        **common, **details, outcome=outcome,
+        reason=redact_text(reason, secrets_of({"source": source})),
         champion_after=after.champion if after else None,
         duration_seconds=round(time.monotonic() - clock, 3),
     )
@@ -318,7 +341,7 @@ def retrain_pipeline(
 
 
 def _create(trainer: Any, catalog: Catalog, model: str, record: DatasetRecord,
-            target: str | None, drop_columns: Sequence[str]
+            target: str | None, drop_columns: Sequence[str], budget: float | None = None,
             ) -> tuple[Outcome, str, dict[str, Any]]:
     frame = catalog.load(record.id)
     if not target:
@@ -330,18 +353,21 @@ def _create(trainer: Any, catalog: Catalog, model: str, record: DatasetRecord,
     dropped = [c for c in drop_columns if c in frame.columns and c != target]
     frame = frame.drop(columns=dropped)
     result = trainer.train_model_sync(model, frame.drop(columns=[target]), frame[target],
-                                      dataset_id=record.id)
+                                      dataset_id=record.id, budget=budget)
     reason = (f"created {model!r}: version {result.version} ({result.alias}) trained on batch "
               f"{record.id}, {result.primary_metric}={result.score:.4g} (cross-validated)")
+    if result.search is not None:
+        reason += f"; searched {budget:g} s, winner {result.search.winner}"
     return "created", reason, {"challenger": None, "champion_score": result.score,
                                "primary_metric": result.primary_metric}
 
 
-def _retrain(trainer: Any, model: str, mode: str, deadline: float | None, holdout: float
+def _retrain(trainer: Any, model: str, mode: str, deadline: float | None, holdout: float,
+             budget: float | None = None,
              ) -> tuple[Outcome, str, dict[str, Any], str | None]:
     policy = _policy(deadline, mode, holdout)
     try:
-        outcomes = trainer.retrain_models_sync(policy, names=[model])
+        outcomes = trainer.retrain_models_sync(policy, names=[model], budget=budget)
     except HubError as exc:
         return "failed", str(exc), {}, str(exc)
     result = outcomes[0]
@@ -399,25 +425,27 @@ def _log(summary: RetrainSummary, source: str | Path | None) -> RetrainSummary:
 
     try:
         from mlflow.entities import Metric, Param
-        from mlflow.tracking import MlflowClient
 
         from hub_kernel.core.config import get_settings
-        from hub_kernel.models.tracking import ensure_experiment
+        from hub_kernel.core.redact import redact_text, secrets_of
+        from hub_kernel.models.tracking import ensure_experiment, mlflow_client
 
         settings = get_settings()
-        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        client = mlflow_client(settings.tracking_uri)
         experiment_id = ensure_experiment(
             client, MLFLOW_EXPERIMENT, tracking_uri=settings.tracking_uri,
             artifacts_dir=settings.artifacts_dir, tags={"hub.kind": "retrain"})
         tags = {"hub.kind": "retrain", "hub.model_name": summary.model,
-                "hub.outcome": summary.outcome, "hub.explanation": summary.reason[:5000],
+                "hub.outcome": summary.outcome,
+                "hub.explanation": redact_text(summary.reason)[:5000],
                 "mlflow.runName": f"{summary.model}: {summary.outcome}"}
         for key, variable in (("hub.job", "HUB_JOB"), ("hub.history_id", "HUB_RUN_ID")):
             if os.environ.get(variable):  # run by the scheduler: link to its run history
                 tags[key] = os.environ[variable]
         run = client.create_run(experiment_id, tags=tags)
         run_id = run.info.run_id
-        params = {"source": str(source), "mode": summary.mode, "batch": str(summary.batch),
+        params = {"source": redact_text(str(source), secrets_of({"source": source})),
+                  "mode": summary.mode, "batch": str(summary.batch),
                   "time_budget_seconds": str(summary.time_budget_seconds),
                   **{k: str(v) for k, v in summary.thresholds.items()}}
         values = {"duration_seconds": summary.duration_seconds,

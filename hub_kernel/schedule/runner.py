@@ -3,11 +3,13 @@
 One attempt (``execute``): papermill runs the notebook with the job's parameters in a
 ``python3`` kernel (started in the notebook's folder, with this process's ``HUB_HOME``) and
 writes the executed copy to ``$HUB_HOME/runs/<job>/<UTC time>.ipynb`` after every cell; nbconvert
-makes an HTML copy next to it. A cell that raises ends the run: the copy keeps that cell with
-its traceback, and the run is recorded ``failed`` with the error and the cell's index. The
-outcome of a run (``promoted``, ``held``, ...) is what the notebook displayed under the MIME type
-``application/vnd.hub.run+json`` (the retrain summary does). Each run is also an MLflow run in
-the experiment ``hub-runs``, with both copies as artifacts.
+makes an HTML copy next to it (credentials in the parameters and outputs removed first,
+``notebook.scrub_notebook``; sanitised, ``notebook.export_html``). A cell that raises ends the
+run: the copy keeps that cell with its traceback, and the run is recorded ``failed`` with the
+error and the cell's index. The outcome of a run (``promoted``, ``held``, ...) is what the
+notebook displayed under the MIME type ``application/vnd.hub.run+json`` (the retrain summary
+does). Each run is also an MLflow run in the experiment ``hub-runs``, with both copies as
+artifacts.
 
 ``run_job`` runs a job under its file lock (one job never runs twice at once, across
 processes), repairs the job's runs left ``running`` by a dead process first, and retries a
@@ -28,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from hub_kernel.core.process import process_start
+from hub_kernel.core.redact import redact_text, secrets_of
 from hub_kernel.exceptions import ScheduleError
 from hub_kernel.schedule.history import RunHistory, RunRecord, kill_kernel
 from hub_kernel.schedule.lock import FileLock
 from hub_kernel.schedule.notebook import error_cell as find_error_cell
-from hub_kernel.schedule.notebook import export_html, reported_summary
+from hub_kernel.schedule.notebook import export_html, reported_summary, scrub_notebook
 from hub_kernel.schedule.spec import JobSpec, check_job_name
 
 logger = logging.getLogger("hub_kernel")
@@ -117,7 +120,8 @@ def run_job(spec: JobSpec, *, trigger: str = "schedule", retries: int | None = N
         _inflight += 1
     try:
         with job_lock(spec.name).hold(lock_timeout):
-            history.recover_stale(spec.name)
+            history.recover_stale(spec.name,
+                                  secrets={spec.name: secrets_of(spec.parameters)})
             for attempt in range(1, retries + 2):
                 if stop.is_set():
                     logger.info("job %s not run: the scheduler is stopping", spec.name)
@@ -198,19 +202,22 @@ def execute(spec: JobSpec, *, attempt: int = 1, trigger: str = "manual",
             kill_kernel(pid)
 
     timeout = spec.timeout if spec.timeout is not None else settings.run_timeout_seconds
+    secrets = secrets_of(spec.parameters)
     logger.info("run %d of job %s (attempt %d): %s", run_id, spec.name, attempt, notebook)
     error: str | None = None
     try:
         _papermill(notebook, output, spec.parameters, timeout,
                    _kernel_manager_class(_kernel_env(spec.name, run_id), on_kernel))
     except Exception as exc:
-        error = _describe(exc)
+        error = redact_text(_describe(exc), secrets)
         if active.cancelled:
             error = f"interrupted: {active.cancelled} ({error})"
     finally:
         with _active_lock:
             _active.pop(run_id, None)
     kept = output if output.is_file() else None
+    if kept:  # what viewers and MLflow see: no user:pw@ or ?token= of the parameters
+        scrub_notebook(kept, secrets)
     html_path = export_html(kept, html) if kept else None
     error_cell = find_error_cell(kept) if kept and error else None
     summary = reported_summary(kept) if kept and not error else None
@@ -219,7 +226,7 @@ def execute(spec: JobSpec, *, attempt: int = 1, trigger: str = "manual",
     record = history.finish(
         run_id, status="failed" if error else "succeeded", outcome=outcome, error=error,
         error_cell=error_cell, summary=summary, html=str(html_path) if html_path else None,
-        output=str(kept) if kept else None)
+        output=str(kept) if kept else None, secrets=secrets)
     mlflow_run = _log_to_mlflow(record)
     if mlflow_run:
         history.set_mlflow_run(run_id, mlflow_run)
@@ -257,14 +264,12 @@ def _log_to_mlflow(record: RunRecord) -> str | None:
     """The run as an MLflow run of ``hub-runs`` with the notebook copies; None if it fails."""
     try:
         from mlflow.entities import Metric, Param
-        from mlflow.tracking import MlflowClient
 
         from hub_kernel.core.config import get_settings
-        from hub_kernel.models.tracking import ensure_experiment, quiet_mlflow
+        from hub_kernel.models.tracking import ensure_experiment, mlflow_client
 
-        quiet_mlflow()
         settings = get_settings()
-        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        client = mlflow_client(settings.tracking_uri)
         experiment_id = ensure_experiment(
             client, MLFLOW_EXPERIMENT, tracking_uri=settings.tracking_uri,
             artifacts_dir=settings.artifacts_dir, tags={"hub.kind": "scheduled_run"})

@@ -12,13 +12,13 @@ from typing import Any
 
 from hub_kernel.exceptions import ScheduleError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # fullmatch: "$" would pass "x\n"
 
 
 def check_job_name(name: str) -> str:
     """A job name: letters, digits, ``_`` and ``-`` (at most 64), starting with one of the first
     two (it names a folder under ``$HUB_HOME/runs``)."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ScheduleError(
             f"invalid job name {name!r}: use letters, digits, '_' and '-' (at most 64 "
             "characters, starting with a letter or digit)"

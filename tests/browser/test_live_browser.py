@@ -43,3 +43,26 @@ def test_live_tile_draws_and_keeps_updating(page, serve_notebook, screenshot):
     assert "rows/s" in quality and "live" in quality
     assert page.errors == []
     screenshot(page, "live")
+
+
+def test_the_dashboard_follows_a_stream_as_a_live_tile(page, tmp_path, screenshot):
+    from tests.browser.conftest import Server
+
+    server = Server(tmp_path, preheat=False, command=("demo", "--stream", "demo"))
+    try:
+        page.goto(server.url)
+        tile = page.locator(".hub-dashboard .hub-tile--live")
+        tile.wait_for(timeout=TIMEOUT)
+        canvas = tile.locator(".hub-live-chart canvas").first
+        canvas.wait_for(timeout=TIMEOUT)
+        tile.locator(".hub-live-quality .hub-live-rows").wait_for(timeout=TIMEOUT)
+        assert "Live: live-demo" in tile.locator(".hub-tile-title").inner_text()
+        first = rows_shown(page)
+        page.wait_for_timeout(1500)
+        assert rows_shown(page) > first  # the tile follows the stream inside the dashboard
+        # the other tiles are there too: the live tile is one of the agents' tiles
+        assert page.locator(".hub-dashboard .hub-tile--overview").count() == 1
+        assert page.errors == []
+        screenshot(page, "dashboard-live")
+    finally:
+        server.stop()

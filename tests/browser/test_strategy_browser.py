@@ -235,5 +235,6 @@ def test_train_from_the_model_tile_registers_a_version(page, serve_notebook, wri
     assert listed.returncode == 0, listed.stderr
     name = page.locator(".hub-tile--model .hub-model-version b").first.inner_text()
     assert name.endswith("-weather")
-    assert name in listed.stdout and "f1_macro=" in listed.stdout, listed.stdout
+    # the sample's weather has rare classes (snow, drizzle): judged by balanced accuracy
+    assert name in listed.stdout and "balanced_accuracy=" in listed.stdout, listed.stdout
     assert page.errors == []

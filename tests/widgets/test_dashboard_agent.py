@@ -33,7 +33,18 @@ def views(dashboard):
 
 def click(dashboard, tile_id, action):
     view = views(dashboard)[tile_id]
-    next(b for b in view.children[0].children if f"hub-{action}" in b._dom_classes).click()
+    view.header.click(action)
+
+
+class Clock:
+    """The dwell tracker's clock, moved by hand (the kernel bounds reports by its clock)."""
+
+    def __init__(self, tracker):
+        self.now = tracker._clock()
+        tracker._clock = lambda: self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def banner_button(dashboard, css):
@@ -150,11 +161,14 @@ def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
     dashboard = make()
     assert dashboard.wait(120)  # the analyses' compute times are stored first
     before = dashboard.tile_layout.to_dict()
+    clock = Clock(dashboard._dwell)
     message = {"dwell": {"overview": 7.5, "no-such-tile": 3.0}, "clicks": {"missing": 2}}
     for _ in range(3):  # more than relayout_every messages: still no re-arrangement
+        clock.tick(5.0)  # one report period
         dashboard._dwell._received(dashboard._dwell, message, [])
     hostile = {"dwell": {"overview": "soon", "missing": 1e9}, "clicks": {"overview": -3,
                                                                         "missing": "nan"}}
+    clock.tick(30.0)
     dashboard._dwell._received(dashboard._dwell, hostile, [])
     dashboard._dwell._received(dashboard._dwell, {"dwell": ["not", "a", "dict"]}, [])
     events = [e for e in EventStore().events(user="ann") if e.kind in ("dwell", "click")]
@@ -164,6 +178,42 @@ def test_dwell_and_clicks_from_the_page_are_stored_without_a_round(home):
     assert [(e.tile, e.value) for e in events[6:]] == [("missing", 6.0)]
     assert len(events) == 7 and dashboard.tile_layout.to_dict() == before
     assert dashboard.relayout() is not None  # the agent still works
+
+
+def test_leaving_the_page_ends_the_round_and_its_reward_is_kept(home):
+    from hub_kernel.agents.common.events import EventStore
+
+    dashboard = make()
+    assert dashboard.wait(120)
+    Clock(dashboard._dwell).tick(5.0)
+    dashboard._dwell._received(dashboard._dwell, {"dwell": {"overview": 4.0}}, [])
+    assert EventStore().reward_rows(user="ann") == []  # the round is still open
+    dashboard._dwell._received(dashboard._dwell, {"leave": True}, [])
+    rows = EventStore().reward_rows(user="ann")
+    assert len(rows) == 1 and rows[0]["terms"]["engagement"] > 0
+    dashboard._dwell._received(dashboard._dwell, {"dwell": {"overview": 3.0}, "leave": True}, [])
+    assert len(EventStore().reward_rows(user="ann")) == 1  # a page cannot flood round ends
+    dashboard._dwell._received(dashboard._dwell, ["not", "a", "dict"], [])  # ignored
+
+
+def test_a_page_flooding_dwell_and_clicks_counts_no_more_than_the_clock_allows(home):
+    from hub_kernel.agents.common.events import EventStore
+
+    dashboard = make()
+    assert dashboard.wait(120)
+    tracker = dashboard._dwell
+    clock = Clock(tracker)
+    tracker.set_state({"interval_ms": 1})  # the page may not speed its own reports up
+    assert tracker.interval_ms == 5000
+    for _ in range(50):  # 50 reports of 6 s of dwell and 20 clicks within one second
+        clock.tick(0.02)
+        tracker._received(tracker, {"dwell": {"overview": 6.0}, "clicks": {"overview": 20}}, [])
+    events = [e for e in EventStore().events(user="ann") if e.tile == "overview"]
+    dwell = sum(e.value for e in events if e.kind == "dwell")
+    clicks = sum(e.value for e in events if e.kind == "click")
+    # no more dwell than time passed since the page was built, and one period's clicks
+    assert dwell <= clock.now - tracker._started + 1e-9 < 60 and clicks == 20
+    tracker._received(tracker, {"dwell": {f"t{i}": 1.0 for i in range(5000)}}, [])  # bounded
 
 
 def test_layout_history_restores_any_version_from_the_page(home):

@@ -76,6 +76,8 @@ def test_train_registers_a_version_the_registry_lists_and_the_tile_shows_it(mode
     assert listed[tile.name].latest_version == 1 and listed[tile.name].champion == 1
     result = tile.last_result
     assert result.version == 1 and result.primary_metric == "f1_macro"
+    # the trainer's one path: the search's winner is the version, its budget kept on it
+    assert result.search is not None and result.budget == 3
 
     text = _text(tile)
     assert f"{result.score:.3f}" in text  # the held-out score
@@ -137,3 +139,23 @@ def test_regression_baseline_is_the_mean_and_quality_maps_the_gain():
     assert mt.quality_of(1.0, 0.4) == 1.0
     assert mt.quality_of(0.9, 1.0) == 0.0
     assert mt.model_name("dash-abc", "a b/c") == "dash-abc-a-b-c"
+
+
+def test_the_tile_names_the_columns_left_out_as_leaks_escaped(models_home):
+    frame = _frame()
+    frame["<i>rain_flag</i>"] = np.where(frame["rain"] == "rain", 1, 0)
+    tile = mt.render(_context(frame))
+    text = _text(tile)
+    assert "No model of this target yet" in text
+    assert "Left out as leaks: &lt;i&gt;rain_flag&lt;/i&gt;" in text
+    assert "<i>rain_flag</i>" not in text
+
+
+def test_the_baseline_is_in_the_metric_of_the_model_shown():
+    frame = _frame()
+    assert mt.baseline_of(frame, "rain", metric="balanced_accuracy")[1:] == (
+        "balanced_accuracy", 0.5)
+    html = mt.model_html([mt.ShownModel("m", 1, ("champion",), "balanced_accuracy", 0.8, ())],
+                         "classification", {"balanced_accuracy": 0.5, "f1_macro": 0.4})
+    assert "balanced_accuracy 0.800</span> held out" in html
+    assert "against <span class='hub-model-baseline'>0.500</span>" in html

@@ -256,8 +256,8 @@ def test_an_analysis_that_raises_shows_its_error_and_the_others_fill_in(hub_home
 def test_this_answered_my_question_records_task_done(hub_home):
     dashboard = Dashboard(rich_frame(), user="ann")
     view = dashboard._views["overview"]
-    button = next(b for b in view.children if "hub-answered" in b._dom_classes)
-    button.click()
+    view.footer.click("answered")
+    assert view.footer.on == ["answered"]  # drawn switched on
     events = [e for e in EventStore().events(user="ann") if e.kind == "task_done"]
     assert [(e.tile, e.dashboard) for e in events] == [("overview", dashboard.dashboard_id)]
     assert dashboard.wait(120)
@@ -379,3 +379,37 @@ def test_new_data_is_planned_again(hub_home):
     assert "40" in dashboard._views["overview"]._body.children[0].value
     assert dashboard.wait(120)
     assert dashboard.pending == []
+
+
+def test_a_followed_stream_is_a_live_tile_the_agents_place(hub_home, tmp_path):
+    import time
+
+    from hub_kernel.data.stream import StreamSource
+    from hub_kernel.data.stream.server import DemoStreamServer
+    from widgets.live import LiveTile
+
+    server = DemoStreamServer(rate=200, loop=False, count=50).start()
+    source = StreamSource(server.url, "sensors", store_dir=tmp_path).start()
+    try:
+        dashboard = Dashboard(rich_frame(), streams=[source])
+        live = [v for v in dashboard._views.values() if v.tile.kind == "live"]
+        assert len(live) == 1 and "hub-tile--live" in live[0]._dom_classes
+        assert live[0].tile.title == "Live: sensors"
+        assert any(t["kind"] == "live" for t in dashboard.plan.to_dict()["tiles"])  # hub plan
+        body = live[0]._body.children[0]
+        assert isinstance(body, LiveTile) and body.source is source
+        deadline = time.monotonic() + 20
+        while source.last_seq != 49 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        body.flush()
+        assert body.cds is not None and len(body.cds.data["x"]) == 50
+        assert dashboard.wait(120)
+        # without the stream the same data plans no live tile; a pinned one says why it is empty
+        plain = Dashboard(rich_frame())
+        assert all(v.tile.kind != "live" for v in plain._views.values())
+        assert plain.wait(120)
+        orphan = TileView(live[0].tile, rich_frame(), profile_dataset(rich_frame()))
+        assert orphan.state == "failed" and "follows no stream" in orphan._body.children[0].value
+    finally:
+        source.close()
+        server.stop()

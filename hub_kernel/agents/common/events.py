@@ -139,6 +139,17 @@ class EventStore:
         finally:
             db.close()
 
+    def round_count(self, *, user: str, dashboard: str) -> int:
+        """How many rounds of ``user`` on ``dashboard`` have a reward row."""
+        if not self.path.exists():
+            return 0
+        db = self._connect()
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM rewards WHERE user=? AND dashboard=?",
+                                  (user, dashboard)).fetchone()[0])
+        finally:
+            db.close()
+
     def deliberate_count(self, *, user: str) -> int:
         """How many deliberate interactions (``DELIBERATE_KINDS``) ``user`` has had."""
         return self.count(user=user, kinds=DELIBERATE_KINDS)

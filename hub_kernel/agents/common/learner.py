@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_solve, solve_triangular
+from scipy.linalg import solve_triangular
+from threadpoolctl import threadpool_limits
 
 from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import AgentError
@@ -138,8 +139,11 @@ class TileLearner:
     def _posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean weights and the Cholesky factor of the precision (cached until an update)."""
         if self._cache is None:
-            factor = np.linalg.cholesky(self.precision)  # lower triangular
-            mean = cho_solve((factor, True), self.moment)
+            # one BLAS thread: at this size threads only cost (starting OpenBLAS's pool beside
+            # scikit-learn's OpenMP took 0.2-0.5 s of a dashboard's first paint)
+            with threadpool_limits(1, user_api="blas"):
+                factor = np.linalg.cholesky(self.precision)
+                mean = _lower_solve(factor, self.moment, transposed=True, twice=True)
             self._cache = (mean, factor)
         return self._cache
 
@@ -151,7 +155,8 @@ class TileLearner:
     def sd(self, X: np.ndarray) -> np.ndarray:
         """Posterior standard deviation of the expected reward of each row of ``X``."""
         _, factor = self._posterior()
-        solved = solve_triangular(factor, np.atleast_2d(X).T, lower=True)
+        with threadpool_limits(1, user_api="blas"):
+            solved = _lower_solve(factor, np.atleast_2d(X).T)
         return self.noise * np.sqrt(np.maximum((solved ** 2).sum(axis=0), 1e-12))
 
     def sample_weights(self, rng: np.random.Generator, size: int = 1,
@@ -160,8 +165,9 @@ class TileLearner:
         widens or narrows the draw (the exploration budget)."""
         weights, factor = self._posterior()
         z = rng.standard_normal((self.dimension, size))
-        draws = weights[:, None] + scale * self.noise * solve_triangular(factor.T, z,
-                                                                         lower=False)
+        with threadpool_limits(1, user_api="blas"):
+            draws = weights[:, None] + scale * self.noise * _lower_solve(factor, z,
+                                                                         transposed=True)
         return draws.T
 
     def draw(self, X: np.ndarray, rng: np.random.Generator, size: int = 1,
@@ -299,3 +305,14 @@ class Viewer:
         return tile_attributes(tile, slot=slot, profile_vector=self.profile_vector,
                                column_kinds=self.column_kinds, skill=self.skill,
                                user=self.user)
+
+
+def _lower_solve(factor: np.ndarray, b: np.ndarray, *, transposed: bool = False,
+                 twice: bool = False) -> np.ndarray:
+    """Solve with the lower Cholesky ``factor`` L: ``L x = b``, ``L^T x = b`` (``transposed``)
+    or ``L L^T x = b`` (``twice``), by triangular substitution (much cheaper than a general
+    solve)."""
+    if twice:
+        return solve_triangular(factor, solve_triangular(factor, b, lower=True), lower=True,
+                                trans="T")
+    return solve_triangular(factor, b, lower=True, trans="T" if transposed else "N")

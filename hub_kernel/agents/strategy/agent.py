@@ -38,7 +38,6 @@ from hub_kernel.agents.strategy.bandit import (
     analysis_context,
 )
 from hub_kernel.agents.strategy.tiles import TileChoice, choose_tiles
-from hub_kernel.automl.searcher import search_and_remember
 from hub_kernel.automl.warmstart import AGENT, MetaStore, remember_search, strategy_dir, write_json
 from hub_kernel.exceptions import AgentError, HubError
 
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from hub_kernel.automl.policy import StrategyPolicy
     from hub_kernel.automl.results import SearchResult
     from hub_kernel.data.profile import DatasetProfile
+    from hub_kernel.models.leakage import LeakReport
     from hub_kernel.safety.audit import AuditLog
 
 logger = logging.getLogger("hub_kernel")
@@ -60,6 +60,8 @@ class StrategyReport:
     results: dict[str, Any]  # analysis name -> AnalysisResult
     search: SearchResult | None = None
     run_id: str | None = None
+    #: the columns left out as leaks of the target (None without a target)
+    leaks: LeakReport | None = None
 
     @property
     def shown(self) -> list[str]:
@@ -206,16 +208,46 @@ class StrategyAgent:
                                budget_seconds=budget_seconds, n_rows=profile.n_rows,
                                n_columns=profile.n_columns, measured=measured or {},
                                pinned=pinned, rejected=rejected, grid_columns=n_columns)
-        out = []
+        last = self._last_decisions(key, len(choices))
+        ids: dict[str, int | None] = {}
+        new: list[tuple[str, dict[str, Any]]] = []
         for c in choices:
-            entry = self._record(action=f"{'show' if c.show else 'skip'}:{c.name} for {key}",
-                                 explanation=f"{c.tile.title}: {c.why}",
-                                 propensity=c.propensity, expected_reward=c.value,
-                                 observation={"analysis": c.name, "sd": round(c.sd, 4),
-                                              "seconds": round(c.seconds, 3),
-                                              "epsilon": round(epsilon, 4)})
-            out.append(dataclasses.replace(c, decision_id=getattr(entry, "id", None)))
-        return out
+            action = f"{'show' if c.show else 'skip'}:{c.name} for {key}"
+            explanation = f"{c.tile.title}: {c.why}"
+            before = last.get(c.name)
+            if before is not None and (before.action, before.explanation, before.propensity) == (
+                    action, explanation, c.propensity):
+                ids[c.name] = before.id  # the same decision as last time: not repeated
+            else:
+                new.append((c.name, dict(
+                    agent=AGENT, mode=self.mode, action=action, explanation=explanation,
+                    propensity=c.propensity, expected_reward=c.value,
+                    observation={"analysis": c.name, "sd": round(c.sd, 4),
+                                 "seconds": round(c.seconds, 3), "epsilon": round(epsilon, 4)})))
+        log = self._audit_log()
+        if new and log is not None:
+            try:  # one transaction for the plan's decisions
+                entries = log.record_many([d for _, d in new])
+                ids.update({name: e.id for (name, _), e in zip(new, entries, strict=True)})
+            except HubError as exc:
+                logger.error("could not write the strategy decisions to the audit log: %s", exc)
+        return [dataclasses.replace(c, decision_id=ids.get(c.name)) for c in choices]
+
+    def _last_decisions(self, key: str, n: int) -> dict[str, Any]:
+        """Per analysis, the newest audit row of the strategy agent's ``show:``/``skip:``
+        decisions about ``key`` (among its newest ``4 n`` rows about it)."""
+        log = self._audit_log()
+        if log is None or n == 0:
+            return {}
+        try:
+            rows = log.entries(agent=AGENT, action=f" for {key}", limit=4 * n)
+        except HubError:
+            return {}
+        last: dict[str, Any] = {}
+        for row in rows:
+            if row.action.endswith(f" for {key}") and row.action.startswith(("show:", "skip:")):
+                last[row.action.partition(":")[2].removesuffix(f" for {key}")] = row
+        return last
 
     def feedback(self, profile: DatasetProfile, analysis: str, signal: str | float,
                  target: str | None = None, *, save: bool = True) -> float:
@@ -238,12 +270,18 @@ class StrategyAgent:
     def analyze(self, frame: pd.DataFrame, target: str | None = None, *,
                 names: Sequence[str] | None = None, budget: float = 10.0,
                 n_jobs: int | None = None, track: bool = True, name: str = "dataset",
-                profile: DatasetProfile | None = None, explore: bool = True) -> StrategyReport:
+                profile: DatasetProfile | None = None, explore: bool = True,
+                metric: str | None = None, keep_columns: Sequence[str] = ()
+                ) -> StrategyReport:
         """Choose analyses for ``frame`` (or run ``names``), run them, and with a ``target``
         search model pipelines for ``budget`` seconds: one call for a notebook cell.
 
-        ``track`` logs the search (child run per configuration) and the choices to MLflow.
-        A named analysis that does not apply raises ``AnalysisError``.
+        With a target, the columns that leak it are left out of the search and the analyses
+        (``models.leakage``; ``report.leaks`` names them) unless named in ``keep_columns``;
+        ``metric`` is the scikit-learn scorer the model is judged by (default: one that fits
+        the target, ``models.metrics.default_metric``). ``track`` logs the search (child run
+        per configuration) and the choices to MLflow. A named analysis that does not apply
+        raises ``AnalysisError``; a metric that does not suit the target, ``ModelError``.
         """
         from hub_kernel.analyses import AnalysisError, AnalysisRequestError, run_analyses
         from hub_kernel.data.profile import profile_dataset, text_columns
@@ -252,6 +290,7 @@ class StrategyAgent:
         if target is not None and target not in frame.columns:
             raise AnalysisRequestError(f"no column {target!r} in the data; columns: "
                                        f"{', '.join(map(str, frame.columns[:20]))}")
+        leaks = self._check_target(frame, target, metric, keep_columns)
         profile = profile if profile is not None else profile_dataset(frame)
         asked = list(names) if names is not None else None
         choices = self.choose_analyses(profile, target, names=asked,
@@ -262,16 +301,39 @@ class StrategyAgent:
                 raise AnalysisError(refused[0].name, f"does not apply to {name}: "
                                     + refused[0].explanation.removeprefix("skipped: "))
         chosen = asked if asked is not None else [c.name for c in choices if c.show]
-        params: dict[str, dict[str, Any]] = {"supervised_model": {
-            "budget": budget, "track": track, "searcher": self.search, "name": name,
-            "n_jobs": n_jobs}}
+        params: dict[str, dict[str, Any]] = {
+            "supervised_model": {"budget": budget, "track": track, "searcher": self.search,
+                                 "name": name, "n_jobs": n_jobs, "metric": metric,
+                                 "keep_columns": tuple(keep_columns)},
+            "feature_importance": {"metric": metric, "leaks": leaks}}
         results = run_analyses(frame, profile, names=chosen, target=target, params=params,
                                errors="skip")
         search = results["supervised_model"].artifacts.get("search") \
             if "supervised_model" in results else None
         run_id = log_choices(choices, dataset=name, run_id=search.parent_run_id
                              if search is not None else None) if track else None
-        return StrategyReport(choices, results, search, run_id)
+        return StrategyReport(choices, results, search, run_id, leaks)
+
+    @staticmethod
+    def _check_target(frame: pd.DataFrame, target: str | None, metric: str | None,
+                      keep_columns: Sequence[str]) -> LeakReport | None:
+        """Before any work: the metric suits the target, and the leaks of the target."""
+        from hub_kernel.models.features import infer_task
+        from hub_kernel.models.leakage import find_leaks
+        from hub_kernel.models.metrics import check_metric
+
+        if target is None:
+            if metric is not None:
+                check_metric(metric)
+            if keep_columns:
+                raise AgentError("keep_columns keeps columns that leak a target: name the "
+                                 "target too")
+            return None
+        labels = frame[target].dropna()
+        task = infer_task(labels)
+        if metric is not None:
+            check_metric(metric, task, labels.nunique() if task == "classification" else None)
+        return find_leaks(frame, target, task, keep_columns)
 
     # the design's agent contract, for the analysis decision: observation = context vector,
     # action = index of an analysis in ``analysis_names()``
@@ -319,6 +381,9 @@ class StrategyAgent:
                exclude: Sequence[str] = (), **kwargs: Any) -> SearchResult:
         """Search pipelines for ``y`` from ``X`` within ``budget`` seconds, warm-started from
         similar datasets; what it learns is remembered for the next dataset."""
+        # imported here: it loads scikit-learn, which a dashboard's plan does not need
+        from hub_kernel.automl.searcher import search_and_remember
+
         return search_and_remember(
             X, y, store=self.meta, policy=self.policy() if use_policy else None,
             audit=self._audit_log() or None, seed=self.seed or 0, budget=budget, name=name,

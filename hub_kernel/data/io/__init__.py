@@ -10,7 +10,11 @@ JSON, text -> CSV), and reads from a path, from bytes or from an http(s) URL.
 
 Every failure a user can cause is a ``DataError`` whose message names the file (or URL, or the
 ``name=`` given with bytes) and the reason; limits from ``core.config`` are enforced before
-input is expanded in memory (file size, uncompressed size of a workbook, JSON depth, columns).
+input is expanded in memory (file size, uncompressed size of a workbook, JSON depth, columns,
+and the memory one ingest may take, ``HUB_INGEST_MEMORY_BYTES``, estimated by each format from
+what the file declares: see ``budget``). URL downloads refuse private, loopback and link-local
+hosts on every hop unless ``HUB_URL_ALLOW_PRIVATE``, and are bounded in size and overall time
+(see ``download``).
 Duplicate column names are made unique (``a``, ``a.1``), blank ones become ``Unnamed: i``; both
 are recorded. Column names are kept literally (``<script>`` stays text; escaping is the
 renderer's job). What was read is recorded in ``frame.attrs["hub_source"]``: format, source,
@@ -18,7 +22,7 @@ encoding, delimiter, sheet, rows, columns, renamed columns, warnings.
 
 Modules: ``base`` (``SourceInput``, ``Source``), ``registry``, ``read`` (``read_table``,
 ``list_sheets``, ``load_dataset``), one per format (``csv`` with ``csv_detect``, ``csv_stream``
-and ``csv_frame``; ``excel``; ``json``; ``parquet``), ``download`` and ``dates``.
+and ``csv_frame``; ``excel``; ``json``; ``parquet``), ``budget``, ``download`` and ``dates``.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from hub_kernel.data.io.base import (
     current_settings,
     unique_names,
 )
+from hub_kernel.data.io.budget import check_memory, count, frame_bytes
 from hub_kernel.data.io.csv_detect import (
     FALLBACK_ENCODINGS,
     Encoding,
@@ -192,6 +193,7 @@ class _CsvRead:
             else:
                 slices = mapped_slices(mapped, self.encoding.bom, capacity, quoted_newlines)
             first = self._header(slices)
+            self._check_budget(head)
             self.info["encoding"] = self.encoding.codec
             if self.encoding.bom:
                 self.info["encoding"] += "-sig" if self.encoding.codec == "utf-8" else ""
@@ -209,6 +211,7 @@ class _CsvRead:
                 if table is not None and table.num_rows:
                     builder.add(table, len(data))
                 del table
+                self._check_projected(builder.rows, offset + len(data))
                 done = raw.tell() if raw else self.encoding.bom + offset + len(data)
                 self.progress.set(done)
             frame = builder.finish()
@@ -216,6 +219,37 @@ class _CsvRead:
         if not builder.rows:
             self.info.setdefault("warnings", []).append("no data rows: the file has only a header")
         return frame
+
+    def _check_budget(self, head: bytes) -> None:
+        """Refuse a file whose header and line length say it would not fit the memory budget.
+
+        The rows are estimated from the lines after the header in the first ``head`` bytes; a
+        cell costs at most its value's bytes (counted once: the file's size) beyond its slot.
+        """
+        size, columns = self.source.size, len(self.names)
+        body = head[head.find(b"\n") + 1 :] if b"\n" in head else b""
+        lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
+        sampled_all = len(head) < SNIFF_BYTES
+        rows = lines if sampled_all else -(-size * max(lines, 1) // max(len(body), 1))
+        check_memory(
+            self.source,
+            frame_bytes(rows, columns) + size,
+            f"{columns:,} columns × about {count(rows, 'row')}",
+        )
+
+    def _check_projected(self, rows: int, done: int) -> None:
+        """Refuse once the rows read so far, projected to the whole file, exceed the budget
+        (the first lines may be longer than the rest)."""
+        if not rows or done <= 0:
+            return
+        size, columns = self.source.size, len(self.names)
+        projected = rows * size // done
+        check_memory(
+            self.source,
+            frame_bytes(projected, columns) + size,
+            f"{columns:,} columns × about {count(projected, 'row')}, projected from the "
+            f"{count(rows, 'row')} read so far",
+        )
 
     def _check_quotes(self, offset: int, data: memoryview) -> None:
         """Refuse a quoted value never closed (it would swallow the rest of the file)."""

@@ -22,6 +22,7 @@ from hub_kernel.data.io.base import (
     check_columns,
     current_settings,
 )
+from hub_kernel.data.io.budget import check_memory, count, frame_bytes, json_parse_bytes
 from hub_kernel.data.io.progress import Progress
 from hub_kernel.exceptions import UnknownOptionError
 
@@ -85,8 +86,41 @@ class _Constants:
             )
 
 
-def _records_frame(source: SourceInput, records: list[dict[str, Any]]) -> pd.DataFrame:
-    check_columns(source, max((len(r) for r in records[:100]), default=0))
+def _flat_keys(record: dict[str, Any], keys: set[str], prefix: str = "") -> None:
+    """Add the column names ``json_normalize`` makes of ``record`` (``a.b`` for nesting)."""
+    if not prefix and not any(type(value) is dict for value in record.values()):
+        keys.update(record)  # a flat record: its keys are its columns
+        return
+    for key, value in record.items():
+        if isinstance(value, dict) and value:
+            _flat_keys(value, keys, f"{prefix}{key}.")
+        else:
+            keys.add(f"{prefix}{key}")
+
+
+def _check_records(
+    source: SourceInput, rows: int, keys: set[str], parsed: int, where: str = ""
+) -> None:
+    """Refuse records whose columns (the union of their keys) exceed a limit or the budget."""
+    check_columns(source, len(keys))
+    check_memory(
+        source,
+        parsed + frame_bytes(rows, len(keys)),
+        f"{where}{count(rows, 'record')} × {count(len(keys), 'distinct key')}",
+    )
+
+
+def _records_frame(
+    source: SourceInput, records: list[dict[str, Any]], parsed: int,
+    keys: set[str] | None = None,
+) -> pd.DataFrame:
+    """The frame of ``records`` (``parsed``: bytes their parsing took; ``keys``: their union
+    of flattened keys, if known), once their columns passed the limits and the budget."""
+    if keys is None:
+        keys = set()
+        for record in records:
+            _flat_keys(record, keys)
+    _check_records(source, len(records), keys, parsed)
     frame = pd.json_normalize(records, sep=".")
     check_columns(source, frame.shape[1])
     return frame
@@ -126,6 +160,10 @@ class JsonSource(Source):
             raise UnknownOptionError(f"unknown JSON option(s): {', '.join(sorted(options))}")
         data = source.read_bytes()
         _check_depth(source, data)
+        parsed = json_parse_bytes(data)
+        check_memory(
+            source, parsed, f"the Python objects parsing {len(data):,} bytes of JSON makes"
+        )
         constants = _Constants()
         try:
             value = json.loads(data, parse_constant=constants)
@@ -157,7 +195,7 @@ class JsonSource(Source):
                 raise source.error(
                     f"record {index} is {_type_name(record)}, not an object (a record)"
                 )
-        frame = _records_frame(source, value)
+        frame = _records_frame(source, value, parsed)
         constants.report(info, source)
         frame.attrs["hub_source"] = info
         return frame
@@ -199,7 +237,8 @@ class JsonLinesSource(Source):
         limit = current_settings().max_json_depth
         constants = _Constants()
         records: list[dict[str, Any]] = []
-        position = 0
+        keys: set[str] = set()
+        position = parsed = 0
         with source.open() as raw, Progress(source.size, source.label, progress) as bar:
             handle = io.BufferedReader(raw, 1 << 20) if isinstance(raw, io.RawIOBase) else raw
             for number, line in enumerate(handle, start=1):
@@ -224,11 +263,15 @@ class JsonLinesSource(Source):
                         f"{_type_name(record)}"
                     )
                 records.append(record)
+                _flat_keys(record, keys)
+                parsed += json_parse_bytes(line)
+                if number % 1_000 == 0:  # refused as the records come, not once all are in
+                    _check_records(source, len(records), keys, parsed, f"by line {number:,}: ")
                 if number % 10_000 == 0:
                     bar.set(position)
         if not records:
             raise source.error("holds no records (only blank lines)")
-        frame = _records_frame(source, records)
+        frame = _records_frame(source, records, parsed, keys)
         info: dict[str, Any] = {"format": self.name}
         constants.report(info, source)
         frame.attrs["hub_source"] = info

@@ -13,6 +13,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from hub_kernel.core.sqlite import connect, connect_readonly
 from hub_kernel.data.stream.quality import Row, SeqState
 from hub_kernel.exceptions import HubError, StreamError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # whole name: fullmatch
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, seq INTEGER UNIQUE, "
     "received REAL NOT NULL, data TEXT NOT NULL);"
@@ -47,25 +48,51 @@ class StreamStore:
                 "HUB_HOME is writable or delete the damaged file",
             ) from exc.__cause__
 
-    def load(self, window_rows: int) -> tuple[int, SeqState, list[Row], dict[str, Any], float]:
-        """Row count, sequence state, the last ``window_rows`` rows, metadata, last receive time."""
+    def load(
+        self, window_rows: int, window_bytes: int, max_gaps: int | None = None
+    ) -> tuple[int, SeqState, list[tuple[Row, int]], dict[str, Any], float]:
+        """Row count, sequence state (at most ``max_gaps`` gap ranges in memory, all counted),
+        the newest rows that fit ``window_rows`` and ``window_bytes`` with their JSON sizes,
+        metadata and the last receive time."""
         db = self._db
         count = db.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
         first, last = db.execute("SELECT MIN(seq), MAX(seq) FROM rows").fetchone()
-        gaps = [
-            list(g)
-            for g in db.execute(
-                "SELECT seq + 1, nxt - 1 FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS nxt "
-                "FROM rows WHERE seq IS NOT NULL) WHERE nxt > seq + 1 ORDER BY seq"
-            )
-        ]
-        recent = db.execute(
+        gap_count = missing = 0
+        keep = None if max_gaps is None else max_gaps + 1  # one more: it sets the floor
+        newest: deque[list[int]] = deque(maxlen=keep)
+        for start, end in db.execute(  # a cursor: O(max_gaps) memory however many gaps
+            "SELECT seq + 1, nxt - 1 FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS nxt "
+            "FROM rows WHERE seq IS NOT NULL) WHERE nxt > seq + 1 ORDER BY seq"
+        ):
+            gap_count += 1
+            missing += end - start + 1
+            newest.append([start, end])
+        gaps = list(newest)
+        floor = None
+        if max_gaps is not None and len(gaps) > max_gaps:
+            floor = gaps.pop(0)[1] + 1
+        window: list[tuple[Row, int]] = []
+        held = 0
+        received = 0.0
+        for data, at in db.execute(
             "SELECT data, received FROM rows ORDER BY id DESC LIMIT ?", (window_rows,)
-        ).fetchall()
-        window = [json.loads(data) for data, _ in reversed(recent)]
+        ):
+            if held + len(data) > window_bytes:
+                break
+            received = received or at
+            held += len(data)
+            window.append((json.loads(data), len(data)))
+        window.reverse()
+        if not received:
+            row = db.execute("SELECT received FROM rows ORDER BY id DESC LIMIT 1").fetchone()
+            received = row[0] if row else 0.0
         meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
-        received = recent[0][1] if recent else 0.0
-        return count, SeqState(first, last, gaps), window, meta, received
+        seqs = SeqState(first, last, gaps, max_gaps, floor, gap_count, missing)
+        return count, seqs, window, meta, received
+
+    def has_seq(self, seq: int) -> bool:
+        """Whether a row with sequence number ``seq`` is stored (an index lookup)."""
+        return self._db.execute("SELECT 1 FROM rows WHERE seq = ?", (seq,)).fetchone() is not None
 
     def append(self, rows: list[tuple[int | None, float, str]], meta: dict[str, Any]) -> None:
         """Commit ``(seq, received, json)`` rows and metadata in one transaction."""
@@ -104,7 +131,7 @@ class StreamStore:
 
 def store_path(name: str, store_dir: str | Path | None = None) -> Path:
     """Where the rows of stream ``name`` are stored."""
-    if not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise StreamError(
             name,
             "a stream name may hold only letters, digits, '_', '.' and '-' "

@@ -236,9 +236,8 @@ def log_ab_result(result: ABResult, model_name: str, champion_version: str | int
     result is also stored as the artifact ``ab_result.json``.
     """
     from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
 
-    from hub_kernel.models.tracking import ensure_experiment
+    from hub_kernel.models.tracking import ensure_experiment, mlflow_client
 
     settings = get_settings()
     uri = tracking_uri or settings.tracking_uri
@@ -246,7 +245,7 @@ def log_ab_result(result: ABResult, model_name: str, champion_version: str | int
         settings.ensure_home()
     name = f"{EXPERIMENT_PREFIX}{model_name}"
     try:
-        client = MlflowClient(tracking_uri=uri)
+        client = mlflow_client(uri)
         experiment_id = ensure_experiment(
             client, name, tracking_uri=uri, artifacts_dir=settings.artifacts_dir,
             tags={"hub.kind": "ab_test", "hub.model_name": model_name})

@@ -3,7 +3,8 @@
 ``retrain_all`` walks the non-archived models; for each it finds the dataset recorded at
 training time (catalog name, else id), loads its newest batch, asks the policy whether to
 retrain (``should_retrain``), trains a new version (it becomes the challenger) with the same
-target, features, task and estimator settings, then hands the result to the policy
+target, features, task and estimator settings (a version the strategy search chose is searched
+again within its stored budget, starting from what won), then hands the result to the policy
 (``after_retrain``: where a drift/decay trigger or an A/B gate that calls
 ``ModelRegistry.promote`` plugs in). One model's failure is reported, never raised.
 """
@@ -70,7 +71,7 @@ class Trainer(Protocol):
     async def train_model(
         self, model_name: str, X: Any, y: Any, model_type: ModelType = "auto",
         estimator: Any = None, params: Any = None, dataset_id: str | None = None,
-        tags: Any = None, sensitive: Any = None,
+        tags: Any = None, sensitive: Any = None, budget: float | None = None,
     ) -> TrainResult: ...
 
 
@@ -108,8 +109,12 @@ def _training_record(registry: ModelRegistry, run_id: str | None) -> dict[str, A
 def _base_estimator(registry: ModelRegistry, name: str, version: int) -> Any:
     from sklearn.base import clone
 
+    from hub_kernel.models.blend import Blend
+
     try:
         pipeline = registry.load_model(name, version=version)
+        if isinstance(pipeline, Blend):  # pipelines with their own preprocessing: kept whole
+            return clone(pipeline)
         return clone(pipeline.named_steps["model"])
     except Exception as exc:  # fall back to the default estimator of the task
         logger.warning("estimator of %s v%s not reusable (%s); using the default", name,
@@ -117,8 +122,19 @@ def _base_estimator(registry: ModelRegistry, name: str, version: int) -> Any:
         return None
 
 
-async def _retrain_one(trainer: Trainer, policy: RetrainPolicy,
-                       summary: ModelSummary) -> RetrainOutcome:
+def _search_budget(base: VersionInfo) -> float | None:
+    """The search budget of a version the strategy search chose (None: it was not searched)."""
+    text = base.tags.get("hub.search_budget")
+    try:
+        budget = float(text) if text else None
+    except ValueError:
+        logger.warning("v%s has an unreadable hub.search_budget %r", base.version, text)
+        return None
+    return budget if budget is not None and budget > 0 else None
+
+
+async def _retrain_one(trainer: Trainer, policy: RetrainPolicy, summary: ModelSummary,
+                       default_budget: float | None = None) -> RetrainOutcome:
     from hub_kernel.data.catalog import Catalog
 
     name = summary.name
@@ -130,8 +146,8 @@ async def _retrain_one(trainer: Trainer, policy: RetrainPolicy,
     record = _training_record(registry, base.run_id)
     dataset_key = base.dataset_name or base.dataset_id
     if not dataset_key:
-        return RetrainOutcome(name, "skipped",
-                              "no dataset recorded (trained from an in-memory table)")
+        return RetrainOutcome(name, "skipped", "no dataset recorded (trained from an "
+                              "in-memory table the catalog could not store)")
     catalog = Catalog()
     dataset = catalog.get(dataset_key)
     frame = catalog.load(dataset.id)
@@ -154,10 +170,12 @@ async def _retrain_one(trainer: Trainer, policy: RetrainPolicy,
                        missing)
     if not features:
         features = [c for c in frame.columns if c != target]
+    budget = _search_budget(base) or default_budget
     result = await trainer.train_model(
         name, frame[features], frame[target],
         model_type=base.task if base.task in ("classification", "regression") else "auto",  # type: ignore[arg-type]
-        estimator=_base_estimator(registry, name, base.version), dataset_id=dataset.id,
+        estimator=None if budget else _base_estimator(registry, name, base.version),
+        dataset_id=dataset.id, budget=budget,
         tags={"hub.trigger": decision.reason[:500], "hub.retrained_from": str(base.version)},
     )
     note = policy.after_retrain(result, context)
@@ -166,9 +184,10 @@ async def _retrain_one(trainer: Trainer, policy: RetrainPolicy,
 
 async def retrain_all(
     trainer: Trainer, *, policy: RetrainPolicy | None = None,
-    names: list[str] | None = None,
+    names: list[str] | None = None, budget: float | None = None,
 ) -> list[RetrainOutcome]:
-    """Retrain the non-archived models (or ``names``); see the module docstring."""
+    """Retrain the non-archived models (or ``names``); see the module docstring. ``budget``
+    searches the models without a stored search budget too."""
     policy = policy or AlwaysRetrain()
     registry = trainer.registry
     try:
@@ -185,7 +204,7 @@ async def retrain_all(
     outcomes = []
     for summary in models:
         try:
-            outcome = await _retrain_one(trainer, policy, summary)
+            outcome = await _retrain_one(trainer, policy, summary, budget)
         except HubError as exc:
             outcome = RetrainOutcome(summary.name, "failed", str(exc))
         except Exception as exc:  # a policy hook or a store fault: report, go on

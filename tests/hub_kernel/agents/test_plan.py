@@ -220,3 +220,35 @@ def test_a_decision_the_budget_forces_is_logged_as_near_certain_not_as_a_rare_ev
     rows = [e for e in AuditLog().entries(agent="strategy") if "budget" in e.explanation]
     assert rows and not analyses(plan)
     assert all(e.propensity > 0.9 for e in rows)
+
+
+def test_a_page_opened_twice_shows_the_same_plan_until_something_was_learned(hub_home):
+    Controls().set_mode("assisted")
+    frame = no_dates()
+    profile, dashboard = profile_dataset(frame), dashboard_id(frame)
+    controller = MetaController()
+    first = controller.plan(profile, user="ann", dashboard=dashboard)
+    session = controller.open(first.layout, user="ann", dashboard=dashboard, profile=profile)
+    again = controller.plan(profile, user="ann", dashboard=dashboard)
+    # exploration draws the same while ann taught nothing: no change, nothing to approve
+    assert again.layout.ids == first.layout.ids and again.proposed is None
+    before = controller.plan_seed("ann", dashboard)
+    session.interact(first.layout.ids[0], "thumbs_up")
+    assert controller.plan_seed("ann", dashboard) != before
+    assert controller.plan_seed("bob", dashboard) != controller.plan_seed("ann", dashboard)
+
+
+def test_a_plan_repeated_unchanged_is_not_audited_again(hub_home):
+    frame = no_dates()
+    profile, dashboard = profile_dataset(frame), dashboard_id(frame)
+    controller = MetaController()
+    first = controller.plan(profile, user="ann", dashboard=dashboard)
+    rows = len(AuditLog().entries(agent="strategy"))
+    design = len(AuditLog().entries(agent=controller.agent.name))
+    again = controller.plan(profile, user="ann", dashboard=dashboard)
+    assert len(AuditLog().entries(agent="strategy")) == rows  # the same decisions, not repeated
+    assert len(AuditLog().entries(agent=controller.agent.name)) == design
+    ids = {t.id: p.decision_id for t, p in ((t, first.tiles[t.id]) for t in first.layout)}
+    assert all(again.tiles[t].decision_id == ids[t] for t in ids if t.startswith("an-"))
+    controller.plan(profile, user="bob", dashboard=dashboard)  # another viewer: decided anew
+    assert len(AuditLog().entries(agent="strategy")) > rows

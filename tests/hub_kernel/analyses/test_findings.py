@@ -116,8 +116,16 @@ def test_a_feature_that_is_the_targets_own_transform_is_no_key_finding():
     y = 3 * x + rng.normal(size=300)
     frame = pd.DataFrame({"x": x, "y": y, "y_cents": 100 * y, "noise": rng.normal(size=300)})
     result = get("feature_importance").run(frame, target="y")
-    assert any("y_cents" in c and "transform of the target" in c for c in result.caveats)
+    # the leakage guard leaves it out of the model, and says so
+    assert any("y_cents was left out as a leak of y: a monotone transform" in c
+               for c in result.caveats)
+    assert "y_cents" not in set(result.table["feature"])
+    assert result.value("importance.top_feature") == "x"
     assert all("y_cents" not in f.columns for f in key_findings(result, None))
+    # kept on purpose, it is still no key finding
+    kept = get("feature_importance").run(frame, target="y", keep_columns=["y_cents"])
+    assert any("y_cents" in c and "transform of the target" in c for c in kept.caveats)
+    assert all("y_cents" not in f.columns for f in key_findings(kept, None))
 
 
 def test_means_of_ids_and_years_in_segments_and_clusters_have_no_separator():

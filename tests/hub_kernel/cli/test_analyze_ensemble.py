@@ -48,3 +48,21 @@ def test_members_are_ranked_as_in_the_leaderboard():
     board = result.leaderboard(2, members=True)
     assert board["evaluation"].tolist() == [2, 6, 3]
     assert "#2 (rank 1)" in result.summary()
+
+
+def test_when_nothing_beats_the_baseline_the_answer_is_the_baseline(monkeypatch):
+    import dataclasses
+
+    from hub_kernel.cli import analyze
+
+    console = Console(record=True, width=200)
+    monkeypatch.setattr(analyze, "console", console)
+    result = dataclasses.replace(_result(), beats_baseline=False, ensemble=[],
+                                 ensemble_score=None, chance_score=0.55)
+    analyze._print_search(result)
+    out = console.export_text()
+    assert ("no model beats the baseline: accuracy 0.5000 for always predicting the most "
+            "common class (0.5500 for guessing classes at random in their proportions); the "
+            "best configuration, hgb(learning_rate=0.2), scores 0.9100")\
+        in " ".join(out.split())
+    assert "best model:" not in out and "final model:" not in out

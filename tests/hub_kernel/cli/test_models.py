@@ -146,3 +146,81 @@ def test_fairness_and_explanations_from_the_command_line(models_home):
     out = _ok("models", "explain", "loans", "loans-new.csv", "--repeats", "2")
     assert "permutation importance (drop in accuracy when the column is shuffled)" in out
     assert "drives the model most" in out and "sex" in out and "x" in out
+
+
+@pytest.mark.slow
+def test_train_with_a_budget_registers_the_winner_of_the_search(models_home, make_mixed):
+    path = models_home / "customers.csv"
+    make_mixed(120).to_csv(path, index=False)
+
+    out = _ok("train", str(path), "--target", "label", "--budget", "3", "--cv", "3")
+    assert "search winner:" in out and "leaderboard" in out
+    winner = next(line for line in out.splitlines() if line.startswith("search winner:"))
+    assert "customers-label" in out and "version 1" in out
+
+    listed = _ok("models", "list")
+    assert "customers-label" in listed and "f1_macro" in listed
+    from hub_kernel.models.registry import ModelRegistry
+
+    version = ModelRegistry().get_model_info("customers-label").version(1)
+    assert version.tags["hub.search_winner"] in winner.replace("\n", "")
+    shown = _ok("models", "show", "customers-label")
+    assert "v1 searched 3.0 s: winner" in shown
+    refused = _invoke("train", str(path), "--target", "label", "--budget", "0")
+    assert refused.exit_code == 2 and "--budget" in refused.output
+
+
+@pytest.mark.slow
+def test_train_names_a_leaked_column_leaves_it_out_and_registers_the_searchs_winner(
+        models_home):
+    """Issue 16's "done when": `hub train FILE --target T --budget 10` on data with a leaked
+    column names the leak, leaves it out and registers the winner of the search."""
+    import numpy as np
+    import pandas as pd
+
+    from hub_kernel.models.registry import ModelRegistry
+
+    rng = np.random.default_rng(0)
+    n = 300
+    size = rng.uniform(20, 200, n)
+    rooms = rng.integers(1, 6, n)
+    price = 1000 * size + 5000 * rooms + rng.normal(0, 20000, n)
+    pd.DataFrame({"size": size, "rooms": rooms, "log_price": np.log(np.abs(price) + 1),
+                  "price": price}).to_csv(models_home / "houses.csv", index=False)
+
+    out = _ok("train", str(models_home / "houses.csv"), "--target", "price", "--budget", "3",
+              "--cv", "3")
+    assert "left out: log_price — a monotone transform of price" in out
+    assert "--keep-column log_price" in out and "search winner:" in out
+    assert "baseline (always predicting the mean)" in out
+    version = ModelRegistry().get_model_info("houses-price").version(1)
+    assert "log_price" in version.tags["hub.leaks_excluded"]
+    trained_on = ModelRegistry().client.get_run(version.run_id).data.tags["hub.features"]
+    assert "log_price" not in trained_on and "size" in trained_on
+    kept = _ok("train", str(models_home / "houses.csv"), "--target", "price", "--cv", "3",
+               "--keep-column", "log_price")
+    assert "kept on request: log_price" in kept
+    again = ModelRegistry().get_model_info("houses-price").version(2)
+    assert "log_price" in ModelRegistry().client.get_run(again.run_id).data.tags["hub.features"]
+
+
+def test_a_rare_class_is_judged_by_balanced_accuracy_beside_its_baseline(models_home):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    n = 400
+    x = rng.normal(0, 1, n)
+    frame = pd.DataFrame({"x": x, "noise": rng.normal(0, 1, n),
+                          "fraud": (x + rng.normal(0, 0.3, n)) > 1.9})
+    assert 0.01 < frame["fraud"].mean() < 0.05
+    frame.to_csv(models_home / "payments.csv", index=False)
+    out = _ok("train", str(models_home / "payments.csv"), "--target", "fraud", "--cv", "3")
+    assert "balanced_accuracy (primary)" in out
+    assert "baseline (always predicting the most common class)" in out and "0.5000" in out
+    named = _ok("train", str(models_home / "payments.csv"), "--target", "fraud", "--cv", "3",
+                "--metric", "roc_auc")
+    assert "roc_auc (primary)" in named
+    refused = _invoke("train", str(models_home / "payments.csv"), "--target", "fraud",
+                      "--metric", "accuracyy")
+    assert refused.exit_code == 1 and "accuracy" in refused.output

@@ -107,8 +107,10 @@ def test_unknown_dataset_and_damaged_entries(catalog):
 
 
 @pytest.fixture
-def http_server(tmp_path):
-    """A real HTTP server on loopback serving tmp_path/www."""
+def http_server(tmp_path, limits):
+    """A real HTTP server on loopback serving tmp_path/www (HUB_URL_ALLOW_PRIVATE lets these
+    tests reach it)."""
+    limits(url_allow_private=1)
     import functools
     import http.server
     import threading

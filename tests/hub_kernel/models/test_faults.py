@@ -67,12 +67,14 @@ class Exploding(ClassifierMixin, BaseEstimator):
 def test_bad_input_is_one_model_error_and_stores_nothing(trainer, frame, kwargs, message):
     with pytest.raises(ModelError, match=message):
         trainer.train_model_sync("bad", frame, "y", **kwargs)
-    assert trainer.list_models(include_archived=True) == []
+    assert trainer.list_models_sync(include_archived=True) == []
 
 
 def test_invalid_names_and_params_are_refused(trainer, mixed):
     with pytest.raises(ModelError, match="invalid model name"):
         trainer.train_model_sync("no spaces/allowed", mixed, "label")
+    with pytest.raises(ModelError, match="invalid model name"):  # "$" alone would pass it
+        trainer.train_model_sync("alice\n", mixed, "label")
     with pytest.raises(ModelError, match="invalid estimator params"):
         trainer.train_model_sync("ok", mixed, "label", params={"no_such_param": 1})
     with pytest.raises(ModelError, match="not a scikit-learn estimator"):
@@ -81,7 +83,7 @@ def test_invalid_names_and_params_are_refused(trainer, mixed):
 
 def test_all_nan_feature_is_dropped_with_a_note_and_rare_classes_reduce_folds(trainer):
     frame = pd.DataFrame({
-        "x": np.arange(40, dtype=float), "gone": np.nan,
+        "x": np.random.default_rng(0).normal(size=40), "gone": np.nan,
         "y": ["a"] * 19 + ["b"] * 19 + ["c"] * 2,
     })
     result = trainer.train_model_sync("nan", frame, "y", params=FAST)
@@ -98,7 +100,7 @@ def test_a_failing_fit_marks_the_run_failed_and_registers_nothing(trainer, mixed
     [run] = _runs()
     assert run.info.status == "FAILED"
     assert "out of memory" in run.data.tags["hub.error"]
-    assert trainer.list_models(include_archived=True) == []
+    assert trainer.list_models_sync(include_archived=True) == []
 
 
 def test_a_failing_model_upload_registers_nothing(trainer, mixed, monkeypatch):
@@ -111,7 +113,7 @@ def test_a_failing_model_upload_registers_nothing(trainer, mixed, monkeypatch):
     with pytest.raises(ModelError, match="disk full"):
         trainer.train_model_sync("upload", mixed, "label", params=FAST)
     assert [r.info.status for r in _runs()] == ["FAILED"]
-    assert trainer.list_models(include_archived=True) == []
+    assert trainer.list_models_sync(include_archived=True) == []
 
 
 @pytest.mark.slow
@@ -127,7 +129,7 @@ def test_a_failure_after_the_version_is_created_removes_it(trainer, mixed, monke
     with pytest.raises(ModelError, match="store went away"):
         trainer.train_model_sync("half", mixed, "label", params=FAST)
     monkeypatch.undo()
-    info = trainer.get_model_info("half")
+    info = trainer.get_model_info_sync("half")
     assert [v.version for v in info.versions] == [first.version]
     assert info.champion == first.version
     assert sorted(r.info.status for r in _runs()) == ["FAILED", "FINISHED"]
@@ -238,9 +240,9 @@ def test_a_training_killed_midway_leaves_the_registry_consistent(
             proc.wait()
 
     # readers work, and every registered version is complete and loadable
-    [summary] = trainer.list_models()
+    [summary] = trainer.list_models_sync()
     assert summary.champion == first.version
-    info = trainer.get_model_info("weather")
+    info = trainer.get_model_info_sync("weather")
     for version in info.versions:
         assert version.status == "READY"
         model = trainer.load_model("weather", version=version.version)

