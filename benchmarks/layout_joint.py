@@ -29,13 +29,37 @@ analyses, so that its choices apply as the other policies' do); VW ``--cb_explor
 decision per slot over the remaining candidates (features: the tile attributes hub's learner
 sees, ``hub_kernel.agents.common.learner.tile_attributes`` without the viewer-crossed ones,
 which VW builds itself with ``-q UA``; shared: viewer, stated skill, dataset profile, slot),
-cost = -(the tile's reward from the viewer's events, with the same per-event rewards as hub,
-``TILE_REWARD``), its settings chosen on tuning seeds 100-102 (``--tune``); uniform random;
-static (the planner's default order, never changed).
+cost = -(the tile's reward from the viewer's events: the same evidence hub's learner is taught
+from them, explicit feedback, clicks and dwell, as one number per tile,
+``hub_kernel.agents.controller.tile_rewards``; a tile the viewer never reached teaches hub nothing
+and gives VW ``UNSEEN_REWARD``), its settings chosen on tuning seeds 100-102 (``--tune``); uniform
+random; static (the planner's default order, never changed).
 
 Seeds 0..N-1 are reported; tuning (VW's settings, and any change to hub's agent) used seeds
-100-102 only. Goals (issue 15): hub's regret at 500 sessions <= 0.8x VW's; >= 90% of the
-oracle's engagement over sessions 401-500. Missing a goal still exits 0.
+100-102 only (``--seed-offset 100``).
+
+**Tuning hub (issue 15; seeds 100-102, 300 sessions, 30 viewers; hub's regret per seed; a run
+varies by about +-10 from the next, as hub's agents are not seeded):** as shipped before,
+410.9 / 465.5 / 437.5 (VW with the rewards it had then: 394.6 / 385.4 / 426.5). The changes
+made for principled reasons, not tuned: dwell teaches for every tile, a quick pass as clearly
+as a long look (``controller.passive_evidence``; VW got the same rewards); the viewer-crossed
+attributes no longer repeat the stated skill; an analyst's prior of an analysis fades with
+everyone's evidence too: 413.4 / 390.8 / 422.2 at the old passive weight. Tuned: the weight
+of one round's clear dwell verdict ``controller.PASSIVE_WEIGHT``: 0.25 (above), 0.5 415.5 /
+371.3 / 460.4, **1.0 377.9 / 370.3 / 397.1 (kept)**, 3.0 370.6 / 368.5 / 388.4 (within the
+noise of 1.0, and dwell should not outweigh one explicit judgement, weight 1); tried and not
+kept: autonomous exploration 0.1 instead of 0.25 (387.0 / 370.9 / 395.8), ``USER_WEIGHT`` 3
+instead of 2 (377.3 / 383.8 / 394.1). Then VW's settings and its label for unreached tiles
+were chosen again with the new rewards (``VW_ARGS``, ``UNSEEN_REWARD``). At 500 sessions on
+the tuning seeds, then: hub 653.6 / 564.7 / 604.4, VW 599.2 / 620.0 / 649.9 (0.97x).
+
+Reported after that tuning (seeds 0-2, 500 sessions, 30 viewers): hub 630.1 / 647.2 / 641.8
+(median 641.8; before 687.8), VW 637.7 / 628.0 / 635.8 (635.8; 667.3 with its old rewards),
+random 752.4, static 731.0; % oracle over sessions 401-500: hub 58.2%, VW 58.4%; hub / VW
+1.01.
+
+Goals (issue 15): hub's regret at 500 sessions <= 0.8x VW's; >= 90% of the oracle's
+engagement over sessions 401-500. Missing a goal still exits 0.
 
 Run: ``python benchmarks/layout_joint.py [--sessions 500] [--seeds 3] [--users 30]
 [--json out.json]``; ``--quick``: 1 seed, 120 sessions.
@@ -56,8 +80,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+# a 512-dimensional learner gains nothing from BLAS threads, and they fight over shared cores
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 GOAL_VW = 0.8
 GOAL_ORACLE = 0.90
@@ -73,7 +101,11 @@ VW_CANDIDATES = ("--cb_explore_adf --squarecb -q UA -q SA -l 2",
                  "--cb_explore_adf --squarecb -q UA -q SA -q PA -l 0.5",
                  "--cb_explore_adf --squarecb --gamma_scale 100 -q UA -q SA -l 0.5",
                  "--cb_explore_adf --epsilon 0.05 --cb_type mtr -q UA -q SA -l 0.5")
-VW_ARGS = VW_CANDIDATES[2]  # tuning seeds 100-102: 646.5 (the others 660.5-698.5)
+#: VW's label for a tile the viewer never reached (None: no label), chosen with its settings
+UNSEEN_REWARD: float | None = 0.3
+#: tuning seeds 100-102, 500 sessions, with hub's rewards (``tile_rewards``): 620.0, the others
+#: 657.1-691.9 (with no label for unreached tiles: 629.4-683.9); with the old rewards: 646.5
+VW_ARGS = VW_CANDIDATES[2]
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -337,15 +369,18 @@ class VowpalWabbit(Policy):
         return shown
 
     def learn(self, viewer, board, shown, events):
-        from hub_kernel.agents.common.learner import TILE_REWARD
+        from hub_kernel.agents.common.events import InteractionEvent
+        from hub_kernel.agents.controller import tile_rewards
 
-        rewards: dict[str, list[float]] = {}
-        for tile, kind, _value in events:
-            if kind in TILE_REWARD:
-                rewards.setdefault(tile, []).append(TILE_REWARD[kind])
+        # the same evidence hub's learner is taught from these events (explicit feedback,
+        # clicks, dwell), as one reward per tile; a tile the viewer never reached teaches
+        # hub nothing, and VW gets ``UNSEEN_REWARD`` for it (its best on the tuning seeds)
+        rewards = tile_rewards(InteractionEvent(viewer.name, "s", board.dashboard, tile, kind,
+                                                value) for tile, kind, value in events)
         for shared, actions, choice, prob, tile in self.logged:
-            seen = rewards.get(tile)
-            reward = float(np.mean(seen)) if seen else 0.3  # looked at, nothing said
+            reward = rewards.get(tile, UNSEEN_REWARD)
+            if reward is None:
+                continue
             labelled = list(actions)
             labelled[choice] = f"0:{-reward}:{prob} {actions[choice]}"
             self.vw.learn([shared, *labelled])
@@ -405,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=3, help="report seeds 0..N-1")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="run seeds OFFSET..OFFSET+N-1 (100: the tuning seeds)")
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--wrong-skill", type=float, default=0.35)
@@ -428,21 +465,24 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
             return 0
         results: list[dict[str, Trace]] = []
-        for seed in range(args.seeds):
+        for seed in range(args.seed_offset, args.seed_offset + args.seeds):
             traces = {p: simulate(p, seed, args, Path(tmp) / f"{p}-{seed}") for p in policies}
             results.append(traces)
-            print(f"seed {seed}: " + ", ".join(f"{p} regret {t.regret():.1f} "
-                                                f"({t.seconds:.0f} s)" for p, t in traces.items()),
-                  flush=True)
+            print(f"seed {seed}: " + ", ".join(
+                f"{p} regret {t.regret():.1f} ({100 * t.share(*window):.1f}% oracle, "
+                f"{t.seconds:.0f} s)" for p, t in traces.items()), flush=True)
+    seeds = f"seeds {args.seed_offset}-{args.seed_offset + args.seeds - 1}"
     print(f"\n{args.sessions} sessions, {args.users} viewers, 4 datasets, medians over "
-          f"{args.seeds} seeds (regret in expected liked tiles)\n")
+          f"{args.seeds} seeds ({seeds}; regret in expected liked tiles)\n")
     column = f"% oracle {window[0] + 1}-{window[1]}"
     print(f"{'policy':32} {'regret':>9} {column:>16}")
     figures: dict[str, Any] = {}
     for p in policies:
         regret = statistics.median(r[p].regret() for r in results)
         share = statistics.median(r[p].share(*window) for r in results)
-        figures[p] = {"regret": regret, "oracle_share": share}
+        figures[p] = {"regret": regret, "oracle_share": share,
+                      "per_seed": [{"regret": r[p].regret(), "oracle_share": r[p].share(*window),
+                                    "oracle": float(np.sum(r[p].best))} for r in results]}
         print(f"{LABELS[p]:32} {regret:9.1f} {100 * share:15.1f}%")
     if "hub" in figures and "vw" in figures:
         ratio = figures["hub"]["regret"] / figures["vw"]["regret"]

@@ -26,7 +26,7 @@ import math
 import os
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,13 +69,62 @@ logger = logging.getLogger("hub_kernel")
 
 PASSIVE = ("dwell", "click", "render", "compute")
 LEARNER = "tiles"  # the name of the shared learner in the learner store
-# end-of-round evidence for tiles only looked at: (reward, weight) when engaged / passed by
-LOOKED_AT = (0.75, 0.25)
-PASSED_BY = (0.35, 0.1)
+# end-of-round evidence from dwell, for every tile looked at or passed by: the reward when
+# engaged / passed by (``passive_evidence``), and the weight of one round's clear verdict
+LOOKED_AT = 0.75
+PASSED_BY = 0.35
+# tuned on benchmarks/layout_joint.py's seeds 100-102 (0.25, 0.5, 1.0, 3.0 tried; its
+# docstring): 1.0, as much as one explicit judgement and no more
+PASSIVE_WEIGHT = 1.0
 CLICK_WEIGHT = 0.25  # a click is a measured signal, not a judgement: it teaches a quarter
 # pseudo-interactions the pre-trained policy's opinion of a tile is worth (it fades after)
 PRETRAINED_STRENGTH = 10.0
 COMPUTE_BUDGET_SECONDS = 30.0
+
+
+def event_evidence(kind: str, value: float = 1.0) -> tuple[float, float] | None:
+    """What one event teaches about its tile at once: ``(reward, weight)``, or ``None`` for
+    events that are not feedback on a tile (dwell, render...)."""
+    reward = TILE_REWARD.get(kind)
+    if reward is None or not value > 0:
+        return None
+    return reward, 1.0 if kind in DELIBERATE_KINDS else CLICK_WEIGHT
+
+
+def passive_evidence(events: Iterable[InteractionEvent]) -> dict[str, tuple[float, float]]:
+    """End of round: what the dwell of the round's ``events`` teaches, ``tile -> (reward,
+    weight)``: ``LOOKED_AT`` for a tile on screen at least ``ENGAGED_DWELL_SECONDS`` (summed),
+    else ``PASSED_BY``; the weight (up to ``PASSIVE_WEIGHT``) grows with how clearly the dwell
+    is on its side of that line (a glance is a clear pass, 10 s a clear look), so dwell near
+    the line teaches little. Every tile with dwell gets its row, clicked or judged ones too:
+    the dwell is an observation of its own."""
+    dwell: dict[str, float] = {}
+    for e in events:
+        if e.kind == "dwell":
+            dwell[e.tile] = dwell.get(e.tile, 0.0) + max(e.value, 0.0)
+    rows = {}
+    for tile, seconds in dwell.items():
+        seconds = min(seconds, DWELL_CAP_SECONDS)
+        margin = min(abs(seconds - ENGAGED_DWELL_SECONDS) / ENGAGED_DWELL_SECONDS, 1.0)
+        reward = LOOKED_AT if seconds >= ENGAGED_DWELL_SECONDS else PASSED_BY
+        rows[tile] = (reward, PASSIVE_WEIGHT * max(margin, 0.1))
+    return rows
+
+
+def tile_rewards(events: Iterable[InteractionEvent]) -> dict[str, float]:
+    """One reward per tile from a round's ``events``: the weighted mean of what the shared
+    learner is taught (``event_evidence`` of each event, ``passive_evidence`` of the dwell),
+    for a learner that takes one number per tile (a bandit baseline given the same
+    evidence). Tiles nothing was learned about are absent."""
+    events = list(events)
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for e in events:
+        evidence = event_evidence(e.kind, e.value)
+        if evidence is not None:
+            rows.setdefault(e.tile, []).append(evidence)
+    for tile, evidence in passive_evidence(events).items():
+        rows.setdefault(tile, []).append(evidence)
+    return {tile: sum(r * w for r, w in ev) / sum(w for _, w in ev) for tile, ev in rows.items()}
 
 
 def pinned_ids(layout: Layout) -> set[str]:
@@ -490,12 +539,11 @@ class DashboardSession:
             self._round_events.append(event)
         if event.kind == "expand":
             self.expanded.add(event.tile)
-        reward = TILE_REWARD.get(event.kind)
+        evidence = event_evidence(event.kind, event.value)
         known = self._seen.get(event.tile)
-        if reward is not None and known is not None and event.value > 0:
+        if evidence is not None and known is not None:
             tile, slot = known
-            weight = 1.0 if event.kind in DELIBERATE_KINDS else CLICK_WEIGHT
-            self.controller.teach([(tile, slot, reward, weight)], self.viewer)
+            self.controller.teach([(tile, slot, *evidence)], self.viewer)
 
     def record_quality(self, tile_id: str, value: float) -> None:
         """The statistical support of an analysis tile, or a model tile's held-out score
@@ -516,21 +564,11 @@ class DashboardSession:
         return reward_terms(events, n_tiles, quality=shown)
 
     def _passive_evidence(self) -> list[tuple[Any, int | None, float, float]]:
-        """End of round: a small update for tiles looked at (engaged) or passed by, capped
-        per tile; tiles with deliberate feedback already taught the learner."""
-        dwell: dict[str, float] = {}
-        judged = {e.tile for e in self._round_events if e.kind in TILE_REWARD}
-        for e in self._round_events:
-            if e.kind == "dwell" and e.tile in self.layout:
-                dwell[e.tile] = dwell.get(e.tile, 0.0) + max(e.value, 0.0)
-        rows: list[tuple[Any, int | None, float, float]] = []
-        for tile_id, seconds in dwell.items():
-            if tile_id in judged:
-                continue
-            reward, weight = LOOKED_AT if seconds >= ENGAGED_DWELL_SECONDS else PASSED_BY
-            weight *= min(seconds, DWELL_CAP_SECONDS) / DWELL_CAP_SECONDS or 0.5
-            rows.append((self.layout[tile_id], self.layout.slot_of(tile_id), reward, weight))
-        return rows
+        """End of round: a small update for the tiles on the grid looked at (engaged) or
+        passed by (``passive_evidence``)."""
+        rows = passive_evidence(self._round_events)
+        return [(self.layout[t], self.layout.slot_of(t), reward, weight)
+                for t, (reward, weight) in rows.items() if t in self.layout]
 
     def end_round(self) -> None:
         """Close the round without re-arranging (the viewer is done, rated the page or left):

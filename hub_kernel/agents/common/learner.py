@@ -12,8 +12,9 @@ The model is Bayesian linear regression (a Gaussian prior centred on ``PRIOR_MEA
 noise) over unit-length vectors, updated in closed form. Vectors have unit length so that a
 tile nobody has judged has a posterior sd of about ``noise / sqrt(prior_precision)`` (0.35)
 whatever its number of attributes; the viewer's own attributes weigh ``USER_WEIGHT`` times the
-shared ones, so what a person teaches moves their own predictions most (about 0.8 of the
-squared length is theirs) and everyone else's a little (the shared 0.2). A decision draws
+shared ones (not crossed with the stated skill, which would count them twice), so what a
+person teaches moves their own predictions most (about 0.6 of the squared length is theirs)
+and everyone else's less (the shared 0.4). A decision draws
 weights from the posterior (Thompson sampling) or uses the mean. The
 state is kept in SQLite (``LearnerStore``, in the event store's file) and updated in one
 transaction per batch, so two kernels never lose each other's feedback.
@@ -82,9 +83,11 @@ def tile_attributes(tile: Any, *, slot: int | None = None, profile_vector: Seque
     for i, value in enumerate(profile_vector):  # what the data is like, per kind of tile
         shared[f"kind={tile.kind}&profile{i}"] = float(value)
     attributes = dict(shared)
-    if user:  # the same, for this person only: their own taste on top of everyone's
+    if user:  # the same, for this person only: their own taste on top of everyone's (not
+        # crossed with the skill they state: that is one person's taste counted twice, and
+        # twice the hashed coordinates, colliding with other people's)
         for key, value in shared.items():
-            if "&profile" not in key:
+            if "&profile" not in key and not key.startswith("skill="):
                 attributes[f"user={user}&{key}"] = USER_WEIGHT * value
     if slot is not None:  # position: attention falls with the slot, whatever the tile
         attributes["slot"] = 1.0 / (1.0 + slot)

@@ -4,8 +4,9 @@ Every catalog analysis that applies to the data (``hub_kernel.analyses.available
 candidate tile, valued by the contextual learner all agents share
 (``agents.common.learner``: what people did with tiles of this analysis, on any data, with
 this viewer's own feedback weighing most), plus an analyst's prior (``ANALYSIS_PRIORS``) that
-fades as the learner grows confident. With probability ``1 - epsilon`` the decision is greedy
-(show when the mean clears ``THRESHOLD``), else a Thompson draw decides. Shown tiles must fit
+fades as the learner grows confident, about this viewer or about everyone (``prior_fade``).
+With probability ``1 - epsilon`` the decision is greedy (show when the mean clears
+``THRESHOLD``), else a Thompson draw decides. Shown tiles must fit
 a compute budget, estimated per analysis from the measured ``compute`` events of earlier runs
 (else from the table's size), best first. A pinned analysis is always shown; one the viewer
 rejected twice is not. Each decision's propensity is its probability under that whole policy
@@ -15,6 +16,7 @@ rejected twice is not. Each decision's propensity is its probability under that 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Collection, Iterable, Mapping
@@ -65,13 +67,25 @@ def estimate_seconds(name: str, n_rows: int, n_columns: int,
     return BASE_SECONDS + SECONDS_PER_MILLION_CELLS.get(name, 0.5) * cells
 
 
+def prior_fade(learner: TileLearner, viewer: Viewer, tiles: list[Tile]) -> np.ndarray:
+    """How much of an analyst's prior is left for each of ``tiles``: the learner's posterior
+    variance over the prior's, for this viewer or for everyone, whichever is smaller. (For a
+    viewer alone, most of a tile's vector is their own attributes, so the variance stays near
+    the prior's for every new viewer, and a guess everybody's feedback contradicted would
+    outweigh that feedback for each of them.)"""
+    if not tiles:
+        return np.zeros(0)
+    prior_sd = learner.noise / math.sqrt(learner.prior_precision)
+    everyone = dataclasses.replace(viewer, user=None)
+    sds = [learner.sd(learner.vectors([v.attributes(t) for t in tiles]))
+           for v in (viewer, everyone)]
+    return np.minimum((np.minimum(*sds) / prior_sd) ** 2, 1.0)
+
+
 def fading_prior(learner: TileLearner, viewer: Viewer, tile: Tile, prior: float) -> float:
     """An analyst's ``prior`` value of ``tile`` as an offset on the learner's prediction,
-    fading with the learner's confidence in the tile (its posterior variance over the
-    prior's)."""
-    x = learner.vector(viewer.attributes(tile))
-    prior_sd = learner.noise / math.sqrt(learner.prior_precision)
-    return float(min((learner.sd(x)[0] / prior_sd) ** 2, 1.0) * (prior - DEFAULT_PRIOR))
+    fading with the learner's confidence in the tile (``prior_fade``)."""
+    return float(prior_fade(learner, viewer, [tile])[0] * (prior - DEFAULT_PRIOR))
 
 
 def choose_tiles(names: list[str], titles: Mapping[str, str], *, learner: TileLearner,
@@ -95,8 +109,7 @@ def choose_tiles(names: list[str], titles: Mapping[str, str], *, learner: TileLe
         return []
     X = learner.vectors([viewer.attributes(t) for t in tiles])
     means, sds = learner.mean(X), learner.sd(X)
-    prior_sd = learner.noise / math.sqrt(learner.prior_precision)
-    fade = np.minimum((sds / prior_sd) ** 2, 1.0)
+    fade = prior_fade(learner, viewer, tiles)
     offsets = np.array([ANALYSIS_PRIORS.get(n, DEFAULT_PRIOR) - DEFAULT_PRIOR for n in names])
     values = means + fade * offsets
     seconds = [estimate_seconds(n, n_rows, n_columns, measured) for n in names]

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hub_kernel.agents.controller import MetaController, consistent
+from hub_kernel.agents.common.events import InteractionEvent
+from hub_kernel.agents.controller import PASSIVE_WEIGHT, MetaController, consistent
 from hub_kernel.agents.layout.design import DesignAgent
 from hub_kernel.core.bus import EventBus
 from hub_kernel.data import profile_dataset
@@ -279,6 +280,31 @@ def test_feedback_reaches_the_shared_learner_through_the_bus(setup):
     assert controller.learner().n == pytest.approx(1.0)  # dwell waits for the round's end
     session.interact("dashboard", "done")
     session.relayout()
-    assert controller.learner().n == pytest.approx(1.0 + 0.25 * 0.8)  # one tile looked at
+    # both tiles' dwell teaches: a pass (3 s, 2 s short of the line) and a look (8 s)
+    assert controller.learner().n == pytest.approx(1.0 + PASSIVE_WEIGHT * (0.4 + 0.6))
     assert seen == ["thumbs_up", "dwell", "dwell", "done"]
     assert [e.kind for e in controller.events.events(user="ann")] == seen
+
+
+def test_passive_evidence_weighs_how_clearly_dwell_says_looked_at_or_passed_by():
+    from hub_kernel.agents.controller import (
+        LOOKED_AT,
+        PASSED_BY,
+        PASSIVE_WEIGHT,
+        passive_evidence,
+        tile_rewards,
+    )
+
+    def ev(tile, kind, value=1.0):
+        return InteractionEvent("ann", "s", "d", tile, kind, value)
+
+    rows = passive_evidence([ev("a", "dwell", 0.5), ev("b", "dwell", 4.5), ev("c", "dwell", 6),
+                             ev("c", "dwell", 30), ev("d", "click")])
+    assert rows["a"] == (PASSED_BY, pytest.approx(PASSIVE_WEIGHT * 0.9))  # a glance: clear
+    assert rows["b"][0] == PASSED_BY and rows["b"][1] < rows["a"][1]  # near the line
+    assert rows["c"] == (LOOKED_AT, pytest.approx(PASSIVE_WEIGHT))  # capped at 10 s
+    assert "d" not in rows  # no dwell, nothing passive
+    rewards = tile_rewards([ev("a", "dwell", 9.0), ev("a", "thumbs_up"), ev("b", "render", 2)])
+    assert set(rewards) == {"a"}
+    look = PASSIVE_WEIGHT * 0.8  # 9 s: 4 s past the line
+    assert rewards["a"] == pytest.approx((1.0 + LOOKED_AT * look) / (1.0 + look))
