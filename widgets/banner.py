@@ -8,6 +8,7 @@ import ipywidgets as w
 
 from hub_kernel.safety.governor import Decision
 from widgets.markup import escape
+from widgets.retire import replace_children
 
 
 class Banner(w.HBox):
@@ -48,7 +49,7 @@ class Banner(w.HBox):
             return
         message = w.HTML(f"<span class='hub-banner-text'>{text}</span>",
                          layout=w.Layout(flex="1 1 auto"))
-        self.children = [message, *buttons]
+        replace_children(self, [message, *buttons])
         self.layout.display = "flex"
 
 

@@ -25,6 +25,7 @@ from hub_kernel.data.stream import Row, StreamQuality, StreamSource, event_time_
 from widgets.bokehjs import ensure_bokehjs
 from widgets.charts import PALETTE
 from widgets.markup import escape
+from widgets.retire import replace_children
 
 logger = logging.getLogger("hub_kernel")
 
@@ -195,7 +196,7 @@ class LiveTile(w.VBox):
         model = BokehModel(fig, layout=w.Layout(width="100%"))
         model.add_class("hub-live-chart")
         self.chart = model
-        self._body.children = [model]
+        replace_children(self._body, [model])
 
     def _columns(self, rows: list[Row]) -> dict[str, list[float]]:
         is_time = self._x is not None and self._x == self.source.time_field

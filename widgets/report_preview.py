@@ -23,6 +23,7 @@ from hub_kernel.agents.report.sections import AUDIENCES
 from hub_kernel.exceptions import HubError
 from hub_kernel.reports.compose import Report, ReportSection, compose_report
 from widgets.markup import error_html, escape
+from widgets.retire import replace_children
 
 logger = logging.getLogger("hub_kernel")
 
@@ -157,7 +158,7 @@ class ReportPreview(w.VBox):
         self._title.value = (f"<h3 class='hub-report-title'>{escape(report.title)}</h3>")
         self._status.value = ""
         self.panels = [SectionPanel(s, self._record, self._clock) for s in report.sections]
-        self._sections.children = self.panels
+        replace_children(self._sections, self.panels)
 
     def panel(self, section_id: str) -> SectionPanel:
         for panel in self.panels:
@@ -210,7 +211,7 @@ class ReportPanel(w.Accordion):
         board = self._dashboard
         self.preview = ReportPreview.for_frame(board.frame, dataset=board.title,
                                                audience=self._audience, user=board.user)
-        self._holder.children = [self.preview]
+        replace_children(self._holder, [self.preview])
 
     def _data_changed(self) -> None:
         if self.preview is not None:
@@ -219,4 +220,4 @@ class ReportPanel(w.Accordion):
             if self.selected_index == 0:
                 self._build()
             else:
-                self._holder.children = [w.HTML("<p>Composing the report…</p>")]
+                replace_children(self._holder, [w.HTML("<p>Composing the report…</p>")])

@@ -25,6 +25,7 @@ from hub_kernel.exceptions import HubError, LayoutError
 from hub_kernel.layout import ANALYSIS_PREFIX, Tile
 from widgets.background import AnalysisJobs
 from widgets.markup import escape
+from widgets.retire import replace_children
 
 logger = logging.getLogger("hub_kernel")
 #: a tile state the root element shows as class ``hub-tile--STATE``
@@ -229,7 +230,7 @@ def render_analysis(ctx: TileContext) -> w.Widget:
     if ctx.jobs is None:
         raise LayoutError(f"tile {ctx.tile.id!r} shows an analysis but the dashboard runs none")
     progress, tick = _progress(name)
-    body.children = [progress]
+    replace_children(body, [progress])
     ctx.state("pending")
     finished = False
     computed_before = name in ctx.jobs and ctx.jobs.ended(name)  # re-drawn: counted once
@@ -241,14 +242,14 @@ def render_analysis(ctx: TileContext) -> w.Widget:
             ctx.report("compute", round(seconds, 4))
         if error is not None:
             ctx.state("failed")
-            body.children = [error_widget(f"This analysis failed: {error}")]
+            replace_children(body, [error_widget(f"This analysis failed: {error}")])
             return
         try:
-            body.children = analysis_body(result, ctx.tile.title)
+            replace_children(body, analysis_body(result, ctx.tile.title))
         except Exception as exc:
             logger.exception("analysis tile %s cannot be drawn", ctx.tile.id)
             ctx.state("failed")
-            body.children = [error_widget(f"This tile cannot be drawn: {exc}")]
+            replace_children(body, [error_widget(f"This tile cannot be drawn: {exc}")])
             return
         ctx.state("ready")
         value = support(result)

@@ -15,6 +15,7 @@ from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.layout import Tile
 from widgets.controls import ActionBar
 from widgets.markup import escape
+from widgets.retire import replace_children
 from widgets.summaries import missing_html, overview_html
 from widgets.tile_kinds import TileContext, error_widget, render
 
@@ -90,7 +91,7 @@ class TileView(w.VBox):
                 logger.exception("tile %s cannot be drawn", tile.id)
                 self.set_state("failed")
                 body = error_widget(f"This tile cannot be drawn: {exc}")
-            self._body.children = [body]
+            replace_children(self._body, [body])
 
     def _answered(self) -> None:
         if self._on_action is not None and self.tile is not None:
