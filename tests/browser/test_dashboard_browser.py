@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -33,9 +35,15 @@ def test_dashboard_shows_tiles_and_bokeh_charts(page, demo_server, screenshot):
     assert "1,461 rows" in page.locator(".hub-tile--overview").inner_text()
     assert "No missing values" in page.locator(".hub-tile--missing").inner_text()
     assert "No scheduled runs" in page.locator(".hub-runs").inner_text()
-    line = tile_box(page, "time-date-temp_max")
-    single = tile_box(page, "num-precipitation")
-    assert line["width"] > 1.8 * single["width"]  # the trend tile spans two columns
+    # the grid follows the layout: each tile spans the columns the design agent gave it
+    css = page.locator(".hub-positions").inner_html()
+    spans = {m[0]: int(m[1]) for m in re.findall(
+        r"\.hub-tile-id--([\w-]+) \{ grid-row: \d+ / span \d+; grid-column: \d+ / span (\d+);",
+        css)}
+    narrow = min(spans, key=spans.get)
+    wide = max(spans, key=spans.get)
+    column = tile_box(page, narrow)["width"] / spans[narrow]
+    assert tile_box(page, wide)["width"] == pytest.approx(spans[wide] * column, rel=0.05)
     assert page.errors == []
     screenshot(page, "loaded")
 
