@@ -31,7 +31,7 @@ sees, ``hub_kernel.agents.common.learner.tile_attributes`` without the viewer-cr
 which VW builds itself with ``-q UA``; shared: viewer, stated skill, dataset profile, slot),
 cost = -(the tile's reward from the viewer's events: the same evidence hub's learner is taught
 from them, explicit feedback, clicks and dwell, as one number per tile,
-``hub_kernel.agents.controller.tile_rewards``; a tile the viewer never reached teaches hub nothing
+``hub_kernel.agents.session.tile_rewards``; a tile the viewer never reached teaches hub nothing
 and gives VW ``UNSEEN_REWARD``), its settings chosen on tuning seeds 100-102 (``--tune``); uniform
 random; static (the planner's default order, never changed).
 
@@ -42,10 +42,10 @@ Seeds 0..N-1 are reported; tuning (VW's settings, and any change to hub's agent)
 varies by about +-10 from the next, as hub's agents are not seeded):** as shipped before,
 410.9 / 465.5 / 437.5 (VW with the rewards it had then: 394.6 / 385.4 / 426.5). The changes
 made for principled reasons, not tuned: dwell teaches for every tile, a quick pass as clearly
-as a long look (``controller.passive_evidence``; VW got the same rewards); the viewer-crossed
+as a long look (``session.passive_evidence``; VW got the same rewards); the viewer-crossed
 attributes no longer repeat the stated skill; an analyst's prior of an analysis fades with
 everyone's evidence too: 413.4 / 390.8 / 422.2 at the old passive weight. Tuned: the weight
-of one round's clear dwell verdict ``controller.PASSIVE_WEIGHT``: 0.25 (above), 0.5 415.5 /
+of one round's clear dwell verdict ``session.PASSIVE_WEIGHT``: 0.25 (above), 0.5 415.5 /
 371.3 / 460.4, **1.0 377.9 / 370.3 / 397.1 (kept)**, 3.0 370.6 / 368.5 / 388.4 (within the
 noise of 1.0, and dwell should not outweigh one explicit judgement, weight 1); tried and not
 kept: autonomous exploration 0.1 instead of 0.25 (387.0 / 370.9 / 395.8), ``USER_WEIGHT`` 3
@@ -370,7 +370,7 @@ class VowpalWabbit(Policy):
 
     def learn(self, viewer, board, shown, events):
         from hub_kernel.agents.common.events import InteractionEvent
-        from hub_kernel.agents.controller import tile_rewards
+        from hub_kernel.agents.session import tile_rewards
 
         # the same evidence hub's learner is taught from these events (explicit feedback,
         # clicks, dwell), as one reward per tile; a tile the viewer never reached teaches

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from hub_kernel.agents.common.events import InteractionEvent
-from hub_kernel.agents.controller import PASSIVE_WEIGHT, MetaController, consistent
+from hub_kernel.agents.controller import MetaController, consistent
 from hub_kernel.agents.layout.design import DesignAgent
+from hub_kernel.agents.session import PASSIVE_WEIGHT
 from hub_kernel.core.bus import EventBus
 from hub_kernel.data import profile_dataset
 from hub_kernel.exceptions import AgentError
@@ -287,7 +288,7 @@ def test_feedback_reaches_the_shared_learner_through_the_bus(setup):
 
 
 def test_passive_evidence_weighs_how_clearly_dwell_says_looked_at_or_passed_by():
-    from hub_kernel.agents.controller import (
+    from hub_kernel.agents.session import (
         LOOKED_AT,
         PASSED_BY,
         PASSIVE_WEIGHT,
