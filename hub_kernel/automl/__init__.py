@@ -8,5 +8,6 @@
 - ``observation`` and ``policy``: what a trained family policy sees, and loading one;
 - ``proposals``: what to evaluate next (portfolio, family bandit, Bayesian step);
 - ``results`` and ``tracking``: evaluations, the ``SearchResult``, MLflow runs;
-- ``search``: ``PipelineSearch`` (a scikit-learn estimator); ``searcher``: search and remember.
+- ``search``: ``PipelineSearch`` (a scikit-learn estimator); ``run``: the loop of one ``fit``;
+  ``final``: how it ends (baseline, ensemble, refit); ``searcher``: search and remember.
 """

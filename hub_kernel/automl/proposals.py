@@ -5,7 +5,7 @@ chosen family's probability is its propensity) with a Bayesian step inside the f
 Gaussian process on the configurations tried, expected improvement over local and random
 candidates). A trained family policy (``PipelineSearch(policy=...)``) can add its preference.
 
-``Proposals`` is the part of the search run (``search._SearchRun``) that makes these choices;
+``Proposals`` is the part of the search run (``run.SearchRun``) that makes these choices;
 it reads the run's state, declared below.
 """
 

@@ -1,8 +1,10 @@
 """Live streams: a WebSocket source with a durable store, a rolling window and quality figures.
 
-Modules: ``source`` (``StreamSource``, the client), ``store`` (the SQLite store of a stream's
-rows), ``quality`` (sequence gaps, counters, schema checks, ``StreamQuality``) and ``server``
-(``DemoStreamServer``, a local server replaying a table, for demos, tests and benchmarks).
+Modules: ``source`` (``StreamSource``), ``client`` (its connection loop: reconnect, resume,
+read), ``frames`` (the bounded buffer of frames read, their decoding and checks), ``store`` (the
+SQLite store of a stream's rows), ``quality`` (sequence gaps, counters, schema checks,
+``StreamQuality``) and ``server`` (``DemoStreamServer``, a local server replaying a table, for
+demos, tests and benchmarks).
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ inside a Jupyter kernel whose loop is already running; ``await source.run(stop_e
 the caller's loop instead. Subscribers given to ``on_rows`` are called in the stream's thread and
 must hand rows to their own thread (``widgets.live`` does so). ``window()``, ``quality()`` and
 ``read_all()`` may be called from any thread.
+
+The client loop (connect, reconnect, resume, read) is ``client.StreamClient``; frames are
+buffered and decoded as ``frames`` says.
 """
 
 from __future__ import annotations
@@ -31,34 +34,24 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import logging
-import random
 import sqlite3
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from hub_kernel.core.config import get_settings
-from hub_kernel.data.stream.quality import (
-    Counters,
-    Row,
-    SeqState,
-    StreamQuality,
-    check_row,
-    checked_seq,
-    event_time_seconds,
-    json_type,
-)
+from hub_kernel.data.stream.client import StreamClient
+from hub_kernel.data.stream.frames import PendingFrames, decode_frames
+from hub_kernel.data.stream.quality import Counters, Row, StreamQuality, event_time_seconds
 from hub_kernel.data.stream.store import StreamStore, read_store, store_path
-from hub_kernel.exceptions import StreamError, StreamFrameError
+from hub_kernel.exceptions import StreamError
 
 try:  # POSIX advisory locks: one consumer per store
     import fcntl
@@ -71,58 +64,10 @@ RowsCallback = Callable[[list[Row]], None]
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _GARBAGE_LOGGED = 10  # garbage frames logged one by one; then one line every 1000
-_MAX_BATCH = 5_000  # frames committed in one transaction at most
-_MAX_PENDING = 10_000  # frames read but not yet committed (then TCP back-pressure)
 _SHOWN = 60  # characters of a refused frame shown in logs
 
 
-class _Pending:
-    """Frames read but not yet stored, bounded in count and in bytes (``sys.getsizeof``): the
-    reader waits while full, so TCP back-pressure slows the server. A frame's bytes are released
-    only once its batch is stored; a frame larger than the bound is let in alone."""
-
-    def __init__(self, max_frames: int, max_bytes: int) -> None:
-        self.max_frames = max_frames
-        self.max_bytes = max_bytes
-        self.queued: deque[tuple[str | bytes | None, int]] = deque()
-        self.frames = 0  # queued or in the batch being stored
-        self.bytes = 0
-        self.peak = 0
-        self._changed = asyncio.Condition()
-
-    def _room(self, size: int) -> bool:
-        return self.frames == 0 or (
-            self.frames < self.max_frames and self.bytes + size <= self.max_bytes
-        )
-
-    async def put(self, frame: str | bytes | None) -> None:
-        """Queue a frame (``None``: the end), waiting for room."""
-        size = 0 if frame is None else sys.getsizeof(frame)
-        async with self._changed:
-            if frame is not None:
-                await self._changed.wait_for(lambda: self._room(size))
-            self.queued.append((frame, size))
-            self.frames += 1
-            self.bytes += size
-            self.peak = max(self.peak, self.bytes)
-            self._changed.notify_all()
-
-    async def take(self, limit: int) -> list[tuple[str | bytes | None, int]]:
-        """Up to ``limit`` queued frames with their sizes (waits for one); still held."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: bool(self.queued))
-            count = min(limit, len(self.queued))
-            return [self.queued.popleft() for _ in range(count)]
-
-    async def release(self, batch: list[tuple[str | bytes | None, int]]) -> None:
-        """Forget a stored batch, making room for the reader."""
-        async with self._changed:
-            self.frames -= len(batch)
-            self.bytes -= sum(size for _, size in batch)
-            self._changed.notify_all()
-
-
-class StreamSource:
+class StreamSource(StreamClient):
     """A live stream of JSON rows over WebSocket, stored durably, with a rolling window.
 
     ``window_rows`` defaults to ``settings.stream_window_rows`` and the reconnect back-off cap
@@ -221,7 +166,7 @@ class StreamSource:
         self._reconnects = 0
         self._last_error: str | None = None
         self._last_rejected: str | None = None
-        self._pending: _Pending | None = None  # the live session's buffer
+        self._pending: PendingFrames | None = None  # the live session's buffer
         self._buffer_peak = 0
         self._too_big_at: int | None = None  # resume point of the last frame over the size cap
         self._resume_at: int | None = None  # a resume point past an oversized frame
@@ -384,223 +329,7 @@ class StreamSource:
     def __repr__(self) -> str:
         return f"StreamSource({self.url!r}, {self.name!r}, rows={self._rows_stored})"
 
-    # ---- the client loop --------------------------------------------------------------------
-
-    async def run(self, stop_event: asyncio.Event | None = None) -> None:
-        """Consume until ``stop_event`` is set, reconnecting with capped, jittered back-off.
-
-        Raises ``StreamError`` when the store cannot be written (nothing else stops it)."""
-        if self._running:
-            raise StreamError(self.url, f"stream {self.name!r} is already running")
-        if self._closed:
-            raise StreamError(self.url, f"stream {self.name!r} was closed; create a new source")
-        stop = stop_event or asyncio.Event()
-        self._running = True
-        attempt = 0
-        try:
-            while not stop.is_set():
-                session = asyncio.create_task(self._session(stop))
-                stopper = asyncio.create_task(stop.wait())
-                await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
-                if not session.done():  # stopping: a live session stores what it read, then ends
-                    if self._connected:
-                        await asyncio.wait({session}, timeout=5)
-                    session.cancel()
-                    await asyncio.gather(session, return_exceptions=True)
-                    break
-                stored = session.result()  # re-raises StreamError from the store
-                if stop.is_set():
-                    break
-                attempt = 0 if stored else attempt + 1
-                delay = self._backoff(attempt)
-                self._reconnects += 1
-                logger.info("stream %s: reconnecting in %.2f s", self.name, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-        except StreamError as exc:
-            self._last_error = str(exc)
-            raise
-        finally:
-            self._running = False
-            self._connected = False
-
-    async def _session(self, stop: asyncio.Event) -> int:
-        """One connection: connect, consume until it ends; rows stored."""
-        import websockets
-        from websockets.asyncio.client import connect
-
-        url = self._resume_url()
-        try:
-            async with connect(
-                url,
-                open_timeout=self.open_timeout,
-                close_timeout=2,
-                max_size=self.max_message_bytes,
-                # the library's own frame queue: kept within the byte budget as well
-                max_queue=max(1, min(16, self.buffer_max_bytes // self.max_message_bytes)),
-                proxy=None if self._loopback else True,
-            ) as ws:
-                self._connected = True
-                logger.info("stream %s: connected to %s", self.name, url)
-                return await self._consume(ws, stop)
-        except (TimeoutError, OSError, websockets.WebSocketException) as exc:
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            logger.warning("stream %s: cannot connect to %s: %s", self.name, url, self._last_error)
-            return 0
-        except StreamError:
-            raise  # the store cannot be written: stop
-        except Exception as exc:  # a bug must not kill the consumer: log it, reconnect
-            self._last_error = f"stream {self.name!r}: unexpected {type(exc).__name__}: {exc}"
-            logger.exception("stream %s: unexpected failure; reconnecting", self.name)
-            return 0
-        finally:
-            self._connected = False
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential back-off with "equal jitter", capped at ``backoff_max``."""
-        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** min(attempt, 30))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - not cryptographic
-
-    def _next_seq(self) -> int | None:
-        """Where a reconnecting source resumes: after the last stored number, or past an
-        oversized frame."""
-        last = self._seqs.last
-        if last is None:
-            return self._resume_at
-        return max(last + 1, self._resume_at or 0)
-
-    def _resume_url(self) -> str:
-        point = self._next_seq()
-        if self.resume_param is None or point is None:
-            return self.url
-        parts = urlsplit(self.url)
-        query = [(k, v) for k, v in parse_qsl(parts.query) if k != self.resume_param]
-        query.append((self.resume_param, str(point)))
-        return urlunsplit(parts._replace(query=urlencode(query)))
-
-    def _too_big(self) -> None:
-        """A frame over ``max_message_bytes`` closed the connection (1009): count it, and when
-        it comes twice at the same resume point, resume past it (a gap) so as not to loop."""
-        point = self._next_seq()
-        cap = f"max_message_bytes ({self.max_message_bytes:,} bytes)"
-        if point is not None and point == self._too_big_at and self.resume_param is not None:
-            self._resume_at, self._too_big_at = point + 1, None
-            reason = (f"a frame larger than {cap} came twice at sequence number {point}; "
-                      f"skipping it (resuming at {point + 1}); raise max_message_bytes to keep "
-                      "such rows")
-        else:
-            self._too_big_at = point
-            reason = (f"a frame larger than {cap} closed the connection (code 1009); raise "
-                      "max_message_bytes if such frames are expected")
-        counters = Counters(**vars(self._counters))
-        self._refused(b"", counters, reason)
-        meta: dict[str, Any] = dict(vars(counters))
-        if self._schema is not None:
-            meta["schema"] = self._schema
-        self._store.append([], meta)
-        with self._guard:
-            self._counters = counters
-
-    async def _consume(self, ws: Any, stop: asyncio.Event) -> int:
-        """Read frames and store them in batches until the connection ends; rows stored.
-
-        A reader task queues frames; this loop commits whatever is queued as one batch, so
-        batches grow when the store is slower than the network."""
-        from websockets.exceptions import ConnectionClosed
-        from websockets.frames import CloseCode
-
-        pending = _Pending(_MAX_PENDING, self.buffer_max_bytes)
-        self._pending = pending
-        ending: list[str] = []
-        too_big: list[bool] = []
-
-        async def read() -> None:
-            try:
-                async for frame in ws:
-                    await pending.put(frame)
-            except ConnectionClosed as exc:
-                ending.append(f"connection lost: {exc}")
-                if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
-                    too_big.append(True)
-            finally:
-                await pending.put(None)
-
-        async def close_on_stop() -> None:
-            await stop.wait()
-            await ws.close()
-
-        reader = asyncio.create_task(read())
-        closer = asyncio.create_task(close_on_stop())
-        stored = 0
-        try:
-            while True:
-                batch = await pending.take(_MAX_BATCH)
-                frames = [f for f, _ in batch if f is not None]
-                stored += self._ingest(frames)
-                await pending.release(batch)
-                if len(frames) < len(batch):  # the end marker
-                    break
-        finally:
-            closer.cancel()
-            reader.cancel()
-            await asyncio.gather(reader, closer, return_exceptions=True)
-            self._buffer_peak = max(self._buffer_peak, pending.peak)
-            self._pending = None
-        if not stop.is_set():
-            self._last_error = (
-                ending[0]
-                if ending
-                else (f"closed by the server: code {ws.close_code} {ws.close_reason or ''}".strip())
-            )
-            log = logger.warning if ending else logger.info
-            log("stream %s: %s after %d new rows", self.name, self._last_error, stored)
-            if too_big:
-                self._too_big()
-        return stored
-
     # ---- turning frames into stored rows ----------------------------------------------------
-
-    def _parse(self, frame: str | bytes) -> list[tuple[object, str | None]]:
-        """The items of a frame, each with its JSON text when the frame is one object; raises
-        (``StreamFrameError`` or whatever parsing raised) when the frame is garbage."""
-        if isinstance(frame, bytes):
-            try:
-                text = frame.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise StreamFrameError(
-                    self.name,
-                    f"a binary frame is not UTF-8 ({exc.reason} at byte {exc.start}); "
-                    "JSON over WebSocket must be UTF-8 (RFC 8259)",
-                ) from None
-        else:
-            text = frame
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise StreamFrameError(self.name, f"not JSON ({exc})") from None
-        if isinstance(value, dict):
-            return [(value, text)]
-        if isinstance(value, list):  # [] = no rows
-            return [(v, None) for v in value]
-        raise StreamFrameError(
-            self.name,
-            f"a JSON {json_type(value) or 'null'} is not a row; send an object or a list of them",
-        )
-
-    def _accept(
-        self, item: object, text: str | None, seqs: SeqState, lookup: Callable[[int], bool]
-    ) -> tuple[Row, int | None, str] | None:
-        """Check one row without changing any state: (row, seq, JSON text), ``None`` for a
-        duplicate; raises naming the problem when the row must be refused."""
-        if not isinstance(item, dict):
-            raise ValueError(f"a JSON {json_type(item) or 'null'} is not a row (an object)")
-        seq = None
-        if self.sequence_field is not None:
-            seq = checked_seq(item.get(self.sequence_field), self.sequence_field)
-            if seq is not None and seqs.stored(seq, lookup):
-                return None
-        return item, seq, text if text is not None else json.dumps(item)
 
     def _refused(self, frame: str | bytes, counters: Counters, reason: str) -> None:
         """Count a garbage frame and say why (last_error, last_rejected, throttled log)."""
@@ -618,57 +347,20 @@ class StreamSource:
         received = time.time()
         seqs = self._seqs.copy()
         counters = Counters(**vars(self._counters))
-        schema = dict(self._schema) if self._schema is not None else None
-        records: list[tuple[int | None, float, str]] = []
-        rows: list[Row] = []
-        sizes: list[int] = []
-        last_event = self._last_event
-        fresh: set[int] = set()  # this batch's numbers below the gap floor (not yet committed)
-
-        def lookup(seq: int) -> bool:
-            return seq in fresh or self._store.has_seq(seq)
-
-        for frame in frames:
-            try:
-                items = self._parse(frame)
-            except Exception as exc:
-                self._refused(frame, counters, _reason(exc))
-                continue
-            problems: list[str] = []
-            for position, (item, text) in enumerate(items):
-                try:
-                    accepted = self._accept(item, text, seqs, lookup)
-                    if accepted is None:
-                        counters.duplicates += 1
-                        continue
-                    row, seq, data = accepted
-                    event = None
-                    if self.time_field is not None:
-                        event = event_time_seconds(row.get(self.time_field))
-                except Exception as exc:
-                    counters.rejected_rows += 1
-                    where = f"row {position + 1} of {len(items)}: " if len(items) > 1 else ""
-                    problems.append(where + _reason(exc))
-                    continue
-                # nothing below raises: the row is accepted
-                if seq is not None:
-                    if seqs.floor is not None and seq < seqs.floor:
-                        fresh.add(seq)
-                    seqs.add(seq, lookup)
-                if schema is None:
-                    schema = {k: json_type(v) for k, v in row.items()}
-                violation, missing = check_row(row, schema)
-                counters.schema_violations += violation
-                counters.missing_cells += missing
-                counters.expected_cells += len(schema)
-                if event is not None and (last_event is None or event > last_event):
-                    last_event = event
-                records.append((seq, received, data))
-                rows.append(row)
-                sizes.append(len(data))
-            if problems:
-                more = f" (and {len(problems) - 1} more bad rows)" if len(problems) > 1 else ""
-                self._refused(frame, counters, problems[0] + more)
+        batch = decode_frames(
+            frames,
+            name=self.name,
+            sequence_field=self.sequence_field,
+            time_field=self.time_field,
+            received=received,
+            seqs=seqs,
+            counters=counters,
+            schema=dict(self._schema) if self._schema is not None else None,
+            last_event=self._last_event,
+            has_seq=self._store.has_seq,
+            refuse=self._refused,
+        )
+        records, rows, sizes, schema = batch.records, batch.rows, batch.sizes, batch.schema
         if not records and counters == self._counters:
             return 0
         meta: dict[str, Any] = dict(vars(counters))
@@ -685,7 +377,7 @@ class StreamSource:
             self._rows_received += len(rows)
             if rows:
                 self._last_received = received
-                self._last_event = last_event
+                self._last_event = batch.last_event
                 self._samples.append((now, len(rows)))
                 while self._samples[0][0] < now - self.rate_interval:
                     self._samples.popleft()
@@ -744,11 +436,3 @@ class StreamSource:
         if handle is not None:
             handle.close()  # closing drops the flock
 
-
-def _reason(exc: BaseException) -> str:
-    """What went wrong with a frame, for messages."""
-    if isinstance(exc, StreamFrameError):
-        return exc.reason
-    if type(exc) is ValueError:  # raised by the row checks with the problem named
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"

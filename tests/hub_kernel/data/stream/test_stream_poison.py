@@ -274,10 +274,10 @@ def test_a_flood_of_huge_frames_stays_within_the_byte_bounds(scripted, consume):
 
 
 def test_the_buffer_holds_frames_up_to_its_byte_bound_then_the_reader_waits():
-    from hub_kernel.data.stream.source import _Pending
+    from hub_kernel.data.stream.frames import PendingFrames
 
     async def flood() -> tuple[int, int, int]:
-        pending = _Pending(max_frames=10_000, max_bytes=4 * 2**20)
+        pending = PendingFrames(max_frames=10_000, max_bytes=4 * 2**20)
         frame = "z" * 2**20
         for _ in range(3):
             await pending.put(frame)
@@ -290,7 +290,7 @@ def test_the_buffer_holds_frames_up_to_its_byte_bound_then_the_reader_waits():
         assert not blocked.done()  # taken is not stored: still held
         await pending.release(batch)
         await asyncio.wait_for(blocked, 1)
-        huge = _Pending(max_frames=10, max_bytes=2**20)
+        huge = PendingFrames(max_frames=10, max_bytes=2**20)
         await huge.put("h" * 2**21)  # one frame larger than the bound passes, alone
         return held, pending.bytes, pending.peak
 
