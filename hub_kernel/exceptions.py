@@ -107,6 +107,10 @@ class SafetyStoreError(HubError):
     """The safety database cannot be opened or written."""
 
 
+class BackupError(HubError):
+    """A backup or restore of HUB_HOME could not be made."""
+
+
 class AuditError(HubError):
     """The audit log cannot be opened or written."""
 

@@ -16,6 +16,7 @@ from hub_kernel.cli import controls as controls_cli
 from hub_kernel.cli.agents import app as agents_app
 from hub_kernel.cli.analyze import analyze_command
 from hub_kernel.cli.audit import app as audit_app
+from hub_kernel.cli.backup import backup_command, restore_command
 from hub_kernel.cli.common import command_group, console, err_console, fail
 from hub_kernel.cli.models import app as models_app
 from hub_kernel.cli.models import mlflow_ui_command, train_command
@@ -55,6 +56,8 @@ app.command("report")(report_command)
 app.command("analyze")(analyze_command)
 app.command("plan")(plan_command)
 app.command("feedback")(feedback_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 
 
 @app.callback()

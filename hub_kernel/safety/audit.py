@@ -213,7 +213,7 @@ class AuditLog:
         all of them or none."""
         if not decisions:
             return []
-        with self._writer_lock():
+        with self.writer_lock():
             rows = self._append([_decision(**d) for d in decisions])
             self._write_anchor(rows[-1]["id"], rows[-1]["hash"])
         for row in rows:
@@ -221,7 +221,9 @@ class AuditLog:
         return [AuditEntry(**row) for row in rows]
 
     @contextlib.contextmanager
-    def _writer_lock(self) -> Iterator[None]:
+    def writer_lock(self) -> Iterator[None]:
+        """Hold the writers' lock: no row is appended and the anchor does not move meanwhile
+        (``hub backup`` copies the log and its anchor under it)."""
         with _exclusive(self.anchor_path.with_name(self.anchor_path.name + ".lock")):
             yield
 
