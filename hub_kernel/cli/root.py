@@ -16,7 +16,6 @@ from hub_kernel.cli import controls as controls_cli
 from hub_kernel.cli.agents import app as agents_app
 from hub_kernel.cli.analyze import analyze_command
 from hub_kernel.cli.audit import app as audit_app
-from hub_kernel.cli.backup import backup_command, restore_command
 from hub_kernel.cli.common import command_group, console, err_console, fail
 from hub_kernel.cli.models import app as models_app
 from hub_kernel.cli.models import mlflow_ui_command, train_command
@@ -26,6 +25,7 @@ from hub_kernel.cli.rollout import app as rollout_app
 from hub_kernel.cli.schedule import app as schedule_app
 from hub_kernel.cli.schedule import scheduler_app, status_command
 from hub_kernel.cli.stream import app as stream_app
+from hub_kernel.cli.upkeep import backup_command, prune_command, restore_command
 from hub_kernel.core import config
 from hub_kernel.exceptions import HubError
 
@@ -58,6 +58,7 @@ app.command("plan")(plan_command)
 app.command("feedback")(feedback_command)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
+app.command("prune")(prune_command)
 
 
 @app.callback()

@@ -149,6 +149,13 @@ class Settings(BaseSettings):
         64 * 2**20, ge=2**16, description="Bytes of frames read but not yet stored, at most "
                                           "(then the server is slowed by TCP back-pressure)."
     )
+    # retention (`hub prune`): unset keeps everything
+    retain_events_days: float | None = Field(
+        None, gt=0, description="Interaction events older than this many days are pruned.")
+    retain_stream_rows: int | None = Field(
+        None, ge=1, description="Rows each stream store keeps (the newest).")
+    retain_runs_days: float | None = Field(
+        None, gt=0, description="Finished scheduled runs older than this are pruned.")
     # scheduled notebooks (`hub schedule`, `hub scheduler start`)
     scheduler_retry_limit: int = Field(2, ge=0, le=20, description="Retries of a failed run.")
     scheduler_retry_backoff_seconds: float = Field(

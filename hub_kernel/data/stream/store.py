@@ -87,6 +87,9 @@ class StreamStore:
             row = db.execute("SELECT received FROM rows ORDER BY id DESC LIMIT 1").fetchone()
             received = row[0] if row else 0.0
         meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
+        pruned_first = meta.pop("first_seq", None)  # `hub prune` removed rows from here on
+        if isinstance(pruned_first, int) and first is not None and pruned_first < first:
+            first = pruned_first  # a resent pruned row is a duplicate, not a late row
         seqs = SeqState(first, last, gaps, max_gaps, floor, gap_count, missing)
         return count, seqs, window, meta, received
 

@@ -1,4 +1,4 @@
-"""``hub backup DEST`` and ``hub restore SRC``: a consistent copy of HUB_HOME, and its return."""
+"""``hub backup DEST``, ``hub restore SRC`` and ``hub prune``: copies of HUB_HOME, and retention."""
 
 from __future__ import annotations
 
@@ -39,3 +39,18 @@ def restore_command(
     console.print(report.summary(), soft_wrap=True, markup=False)
     if report.audit and not report.audit.startswith("intact"):
         raise typer.Exit(1)
+
+
+def prune_command(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, remove nothing.")] = False,
+) -> None:
+    """Remove what the retention settings let go, oldest first: events
+    (HUB_RETAIN_EVENTS_DAYS), stream rows (HUB_RETAIN_STREAM_ROWS) and scheduled runs
+    (HUB_RETAIN_RUNS_DAYS). Model versions and the audit log are never pruned."""
+    from hub_kernel.retention import prune
+
+    try:
+        report = prune(dry_run=dry_run)
+    except HubError as exc:
+        fail(exc)
+    console.print(report.summary(), soft_wrap=True, markup=False)
