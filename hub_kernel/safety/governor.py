@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,9 @@ from hub_kernel.safety.store import connect
 from hub_kernel.safety.versions import Version, VersionStore
 
 logger = logging.getLogger("hub_kernel")
+
+#: a claim older than this lost its process: deciding takes milliseconds
+CLAIM_TIMEOUT_SECONDS = 60.0
 
 Status = Literal["applied", "pending", "rejected", "vetoed", "refused", "unchanged", "undone",
                  "restored", "failed"]
@@ -179,6 +183,7 @@ class LayoutGovernor:
         self._undo: list[tuple[Decision, dict[str, Any]]] = []
         self._busy = False
         self._closed = False
+        self._recover_decisions()
         latest = self.versions.latest("layout", self.key)
         if latest is None or latest.payload != layout.to_dict():
             self._save("person" if latest else "default",
@@ -289,7 +294,8 @@ class LayoutGovernor:
                    + "; ".join(str(c) for c in changes),
             explanation=f"approved by {by}: {pending.proposal.why()}",
         )
-        self._close(proposal_id, "approved", by, entry.id)
+        # the audit row is the decision; the version and the proposal's status then commit
+        # together in _apply. A kill in between is completed by _recover_decisions.
         return self._apply(target, pending.agent, f"approved by {by}: {pending.proposal.why()}",
                            self.mode, changes, audit_id=entry.id, proposal_id=proposal_id)
 
@@ -355,12 +361,11 @@ class LayoutGovernor:
         before = self.layout.to_dict()
         try:
             self._put(target, override=False)
-            version = self._save(author, why)
-            with connect(self.path, _SCHEMA) as db:  # proposals for the old layout are moot
-                db.execute("UPDATE proposals SET status='superseded' WHERE key=? AND "
-                           "status='pending'", (self.key,))
+            version = self._commit(author, why, proposal_id)
         except Exception as exc:  # a change that breaks the page or cannot be kept: undone
             self._put(Layout.from_dict(before), override=True)
+            if proposal_id is not None:
+                self._close(proposal_id, "failed", author, None)
             try:
                 FailureLog(self.path).record(author, self.key, exc)
             except HubError:
@@ -375,6 +380,68 @@ class LayoutGovernor:
                             version.version, announced=Controls.announced(mode))
         self._undo.append((decision, before))
         return decision
+
+    def _commit(self, author: str, why: str, proposal_id: int | None) -> Version:
+        """The new version, proposals for the old layout superseded and (when approving) the
+        proposal approved: one transaction when the versions live in this database."""
+        shared = self.versions.path == self.path or (
+            self.versions.path is None and self.path is None)
+        if not shared:  # a VersionStore elsewhere: two commits, the version first
+            version = self._save(author, why)
+        with connect(self.path, _SCHEMA) as db:
+            if shared:
+                version = self.versions.save_in(db, "layout", self.key, self.layout.to_dict(),
+                                                author=author, reason=why)
+            if proposal_id is not None:
+                db.execute("UPDATE proposals SET status='approved' WHERE id=? AND "
+                           "status='deciding'", (proposal_id,))
+            db.execute("UPDATE proposals SET status='superseded' WHERE key=? AND "
+                       "status='pending'", (self.key,))
+        return version
+
+    def _recover_decisions(self, older_than: float | None = None) -> list[int]:
+        """Settle proposals left 'deciding' by a process killed midway (a claim older than
+        ``older_than`` s; deciding takes milliseconds), so the audit log, proposals and
+        versions agree: an approval the audit log records is completed (or, if the layout
+        moved on since, closed as stale and audited); a rejection it records is closed; one
+        it does not record is pending again."""
+        wait = CLAIM_TIMEOUT_SECONDS if older_than is None else older_than
+        cutoff = datetime.fromtimestamp(time.time() - wait, UTC).isoformat()
+        with connect(self.path, _SCHEMA) as db:
+            _add_claimed_at(db)
+            rows = db.execute("SELECT id FROM proposals WHERE key=? AND status='deciding' "
+                              "AND (claimed_at IS NULL OR claimed_at < ?)",
+                              (self.key, cutoff)).fetchall()
+        settled = []
+        for row in rows:
+            number = int(row["id"])
+            pending = next(p for p in list_proposals(self.path, key=self.key) if p.id == number)
+            log = AuditLog()
+            rejected = log.entries(action=f"reject proposal {number} for {self.key}")
+            approved = log.entries(action=f"approve proposal {number} for {self.key}")
+            if rejected:
+                self._close(number, "rejected", rejected[-1].approved_by or "", None)
+            elif approved:
+                base = self.versions.latest("layout", self.key)
+                by = approved[-1].approved_by or ""
+                if base is None or pending.base_version == base.version:
+                    self._put(Layout.from_dict(pending.proposal.layout), override=True)
+                    self._commit(pending.agent, f"approved by {by}: {pending.proposal.why()} "
+                                 "(completed after an interruption)", number)
+                else:
+                    self._close(number, "stale", by, None)
+                    log.record(agent=pending.agent, mode=self.mode, approved_by=by,
+                               ref=approved[-1].id,
+                               action=f"abandon approval of proposal {number} for {self.key}",
+                               explanation="the approval was interrupted before it took "
+                                           f"effect, and layout version {base.version} is in "
+                                           "force now; ask the agent for a new proposal")
+            else:
+                self._release(number)
+            logger.warning("proposal %d of %s was left undecided by an interrupted process; "
+                           "settled from the audit log", number, self.key)
+            settled.append(number)
+        return settled
 
     def _put(self, target: Layout, *, override: bool) -> None:
         self._busy = True
@@ -437,9 +504,11 @@ class LayoutGovernor:
         """Take a pending proposal for deciding, atomically: a conditional update, so of two
         people (or a page and the CLI) deciding at once exactly one goes on."""
         with connect(self.path, _SCHEMA) as db:
-            claimed = db.execute("UPDATE proposals SET status='deciding', decided_by=? "
-                                 "WHERE id=? AND key=? AND status='pending'",
-                                 (by, proposal_id, self.key)).rowcount
+            _add_claimed_at(db)
+            claimed = db.execute("UPDATE proposals SET status='deciding', decided_by=?, "
+                                 "claimed_at=? WHERE id=? AND key=? AND status='pending'",
+                                 (by, datetime.now(UTC).isoformat(), proposal_id,
+                                  self.key)).rowcount
         if claimed != 1:
             status = next((p.status for p in list_proposals(self.path, key=self.key)
                            if p.id == proposal_id), "gone")
@@ -448,8 +517,8 @@ class LayoutGovernor:
 
     def _release(self, proposal_id: int) -> None:
         with connect(self.path, _SCHEMA) as db:
-            db.execute("UPDATE proposals SET status='pending', decided_by=NULL "
-                       "WHERE id=? AND status='deciding'", (proposal_id,))
+            db.execute("UPDATE proposals SET status='pending', decided_by=NULL, "
+                       "claimed_at=NULL WHERE id=? AND status='deciding'", (proposal_id,))
 
     def _audit_ref(self, proposal_id: int) -> int | None:
         with connect(self.path, _SCHEMA) as db:
@@ -461,6 +530,13 @@ class LayoutGovernor:
         with connect(self.path, _SCHEMA) as db:
             db.execute("UPDATE proposals SET status=?, decided_by=? WHERE id=?",
                        (status, by, proposal_id))
+
+
+def _add_claimed_at(db: Any) -> None:
+    """Proposals made before claims were timed get the column (NULL: an old claim)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(proposals)")}
+    if "claimed_at" not in columns:
+        db.execute("ALTER TABLE proposals ADD COLUMN claimed_at TEXT")
 
 
 def list_proposals(path: str | os.PathLike[str] | None = None, *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,14 +63,21 @@ class VersionStore:
     def save(self, kind: str, key: str, payload: Any, *, author: str, reason: str,
              restored_from: int | None = None) -> Version:
         """Store ``payload`` (JSON-able) as the newest version of ``(kind, key)``."""
-        text = json.dumps(payload, sort_keys=True)
         with connect(self.path, _SCHEMA) as db:
-            last = db.execute("SELECT MAX(version) FROM versions WHERE kind=? AND key=?",
-                              (kind, key)).fetchone()[0]
-            number = (last or 0) + 1
-            stamp = datetime.now(UTC).isoformat(timespec="microseconds")
-            db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (kind, key, number, stamp, author, reason, text, restored_from))
+            return self.save_in(db, kind, key, payload, author=author, reason=reason,
+                                restored_from=restored_from)
+
+    def save_in(self, db: sqlite3.Connection, kind: str, key: str, payload: Any, *,
+                author: str, reason: str, restored_from: int | None = None) -> Version:
+        """``save`` inside the caller's open transaction on this store's database, so that a
+        version and what it settles (a proposal's status) commit together or not at all."""
+        text = json.dumps(payload, sort_keys=True)
+        last = db.execute("SELECT MAX(version) FROM versions WHERE kind=? AND key=?",
+                          (kind, key)).fetchone()[0]
+        number = (last or 0) + 1
+        stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+        db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (kind, key, number, stamp, author, reason, text, restored_from))
         return Version(kind, key, number, stamp, author, reason, json.loads(text), restored_from)
 
     def get(self, kind: str, key: str, version: int | None = None) -> Version:

@@ -214,3 +214,68 @@ def test_a_decision_that_fails_midway_leaves_the_proposal_pending(gov, monkeypat
     with pytest.raises(OSError):
         g.reject(decision.proposal_id, by="ann")
     assert [p.id for p in g.pending()] == [decision.proposal_id]
+
+
+_KILLED_APPROVAL = """
+import os, sys
+from hub_kernel.layout import Layout
+from hub_kernel.safety import governor
+from hub_kernel.safety.audit import AuditLog
+from hub_kernel.safety.versions import VersionStore
+
+point, number = sys.argv[1], int(sys.argv[2])
+latest = VersionStore().latest("layout", "ann/sales")
+g = governor.LayoutGovernor(Layout.from_dict(latest.payload), user="ann", dashboard="sales")
+if point == "after-claim":  # killed before the decision reached the audit log
+    AuditLog.record = lambda *a, **k: os._exit(9)
+else:  # killed after the audit row, before the version and the status committed
+    governor.LayoutGovernor._commit = lambda *a, **k: os._exit(9)
+getattr(g, sys.argv[3])(number, by="ann")
+"""
+
+
+@pytest.mark.parametrize("point, act", [("after-claim", "approve"), ("after-audit", "approve"),
+                                        ("after-audit", "reject")])
+def test_a_decision_killed_midway_is_settled_from_the_audit_log(gov, hub_home, tmp_path,
+                                                                 monkeypatch, point, act):
+    import os
+    import subprocess
+    import sys
+
+    from hub_kernel.safety import governor as governor_module
+    from hub_kernel.safety.governor import list_proposals
+
+    g = gov("assisted")
+    order = ["t2", "t0", "t1", "t3", "t4"]
+    decision = g.submit(proposal(g.layout, order))
+    script = tmp_path / "decide.py"
+    script.write_text(_KILLED_APPROVAL)
+    if act == "reject" and point == "after-audit":  # reject has no _commit: kill after audit
+        script.write_text(_KILLED_APPROVAL.replace(
+            "governor.LayoutGovernor._commit = lambda *a, **k: os._exit(9)",
+            "governor.LayoutGovernor._close = lambda *a, **k: os._exit(9)"))
+    done = subprocess.run([sys.executable, str(script), point, str(decision.proposal_id), act],
+                          env={**os.environ, "HUB_HOME": str(hub_home)}, cwd=os.getcwd(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+    (status,) = [p.status for p in list_proposals(key=g.key)]
+    assert status == "deciding"  # what the killed process left
+
+    monkeypatch.setattr(governor_module, "CLAIM_TIMEOUT_SECONDS", 0.0)  # its process is gone
+    reopened = governor_module.LayoutGovernor(
+        Layout.from_dict(VersionStore().latest("layout", g.key).payload),
+        user="ann", dashboard="sales")
+    (status,) = [p.status for p in list_proposals(key=g.key)]
+    approvals = AuditLog().entries(action=f"approve proposal {decision.proposal_id}")
+    latest = VersionStore().latest("layout", g.key)
+    if point == "after-claim":  # nothing was decided: pending again, and it can be approved
+        assert status == "pending" and not approvals
+        assert reopened.approve(decision.proposal_id, by="ann").status == "applied"
+        assert reopened.layout.ids == order
+    elif act == "approve":  # the audit log says approved: the version follows it
+        assert status == "approved" and len(approvals) == 1
+        assert latest.payload["tiles"][0]["id"] == "t2" and reopened.layout.ids == order
+        assert "completed after an interruption" in latest.reason
+    else:
+        assert status == "rejected" and reopened.layout.ids[0] == "t0"
+    assert AuditLog().verify().ok
