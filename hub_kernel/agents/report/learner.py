@@ -4,7 +4,9 @@ A Bayesian bandit over sections. Each (audience, section) has a Beta posterior: 
 prior appeal (``sections.AUDIENCES``) as ``prior_strength`` pseudo-observations, then reader
 feedback stored in SQLite (``store.FeedbackStore``, ``$HUB_HOME/reports.db``): thumbs up and
 time spent reading count as successes, thumbs down and a section closed within seconds of
-opening as failures, opening a section as half a success. A decision keeps the audience's
+opening as failures, opening a section as half a success; each reader's evidence on a section
+is capped at ``per_reader_weight`` pseudo-observations and at what all its other readers gave
+together, so one person (or one scripted tab) cannot outweigh the rest. A decision keeps the audience's
 pinned sections first, then the other available sections with the best posterior means, best
 first, up to ``n_sections``; with probability ``epsilon`` it explores: the last slot goes to the
 winner of a Thompson draw among the sections not otherwise kept (so sections readers have not
@@ -60,6 +62,9 @@ class LearnerParams:
     full_read_seconds: float = 60.0  # reading this long counts as a full success
     time_weight: float = 1.0
     position_decay: float = 0.85
+    #: the most evidence one reader gives a section (pseudo-observations), and never more
+    #: than all its other readers together: nobody outweighs the rest by sending more
+    per_reader_weight: float = 10.0
     mc_samples: int = 2000
 
 
@@ -184,23 +189,45 @@ class SectionLearner:
         prior = self.appeal(audience, sections, learned=learned)
         posts = {s: Posterior(1 + p.prior_strength * a, 1 + p.prior_strength * (1 - a))
                  for s, a in prior.items()}
-        for section, kind, value in (self.store.events(audience) if learned else ()):
-            post = posts.get(section)
-            if post is None:
+        # what each reader taught, per section, before it is added: one reader's evidence on a
+        # section is capped (a scripted tab sending thousands of thumbs is one reader)
+        taught: dict[tuple[str, str], Posterior] = {}
+        for section, kind, value, who in (self.store.events_by_reader(audience)
+                                          if learned else ()):
+            if section not in posts:
                 continue
+            inc = taught.setdefault((who, section), Posterior(0.0, 0.0))
             if kind == "thumbs_up":
-                post.alpha += value
-                post.n_up += value
+                inc.alpha += value
+                inc.n_up += value
             elif kind == "thumbs_down":
-                post.beta += value
-                post.n_down += value
+                inc.beta += value
+                inc.n_down += value
             elif kind == "expand":
-                post.alpha += p.expand_weight * value
+                inc.alpha += p.expand_weight * value
             elif kind == "collapse" and value < p.quick_close_seconds:
-                post.beta += p.quick_close_weight
+                inc.beta += p.quick_close_weight
             elif kind == "time":
-                post.seconds += value
-                post.alpha += p.time_weight * min(value / p.full_read_seconds, 1.0)
+                inc.seconds += value
+                inc.alpha += p.time_weight * min(value / p.full_read_seconds, 1.0)
+        weight = {key: min(inc.alpha + inc.beta, p.per_reader_weight)
+                  for key, inc in taught.items()}
+        readers: dict[str, list[tuple[str, str]]] = {}
+        for key in taught:
+            readers.setdefault(key[1], []).append(key)
+        for key, inc in taught.items():
+            section = key[1]
+            total = inc.alpha + inc.beta
+            limit = p.per_reader_weight
+            if len(readers[section]) > 1:  # and never more than all the others together
+                limit = min(limit, sum(weight[k] for k in readers[section] if k != key))
+            scale = min(1.0, limit / total) if total > 0 else 1.0
+            post = posts[section]
+            post.alpha += scale * inc.alpha
+            post.beta += scale * inc.beta
+            post.n_up += scale * inc.n_up
+            post.n_down += scale * inc.n_down
+            post.seconds += inc.seconds
         return posts
 
     # -- acting -----------------------------------------------------------------------------

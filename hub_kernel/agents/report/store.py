@@ -77,3 +77,12 @@ class FeedbackStore:
             rows = db.execute("SELECT section, kind, value FROM feedback WHERE audience = ? "
                               "ORDER BY id", (audience,)).fetchall()
         return [(str(s), str(k), float(v)) for s, k, v in rows]
+
+    def events_by_reader(self, audience: str) -> list[tuple[str, str, float, str]]:
+        """``events`` with who sent each: the user, or for a reader without a name the
+        report they read (``anonymous:REPORT``)."""
+        with self._db() as db:
+            rows = db.execute("SELECT section, kind, value, user, report FROM feedback "
+                              "WHERE audience = ? ORDER BY id", (audience,)).fetchall()
+        return [(str(s), str(k), float(v), str(u) if u else f"anonymous:{r or ''}")
+                for s, k, v, u, r in rows]

@@ -83,3 +83,26 @@ def test_bad_names_raise_report_errors(learner):
         learner.feedback("executive", "gossip", "thumbs_up")
     with pytest.raises(ReportError, match="unknown feedback"):
         learner.feedback("executive", "drift", "like")
+
+
+def test_one_reader_sending_thousands_of_thumbs_cannot_outweigh_the_other_readers(learner):
+    prior = learner.posteriors("analyst")["drift"]
+    for reader in ("ann", "bob", "cy"):  # three people who liked the section
+        learner.feedback("analyst", "drift", "expand", user=reader)
+        learner.feedback("analyst", "drift", "time", 45.0, user=reader)
+        learner.feedback("analyst", "drift", "thumbs_up", user=reader)
+    liked = learner.posteriors("analyst")["drift"]
+    assert liked.mean > prior.mean
+    for _ in range(3000):  # one scripted tab
+        learner.feedback("analyst", "drift", "thumbs_down", user="mallory")
+    posts = learner.posteriors("analyst")["drift"]
+    gained = (liked.alpha - prior.alpha, posts.beta - liked.beta)
+    assert gained[1] <= gained[0] + 1e-9  # mallory's weight is at most everyone else's
+    # a tie at worst: between the prior and even, never pushed under both
+    assert posts.mean >= min(prior.mean, 0.5) - 1e-9 and posts.n_down <= gained[0] + 1e-9
+    alone = SectionLearner(FeedbackStore(learner.store.path.with_name("alone.db")),
+                           epsilon=0.0, seed=0, audit=False)
+    for _ in range(3000):  # a lone reader counts, but no more than per_reader_weight
+        alone.feedback("analyst", "drift", "thumbs_down", user="mallory")
+    cap = alone.params.per_reader_weight
+    assert alone.posteriors("analyst")["drift"].beta == pytest.approx(prior.beta + cap)
