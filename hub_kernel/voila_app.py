@@ -7,8 +7,9 @@ is an address literal (a rebinding attack needs a name) that fits the bound addr
 the operator allowed: ``localhost`` on a loopback address, and the names given with
 ``--allow-host`` (``HubVoila.allow_hosts``). Everything else gets 403 and a log line naming the
 host. Once configured, the server forgets the token's carriers: ``HUB_SERVE_TOKEN`` leaves its
-environment (so no kernel inherits it) and the private config file is deleted. ``hub serve`` and
-``hub demo`` start Voilà through this module.
+environment (so no kernel inherits it) and the private config file is deleted. ``/hub/health``
+answers load balancers (``health``). ``hub serve`` and ``hub demo`` start Voilà through this
+module.
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ class HubVoila(Voila):
             os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
                 p for p in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep)
                 if p and p != run_config)
+
+    def init_handlers(self) -> list[Any]:
+        from jupyter_server.utils import url_path_join
+
+        from hub_kernel.health import HealthHandler
+
+        # first: Voilà's own patterns would take any path for a notebook
+        return [(url_path_join(self.server_url, "/hub/health"), HealthHandler),
+                *super().init_handlers()]
 
     def init_settings(self) -> dict[str, Any]:
         settings = super().init_settings()
