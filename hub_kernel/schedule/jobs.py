@@ -1,8 +1,9 @@
 """Scheduled jobs: a notebook, its parameters and a schedule, kept as JSON in hub's SQLite store.
 
 The job store is ``$HUB_HOME/scheduler.db`` (``schedule.store.JsonJobStore``: JSON rows, never
-pickles; the pickled rows of an older hub are migrated on start): jobs survive restarts, and ``hub schedule add/list/remove`` change it while ``hub scheduler start`` runs (the
-scheduler looks at the store at every heartbeat). Each job runs
+pickles; the pickled rows of an older hub are migrated on start): jobs survive restarts, and
+``hub schedule add/list/remove`` change it while ``hub scheduler start`` runs (the scheduler
+looks at the store at every heartbeat). Each job runs
 ``hub_kernel.schedule.jobs:run_scheduled_job`` with its spec; misfires coalesce into one run and
 one job never runs twice at once (``max_instances=1`` in a scheduler, a file lock across
 processes).

@@ -93,7 +93,7 @@ def _timestamp(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
-class JsonJobStore(BaseJobStore):  # type: ignore[misc]
+class JsonJobStore(BaseJobStore):
     """APScheduler's job store interface over ``hub_jobs`` in ``path`` (module docstring)."""
 
     def __init__(self, path: str | Path, *, job_func: str,

@@ -87,7 +87,7 @@ def test_a_row_cannot_choose_the_function_and_other_functions_are_not_stored(
     try:
         (job,) = scheduler.get_jobs()
         assert job.func_ref == JOB_FUNC and job.args == ()
-        with pytest.raises(ScheduleError, match="keeps only hub_kernel.schedule.jobs"):
+        with pytest.raises(ScheduleError, match=r"keeps only hub_kernel\.schedule\.jobs"):
             scheduler.add_job("os:system", "interval", seconds=5, args=["true"], id="evil")
     finally:
         scheduler.shutdown(wait=False)
@@ -122,7 +122,7 @@ def test_pickled_rows_of_an_older_hub_are_migrated_without_running_anything(
     assert job.schedule == "cron 0 2 * * *" and job.next_run.timestamp() == pytest.approx(when)
     assert not marker.exists()  # nothing in the pickles ran
     assert "planted" in caplog.text and "bomb" in caplog.text and "hub schedule add" in caplog.text
-    tables, rows = _rows(path)
+    _, rows = _rows(path)
     assert [r[0] for r in rows] == ["nightly"] and json.loads(rows[0][2])
     with sqlite3.connect(path) as db:  # the rows it could not read are kept, not scheduled
         kept = {r[0] for r in db.execute("SELECT id FROM apscheduler_jobs")}
