@@ -50,7 +50,7 @@ def home_problem(path: Path) -> str | None:
     ``None`` when it may (or does not exist yet)."""
     try:
         info = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there yet: checked once created
         return None
     except OSError as exc:
         return f"it cannot be inspected ({exc})"

@@ -161,3 +161,17 @@ def test_dot_env_may_not_name_a_program_to_run(monkeypatch, tmp_path, caplog):
     assert "HUB_BROWSER_PATH in .env is ignored" in caplog.text
     monkeypatch.setenv("HUB_BROWSER_PATH", str(evil))  # the real environment is obeyed
     assert load_settings().browser_path == evil
+
+
+def test_doctor_reports_a_home_others_can_write(monkeypatch, tmp_path):
+    import os
+
+    from hub_kernel.doctor import check_home
+
+    home = tmp_path / "later"
+    monkeypatch.setenv("HUB_HOME", str(home))
+    settings = load_settings()
+    home.mkdir()
+    os.chmod(home, 0o777)  # made writable by others after the settings were read
+    check = check_home(settings)
+    assert check.status == "fail" and f"chmod go-w {home}" in check.detail
