@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Literal
 
 from hub_kernel.core.config import Settings
+from hub_kernel.exceptions import HubError
 
 Status = Literal["ok", "warn", "fail"]
 
 PACKAGES = (
     "pandas", "pyarrow", "scikit-learn", "ipywidgets", "bokeh", "jupyter_bokeh", "voila",
-    "papermill", "nbconvert", "mlflow", "gymnasium", "stable-baselines3", "torch",
+    "papermill", "nbconvert", "mlflow", "skops", "gymnasium", "stable-baselines3", "torch",
     "pydantic-settings", "typer",
 )
 
@@ -61,7 +62,9 @@ def check_home(settings: Settings) -> Check:
         return Check("HUB_HOME", "fail",
                      f"{settings.home} is not writable ({exc.strerror}); set HUB_HOME to a "
                      "writable folder")
-    return Check("HUB_HOME", "ok", f"{home} is writable")
+    except HubError as exc:  # another owner, or writable by others (core.config.check_home)
+        return Check("HUB_HOME", "fail", str(exc))
+    return Check("HUB_HOME", "ok", f"{home} is writable, yours only")
 
 
 def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:

@@ -1,7 +1,9 @@
 """The family policy trained across datasets (``agents.strategy.env.train_policy``), as the
 pipeline search asks it: ``StrategyPolicy`` (``act``, ``action_probabilities`` over
-``observation.FAMILY_ORDER`` and stop) and ``load_policy``. torch and stable-baselines3 are
-imported inside the functions that need them."""
+``observation.FAMILY_ORDER`` and stop) and ``load_policy``. The policy is stored as weights
+(``policy.pt``, a state dict of tensors, and its settings in ``policy.json``: ``core.weights``),
+never as SB3's zip, whose settings are cloudpickled. torch and stable-baselines3 are imported
+inside the functions that need them."""
 
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ from hub_kernel.automl.observation import OBSERVATION_SIZE
 from hub_kernel.automl.warmstart import strategy_dir
 from hub_kernel.exceptions import AgentError
 
-POLICY_FILE = "policy.zip"
+POLICY_FILE = "policy.pt"
 POLICY_METADATA = "policy.json"
+LEGACY_FILE = "policy.zip"  # SB3's zip (cloudpickled settings): never loaded
+_RETRAIN = "retrain it with StrategyAgent().train_policy()"
 
 
 class StrategyPolicy:
@@ -48,19 +52,26 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> StrategyPoli
     folder = Path(directory) if directory is not None else strategy_dir()
     path = folder / POLICY_FILE
     if not path.exists():
+        if (folder / LEGACY_FILE).exists():
+            raise AgentError(f"strategy policy {folder / LEGACY_FILE} is in SB3's zip format, "
+                             "whose settings are pickled (loading it could run code): hub no "
+                             f"longer loads it; {_RETRAIN}")
         return None
+    from hub_kernel.core.weights import load_weights
+
+    metadata_path = folder / POLICY_METADATA
     try:
-        import stable_baselines3 as sb3
         import torch
 
         torch.set_num_threads(1)
-        model = sb3.PPO.load(path, device="cpu")
-        metadata_path = folder / POLICY_METADATA
-        metadata = (json.loads(metadata_path.read_text(encoding="utf-8"))
-                    if metadata_path.exists() else {})
-    except Exception as exc:
-        raise AgentError(f"strategy policy {path} cannot be loaded ({exc}); retrain it with "
-                         "StrategyAgent().train_policy()") from exc
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AgentError(f"strategy policy settings {metadata_path} cannot be read ({exc}); "
+                         f"{_RETRAIN}") from None
+    weights = metadata.get("weights") if isinstance(metadata, dict) else None
+    if not isinstance(weights, dict):
+        raise AgentError(f"{metadata_path} does not describe the weights in {path}; {_RETRAIN}")
+    model = load_weights(path, weights, retrain=_RETRAIN)
     if metadata.get("observation_size", OBSERVATION_SIZE) != OBSERVATION_SIZE:
         raise AgentError(f"strategy policy {path} was trained for another observation layout; "
                          "retrain it with StrategyAgent().train_policy()")

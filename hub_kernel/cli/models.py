@@ -291,6 +291,23 @@ def promote_command(
     console.print(f"{escape(name)}: champion is now version {summary.champion}")
 
 
+@app.command("migrate")
+def migrate_command(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int | None, typer.Option(min=1, help="Only this version.")] = None,
+) -> None:
+    """Record the SHA-256 of versions of NAME registered by an older hub, once each is checked
+    to be a skops file of allowed types (a pickled one is refused: retrain it)."""
+    try:
+        done = _registry().migrate(name, version)
+    except HubError as exc:
+        fail(exc)
+    for number, what in done.items():
+        console.print(f"{escape(name)} v{number}: {escape(what)}", soft_wrap=True)
+    if any(what.startswith("refused") for what in done.values()):
+        raise typer.Exit(1)
+
+
 def _dataset_frame(dataset: str) -> tuple[Any, Any]:
     """A catalog record and its rows, from a catalog id/name or a file/URL to ingest first."""
     from hub_kernel.data.catalog import Catalog

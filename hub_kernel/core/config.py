@@ -8,14 +8,25 @@ they never show up in reprs or logs.
 
 Without ``HUB_HOME``, the home is the nearest ``.hub`` folder in the working directory or one of
 its parents (as git finds ``.git``), else ``./.hub``: a notebook kernel started in
-``notebooks/`` uses the project's ``.hub`` like the ``hub`` command run at the top.
+``notebooks/`` uses the project's ``.hub`` like the ``hub`` command run at the top. The search
+stops at the user's home folder (a ``.hub`` above it is never adopted), and a ``.hub`` that
+belongs to another account or is writable by group or others is passed over with a warning
+(``/tmp/.hub`` planted by someone else is not picked up when working under ``/tmp/x``).
+
+The home, however it was chosen, must belong to the current user and not be writable by group
+or others (``check_home``): hub's state includes models, policies and jobs it will load and run.
+``.env`` may not set the path of a program hub runs (``PROGRAM_SETTINGS``, e.g.
+``HUB_BROWSER_PATH``, which ``hub doctor`` and PDF export start): such a line is ignored with a
+warning; the same variable in the real environment is obeyed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -24,6 +35,86 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from hub_kernel.exceptions import ConfigError
 
 AutonomyMode = Literal["assisted", "supervised", "autonomous"]
+logger = logging.getLogger("hub_kernel")
+
+#: settings naming a program hub runs: never taken from ``.env`` (only from the environment)
+PROGRAM_SETTINGS = ("browser_path",)
+
+
+def _current_uid() -> int:
+    return os.getuid()
+
+
+def home_problem(path: Path) -> str | None:
+    """Why ``path`` may not be hub's home (another owner, writable by group or others), or
+    ``None`` when it may (or does not exist yet)."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):  # not there yet: checked once created
+        return None
+    except OSError as exc:
+        return f"it cannot be inspected ({exc})"
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder"
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != _current_uid():
+        return (f"it belongs to user id {info.st_uid}, not to you (user id {_current_uid()}), "
+                f"mode {mode:o}")
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return (f"it is writable by group or others (mode {mode:o}); run `chmod go-w {path}` "
+                "if it is yours")
+    return None
+
+
+def check_home(path: Path) -> Path:
+    """``path`` if it may be hub's home, else ``ConfigError`` naming it, its owner or mode, and
+    the fix."""
+    problem = home_problem(path)
+    if problem:
+        raise ConfigError(
+            f"HUB_HOME {path} is not safe to use: {problem}. hub loads models, policies and jobs "
+            f"from it, so it must belong to you and not be writable by others (`chmod go-w "
+            f"{path}`), or set HUB_HOME to a folder of your own")
+    return path
+
+
+def find_home(here: Path) -> Path | None:
+    """The nearest ``.hub`` of ``here`` or a parent, up to the user's home folder; one that
+    belongs to someone else or is writable by others is passed over (with a warning)."""
+    chain = [here, *here.parents]
+    try:
+        user_home = Path.home().resolve()
+    except (RuntimeError, KeyError):
+        user_home = None
+    if user_home is not None and user_home in chain:
+        chain = chain[: chain.index(user_home) + 1]
+    for folder in chain:
+        candidate = folder / ".hub"
+        if not candidate.is_dir():
+            continue
+        problem = home_problem(candidate)
+        if problem is None:
+            return candidate
+        logger.warning("not using %s as hub's home: %s", candidate, problem)
+    return None
+
+
+class _DotEnvWithoutPrograms:
+    """The ``.env`` source less ``PROGRAM_SETTINGS`` (a warning names each line ignored)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def __call__(self) -> dict[str, Any]:
+        values = dict(self.source())
+        for name in PROGRAM_SETTINGS:
+            if name in values:
+                values.pop(name)
+                logger.warning(
+                    "HUB_%s in %s is ignored: .env may not name a program for hub to run; set "
+                    "it in the environment instead", name.upper(),
+                    getattr(self.source, "env_file", ".env"))
+        return values
 
 
 class RewardWeights(BaseModel):
@@ -237,15 +328,28 @@ class Settings(BaseSettings):
             raise ValueError(f"exploration rates must be between 0 and 1, got {bad}")
         return value
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any,
+                                   env_settings: Any, dotenv_settings: Any,
+                                   file_secret_settings: Any) -> tuple[Any, ...]:
+        return (init_settings, env_settings, _DotEnvWithoutPrograms(dotenv_settings),
+                file_secret_settings)
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         if value == Path(".hub") and "HUB_HOME" not in os.environ:
-            here = Path.cwd().resolve()
-            for folder in (here, *here.parents):
-                if (folder / ".hub").is_dir():
-                    return folder / ".hub"
-        return value.expanduser().resolve()
+            found = find_home(Path.cwd().resolve())
+            if found is not None:
+                return found
+        home = value.expanduser().resolve()
+        problem = home_problem(home)
+        if problem:
+            raise ValueError(f"{home} is not safe to use: {problem}. hub loads models, "
+                             "policies and jobs from it, so it must belong to you and not be "
+                             f"writable by others (`chmod go-w {home}`), or set HUB_HOME to a "
+                             "folder of your own")
+        return home
 
     @property
     def tracking_uri(self) -> str:
@@ -282,9 +386,10 @@ class Settings(BaseSettings):
         return self.home / "scheduler.db"
 
     def ensure_home(self) -> Path:
-        """Create ``home`` if needed and return it."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        return self.home
+        """Create ``home`` if needed (private to the user) and return it; ``ConfigError`` if
+        it is not safe to use (``check_home``)."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return check_home(self.home)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -294,7 +399,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except PydanticValidationError as exc:
         problems = "; ".join(
-            f"HUB_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f"HUB_{'__'.join(str(p) for p in err['loc']).upper()}: "
+            f"{str(err['msg']).removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise ConfigError(f"invalid setting(s): {problems}") from None

@@ -38,13 +38,6 @@ _MAX_CLASSES = 20
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|key)$|^(id|uuid)([_\s.-]|$)", re.IGNORECASE)
 _MIN_ID_ROWS = 10
 
-#: the hub types found inside a logged pipeline (trusted when the model is saved with skops)
-HUB_TYPES = (
-    "hub_kernel.models.features.AsFloat",
-    "hub_kernel.models.features.AsText",
-    "hub_kernel.models.features.DatetimeParts",
-)
-
 
 def _frame(X: Any) -> pd.DataFrame:
     return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)

@@ -241,11 +241,32 @@ class ModelRegistry:
 
     @translate_errors("loading a model")
     def _load(self, name: str, version: int) -> Any:
-        import mlflow.sklearn
+        """Every load of a model goes here: skops only, hub's allowlist of types, and the
+        SHA-256 recorded at registration (``models.artifact``); never mlflow's pickle path."""
+        from hub_kernel.models.artifact import load_registered
 
-        with self.store.fluent():
-            uri = self.client.get_model_version_download_uri(name, str(version))
-            return mlflow.sklearn.load_model(uri)
+        return load_registered(self.store, name, int(version))
+
+    @translate_errors("migrating a model")
+    def migrate(self, name: str, version: int | None = None) -> dict[int, str]:
+        """Record the SHA-256 of versions registered before hub recorded it, after checking
+        each is skops with allowed types only (``models.artifact.migrate_version``); a version
+        that fails is reported, not changed. Returns, per version, what was done."""
+        from hub_kernel.models.artifact import migrate_version
+
+        self._registered(name)
+        numbers = ([int(version)] if version is not None
+                   else [int(v.version) for v in self._versions(name)])
+        done: dict[int, str] = {}
+        for number in numbers:
+            try:
+                done[number] = migrate_version(self.store, name, number)
+            except ModelError as exc:
+                done[number] = f"refused: {exc}"
+        AuditLog().record(agent="person", action=f"migrate {name}",
+                          explanation="; ".join(f"v{k}: {v}" for k, v in done.items())[:5000],
+                          observation={"model": name, "versions": list(done)})
+        return done
 
     # -- fairness ------------------------------------------------------------------------
     def declared_sensitive(self, name: str, version: int | None = None) -> list[str]:

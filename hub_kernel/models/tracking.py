@@ -190,6 +190,9 @@ def mlflow_client(uri: str) -> MlflowClient:
 
     prepare_store(uri)
     quiet_mlflow()
+    # hub never lets mlflow unpickle a model (``models.artifact`` loads them): mlflow's own
+    # loaders refuse every format in this process unless someone chose otherwise explicitly
+    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

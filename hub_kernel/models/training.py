@@ -463,13 +463,33 @@ class TrainingRun:
             self.notes.append(f"no model signature: {_first_line(exc)}")
             return None, None
 
+    def _artifact_sha(self, model_id: str) -> str:
+        """SHA-256 of the ``model.skops`` just logged (recorded on the version)."""
+        import tempfile
+
+        import mlflow.artifacts
+
+        from hub_kernel.models.artifact import ARTIFACT_FILE, sha256_of
+
+        location = self.client.get_logged_model(model_id).artifact_location.rstrip("/")
+        with tempfile.TemporaryDirectory(prefix="hub-model-") as folder:
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{location}/{ARTIFACT_FILE}", dst_path=folder)
+            return sha256_of(path)
+
     def _store(self, metrics: dict[str, float], pipeline: Any) -> TrainResult:
         import mlflow.sklearn
         import skops.io
         from mlflow.entities import LoggedModelStatus, Metric
 
         from hub_kernel import __version__
-        from hub_kernel.models.features import HUB_TYPES
+        from hub_kernel.models.artifact import (
+            ALLOWED_TYPES,
+            FORMAT,
+            FORMAT_TAG,
+            SHA_TAG,
+            check_pipeline,
+        )
 
         client, p = self.client, self.prepared
         now = int(time.time() * 1000)
@@ -495,10 +515,11 @@ class TrainingRun:
             **({"search": {"budget_seconds": self.budget, "winner": self.outcome.winner,
                            "start": list(self.outcome.start)}} if self.outcome else {}),
         }, "hub/training.json")
-        # the store is hub's own: trust the types of the pipeline hub just fitted when saving
-        # with skops (mlflow's safe default format) and loading it back
+        # skops only, and only types hub loads back (``models.artifact``): refused here, before
+        # anything is logged, rather than registered and then refused at every load
+        check_pipeline(pipeline, self.name)
         trusted = sorted(set(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
-                         | set(HUB_TYPES))
+                         & ALLOWED_TYPES)
         with self.store.fluent(), warnings.catch_warnings():
             # mlflow compares an input example's columns with a range (deprecated in pandas 3)
             warnings.filterwarnings("ignore", message="Operation with range is deprecated")
@@ -507,10 +528,12 @@ class TrainingRun:
             self.model_id = logged.model_id
             mlflow.sklearn.log_model(
                 pipeline, name="model", signature=signature, input_example=example,
-                pip_requirements=_requirements(), skops_trusted_types=trusted,
+                pip_requirements=_requirements(), serialization_format="skops",
+                skops_trusted_types=trusted,
                 metadata={"hub_version": __version__, "task": p.task, "target": p.target},
                 model_id=logged.model_id, run_id=self.run_id,
             )
+            sha = self._artifact_sha(logged.model_id)
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         primary = self.primary
         version_tags = {  # the caller's tags too: the model tile finds its model by them
@@ -519,6 +542,7 @@ class TrainingRun:
             "hub.primary_value": repr(metrics[primary]),
             "hub.dataset_fingerprint": self.fingerprint, **self.lineage,
             **self._search_tags(), **self._leak_tags(),
+            SHA_TAG: sha, FORMAT_TAG: FORMAT,  # checked at every load (``models.artifact``)
         }
         self._audit_choice()
         if self.sensitive:  # set with the version: never a moment without its fairness status

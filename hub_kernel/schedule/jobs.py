@@ -1,8 +1,9 @@
-"""Scheduled jobs: a notebook, its parameters and a schedule, kept in APScheduler's SQLite store.
+"""Scheduled jobs: a notebook, its parameters and a schedule, kept as JSON in hub's SQLite store.
 
-The job store is ``$HUB_HOME/scheduler.db`` (APScheduler's ``SQLAlchemyJobStore``): jobs survive
-restarts, and ``hub schedule add/list/remove`` change it while ``hub scheduler start`` runs (the
-scheduler looks at the store at every heartbeat). Each job runs
+The job store is ``$HUB_HOME/scheduler.db`` (``schedule.store.JsonJobStore``: JSON rows, never
+pickles; the pickled rows of an older hub are migrated on start): jobs survive restarts, and
+``hub schedule add/list/remove`` change it while ``hub scheduler start`` runs (the scheduler
+looks at the store at every heartbeat). Each job runs
 ``hub_kernel.schedule.jobs:run_scheduled_job`` with its spec; misfires coalesce into one run and
 one job never runs twice at once (``max_instances=1`` in a scheduler, a file lock across
 processes).
@@ -226,14 +227,19 @@ class JobStore:
         self.settings = settings or get_settings()
         self.path = self.settings.scheduler_db
 
-    @property
-    def url(self) -> str:
-        return f"sqlite:///{self.path}"
-
     def jobstore(self) -> Any:
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from hub_kernel.schedule.store import JsonJobStore
 
-        return SQLAlchemyJobStore(url=self.url, engine_options={"connect_args": {"timeout": 30}})
+        return JsonJobStore(self.path, job_func=JOB_FUNC, rebuild=self.trigger_of)
+
+    def trigger_of(self, schedule: str) -> Any:
+        """The trigger of a spec's schedule text (``every 1h``, ``cron 0 * * * *``)."""
+        timezone = timezone_of(self.settings)
+        if schedule.startswith("every "):
+            return make_trigger(every=schedule.removeprefix("every "), timezone=timezone)[0]
+        if schedule.startswith("cron "):
+            return make_trigger(cron=schedule.removeprefix("cron "), timezone=timezone)[0]
+        raise ScheduleError(f"the schedule {schedule!r} is neither 'every ...' nor 'cron ...'")
 
     def job_defaults(self) -> dict[str, Any]:
         return {"coalesce": True, "max_instances": 1,

@@ -1,10 +1,12 @@
 """Offline pre-training of the layout policy on simulated users, and its use as a cold-start prior.
 
 ``pretrain()`` trains a stable-baselines3 policy (PPO by default, or DQN; ``MlpPolicy``, small net,
-CPU, seeded) on ``LayoutEnv`` and saves it under ``$HUB_HOME/agents/``: ``model.zip`` (SB3's own
-format) and ``metadata.json`` (algorithm, seed, steps, observation layout, library versions, and an
-evaluation against uniform random and the default order on users the policy never met).
-``load_pretrained()`` reads it back as a ``PretrainedPolicy`` (``act``, ``action_probabilities``).
+CPU, seeded) on ``LayoutEnv`` and saves it under ``$HUB_HOME/agents/``: ``model.pt`` (the
+policy's weights, a state dict of tensors: ``core.weights``, never SB3's pickled zip) and
+``metadata.json`` (algorithm, seed, steps, observation layout, the weights' settings and SHA-256,
+library versions, and an evaluation against uniform random and the default order on users the
+policy never met). ``load_pretrained()`` rebuilds the policy from them (``torch.load(...,
+weights_only=True)``) as a ``PretrainedPolicy`` (``act``, ``action_probabilities``).
 
 Live, ``MetaController.pretrained_prior`` feeds it to the design agent: for a dashboard's tiles
 and a user's context (data profile, viewport, stated skill, past events) ``PretrainedPolicy
@@ -40,7 +42,9 @@ from hub_kernel.layout import Layout, Tile
 
 logger = logging.getLogger("hub_kernel")
 
-MODEL_FILE = "model.zip"
+MODEL_FILE = "model.pt"
+LEGACY_FILE = "model.zip"  # SB3's zip (cloudpickled settings): never loaded
+_RETRAIN = "run `hub agents pretrain` again"
 METADATA_FILE = "metadata.json"
 Algorithm = Literal["ppo", "dqn"]
 
@@ -70,7 +74,7 @@ def pretrain(timesteps: int = 50_000, seed: int = 0, *, algo: Algorithm = "ppo",
              callback: Callable[[int], None] | None = None) -> Path:
     """Train a policy on ``LayoutEnv(**env_kwargs)`` for ``timesteps`` steps and save it.
 
-    Returns the directory holding ``model.zip`` and ``metadata.json`` (default
+    Returns the directory holding ``model.pt`` and ``metadata.json`` (default
     ``$HUB_HOME/agents``). ``env_kwargs`` default to ``reward_samples=16``: the product reward
     moves little with the order of tiles, so one session per episode is mostly noise.
     ``callback(steps_done)`` is called as training goes (progress bars).
@@ -128,11 +132,12 @@ def pretrain(timesteps: int = 50_000, seed: int = 0, *, algo: Algorithm = "ppo",
         "versions": {"stable_baselines3": stable_baselines3.__version__,
                      "torch": torch.__version__},
     }
-    partial = target / (MODEL_FILE + ".partial")
-    model.save(partial)  # SB3 appends .zip when the name lacks it
-    saved = partial if partial.exists() else partial.with_name(partial.name + ".zip")
-    saved.replace(target / MODEL_FILE)
+    from hub_kernel.core.weights import save_weights
+
+    metadata["weights"] = save_weights(model, target / MODEL_FILE, algo=algo,
+                                       policy_kwargs=policy_kwargs)
     (target / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+    (target / LEGACY_FILE).unlink(missing_ok=True)  # an older pickled policy: replaced
     logger.info("pre-trained %s for %d steps in %.1f s: %s", algo, timesteps, seconds,
                 evaluation)
     return target
@@ -231,6 +236,10 @@ def load_pretrained(directory: str | os.PathLike[str] | None = None) -> Pretrain
     source = Path(directory) if directory is not None else agents_dir()
     path, meta_path = source / MODEL_FILE, source / METADATA_FILE
     if not path.exists():
+        if (source / LEGACY_FILE).exists():
+            raise AgentError(f"{source / LEGACY_FILE} is in SB3's zip format, whose settings "
+                             "are pickled (loading it could run code): hub no longer loads it; "
+                             f"{_RETRAIN} to save the policy as weights")
         raise AgentError(f"no pre-trained layout policy in {source}; run "
                          "`hub agents pretrain` first")
     try:
@@ -238,16 +247,16 @@ def load_pretrained(directory: str | os.PathLike[str] | None = None) -> Pretrain
     except (OSError, ValueError) as exc:
         raise AgentError(f"{meta_path} cannot be read ({exc}); run `hub agents pretrain` "
                          "again") from exc
-    sb3 = _sb3()
+    _sb3()
     algo = metadata.get("algo", "ppo")
     if algo not in ("ppo", "dqn"):
         raise AgentError(f"{meta_path} names an unknown algorithm {algo!r}")
-    try:
-        model = getattr(sb3, algo.upper()).load(path, device="cpu")
-    except Exception as exc:
-        raise AgentError(f"{path} cannot be loaded ({type(exc).__name__}: {exc}); run "
-                         "`hub agents pretrain` again") from exc
-    return PretrainedPolicy(model, metadata)
+    from hub_kernel.core.weights import load_weights
+
+    weights = metadata.get("weights")
+    if not isinstance(weights, dict) or weights.get("algo") != algo:
+        raise AgentError(f"{meta_path} does not describe the weights in {path}; {_RETRAIN}")
+    return PretrainedPolicy(load_weights(path, weights, retrain=_RETRAIN), metadata)
 
 
 @dataclass

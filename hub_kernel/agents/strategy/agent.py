@@ -76,7 +76,7 @@ class StrategyAgent:
     """Chooses analyses for a dataset and searches model pipelines, learning from feedback
     and from earlier datasets. State lives in ``directory`` (default
     ``$HUB_HOME/agents/strategy``): ``analysis_bandit.json``, ``meta.json`` and, once trained,
-    ``policy.zip``. ``audit`` (default True) records every decision in the audit log."""
+    ``policy.pt``. ``audit`` (default True) records every decision in the audit log."""
 
     name = AGENT
 

@@ -48,7 +48,7 @@ from hub_kernel.automl.observation import (
     OBSERVATION_SIZE,
     family_block,
 )
-from hub_kernel.automl.policy import POLICY_FILE, POLICY_METADATA, StrategyPolicy
+from hub_kernel.automl.policy import LEGACY_FILE, POLICY_FILE, POLICY_METADATA, StrategyPolicy
 from hub_kernel.automl.warmstart import N_META, strategy_dir
 from hub_kernel.exceptions import AgentError
 
@@ -224,7 +224,7 @@ def train_policy(store: MetaStore | None = None, *, timesteps: int = 20_000, see
                  exclude: Sequence[str] = (), traces: Sequence[Trace] | None = None,
                  directory: str | os.PathLike[str] | None = None) -> Path:
     """Train a PPO policy on the recorded searches of ``store`` (or ``traces``), never on
-    ``exclude``; saves ``policy.zip`` and ``policy.json`` in ``directory`` (default
+    ``exclude``; saves ``policy.pt`` (weights) and ``policy.json`` in ``directory`` (default
     ``$HUB_HOME/agents/strategy``) and returns that folder."""
     if timesteps < 1:
         raise AgentError(f"timesteps must be at least 1, got {timesteps}")
@@ -258,7 +258,10 @@ def train_policy(store: MetaStore | None = None, *, timesteps: int = 20_000, see
                               seed=seed + 1)
     target = Path(directory) if directory is not None else strategy_dir()
     target.mkdir(parents=True, exist_ok=True)
-    model.save(target / POLICY_FILE)
+    from hub_kernel.core.weights import save_weights
+
+    weights = save_weights(model, target / POLICY_FILE, algo="ppo",
+                           policy_kwargs={"net_arch": [32, 32]})
     metadata = {"algo": "ppo", "timesteps": timesteps, "seed": seed,
                 "trained_on": [t.name for t in traces], "excluded": list(exclude),
                 "families": list(FAMILY_ORDER), "observation_size": OBSERVATION_SIZE,
@@ -266,8 +269,9 @@ def train_policy(store: MetaStore | None = None, *, timesteps: int = 20_000, see
                 "evaluation": {"policy_return": trained, "uniform_return": uniform},
                 "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "versions": {"stable_baselines3": sb3.__version__,
-                             "torch": torch.__version__}}
+                             "torch": torch.__version__}, "weights": weights}
     (target / POLICY_METADATA).write_text(json.dumps(metadata, indent=1), encoding="utf-8")
+    (target / LEGACY_FILE).unlink(missing_ok=True)  # an older pickled policy: replaced
     logger.info("strategy policy trained on %d searches in %.1f s: return %.3f (uniform %.3f)",
                 len(traces), seconds, trained, uniform)
     return target

@@ -56,7 +56,7 @@ def trained(tmp_path_factory):
 
 def test_tiny_pretraining_saves_model_and_metadata(trained):
     directory, _ = trained
-    assert (directory / "model.zip").is_file()
+    assert (directory / "model.pt").is_file()
     meta = json.loads((directory / "metadata.json").read_text())
     assert meta["algo"] == "ppo" and meta["timesteps"] == 256 and meta["seed"] == 0
     assert meta["observation_size"] > 0 and len(meta["candidates"]) == 8
@@ -117,7 +117,7 @@ def test_agents_pretrain_command_saves_under_hub_home(hub_home):
                                        "--users", "3", "--reward-samples", "1",
                                        "--eval-episodes", "5"])
     assert result.exit_code == 0, result.output
-    assert (hub_home / "agents" / "model.zip").is_file()
+    assert (hub_home / "agents" / "model.pt").is_file()
     assert "% of oracle engagement" in result.output
     bad = CliRunner().invoke(root, ["agents", "pretrain", "--algo", "sac"])
     assert bad.exit_code == 1 and "unknown algorithm" in bad.output
