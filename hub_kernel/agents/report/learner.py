@@ -4,13 +4,13 @@ A Bayesian bandit over sections. Each (audience, section) has a Beta posterior: 
 prior appeal (``sections.AUDIENCES``) as ``prior_strength`` pseudo-observations, then reader
 feedback stored in SQLite (``store.FeedbackStore``, ``$HUB_HOME/reports.db``): thumbs up and
 time spent reading count as successes, thumbs down and a section closed within seconds of
-opening as failures, opening a section as half a success; each reader's evidence on a section
-is capped at ``per_reader_weight`` pseudo-observations and at what all its other readers gave
-together, so one person (or one scripted tab) cannot outweigh the rest. A decision keeps the audience's
-pinned sections first, then the other available sections with the best posterior means, best
-first, up to ``n_sections``; with probability ``epsilon`` it explores: the last slot goes to the
-winner of a Thompson draw among the sections not otherwise kept (so sections readers have not
-seen yet get a chance). It reports the propensity of the list it chose (for off-policy
+opening as failures, opening a section as half a success; each reader's evidence on a section is
+capped at ``per_reader_weight`` pseudo-observations and at what all its other readers gave
+together, so one person (or one scripted tab) cannot outweigh the rest. A decision keeps the
+audience's pinned sections first, then the other available sections with the best posterior
+means, best first, up to ``n_sections``; with probability ``epsilon`` it explores: the last slot
+goes to the winner of a Thompson draw among the sections not otherwise kept (so sections readers
+have not seen yet get a chance). It reports the propensity of the list it chose (for off-policy
 evaluation) and its expected reward, and is written to the audit log with an explanation.
 
 Transfer between agents (``transfer.TileTransfer``): a section's prior appeal starts from what
