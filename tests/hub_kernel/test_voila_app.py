@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -36,6 +37,18 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def fetch(port: int, path: str, host: str | None = None) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    connection.request("GET", path, headers={"Host": host or f"127.0.0.1:{port}"})
+    response = connection.getresponse()
+    text = response.read().decode()
+    connection.close()
+    try:
+        return response.status, json.loads(text)
+    except ValueError:
+        return response.status, {"text": text}
+
+
 def get(port: int, host: str) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     connection.request("GET", "/", headers={"Host": host})
@@ -63,8 +76,27 @@ def test_a_page_under_another_name_is_refused_by_a_real_server(repo, tmp_path):
         assert get(port, f"evil.example:{port}") == 403  # a rebinding page gets nothing
         assert get(port, f"127.0.0.1:{port}") == 200
         assert get(port, f"dash.example.org:{port}") == 200
+        # a load balancer's probe: the doctor's checks, no credential needed, no paths
+        status, body = fetch(port, "/hub/health")
+        assert status == 200 and body["status"] == "ok", body
+        assert {c["name"] for c in body["checks"]} >= {"HUB_HOME", "kernel", "mlflow"}
+        assert str(tmp_path) not in json.dumps(body)
+        assert fetch(port, "/hub/health", f"evil.example:{port}")[0] == 403
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(20)
         log.close()
     assert "Blocking a request for host 'evil.example" in (tmp_path / "voila.log").read_text()
+
+
+def test_health_is_503_when_a_check_fails_and_names_it(hub_home, monkeypatch):
+    from hub_kernel.core import config
+    from hub_kernel.health import health_report
+
+    status, body = health_report()
+    assert status == 200 and body["failed"] == []
+    monkeypatch.setenv("HUB_MLFLOW_TRACKING_URI", "http://user:secret@127.0.0.1:9/")
+    settings = config.reload_settings()
+    status, body = health_report(settings)
+    assert status == 503 and "mlflow" in body["failed"]
+    assert "secret" not in json.dumps(body)
