@@ -84,7 +84,8 @@ def backup(dest: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
     partial = target.with_name(target.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)  # what a killed earlier backup left
-    partial.mkdir(parents=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.mkdir(mode=0o700)  # a copy of everything hub keeps: for its owner only
     report = BackupReport(target)
     manifest: dict[str, dict[str, object]] = {}
     databases, files = _inventory(source)
@@ -162,6 +163,8 @@ def restore(src: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
     partial = target.with_name(target.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.mkdir(mode=0o700)  # HUB_HOME must not be open to others
     try:
         for relative in files:
             _copy_file(source / relative, partial / relative)

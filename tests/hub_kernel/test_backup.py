@@ -75,6 +75,7 @@ def test_a_backup_during_a_live_stream_and_a_training_restores_what_was_stored_b
     assert "audit.db" in report.databases and "mlflow.db" in report.databases
     assert (tmp_path / "backup" / MANIFEST).is_file()
     assert not (tmp_path / "backup.partial").exists()
+    assert (tmp_path / "backup").stat().st_mode & 0o077 == 0  # for its owner only
 
     old_home = models_home
     shutil.rmtree(old_home)  # the restored home must not lean on the old one
