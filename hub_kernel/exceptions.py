@@ -123,6 +123,15 @@ class ModeError(HubError):
     """An unknown autonomy mode or action kind."""
 
 
+class UserError(HubError):
+    """A dashboard user cannot be added, found or revoked as asked (bad name, taken, unknown)."""
+
+
+class AuthorityError(HubError):
+    """A person may not do this: a proposal decided by someone who is neither its owner nor an
+    operator, or a mode raised above what an operator set."""
+
+
 class RolloutError(HubError):
     """A rollout cannot be started, changed or fed as asked."""
 

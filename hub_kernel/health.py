@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 
 from hub_kernel.core.config import Settings, get_settings
@@ -62,6 +63,7 @@ class HealthHandler(JupyterHandler):
     def check_xsrf_cookie(self) -> None:  # GET only; nothing to forge
         return None
 
+    @allow_unauthenticated
     async def get(self) -> None:
         status, body = await asyncio.get_running_loop().run_in_executor(
             None, cached_health_report)

@@ -1,7 +1,10 @@
 """Serving notebooks as dashboards with Voila.
 
-Loopback by default. Any other address requires a token (generated when not given): hub never
-starts an open server on the network. BokehJS is served as a static file next to the page.
+Loopback by default, and never without a login unless asked: ``--auth token`` (the default) makes
+a fresh token per start (or takes ``HUB_SERVE_TOKEN``) whose printed login link works once;
+``--auth users`` accepts the tokens ``hub users add`` issued; ``--auth header`` trusts the user
+name an authenticating proxy puts in a header; ``--auth none`` is refused off loopback.
+``hub_kernel.voila_app`` enforces it. BokehJS is served as a static file next to the page.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from hub_kernel.exceptions import ServeError
 logger = logging.getLogger("hub_kernel")
 
 BOKEHJS_NAME = "hub-bokehjs"
+AUTH_MODES = ("token", "users", "header", "none")
 TEMPLATE = "hub"
 
 
@@ -95,13 +99,18 @@ class ServePlan:
     env: dict[str, str] = field(repr=False)
     url: str
     token: str | None = field(default=None, repr=False)
+    auth: str = "token"
+    auth_header: str | None = None
+    login_url: str | None = field(default=None, repr=False)  # --auth token: works once
 
 
 def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: int | None = None,
                token: str | None = None, dataset: str | os.PathLike[str] | None = None,
                preheat: bool | None = None, settings: Settings | None = None,
-               stream: str | None = None, allow_hosts: Sequence[str] = ()) -> ServePlan:
-    """Check the request and build the Voila command for it.
+               stream: str | None = None, allow_hosts: Sequence[str] = (),
+               auth: str | None = None, auth_header: str | None = None) -> ServePlan:
+    """Check the request and build the Voila command for it (``auth``: module docstring;
+    ``auth_header`` the proxy's header of ``--auth header``, default ``X-Forwarded-User``).
 
     With ``preheat`` (default from settings) Voila keeps ``serve_pool_size`` kernels that have
     already run the notebook, so a viewer does not wait for imports and data loading; each
@@ -116,19 +125,38 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         raise ServeError(f"{notebook} is not a notebook (.ipynb)")
     ip = ip or settings.serve_ip
     port = settings.serve_port if port is None else port
-    if token is None and settings.serve_token is not None:
-        token = settings.serve_token.get_secret_value()
-    if not is_loopback(ip) and not token:
-        token = secrets.token_urlsafe(24)
-    if token is not None and len(token) < 16:
-        raise ServeError("the token must be at least 16 characters long")
+    auth = auth or "token"
+    if auth not in AUTH_MODES:
+        raise ServeError(f"--auth {auth!r} is unknown; choose one of {', '.join(AUTH_MODES)}")
+    if auth == "none" and not is_loopback(ip):
+        raise ServeError(f"--auth none serves without any login and is allowed on a loopback "
+                         f"address only (127.0.0.1, ::1), not {ip}: use --auth users (tokens "
+                         "from `hub users add`) or --auth header behind an authenticating "
+                         "proxy")
+    if auth_header is not None and auth != "header":
+        raise ServeError("--auth-header is for --auth header")
+    auth_header = auth_header or "X-Forwarded-User"
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", auth_header):
+        raise ServeError(f"--auth-header {auth_header!r} is not a header name (letters, "
+                         "digits, '-')")
+    if auth == "token":
+        if token is None and settings.serve_token is not None:
+            token = settings.serve_token.get_secret_value()
+        if not token:
+            token = secrets.token_urlsafe(24)  # fresh per start, as Jupyter does
+        if len(token) < 16:
+            raise ServeError("the token must be at least 16 characters long")
+    else:
+        token = None  # the other modes have no server token
     if not port_is_free(ip, port):
         raise ServeError(f"port {port} on {ip} is in use; pick another with --port")
 
     settings.ensure_home()
     # kernels start in the notebook's folder: hand them what this command resolved
     env = dict(os.environ)
+    env.pop("HUB_SERVE_TOKEN", None)  # handed over in a private file below, not inherited
     env["HUB_HOME"] = str(settings.home)
+    env["HUB_SERVED"] = auth  # kernels know a server names their viewer (widgets.viewer)
     env_file = Path(os.environ.get("HUB_ENV_FILE", ".env"))
     if env_file.is_file():
         env["HUB_ENV_FILE"] = str(env_file.resolve())
@@ -152,10 +180,13 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         f"--MappingKernelManager.cull_idle_timeout={settings.kernel_cull_idle_seconds}",
         "--MappingKernelManager.cull_interval=60",
         *(f"--HubVoila.allow_hosts={_host_name(name)}" for name in allow_hosts),
+        f"--HubVoila.auth={auth}",
     ]
+    if auth == "header":
+        argv.append(f"--HubVoila.auth_header={auth_header}")
     if token:
         # not on the command line, which every local user can read (ps, /proc/PID/cmdline)
-        config_dir = _private_config(settings, port, {"Voila": {"token": token}})
+        config_dir = _private_config(settings, port, {"HubVoila": {"login_token": token}})
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
             p for p in (str(config_dir), env.get("JUPYTER_CONFIG_PATH", "")) if p
         )
@@ -172,8 +203,11 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         )
         env["HUB_BOKEHJS_IN_PAGE"] = "1"
     host = f"[{ip}]" if ":" in ip else ip
-    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
-    return ServePlan(argv=argv, env=env, url=url, token=token)
+    url = f"http://{host}:{port}/"
+    login_url = f"{url}hub/login?token={token}" if token else None
+    return ServePlan(argv=argv, env=env, url=url, token=token, auth=auth,
+                     auth_header=auth_header if auth == "header" else None,
+                     login_url=login_url)
 
 
 def _host_name(name: str) -> str:

@@ -51,6 +51,16 @@ EVENT_OF = {"first": "first", "expand": "expand", "up": "thumbs_up", "down": "th
             "dismiss": "dismiss"}
 
 
+def _default_operator() -> bool:
+    """Off a hub server (JupyterLab, a script) the owner of HUB_HOME decides as an operator;
+    a served page's viewer is what the server says (``widgets.viewer``), never by default."""
+    if os.environ.get("HUB_SERVED"):
+        return False
+    from hub_kernel.safety.users import cli_is_operator
+
+    return cli_is_operator()
+
+
 def dashboard_id_for(frame: pd.DataFrame, target: str | None = None) -> str:
     """A dashboard's id from its data's content and target: the key of its layouts."""
     return dashboard_id(frame, target)
@@ -72,7 +82,8 @@ class Dashboard(w.VBox):
     def __init__(self, frame: pd.DataFrame, tile_layout: Layout | None = None,
                  profile: DatasetProfile | None = None, title: str = "Dashboard", *,
                  target: str | None = None, user: str | None = None,
-                 dashboard_id: str | None = None, controller: MetaController | None = None,
+                 operator: bool | None = None, dashboard_id: str | None = None,
+                 controller: MetaController | None = None,
                  n_columns: int = 3, workers: int = 1,
                  streams: Sequence[StreamSource] = ()) -> None:
         check_target(frame, target)
@@ -82,6 +93,9 @@ class Dashboard(w.VBox):
         self.profile = profile or profile_dataset(frame)
         self.controller = controller or MetaController()
         self.user = user or get_settings().user
+        # may decide anyone's proposals and set modes as an operator (``widgets.viewer``); by
+        # default, off a hub server, whoever owns HUB_HOME
+        self.operator = _default_operator() if operator is None else operator
         self.target = target
         self.n_columns = n_columns
         self._fixed_id = dashboard_id
@@ -317,13 +331,15 @@ class Dashboard(w.VBox):
         """Call ``callback()`` after the dashboard shows another table."""
         self._data_callbacks.append(callback)
 
-    def set_user(self, user: str) -> None:
+    def set_user(self, user: str, *, operator: bool = False) -> None:
         """Show the dashboard as ``user`` sees it: the agents' plan for them, their last
         arrangement, mode and proposals (re-read even for the same user: a preheated kernel
-        built the page earlier). Analyses already computed are kept."""
+        built the page earlier). Analyses already computed are kept. ``operator``: the viewer
+        may decide as an operator (``widgets.viewer.current_viewer``)."""
         self._guarded_value(self.session.end_round)
         self.session.governor.close()
         self.user = user
+        self.operator = operator
         if self.plan is not None:
             self.plan = self._plan()
             self._initial = self.plan.layout.copy()
@@ -356,14 +372,16 @@ class Dashboard(w.VBox):
         chosen = proposal_id or (pending[0].id if pending else None)
         if chosen is None:
             return
-        self._guard(lambda: self._show(self.session.governor.approve(chosen, by=self.user)))
+        self._guard(lambda: self._show(self.session.governor.approve(
+            chosen, by=self.user, operator=self.operator)))
 
     def reject(self, proposal_id: int | None = None) -> None:
         pending = self.session.governor.pending()
         chosen = proposal_id or (pending[0].id if pending else None)
         if chosen is None:
             return
-        self._guard(lambda: self._show(self.session.governor.reject(chosen, by=self.user)))
+        self._guard(lambda: self._show(self.session.governor.reject(
+            chosen, by=self.user, operator=self.operator)))
 
     def restore(self, version: int) -> None:
         """Put back layout ``version`` of this user's dashboard exactly."""
@@ -486,10 +504,28 @@ class Dashboard(w.VBox):
     def _mode_changed(self, change) -> None:
         if self._quiet_mode:
             return
-        self._guard(lambda: Controls().set_mode(change["new"], user=self.user,
-                                                dashboard=self.dashboard_id,
-                                                set_by=self.user))
+        self.set_mode(change["new"])
+
+    def set_mode(self, mode: str) -> bool:
+        """The viewer sets their mode here: an operator's is stored as theirs; a viewer's may
+        lower the mode an operator set, never raise it (refused in the page, audited)."""
+        controls = Controls()
+        if self.operator:
+            done = self._guard(lambda: controls.set_mode(mode, user=self.user,
+                                                         dashboard=self.dashboard_id,
+                                                         set_by=self.user))
+        else:
+            done = self._guard(lambda: controls.choose_mode(mode, user=self.user,
+                                                            dashboard=self.dashboard_id))
+        in_force = self.session.mode
+        if self._mode.value != in_force:  # refused: the menu shows the mode in force
+            self._quiet_mode = True
+            try:
+                self._mode.value = in_force
+            finally:
+                self._quiet_mode = False
         self.why.refresh(self.session.governor.key)
+        return done
 
     def _show(self, decision: Decision | None, session: DashboardSession | None = None) -> None:
         """The banner: a proposal to approve, a change to undo, a failure; then the why."""

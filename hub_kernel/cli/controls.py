@@ -135,8 +135,12 @@ def _decide(proposal_id: int, by: str | None, approve: bool) -> None:
         found = [p for p in list_proposals() if p.id == proposal_id]
         if not found:
             raise ProposalError(f"no proposal {proposal_id}; `hub proposals list` shows them")
+        from hub_kernel.safety.users import cli_is_operator
+
         governor = _governor(found[0].key)
-        decision = (governor.approve if approve else governor.reject)(proposal_id, by=me(by))
+        # the owner of HUB_HOME decides as an operator; anyone else only their own proposals
+        decision = (governor.approve if approve else governor.reject)(
+            proposal_id, by=me(by), operator=cli_is_operator())
         governor.close()
     except HubError as exc:
         fail(exc, soft_wrap=False)

@@ -26,6 +26,7 @@ from hub_kernel.cli.schedule import app as schedule_app
 from hub_kernel.cli.schedule import scheduler_app, status_command
 from hub_kernel.cli.stream import app as stream_app
 from hub_kernel.cli.upkeep import backup_command, prune_command, restore_command
+from hub_kernel.cli.users import app as users_app
 from hub_kernel.core import config
 from hub_kernel.exceptions import HubError
 
@@ -47,6 +48,9 @@ app.add_typer(schedule_app, name="schedule",
               help="Scheduled notebooks: add, list, remove, run now, run history.")
 app.add_typer(scheduler_app, name="scheduler", help="The scheduler process: start, stop.")
 app.add_typer(rollout_app, name="rollout", help="Gradual rollout of policy versions.")
+app.add_typer(users_app, name="users",
+              help="Who may open a served dashboard (hub serve --auth users): add, list, "
+                   "revoke.")
 app.command("status")(status_command)
 app.add_typer(agents_app, name="agents",
               help="Offline training of the agents: pretrain the layout policy.")
@@ -83,6 +87,15 @@ def version() -> None:
     console.print(__version__)
 
 
+Auth = Annotated[str | None, typer.Option(
+    "--auth", help="Who may view: token (default: a fresh one-time login link per start), "
+                   "users (tokens from `hub users add`), header (a name set by an "
+                   "authenticating proxy), none (no login; loopback only).")]
+AuthHeader = Annotated[str | None, typer.Option(
+    "--auth-header", help="With --auth header: the header naming the user (default "
+                          "X-Forwarded-User).")]
+
+
 @app.command()
 def serve(
     notebook: Annotated[Path, typer.Argument(help="Notebook to serve as a dashboard.")],
@@ -102,15 +115,19 @@ def serve(
         "--preheat/--no-preheat",
         help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
     ] = None,
+    auth: Auth = None,
+    auth_header: AuthHeader = None,
     dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
 ) -> None:
-    """Serve NOTEBOOK with Voila (loopback only unless given --ip and a token)."""
+    """Serve NOTEBOOK with Voila (on loopback unless given --ip; always behind a login unless
+    --auth none on loopback)."""
     from hub_kernel import serve as serving
 
     try:
         plan = serving.plan_serve(notebook, ip=ip, port=port, token=token, dataset=dataset,
                                   preheat=preheat, stream=stream,
-                                  allow_hosts=tuple(allow_host or ()))
+                                  allow_hosts=tuple(allow_host or ()), auth=auth,
+                                  auth_header=auth_header)
     except HubError as exc:
         fail(exc, soft_wrap=False)
     _announce(plan, dry_run)
@@ -134,6 +151,8 @@ def demo(
         "--preheat/--no-preheat",
         help="Keep a kernel that already ran the notebook ready (default HUB_SERVE_PREHEAT).")
     ] = None,
+    auth: Auth = None,
+    auth_header: AuthHeader = None,
     dry_run: Annotated[bool, typer.Option(help="Print the command, do not start it.")] = False,
 ) -> None:
     """Serve the dashboard notebook on 127.0.0.1 over the bundled sample dataset."""
@@ -145,7 +164,8 @@ def demo(
         notebook = repo_notebook("dashboard.ipynb", error=ServeError)
         plan = serving.plan_serve(notebook, ip="127.0.0.1", port=port, dataset=dataset,
                                   preheat=preheat, stream=stream,
-                                  allow_hosts=tuple(allow_host or ()))
+                                  allow_hosts=tuple(allow_host or ()), auth=auth,
+                                  auth_header=auth_header)
     except HubError as exc:
         fail(exc, soft_wrap=False)
     _announce(plan, dry_run)
@@ -156,9 +176,21 @@ def demo(
 def _announce(plan, dry_run: bool) -> None:
     if dry_run:
         console.print(" ".join(plan.argv), soft_wrap=True, markup=False)
-    if plan.token:
-        console.print("[bold]Token required:[/] share this URL only with people who may see it.")
     console.print(f"Dashboard: {plan.url}", soft_wrap=True, markup=False)
+    if plan.login_url:
+        console.print("[bold]Log in with this link[/] (it works once; the browser then keeps a "
+                      "login cookie until the server stops):")
+        console.print(f"Login link: {plan.login_url}", soft_wrap=True, markup=False)
+    elif plan.auth == "users":
+        console.print("Viewers log in at the dashboard's /hub/login with the token "
+                      "`hub users add NAME` gave them.", markup=False)
+    elif plan.auth == "header":
+        console.print(f"Trusting the {plan.auth_header} header of an authenticating proxy: "
+                      "requests without it are refused. Let only the proxy reach this "
+                      "address.", markup=False)
+    else:
+        console.print("[bold]No login[/] (--auth none): anyone who can reach this address "
+                      "on this machine can open the dashboard.")
 
 
 @app.command()

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from hub_kernel.exceptions import HubError, LayoutError, ProposalError
+from hub_kernel.exceptions import AuthorityError, HubError, LayoutError, ProposalError
 from hub_kernel.layout import Layout, check_protected
 from hub_kernel.safety.audit import AuditLog, log_decision
 from hub_kernel.safety.guard import FailureLog
@@ -252,10 +252,12 @@ class LayoutGovernor:
                            audit_id=entry.id)
 
     # -- people ------------------------------------------------------------------------------
-    def approve(self, proposal_id: int, *, by: str) -> Decision:
-        """Apply a pending proposal: refused if the layout changed since it was made, or
-        when someone else (another page, the CLI) decided it first."""
+    def approve(self, proposal_id: int, *, by: str, operator: bool = False) -> Decision:
+        """Apply a pending proposal: refused unless ``by`` owns it (this governor's user) or
+        is an ``operator``, if the layout changed since it was made, or when someone else
+        (another page, the CLI) decided it first."""
         pending = self._pending(proposal_id)
+        self._authorise("approve", proposal_id, by, operator)
         self._claim(proposal_id, by)  # from here on nobody else can approve or reject it
         try:
             return self._approve_claimed(proposal_id, pending, by)
@@ -299,9 +301,11 @@ class LayoutGovernor:
         return self._apply(target, pending.agent, f"approved by {by}: {pending.proposal.why()}",
                            self.mode, changes, audit_id=entry.id, proposal_id=proposal_id)
 
-    def reject(self, proposal_id: int, *, by: str) -> Decision:
-        """Drop a pending proposal; the agent learns a reward of 0 for it."""
+    def reject(self, proposal_id: int, *, by: str, operator: bool = False) -> Decision:
+        """Drop a pending proposal (only its owner or an ``operator`` may); the agent learns
+        a reward of 0 for it."""
         pending = self._pending(proposal_id)
+        self._authorise("reject", proposal_id, by, operator)
         self._claim(proposal_id, by)
         try:
             entry = AuditLog().record(
@@ -499,6 +503,17 @@ class LayoutGovernor:
                 return item
         raise ProposalError(f"no proposal {proposal_id} for {self.key}; "
                             "`hub proposals list` shows what is pending")
+
+    def _authorise(self, verb: str, proposal_id: int, by: str, operator: bool) -> None:
+        """Only the proposal's owner or an operator decides it; a refusal is audited."""
+        if operator or by == self.user:
+            return
+        log_decision(agent="person", action=f"refused {verb} proposal {proposal_id} for "
+                                            f"{self.key}", approved_by=by,
+                     explanation=f"{by} is neither the owner of the proposal ({self.user}) "
+                                 "nor an operator")
+        raise AuthorityError(f"{by} may not {verb} proposal {proposal_id}: it is {self.user}'s, "
+                             "and only its owner or an operator decides it")
 
     def _claim(self, proposal_id: int, by: str) -> None:
         """Take a pending proposal for deciding, atomically: a conditional update, so of two

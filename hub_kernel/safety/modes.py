@@ -10,9 +10,14 @@ agent: which analysis tiles a dashboard shows), ``report`` (the report agent's s
 whether a change in that domain is applied or only proposed; ``governed`` applies it to a
 choice of a set of items (the analyses of a dashboard).
 
-A mode is set for a user, a dashboard, or a user on one dashboard; the most specific wins, then
-the setting ``HUB_AUTONOMY_MODE``. Vetoes forbid agents an action kind (``move``, ``resize``,
-``chart_type``, ``add``, ``remove``) in the same scopes; every change is audited.
+An operator (``hub mode set``, or an operator's page) sets a mode for a user, a dashboard, or a
+user on one dashboard; the most specific wins, then the setting ``HUB_AUTONOMY_MODE``. A viewer
+chooses a mode for themselves on one dashboard from the page (``choose_mode``): kept apart from
+the operators' modes, it may lower the mode an operator set but never raise it (``mode`` takes
+the lower of the two; a choice above an operator's mode is refused and audited). Where no
+operator set anything, a viewer's choice stands. Vetoes forbid agents an action kind
+(``move``, ``resize``, ``chart_type``, ``add``, ``remove``) in the same scopes; every change is
+audited.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from datetime import UTC, datetime
 from typing import get_args
 
 from hub_kernel.core.config import AutonomyMode, get_settings
-from hub_kernel.exceptions import ModeError
-from hub_kernel.safety.audit import AuditLog
+from hub_kernel.exceptions import AuthorityError, ModeError
+from hub_kernel.safety.audit import AuditLog, log_decision
 from hub_kernel.safety.store import connect
 
 MODES: tuple[str, ...] = get_args(AutonomyMode)
@@ -38,6 +43,19 @@ CREATE TABLE IF NOT EXISTS modes (
     user TEXT NOT NULL, dashboard TEXT NOT NULL, mode TEXT NOT NULL,
     set_by TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (user, dashboard)
 );
+CREATE TABLE IF NOT EXISTS viewer_modes (
+    user TEXT NOT NULL, dashboard TEXT NOT NULL, mode TEXT NOT NULL, time TEXT NOT NULL,
+    PRIMARY KEY (user, dashboard)
+);
+CREATE TABLE IF NOT EXISTS mode_migrations (name TEXT PRIMARY KEY);
+-- once: a mode a page set for its own viewer (user+dashboard, set by that user) was stored with
+-- the operators' and beat them; it becomes that viewer's own choice, capped by the operators'
+INSERT OR IGNORE INTO viewer_modes SELECT user, dashboard, mode, time FROM modes
+    WHERE user != '*' AND dashboard != '*' AND set_by = user
+    AND NOT EXISTS (SELECT 1 FROM mode_migrations WHERE name = 'viewer-modes');
+DELETE FROM modes WHERE user != '*' AND dashboard != '*' AND set_by = user
+    AND NOT EXISTS (SELECT 1 FROM mode_migrations WHERE name = 'viewer-modes');
+INSERT OR IGNORE INTO mode_migrations VALUES ('viewer-modes');
 CREATE TABLE IF NOT EXISTS vetoes (
     user TEXT NOT NULL, dashboard TEXT NOT NULL, kind TEXT NOT NULL,
     set_by TEXT NOT NULL, time TEXT NOT NULL, PRIMARY KEY (user, dashboard, kind)
@@ -114,7 +132,8 @@ class Controls:
     # -- modes -------------------------------------------------------------------------------
     def set_mode(self, mode: str, *, user: str | None = None, dashboard: str | None = None,
                  set_by: str = "person") -> ModeSetting:
-        """Set the mode for ``user`` on ``dashboard`` (either may be None: every one)."""
+        """Set, as an operator, the mode for ``user`` on ``dashboard`` (either may be None:
+        every one). Pages of viewers call ``choose_mode``."""
         _check_mode(mode)
         scope = (user or ANY, dashboard or ANY)
         before = self.mode(user=user, dashboard=dashboard)
@@ -127,15 +146,38 @@ class Controls:
         with connect(self.path, _SCHEMA) as db:
             db.execute("INSERT OR REPLACE INTO modes VALUES (?, ?, ?, ?, ?)",
                        (*scope, mode, set_by, stamp))
+            # an operator's mode for this very user and dashboard replaces the viewer's own
+            db.execute("DELETE FROM viewer_modes WHERE user=? AND dashboard=?", scope)
         return ModeSetting(*scope, mode, set_by, stamp)
 
-    def clear_mode(self, *, user: str | None = None, dashboard: str | None = None) -> None:
+    def choose_mode(self, mode: str, *, user: str, dashboard: str) -> ModeSetting:
+        """A viewer's own mode on one dashboard (from the page): refused above the mode an
+        operator set there (the refusal is audited); lowering is always allowed."""
+        _check_mode(mode)
+        ceiling = self.operator_mode(user=user, dashboard=dashboard)
+        if ceiling is not None and MODES.index(mode) > MODES.index(ceiling):
+            log_decision(agent="person", action=f"refused set mode {mode}", mode=mode,
+                         approved_by=user, observation={"user": user, "dashboard": dashboard},
+                         explanation=f"{user} may not raise their mode on dashboard "
+                                     f"{dashboard} to {mode}: an operator set {ceiling}")
+            raise AuthorityError(f"{user} may not raise the agents' mode to {mode} here: an "
+                                 f"operator set {ceiling} for this dashboard (`hub mode set`); "
+                                 "you can only lower it")
+        before = self.mode(user=user, dashboard=dashboard)
+        AuditLog().record(agent="person", action=f"set mode {mode}", mode=mode,
+                          approved_by=user, observation={"user": user, "dashboard": dashboard},
+                          explanation=f"autonomy mode for user {user} on dashboard "
+                                      f"{dashboard} set to {mode} by that viewer (was {before})")
+        stamp = _now()
         with connect(self.path, _SCHEMA) as db:
-            db.execute("DELETE FROM modes WHERE user=? AND dashboard=?",
-                       (user or ANY, dashboard or ANY))
+            db.execute("INSERT OR REPLACE INTO viewer_modes VALUES (?, ?, ?, ?)",
+                       (user, dashboard, mode, stamp))
+        return ModeSetting(user, dashboard, mode, user, stamp)
 
-    def mode(self, *, user: str | None = None, dashboard: str | None = None) -> str:
-        """The mode in force: user+dashboard, then dashboard, then user, then settings."""
+    def operator_mode(self, *, user: str | None = None,
+                      dashboard: str | None = None) -> str | None:
+        """The mode operators set that covers ``user`` on ``dashboard`` (the most specific),
+        ``None`` when they set none."""
         with connect(self.path, _SCHEMA) as db:
             for scope in ((user, dashboard), (ANY, dashboard), (user, ANY), (ANY, ANY)):
                 if None in scope:
@@ -144,7 +186,35 @@ class Controls:
                                  scope).fetchone()
                 if row is not None:
                     return str(row["mode"])
-        return get_settings().autonomy_mode
+        return None
+
+    def choices(self) -> list[ModeSetting]:
+        """Viewers' own modes (``choose_mode``)."""
+        with connect(self.path, _SCHEMA) as db:
+            rows = db.execute("SELECT * FROM viewer_modes ORDER BY user, dashboard").fetchall()
+        return [ModeSetting(r["user"], r["dashboard"], r["mode"], r["user"], r["time"])
+                for r in rows]
+
+    def clear_mode(self, *, user: str | None = None, dashboard: str | None = None) -> None:
+        with connect(self.path, _SCHEMA) as db:
+            db.execute("DELETE FROM modes WHERE user=? AND dashboard=?",
+                       (user or ANY, dashboard or ANY))
+
+    def mode(self, *, user: str | None = None, dashboard: str | None = None) -> str:
+        """The mode in force: the operators' (user+dashboard, then dashboard, then user, then
+        settings), lowered by the viewer's own choice on that dashboard."""
+        operator = self.operator_mode(user=user, dashboard=dashboard)
+        chosen = None
+        if user is not None and dashboard is not None:
+            with connect(self.path, _SCHEMA) as db:
+                row = db.execute("SELECT mode FROM viewer_modes WHERE user=? AND dashboard=?",
+                                 (user, dashboard)).fetchone()
+            chosen = str(row["mode"]) if row is not None else None
+        if chosen is None:
+            return operator or get_settings().autonomy_mode
+        if operator is None:
+            return chosen
+        return min(chosen, operator, key=MODES.index)
 
     def modes(self) -> list[ModeSetting]:
         with connect(self.path, _SCHEMA) as db:

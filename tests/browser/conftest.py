@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,16 +33,27 @@ def free_port() -> int:
 
 class Server:
     """A ``hub`` command serving Voila in a subprocess (``hub demo`` by default); stopped with
-    SIGTERM (Voila keeps kernels otherwise)."""
+    SIGTERM (Voila keeps kernels otherwise).
+
+    A viewer logs in as a person does: ``open(page)`` follows the one-time login link the
+    command printed (the first page; later pages of the same person get the cookie it set);
+    with ``auth="users"``, ``open_as(page, name)`` logs in with the token ``hub users add``
+    issued for ``name``."""
 
     def __init__(self, home: Path, dataset: Path | None = None, preheat: bool = True,
-                 command: tuple[str, ...] = ("demo",), pythonpath: tuple[Path, ...] = ()
-                 ) -> None:
+                 command: tuple[str, ...] = ("demo",), pythonpath: tuple[Path, ...] = (),
+                 auth: str | None = None) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = home / f"voila-{self.port}.log"
+        self.auth = auth or "token"
+        self.login_url: str | None = None
+        self._cookies: list | None = None
+        self._tokens: dict[str, str] = {}
         cmd = [sys.executable, "-m", "hub_kernel.cli", *command, "--port", str(self.port)]
+        if auth is not None:
+            cmd += ["--auth", auth]
         if dataset is not None:
             cmd += ["--dataset", str(dataset)]
         cmd.append("--preheat" if preheat else "--no-preheat")
@@ -60,10 +72,48 @@ class Server:
                                    f"{self.log.read_text()[-3000:]}")
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    link = re.search(r"Login link: (\S+)", self.log.read_text())
+                    self.login_url = link.group(1) if link else None
                     return
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"{label} did not listen on {self.port} within 60 s")
+
+    def open(self, page, query: str = "", **goto: object) -> None:
+        """Open the dashboard in ``page``, logged in: the first time through the printed
+        login link (which redirects to the plain URL), then with the cookie it set."""
+        if self.auth == "users":
+            self.open_as(page, "default", query, **goto)
+            return
+        if self.auth == "none":
+            page.goto(self.url + query, **goto)
+            return
+        if self._cookies is None:
+            assert self.login_url, f"no login link printed:\n{self.log.read_text()[-2000:]}"
+            page.goto(self.login_url, **goto)
+            assert page.url == self.url, page.url  # the token left the address
+            self._cookies = page.context.cookies(self.url)
+            if not query:
+                return
+        else:
+            page.context.add_cookies(self._cookies)
+        page.goto(self.url + query, **goto)
+
+    def token_of(self, user: str) -> str:
+        """``user``'s login token (issued with ``hub users add`` the first time)."""
+        if user not in self._tokens:
+            added = hub(self.home, "users", "add", user)
+            assert added.returncode == 0, added.stderr
+            self._tokens[user] = added.stdout.strip().splitlines()[-1]
+        return self._tokens[user]
+
+    def open_as(self, page, user: str, query: str = "", **goto: object) -> None:
+        """Log in as ``user`` at /hub/login (the link a user is given), then open
+        ``query``."""
+        page.goto(f"{self.url}hub/login?token={self.token_of(user)}", **goto)
+        assert page.url == self.url, page.url
+        if query:
+            page.goto(self.url + query, **goto)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -104,7 +154,8 @@ def page(browser):
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("hub-home"))
+    """``hub demo --auth users``: each test logs in as the users it needs (``open_as``)."""
+    server = Server(tmp_path_factory.mktemp("hub-home"), auth="users")
     yield server
     server.stop()
 

@@ -10,7 +10,7 @@ TIMEOUT = 90_000
 
 
 def open_as(page, server, user):
-    page.goto(f"{server.url}?user={user}", timeout=TIMEOUT)
+    server.open_as(page, user, timeout=TIMEOUT)  # logged in as user: no ?user= in the URL
     page.locator(".hub-tile").first.wait_for(timeout=TIMEOUT)
     page.locator(".hub-chart canvas").first.wait_for(timeout=TIMEOUT)
 

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.browser
 TIMEOUT = 90_000  # ms; the first page load starts a kernel and imports pandas and bokeh
 
 
-def open_dashboard(page, url):
-    page.goto(url, timeout=TIMEOUT)
+def open_dashboard(page, server):
+    server.open(page, timeout=TIMEOUT)
     page.locator(".hub-tile").first.wait_for(timeout=TIMEOUT)
     page.locator(".hub-chart canvas").first.wait_for(timeout=TIMEOUT)
 
@@ -23,7 +23,7 @@ def tile_box(page, tile_id):
 
 def test_dashboard_shows_tiles_and_bokeh_charts(page, demo_server, screenshot):
     screenshot.watch(page)
-    open_dashboard(page, demo_server.url)
+    open_dashboard(page, demo_server)
     tiles = page.locator(".hub-tile")
     assert tiles.count() >= 6  # the cheap tiles, then the analyses the strategy agent chose
     for kind in ("overview", "chart", "missing"):
@@ -56,7 +56,7 @@ def first_tile(page):
 
 def test_layout_changes_from_the_page(page, demo_server, screenshot):
     screenshot.watch(page)
-    open_dashboard(page, demo_server.url)
+    open_dashboard(page, demo_server)
     status = page.locator(".hub-status")
     assert status.inner_text() == "layout v0"
     leader = first_tile(page)
@@ -97,7 +97,7 @@ def test_hostile_column_names_are_shown_as_text(page, start_server, tmp_path, sc
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     server = start_server(data, preheat=False)  # the kernel runs after the request
-    page.goto(server.url)
+    server.open(page)
     overview = page.locator(".hub-tile--overview")
     overview.wait_for(timeout=TIMEOUT)
     text = overview.inner_text()
@@ -118,7 +118,7 @@ def upload_file(page, path):
 
 
 def test_upload_ingests_and_redraws_the_dashboard(page, demo_server, tmp_path, screenshot):
-    open_dashboard(page, demo_server.url)
+    open_dashboard(page, demo_server)
     data = tmp_path / "shops.csv"
     data.write_text("city,sales,opened\n" + "".join(
         f"{city},{i * 3 % 17 if i % 5 else ''},2024-01-{i % 28 + 1:02d}\n"

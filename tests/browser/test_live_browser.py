@@ -26,7 +26,7 @@ def rows_shown(page) -> int:
 
 def test_live_tile_draws_and_keeps_updating(page, serve_notebook, screenshot):
     server = serve_notebook(REPO / "notebooks" / "live.ipynb", preheat=False)
-    page.goto(server.url)
+    server.open(page)
     tile = page.locator(".hub-live")
     tile.wait_for(timeout=TIMEOUT)
     canvas = page.locator(".hub-live .hub-live-chart canvas").first
@@ -50,7 +50,7 @@ def test_the_dashboard_follows_a_stream_as_a_live_tile(page, tmp_path, screensho
 
     server = Server(tmp_path, preheat=False, command=("demo", "--stream", "demo"))
     try:
-        page.goto(server.url)
+        server.open(page)
         tile = page.locator(".hub-dashboard .hub-tile--live")
         tile.wait_for(timeout=TIMEOUT)
         canvas = tile.locator(".hub-live-chart canvas").first

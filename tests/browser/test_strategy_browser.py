@@ -23,7 +23,7 @@ ANALYSIS = "[class*='hub-tile--analysis-']"
 
 
 def open_as(page, server, user):
-    page.goto(f"{server.url}?user={user}", timeout=TIMEOUT)
+    server.open_as(page, user, timeout=TIMEOUT)  # logged in as user: no ?user= in the URL
     page.locator(".hub-tile").first.wait_for(timeout=TIMEOUT)
     page.locator(".hub-chart canvas").first.wait_for(timeout=TIMEOUT)
 
@@ -214,7 +214,7 @@ def test_train_from_the_model_tile_registers_a_version(page, serve_notebook, wri
         f"Dashboard.from_path({str(SAMPLE)!r}, target='weather')")
     server = serve_notebook(notebook)
     screenshot.watch(page)
-    page.goto(server.url)
+    server.open(page)
     tile = page.locator(".hub-tile--model")
     tile.wait_for(timeout=TIMEOUT)
     tile.get_by_text("No model of this target yet").wait_for(timeout=TIMEOUT)

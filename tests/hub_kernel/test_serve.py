@@ -22,12 +22,14 @@ def test_loopback_addresses():
     assert not is_loopback("example.org")
 
 
-def test_loopback_serving_needs_no_token(notebook, hub_home):
+def test_loopback_serving_gets_a_fresh_one_time_login_link(notebook, hub_home):
     plan = plan_serve(notebook, port=0)
-    assert plan.token is None
-    assert "--Voila.ip=127.0.0.1" in plan.argv
-    assert "JUPYTER_CONFIG_PATH" not in plan.env or not voila_config(plan).exists()
-    assert plan.url.startswith("http://127.0.0.1:")
+    assert plan.auth == "token" and plan.token and len(plan.token) >= 16
+    assert "--Voila.ip=127.0.0.1" in plan.argv and "--HubVoila.auth=token" in plan.argv
+    assert plan.url == "http://127.0.0.1:0/"  # the dashboard's address carries no token
+    assert plan.login_url == f"http://127.0.0.1:0/hub/login?token={plan.token}"
+    assert plan_serve(notebook, port=0).token != plan.token  # fresh per start
+    assert plan.env["HUB_SERVED"] == "token"
 
 
 def voila_config(plan):
@@ -38,21 +40,47 @@ def voila_config(plan):
 def test_any_other_address_gets_a_generated_token(notebook, hub_home):
     plan = plan_serve(notebook, ip="0.0.0.0", port=0)
     assert plan.token and len(plan.token) >= 16
-    assert plan.url.endswith(f"?token={plan.token}")
+    assert plan.login_url.endswith(f"/hub/login?token={plan.token}")
+    assert plan.token not in plan.url
     # handed to Voila in a file only this user can read, never on the command line
     assert not any(plan.token in arg for arg in plan.argv)
     config = voila_config(plan)
-    assert json.loads(config.read_text()) == {"Voila": {"token": plan.token}}
+    assert json.loads(config.read_text()) == {"HubVoila": {"login_token": plan.token}}
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
     assert plan_serve(notebook, ip="0.0.0.0", port=0).token != plan.token
 
 
-def test_given_token_is_used_and_short_ones_refused(notebook, hub_home):
+def test_given_token_is_used_and_short_ones_refused(notebook, hub_home, monkeypatch):
+    monkeypatch.setenv("HUB_SERVE_TOKEN", "y" * 20)
     plan = plan_serve(notebook, ip="0.0.0.0", port=0, token="x" * 20)
     assert plan.token == "x" * 20
+    assert "HUB_SERVE_TOKEN" not in plan.env  # kernels never inherit it
     with pytest.raises(ServeError, match="at least 16"):
         plan_serve(notebook, ip="0.0.0.0", port=0, token="short")
+
+
+def test_the_other_auth_modes_have_no_server_token(notebook, hub_home):
+    users = plan_serve(notebook, ip="0.0.0.0", port=0, auth="users", token="x" * 20)
+    assert users.token is None and users.login_url is None
+    assert "--HubVoila.auth=users" in users.argv
+    header = plan_serve(notebook, ip="0.0.0.0", port=0, auth="header",
+                        auth_header="X-Remote-User")
+    assert "--HubVoila.auth_header=X-Remote-User" in header.argv
+    none = plan_serve(notebook, port=0, auth="none")
+    assert none.token is None and "--HubVoila.auth=none" in none.argv
+
+
+def test_auth_none_off_loopback_and_bad_options_are_refused(notebook, hub_home):
+    with pytest.raises(ServeError, match="--auth none serves without any login and is "
+                                         "allowed on a loopback address only"):
+        plan_serve(notebook, ip="0.0.0.0", port=0, auth="none")
+    with pytest.raises(ServeError, match="--auth 'open' is unknown"):
+        plan_serve(notebook, port=0, auth="open")
+    with pytest.raises(ServeError, match="not a header name"):
+        plan_serve(notebook, port=0, auth="header", auth_header="X-User\r\nSet-Cookie")
+    with pytest.raises(ServeError, match="--auth-header is for --auth header"):
+        plan_serve(notebook, port=0, auth="users", auth_header="X-User")
 
 
 def test_busy_port_and_missing_notebook_are_clear_errors(notebook, hub_home, tmp_path):

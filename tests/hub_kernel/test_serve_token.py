@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -38,20 +39,24 @@ def test_server_with_token_refuses_requests_without_it(repo, tmp_path):
             cmdline = handle.read().decode()
         assert token not in cmdline
         url = f"http://127.0.0.1:{port}/"
-        with urllib.request.urlopen(url, timeout=60) as refused:  # redirected to log in
-            assert "/login" in refused.url
-            assert b"hub dashboard" not in refused.read()
-        with urllib.request.urlopen(f"{url}?token={token}", timeout=120) as page:
-            assert page.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:  # no login, no dashboard
+            urllib.request.urlopen(url, timeout=60)
+        assert refused.value.code == 401
+        assert b"hub dashboard" not in refused.value.read()
+        # the printed one-time link sets the login cookie and leads to the plain URL
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        assert f"Login link: {url}hub/login?token={token}" in (tmp_path / "voila.log").read_text()
+        with opener.open(f"{url}hub/login?token={token}", timeout=120) as page:
+            assert page.status == 200 and page.url == url
             assert b"hub dashboard" in page.read()
-        # read once, the token's carriers are gone: the private config file, and the setting
-        # in the environment the viewer's kernel inherited (Voila still copies the page's
-        # query string, ?token= included, into it: the one-time login link is not built yet)
+        # read once, the token's carriers are gone: the private config file, the setting in
+        # the environment, and the page's address (the kernel's QUERY_STRING is empty)
         import psutil
 
         assert not list((tmp_path / "home" / "run").glob("voila-*/voila.json"))
         kernels = psutil.Process(server.pid).children(recursive=True)
         assert kernels and all("HUB_SERVE_TOKEN" not in k.environ() for k in kernels)
+        assert not any(token in value for k in kernels for value in k.environ().values())
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(20)

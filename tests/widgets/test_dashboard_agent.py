@@ -112,6 +112,39 @@ def test_mode_switch_is_stored_and_audited(home):
     assert again._mode.value == "autonomous"
 
 
+def test_a_viewers_page_lowers_the_mode_but_cannot_raise_it_above_the_operators(home):
+    dashboard = make(user="bob", operator=False)
+    Controls().set_mode("supervised", dashboard=dashboard.dashboard_id)  # an operator's cap
+    dashboard.set_user("bob", operator=False)  # re-read: the page shows the mode in force
+    assert dashboard._mode.value == "supervised"
+    dashboard._mode.value = "autonomous"
+    assert "bob may not raise the agents&#x27; mode to autonomous here: an operator set " \
+        "supervised" in dashboard._status.value
+    assert dashboard._mode.value == "supervised"  # the menu shows the mode in force
+    assert AuditLog().entries(action="refused set mode autonomous")[-1].approved_by == "bob"
+    dashboard._mode.value = "assisted"
+    assert Controls().mode(user="bob", dashboard=dashboard.dashboard_id) == "assisted"
+    assert Controls().operator_mode(dashboard=dashboard.dashboard_id) == "supervised"
+
+
+def test_a_viewers_page_approves_their_own_proposals_only(home):
+    from hub_kernel.exceptions import AuthorityError
+    from hub_kernel.safety.governor import LayoutGovernor
+
+    dashboard = make(user="bob", operator=False)
+    liked = dashboard.tile_layout.ids[-1]
+    click(dashboard, liked, "up")
+    click(dashboard, liked, "up")
+    (pending,) = dashboard.session.governor.pending()
+    other = LayoutGovernor(dashboard.tile_layout.copy(), user="bob",
+                           dashboard=dashboard.dashboard_id)
+    with pytest.raises(AuthorityError, match="eve may not approve"):
+        other.approve(pending.id, by="eve")  # eve is not bob, nor an operator
+    other.close()
+    banner_button(dashboard, "hub-approve").click()  # bob decides his own
+    assert dashboard.tile_layout.ids[0] == liked
+
+
 def test_returning_user_gets_their_layout_others_the_default(home):
     Controls().set_mode("autonomous")
     first = make()

@@ -20,16 +20,26 @@ def test_serve_dry_run_binds_loopback_by_default(repo, hub_home):
                                  "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "--Voila.ip=127.0.0.1" in result.output
-    assert "token" not in result.output.lower()
+    assert "Dashboard: http://127.0.0.1:0/\n" in result.output
 
 
-def test_serve_off_loopback_prints_a_token_url(repo, hub_home):
+def test_serve_prints_a_one_time_login_link_and_the_plain_url(repo, hub_home):
     result = runner.invoke(app, ["serve", str(repo / "notebooks/dashboard.ipynb"), "--ip",
                                  "0.0.0.0", "--port", "0", "--dry-run"])
     assert result.exit_code == 0, result.output
-    match = re.search(r"Dashboard: http://0\.0\.0\.0:0/\?token=(\S+)", result.output)
-    assert match
-    assert result.output.count(match.group(1)) == 1  # only in the URL, not in the command
+    match = re.search(r"Login link: http://0\.0\.0\.0:0/hub/login\?token=(\S+)", result.output)
+    assert match and "it works once" in result.output
+    assert result.output.count(match.group(1)) == 1  # only in the link, not in the command
+
+
+def test_serve_auth_none_off_loopback_is_refused_with_a_clear_message(repo, hub_home):
+    result = runner.invoke(app, ["serve", str(repo / "notebooks/dashboard.ipynb"), "--ip",
+                                 "0.0.0.0", "--port", "0", "--auth", "none", "--dry-run"])
+    assert result.exit_code == 1
+    assert "--auth none serves without any login" in result.output
+    assert "Traceback" not in result.output
+    loopback = runner.invoke(app, ["demo", "--port", "0", "--auth", "none", "--dry-run"])
+    assert loopback.exit_code == 0 and "No login" in loopback.output
 
 
 def test_serve_missing_notebook_exits_1_without_traceback(tmp_path, hub_home):

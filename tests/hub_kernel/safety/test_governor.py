@@ -197,7 +197,7 @@ def test_of_two_deciding_one_proposal_at_once_exactly_one_goes_on(gov, monkeypat
     approvals = len(AuditLog().entries(action="approve proposal"))
     for act in (cli.approve, cli.reject):
         with pytest.raises(ProposalError, match=r"decided meanwhile.*approved"):
-            act(decision.proposal_id, by="bob")
+            act(decision.proposal_id, by="bob", operator=True)  # an operator at the CLI
     assert len(AuditLog().entries(action="approve proposal")) == approvals
     assert not AuditLog().entries(action="reject proposal")
     assert cli.layout.ids[0] == "t0"  # the second approval changed nothing
@@ -279,3 +279,20 @@ def test_a_decision_killed_midway_is_settled_from_the_audit_log(gov, hub_home, t
     else:
         assert status == "rejected" and reopened.layout.ids[0] == "t0"
     assert AuditLog().verify().ok
+
+def test_only_the_owner_or_an_operator_decides_a_proposal(gov):
+    from hub_kernel.exceptions import AuthorityError
+
+    g = gov("assisted")
+    decision = g.submit(proposal(g.layout, ["t4", "t0", "t1", "t2", "t3"]))
+    for act in (g.approve, g.reject):
+        with pytest.raises(AuthorityError, match=r"bob may not .* it is ann's, and only its "
+                                                 r"owner or an operator decides it"):
+            act(decision.proposal_id, by="bob")
+    refusals = AuditLog().entries(action="refused")
+    assert [e.approved_by for e in refusals[-2:]] == ["bob", "bob"]
+    assert "neither the owner of the proposal (ann) nor an operator" in refusals[-1].explanation
+    assert [p.id for p in g.pending()] == [decision.proposal_id]  # still pending, unchanged
+    assert g.layout.ids[0] == "t0"
+    approved = g.approve(decision.proposal_id, by="olga", operator=True)
+    assert approved.status == "applied" and g.layout.ids[0] == "t4"

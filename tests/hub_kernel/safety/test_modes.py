@@ -140,3 +140,44 @@ def test_the_gate_follows_the_mode_set_for_everyone(challenged):
     outcome = _gate(registry)
     assert outcome.mode == "supervised" and outcome.action == "promoted"
     assert registry.get_model_info("rule").champion == challenger
+
+
+def test_a_viewer_lowers_their_mode_but_never_raises_it_above_the_operators(hub_home):
+    from hub_kernel.exceptions import AuthorityError
+    from hub_kernel.safety.audit import AuditLog
+
+    controls = Controls()
+    controls.set_mode("supervised", dashboard="dash-1")  # `hub mode set --dashboard dash-1`
+    controls.choose_mode("assisted", user="bob", dashboard="dash-1")  # lower: fine
+    assert controls.mode(user="bob", dashboard="dash-1") == "assisted"
+    with pytest.raises(AuthorityError, match="bob may not raise the agents' mode to "
+                                             "autonomous here: an operator set supervised"):
+        controls.choose_mode("autonomous", user="bob", dashboard="dash-1")
+    refused = AuditLog().entries(action="refused set mode")[-1]
+    assert refused.approved_by == "bob" and "an operator set supervised" in refused.explanation
+    assert controls.mode(user="bob", dashboard="dash-1") == "assisted"
+    controls.choose_mode("supervised", user="bob", dashboard="dash-1")  # back up to the cap
+    assert controls.mode(user="bob", dashboard="dash-1") == "supervised"
+    # the operator lowers the dashboard: the viewer's choice no longer counts above it
+    controls.set_mode("assisted", dashboard="dash-1")
+    assert controls.mode(user="bob", dashboard="dash-1") == "assisted"
+    # where no operator set anything, a viewer's choice stands
+    controls.choose_mode("autonomous", user="bob", dashboard="dash-2")
+    assert controls.mode(user="bob", dashboard="dash-2") == "autonomous"
+
+
+def test_modes_a_page_set_before_become_the_viewers_own_capped_choice(hub_home):
+    """Before, a page's user+dashboard mode was stored with the operators' and beat them; it
+    is migrated to that viewer's own choice, which an operator's mode caps."""
+    import sqlite3
+
+    from hub_kernel.safety.store import default_path
+
+    controls = Controls()
+    controls.set_mode("supervised", dashboard="d")
+    with sqlite3.connect(default_path()) as db:  # what the old page wrote
+        db.execute("INSERT INTO modes VALUES ('bob', 'd', 'autonomous', 'bob', 't')")
+        db.execute("DELETE FROM mode_migrations")
+    assert Controls().mode(user="bob", dashboard="d") == "supervised"
+    assert [(c.user, c.mode) for c in Controls().choices()] == [("bob", "autonomous")]
+    assert [(m.user, m.dashboard) for m in Controls().modes()] == [("*", "d")]
