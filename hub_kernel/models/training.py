@@ -3,9 +3,9 @@
 One training is one MLflow run in hub's experiment: parameters (estimator and preprocessing),
 cross-validated metrics (mean and std of each), a dataset fingerprint and the data's lineage
 (catalog id and name, target, features) as tags, a ``hub/training.json`` artifact, and the
-fitted pipeline (``mlflow.sklearn.log_model`` with a signature and an input example). Only when
-all of that is stored is the model registered, as a new version of the model; a failure marks
-the run FAILED and registers nothing.
+fitted pipeline (``mlflow.sklearn.log_model``, a signature but no input example, which mlflow
+would check by loading the model its own way). Only when all of that is stored is the model
+registered, as a new version of the model; a failure marks the run FAILED and registers nothing.
 
 With declared sensitive attributes the run also measures fairness across those columns on the
 cross-validated (out-of-fold) predictions (``hub_kernel.models.fairness``): metrics
@@ -503,7 +503,7 @@ class TrainingRun:
             from hub_kernel.models.explain import log_permutation_importance
 
             log_permutation_importance(self.importance, self.run_id, client=client)
-        signature, example = self._signature(pipeline)
+        signature, _example = self._signature(pipeline)
         client.log_dict(self.run_id, {
             "model_name": self.name, "task": p.task, "target": p.target,
             "features": p.plan.features, "numeric": list(p.plan.numeric),
@@ -527,7 +527,7 @@ class TrainingRun:
                                                 source_run_id=self.run_id)
             self.model_id = logged.model_id
             mlflow.sklearn.log_model(
-                pipeline, name="model", signature=signature, input_example=example,
+                pipeline, name="model", signature=signature, input_example=None,
                 pip_requirements=_requirements(), serialization_format="skops",
                 skops_trusted_types=trusted,
                 metadata={"hub_version": __version__, "task": p.task, "target": p.target},

@@ -165,9 +165,9 @@ def start_server(tmp_path_factory):
     servers: list[Server] = []
 
     def start(dataset: Path | None = None, preheat: bool = True,
-              pythonpath: tuple[Path, ...] = ()) -> Server:
+              pythonpath: tuple[Path, ...] = (), auth: str | None = None) -> Server:
         servers.append(Server(tmp_path_factory.mktemp("hub-home"), dataset, preheat,
-                              pythonpath=pythonpath))
+                              pythonpath=pythonpath, auth=auth))
         return servers[-1]
 
     yield start

@@ -100,7 +100,7 @@ def test_uploaded_data_gets_analyses_of_its_own_and_a_failing_one_fails_alone(
     monkeypatch.setenv("HUB_EXPLORATION",
                        '{"assisted": 0.0, "supervised": 0.0, "autonomous": 0.0}')
     plugin = failing_plugin(tmp_path / "plugin")
-    server = start_server(pythonpath=(plugin,))
+    server = start_server(pythonpath=(plugin,), auth="users")  # open_as logs in as a user
     screenshot.watch(page)
     open_as(page, server, "gil")
     wait_filled(page)
