@@ -109,11 +109,8 @@ def backup(dest: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
             relative = path.relative_to(source).as_posix()
             try:
                 _copy_file(path, partial / relative)
-            except FileNotFoundError:  # replaced or removed since it was listed
-                if path.exists():
-                    _copy_file(path, partial / relative)
-                else:
-                    continue
+            except FileNotFoundError:  # removed since it was listed: not part of the copy
+                continue
             manifest[relative] = _entry(partial / relative, "file")
             report.files += 1
         for relative in report.databases:

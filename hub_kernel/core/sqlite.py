@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -74,3 +76,22 @@ def connect_readonly(path: str | Path, *, what: str,
         return sqlite3.connect(f"file:{target}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise error(f"{what} {target} cannot be read: {exc}") from exc
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, *, what: str,
+                error: type[HubError] = HubError) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` on ``db`` (an autocommit connection from ``connect``),
+    rolled back on any exception; SQLite errors become ``error`` naming ``what``."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        yield db
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise error(f"{what} cannot be written: {exc}") from exc
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hub_kernel.core.sqlite import connect as open_sqlite
+from hub_kernel.core.sqlite import transaction
 from hub_kernel.exceptions import SafetyStoreError
 
 
@@ -33,16 +34,7 @@ def connect(path: str | os.PathLike[str] | None, schema: str) -> Iterator[sqlite
     target = Path(path) if path is not None else default_path()
     db = open_sqlite(target, what="safety database", error=SafetyStoreError, schema=schema)
     try:
-        db.execute("BEGIN IMMEDIATE")
-        yield db
-        db.execute("COMMIT")
-    except sqlite3.Error as exc:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise SafetyStoreError(f"safety database {target} cannot be written: {exc}") from exc
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+        with transaction(db, what=f"safety database {target}", error=SafetyStoreError):
+            yield db
     finally:
         db.close()

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub_kernel.core.sqlite import connect as open_sqlite
+from hub_kernel.core.sqlite import transaction
 from hub_kernel.exceptions import UserError
 
 NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # the viewer names of widgets.viewer, matched whole
@@ -107,17 +108,8 @@ class UserStore:
         db = open_sqlite(self.path, what="user store", error=UserError, schema=_SCHEMA)
         try:
             self.path.chmod(0o600)  # hashes only, but nobody else's business
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise UserError(f"user store {self.path} cannot be written: {exc}") from exc
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+            with transaction(db, what=f"user store {self.path}", error=UserError):
+                yield db
         finally:
             db.close()
 
