@@ -46,15 +46,21 @@ $(STAMP): pyproject.toml Makefile | $(PY)
 	touch $(STAMP)
 
 # Browser tests use Debian's Chromium, never a downloaded one; the PDF report tests render pages
-# with poppler's pdftoppm. Installed when missing and we may (root, apt); otherwise the run
-# fails with the command to run: nothing is skipped.
+# with poppler's pdftoppm; the tests of hub beyond one machine start real redis-server and
+# PostgreSQL servers (Debian's redis-server and postgresql). Installed when missing and we may
+# (root, apt); otherwise the run fails with the command to run: nothing is skipped.
 browser:
-	@if [ ! -x "$(CHROMIUM)" ] || ! command -v pdftoppm >/dev/null; then \
+	@missing=""; \
+	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
 	  if command -v apt-get >/dev/null; then \
-	    echo "installing chromium and poppler-utils with apt-get"; \
+	    echo "installing$$missing with apt-get"; \
 	    $$SUDO apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium poppler-utils \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing \
 	      >/dev/null || true; \
 	  fi; \
 	fi; \
@@ -64,6 +70,12 @@ browser:
 	fi; \
 	if ! command -v pdftoppm >/dev/null; then \
 	  echo "pdftoppm is missing: run 'sudo apt-get install poppler-utils'" >&2; exit 1; \
+	fi; \
+	if ! command -v redis-server >/dev/null; then \
+	  echo "redis-server is missing: run 'sudo apt-get install redis-server'" >&2; exit 1; \
+	fi; \
+	if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "PostgreSQL is missing: run 'sudo apt-get install postgresql'" >&2; exit 1; \
 	fi
 
 lint: install

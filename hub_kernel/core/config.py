@@ -28,7 +28,7 @@ import stat
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -150,6 +150,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         env_nested_delimiter="__",
         extra="ignore",
+        populate_by_name=True,
     )
 
     home: Path = Field(Path(".hub"), description="Folder holding all of hub's state.")
@@ -157,7 +158,20 @@ class Settings(BaseSettings):
     stream: str | None = Field(None, description="A WebSocket URL of JSON rows the dashboard "
                                "follows as a live tile ('demo': the sample replayed).")
     mlflow_tracking_uri: str | None = Field(
-        None, description="MLflow tracking URI; default sqlite:///$HUB_HOME/mlflow.db."
+        None, validation_alias=AliasChoices("HUB_MLFLOW_URI", "HUB_MLFLOW_TRACKING_URI"),
+        description="MLflow tracking URI, e.g. a team's `mlflow server` (http://host:5000); "
+                    "default sqlite:///$HUB_HOME/mlflow.db. HUB_MLFLOW_URI or "
+                    "HUB_MLFLOW_TRACKING_URI.",
+    )
+    # beyond one machine (`pip install hub[dask]`, `hub[redis]`, `hub[postgres]`)
+    dask_address: str | None = Field(
+        None, description="Dask scheduler the strategy search evaluates on: tcp://host:8786, "
+                          "or local[:N] for a LocalCluster of N workers (None: in-process)."
+    )
+    memory_budget_bytes: int | None = Field(
+        None, ge=1, description="Datasets larger than this (on disk, Parquet files or folders, "
+                                "CSV globs) are profiled and analysed out of core with "
+                                "dask.dataframe (default: a quarter of this machine's memory)."
     )
     autonomy_mode: AutonomyMode = "assisted"
     reward_weights: RewardWeights = Field(default_factory=RewardWeights)
