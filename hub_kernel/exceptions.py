@@ -56,6 +56,10 @@ class AgentError(HubError):
     """An agent could not decide or act."""
 
 
+class ClusterError(HubError):
+    """A Dask cluster cannot be started, reached or used (names the address)."""
+
+
 class ServeError(HubError):
     """The dashboard server cannot be started as asked."""
 

@@ -8,9 +8,8 @@ scikit-learn is imported inside the functions that use it.
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,12 @@ from hub_kernel.exceptions import AgentError, OutOfTime
 
 if TYPE_CHECKING:
     from hub_kernel.models.features import FeaturePlan
+
+
+class StopFlag(Protocol):
+    """What tells a fit to give up (a ``threading.Event``, or a Dask event on a worker)."""
+
+    def is_set(self) -> bool: ...
 
 
 def estimator_for(config: Config, task: str, *, seed: int, n_jobs: int, n_features: int,
@@ -93,7 +98,7 @@ def config_pipeline(config: Config, plan: FeaturePlan, task: str, *, seed: int =
 
 
 def fit_in_steps(model: Any, X: pd.DataFrame, y: np.ndarray, size_param: str,
-                  deadline: float, stop: threading.Event, steps: int = 6) -> None:
+                  deadline: float, stop: StopFlag, steps: int = 6) -> None:
     """Fit a pipeline whose last step grows by ``size_param`` (trees, boosting iterations)
     in ``steps`` warm-started increments, giving up (``OutOfTime``) past ``deadline``: an
     evaluation that cannot finish in time costs at most one increment more than it may."""

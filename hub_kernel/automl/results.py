@@ -31,6 +31,7 @@ class Evaluation:
     finished_at: float  # seconds since the search started
     source: str  # "warm", "default", "bandit"
     run_id: str | None = None
+    worker: str | None = None  # the Dask worker that evaluated it (None: the search's process)
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "config": self.config.to_dict(), "label":
@@ -38,7 +39,7 @@ class Evaluation:
                 "seconds": self.seconds, "fit_seconds": self.fit_seconds,
                 "expected": self.expected, "explanation": self.explanation,
                 "propensity": self.propensity, "finished_at": self.finished_at,
-                "source": self.source, "run_id": self.run_id}
+                "source": self.source, "run_id": self.run_id, "worker": self.worker}
 
 
 @dataclass
@@ -74,6 +75,9 @@ class SearchResult:
     #: what chance scores (guessing classes in their proportions, or the mean): the bar
     #: ``beats_baseline`` is judged against with the baseline (None: not measured)
     chance_score: float | None = None
+    #: where the evaluations ran when on Dask (``cluster.Cluster.summary``: scheduler address,
+    #: workers, evaluations lost with a worker, scheduling overhead); None: in this process
+    cluster: dict[str, Any] | None = None
 
     @property
     def final_score(self) -> float:

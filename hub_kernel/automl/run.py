@@ -20,19 +20,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
-from hub_kernel.automl.ensembles import FoldEnsemble, class_scores
+from hub_kernel.automl.cluster import cluster_address, open_cluster
+from hub_kernel.automl.ensembles import FoldEnsemble
+from hub_kernel.automl.evaluation import CVOutcome, FoldData, cross_validate
 from hub_kernel.automl.final import FinalModel
-from hub_kernel.automl.pipelines import config_pipeline, fit_in_steps, preprocessed_widths
+from hub_kernel.automl.pipelines import preprocessed_widths
 from hub_kernel.automl.proposals import FamilyState, Planned, Proposals
 from hub_kernel.automl.results import Evaluation, SearchResult
 from hub_kernel.automl.scoring import baseline_score, metric_function, scorer_for
-from hub_kernel.automl.space import FAMILIES, SCALED_FAMILIES, SIZE_PARAM, Config, work
+from hub_kernel.automl.space import FAMILIES, SIZE_PARAM, Config, work
 from hub_kernel.automl.tracking import SearchTracker
 from hub_kernel.automl.warmstart import AGENT, MetaStore, search_features
-from hub_kernel.exceptions import HubError, ModelError, OutOfTime
+from hub_kernel.exceptions import HubError, ModelError
 from hub_kernel.models.leakage import leak_tags
 
 if TYPE_CHECKING:
+    from hub_kernel.automl.cluster import Cluster
     from hub_kernel.automl.observation import FamilyPolicy
     from hub_kernel.data.profile import DatasetProfile
     from hub_kernel.models.leakage import LeakReport
@@ -66,6 +69,8 @@ class SearchSettings(Protocol):
     callback: Callable[[Evaluation, Any], None] | None
     leak_guard: bool
     keep_columns: Sequence[str]
+    cluster: str | None
+    cluster_: dict[str, Any] | None
     _lock: threading.Lock
     _stop: threading.Event
     best_model_: Any
@@ -112,6 +117,7 @@ class SearchRun(Proposals, FinalModel):
         self.family_prior: dict[str, float] = {}
         self.leaks: LeakReport | None = None
         self.chance_score = 0.0
+        self.cluster: Cluster | None = None
 
     # -- helpers -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -179,6 +185,7 @@ class SearchRun(Proposals, FinalModel):
             self.families[family] = FamilyState()
         self.width = preprocessed_widths(self.plan, self.X)
         self.features = search_features(self.X, self.y, self.task, self.profile)
+        self.data = self.fold_data()
         if s.audit is True:
             from hub_kernel.safety.audit import AuditLog
 
@@ -238,92 +245,31 @@ class SearchRun(Proposals, FinalModel):
             return max(0.0, left)
         return max(0.0, min(left, self.MAX_SHARE * self.search.budget))
 
-    def evaluate(self, config: Config) -> tuple[list[float], list[float], list[Any]] | None:
-        """Cross-validate ``config``; None when it cannot finish in time: the deadline came,
-        or the first folds show it would take longer than ``allowed()`` (then
-        ``self.projected`` holds the seconds it would have taken)."""
-        from joblib import Parallel, delayed
-        from threadpoolctl import threadpool_limits
+    def fold_data(self) -> FoldData:
+        """What an evaluation needs of the prepared table (sent once to Dask workers)."""
+        return FoldData(self.X, self.y, self.splits, self.plan, self.task, self.metric,
+                        self.classes, self.width, self.search.random_state,
+                        self.openmp_threads())
 
-        n_jobs = max(1, int(self.search.n_jobs))
-        width = self.width["onehot" if config.family in SCALED_FAMILIES else "ordinal"]
-        parallel_folds = config.family in ("linear", "svm") and n_jobs > 1
-        inner_jobs = 1 if parallel_folds else n_jobs
+    def hard_deadline(self) -> float:
+        """When every evaluation must have ended (``time.monotonic()`` seconds)."""
+        return self.deadline - self.SAFETY * self.search.budget
 
-        hard_deadline = self.deadline - self.SAFETY * self.search.budget
-        results: list[tuple[float, float, tuple[Any, np.ndarray | None]]] = []
-        batch = n_jobs if parallel_folds else 1
-        allowed = self.allowed()
-        self.projected = None
-        began = time.monotonic()
-        cutoff = min(hard_deadline, began + 1.25 * allowed)
+    def evaluate(self, config: Config) -> CVOutcome:
+        """Cross-validate ``config`` here; cut short (``scores`` None) when it cannot finish in
+        time: the deadline came, or the first folds show it would take longer than
+        ``allowed()`` (then ``projected`` holds the seconds it would have taken)."""
+        return cross_validate(config, self.data, n_jobs=self.search.n_jobs,
+                              allowed=self.allowed(), hard_deadline=self.hard_deadline(),
+                              stop=self.search._stop, scorer=self.scorer,
+                              metric_fn=self.metric_fn)
 
-        def fold(train: np.ndarray, test: np.ndarray
-                 ) -> tuple[float, float, tuple[Any, np.ndarray | None]]:
-            model = config_pipeline(config, self.plan, self.task, seed=self.search.random_state,
-                                   n_jobs=inner_jobs, n_rows=len(train), n_features=width)
-            started = time.perf_counter()
-            if config.family in SIZE_PARAM:
-                fit_in_steps(model, self.X.iloc[train], self.y[train],
-                              SIZE_PARAM[config.family], cutoff, self.search._stop)
-            else:
-                model.fit(self.X.iloc[train], self.y[train])
-            fitted = time.perf_counter() - started
-            X_test, y_test = self.X.iloc[test], self.y[test]
-            if self.metric_fn is None:
-                return float(self.scorer(model, X_test, y_test)), fitted, (model, None)
-            if self.classes is not None:
-                predicted = class_scores(model, X_test, self.classes)
-                labels = self.classes[np.argmax(predicted, axis=1)]
-                return float(self.metric_fn(y_test, labels)), fitted, (model, predicted)
-            predicted = np.asarray(model.predict(X_test), dtype="float64")
-            return float(self.metric_fn(y_test, predicted)), fitted, (model, predicted)
-
-        with threadpool_limits(limits=self.openmp_threads(), user_api="openmp"):
-            for start in range(0, len(self.splits), batch):
-                if time.monotonic() > hard_deadline or self.search._stop.is_set():
-                    return None
-                if start:
-                    done = time.monotonic() - began
-                    projected = done * len(self.splits) / start
-                    if projected > allowed * 1.25:
-                        self.projected = projected
-                        return None
-                chunk = self.splits[start:start + batch]
-                try:
-                    if batch > 1:
-                        results += Parallel(n_jobs=batch, prefer="threads")(
-                            delayed(fold)(train, test) for train, test in chunk)
-                    else:
-                        results += [fold(train, test) for train, test in chunk]
-                except OutOfTime as out:
-                    if not self.search._stop.is_set() and time.monotonic() < hard_deadline:
-                        # cut for taking too long: project from the share of the work done
-                        done = time.monotonic() - began
-                        finished = start + out.fraction * batch
-                        self.projected = done * len(self.splits) / max(finished, 1e-3)
-                    return None
-        scores = [r[0] for r in results]
-        if not all(math.isfinite(s) for s in scores):
-            raise ValueError("the score is not a number on some fold")
-        predictions = [r[2][1] for r in results]
-        if all(p is not None for p in predictions):
-            shape = (self.n_rows, len(self.classes)) if self.classes is not None \
-                else (self.n_rows,)
-            oof = np.zeros(shape)
-            for (_, test), predicted in zip(self.splits, predictions, strict=True):
-                oof[test] = predicted
-            self.last_oof = oof
-        else:
-            self.last_oof = None
-        return scores, [r[1] for r in results], [r[2][0] for r in results]
-
-    def run_one(self, config: Config, explanation: str, expected: float | None,
-                propensity: float, source: str) -> Evaluation | None:
+    def begin(self, config: Config, explanation: str) -> tuple[Config, str] | None:
+        """Mark ``config`` as tried and scale it down when what its family's evaluations took
+        says it would not fit in ``allowed()``: (config, explanation) to evaluate, or None."""
         self.seen.add(config.key)
         family = config.family
-        state = self.families[family]
-        estimate = state.estimate(config)
+        estimate = self.families[family].estimate(config)
         if estimate is not None and estimate > self.allowed():
             smaller = self.fit_in(config, self.allowed(), estimate)
             if smaller is None:
@@ -333,35 +279,68 @@ class SearchRun(Proposals, FinalModel):
                             "otherwise)")
             config = smaller
             self.seen.add(config.key)
+        return config, explanation
+
+    def failed(self, config: Config, exc: BaseException, propensity: float, *,
+               lost: bool = False) -> None:
+        """Record an evaluation that raised ``exc``; a family that fails twice is dropped. A
+        ``lost`` one (its Dask worker died) is not held against its family."""
+        family = config.family
+        detail = " ".join(str(exc).split())[:200]
+        if lost:
+            logger.warning("configuration %s was lost with its worker: %s", config.label(),
+                           detail)
+            self.record(f"lost:{family}", f"{config.label()} was lost: the Dask worker "
+                         f"evaluating it died ({type(exc).__name__}: {detail}); the search "
+                         "goes on without that evaluation", propensity=propensity)
+            return
+        logger.warning("configuration %s failed: %s: %s", config.label(),
+                       type(exc).__name__, detail)
+        self.failures[family] = self.failures.get(family, 0) + 1
+        dropped = self.failures[family] >= 2
+        if dropped and (len(self.families) > 1 or self.best is not None):
+            self.families.pop(family, None)
+        self.record(f"failed:{family}", f"{config.label()} failed ({type(exc).__name__}: "
+                     f"{detail}); the search goes on without it"
+                     + (f" and without {family}" if dropped else ""),
+                     propensity=propensity)
+
+    def run_one(self, config: Config, explanation: str, expected: float | None,
+                propensity: float, source: str) -> Evaluation | None:
+        begun = self.begin(config, explanation)
+        if begun is None:
+            return None
+        config, explanation = begun
         began = time.monotonic()
         try:
             found = self.evaluate(config)
         except Exception as exc:
-            detail = " ".join(str(exc).split())[:200]
-            logger.warning("configuration %s failed: %s: %s", config.label(),
-                           type(exc).__name__, detail)
-            self.failures[family] = self.failures.get(family, 0) + 1
-            dropped = self.failures[family] >= 2
-            if dropped and (len(self.families) > 1 or self.best is not None):
-                self.families.pop(family, None)
-            self.record(f"failed:{family}", f"{config.label()} failed ({type(exc).__name__}: "
-                         f"{detail}); the search goes on without it"
-                         + (f" and without {family}" if dropped else ""),
-                         propensity=propensity)
+            self.failed(config, exc, propensity)
             return None
-        if found is None:
-            if self.projected is not None:
-                state.rates.append(self.projected / work(config))
-                self.plan_cheaper(config, self.projected, explanation)
+        return self.conclude(config, found, explanation, expected, propensity, source,
+                             time.monotonic() - began)
+
+    def conclude(self, config: Config, found: CVOutcome, explanation: str,
+                 expected: float | None, propensity: float, source: str, seconds: float,
+                 worker: str | None = None) -> Evaluation | None:
+        """Take in what evaluating ``config`` gave: the family's state, the anytime best, the
+        MLflow child run, the audit record and the callback; None when it was cut short."""
+        family = config.family
+        # a family dropped while this ran on a Dask worker is not brought back
+        state = self.families.get(family) or FamilyState()
+        if found.scores is None:
+            if found.projected is not None:
+                state.rates.append(found.projected / work(config))
+                self.plan_cheaper(config, found.projected, explanation)
             return None
-        scores, fits, models = found
+        scores = found.scores
         index = len(self.evaluations) + 1
         evaluation = Evaluation(
             index=index, config=config, score=float(np.mean(scores)),
-            std=float(np.std(scores)), seconds=time.monotonic() - began,
-            fit_seconds=float(np.mean(fits)), expected=expected,
+            std=float(np.std(scores)), seconds=seconds,
+            fit_seconds=float(np.mean(found.fits)), expected=expected,
             explanation=f"{config.label()}: {explanation}", propensity=propensity,
-            finished_at=self.elapsed(), source=source)
+            finished_at=self.elapsed(), source=source, worker=worker)
         improved = self.best is None or evaluation.score > self.best.score
         family_best = state.best
         state.stall = 0 if family_best is None or evaluation.score > family_best.score \
@@ -373,14 +352,15 @@ class SearchRun(Proposals, FinalModel):
             evaluation.run_id = self.tracker.child(evaluation)
         self.record(f"evaluate:{family}", evaluation.explanation + f". Scored "
                      f"{self.metric} {evaluation.score:.4f} ± {evaluation.std:.4f}"
-                     + (" (new best)" if improved else ""),
+                     + (" (new best)" if improved else "")
+                     + (f"; evaluated on the Dask worker {worker}" if worker else ""),
                      propensity=propensity, expected=expected,
                      observation={"dataset": self.search.name, "index": index,
                                   "config": config.to_dict()})
         model = None
-        fold_models = FoldEnsemble(models, self.task)
-        if self.last_oof is not None:
-            self.kept[index] = (self.last_oof, fold_models)
+        fold_models = FoldEnsemble(found.models, self.task)
+        if found.oof is not None:
+            self.kept[index] = (found.oof, fold_models)
             # only the best few of each family can join an ensemble (diversity helps it)
             mine = [i for i in self.kept if self.evaluations[i - 1].config.family == family]
             if len(mine) > self.KEEP_PER_FAMILY:
@@ -400,11 +380,15 @@ class SearchRun(Proposals, FinalModel):
         search._stop.clear()
         with search._lock:
             search.best_model_, search.best_, search.evaluations_ = None, None, []
-        if search.track:  # opening the store (a migration, the first time) is not search time
-            self.tracker = SearchTracker(search.tracking_uri, search.name)
+            search.cluster_ = None
+        # starting or reaching the Dask cluster and opening the store (a migration, the first
+        # time) are not search time; without an address, Dask is not even imported
+        self.cluster = open_cluster(cluster_address(search.cluster))
+        try:
+            if search.track:
+                self.tracker = SearchTracker(search.tracking_uri, search.name)
             self.started = time.monotonic()
             self.deadline = self.started + float(search.budget)
-        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.prepare()
@@ -423,45 +407,65 @@ class SearchRun(Proposals, FinalModel):
                 self.tracker.fail()
             raise ModelError(f"the pipeline search failed: {type(exc).__name__}: {exc}"
                              ) from exc
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
         search.result_ = result
         return result
 
     def loop(self) -> SearchResult:
-        search = self.search
-        queue = self.queue = self.portfolio()
-        stop_reason = "budget spent"
-        limit = search.max_evaluations
+        self.queue = self.portfolio()
+        if self.cluster is not None:
+            from hub_kernel.automl.distributed import run_on_cluster
+
+            stop_reason = run_on_cluster(self, self.cluster)
+        else:
+            stop_reason = self.run_here()
+        return self.finish(stop_reason)
+
+    def run_here(self) -> str:
+        """Evaluate one configuration after another in this process; why it stopped."""
         while True:
-            if search._stop.is_set():
-                stop_reason = "stopped on request"
-                break
-            if limit is not None and len(self.evaluations) >= limit:
-                stop_reason = f"{limit} evaluations done"
-                break
-            if self.remaining() - self.reserve() <= 0:
-                break
-            if queue:
-                planned = queue.pop(0)
-                config, explanation, source = planned.config, planned.why, planned.source
-                if config.key in self.seen or config.family not in self.families:
-                    continue
-                propensity = 1.0  # the portfolio's order is fixed given what is known
-                expected = self.expected_for(planned)
-            elif self.best is None:
-                stop_reason = "no configuration could be evaluated"
-                break
-            else:
-                if search.early_stop and self.converged():
-                    stop_reason = ("converged: no improvement in the last "
-                                   f"{max(10, 3 * len(self.families))} evaluations")
-                    break
-                choice = self.choose()
-                if choice is None:
-                    stop_reason = "budget spent (nothing more fits in the time left)"
-                    break
-                config, explanation, expected, propensity = choice
-                source = "bandit"
-            self.run_one(config, explanation, expected, propensity, source)
+            choice = self.next_choice()
+            if isinstance(choice, str):
+                return choice
+            assert choice is not None  # nothing is under way, so there is no waiting
+            self.run_one(*choice)
+
+    def next_choice(self, busy: int = 0
+                    ) -> tuple[Config, str, float | None, float, str] | str | None:
+        """The next configuration to evaluate (config, explanation, expected score,
+        propensity, source), why the search stops (a string), or None to wait for the
+        ``busy`` evaluations under way (on Dask workers) before choosing."""
+        search = self.search
+        limit = search.max_evaluations
+        if search._stop.is_set():
+            return "stopped on request"
+        if limit is not None and len(self.evaluations) + busy >= limit:
+            return f"{limit} evaluations done" if not busy else None
+        if self.remaining() - self.reserve() <= 0:
+            return "budget spent"
+        while self.queue:
+            planned = self.queue.pop(0)
+            config = planned.config
+            if config.key in self.seen or config.family not in self.families:
+                continue
+            # the portfolio's order is fixed given what is known: propensity 1
+            return config, planned.why, self.expected_for(planned), 1.0, planned.source
+        if self.best is None:
+            return None if busy else "no configuration could be evaluated"
+        if search.early_stop and self.converged():
+            return ("converged: no improvement in the last "
+                    f"{max(10, 3 * len(self.families))} evaluations")
+        choice = self.choose()
+        if choice is None:
+            return None if busy else "budget spent (nothing more fits in the time left)"
+        config, explanation, expected, propensity = choice
+        return config, explanation, expected, propensity, "bandit"
+
+    def finish(self, stop_reason: str) -> SearchResult:
+        """The end of the search: the baseline test, the ensemble or the refit, the result."""
+        search = self.search
         if self.best is None:
             raise ModelError(
                 f"no configuration finished within the budget of {search.budget:g} s; give "
@@ -490,7 +494,8 @@ class SearchRun(Proposals, FinalModel):
             notes=tuple(self.notes), trajectory=list(self.trajectory),
             meta_features=tuple(float(v) for v in self.features), ensemble=combined,
             ensemble_score=combined_score, beats_baseline=beats, leaks=self.leaks,
-            chance_score=self.chance_score)
+            chance_score=self.chance_score,
+            cluster=self.cluster.summary() if self.cluster is not None else None)
         if self.tracker is not None:
             self.tracker.finish(result)
         return result

@@ -60,14 +60,23 @@ class PipelineSearch(BaseEstimator):
     - ``callback(evaluation, search)``: called after each evaluation;
     - ``leak_guard``: leave out the columns that leak the target (``models.leakage``; the
       ``SearchResult`` names them in ``leaks``) and identifiers; ``keep_columns`` keeps some
-      on purpose.
+      on purpose;
+    - ``cluster``: evaluate configurations on Dask workers (``cluster``: ``tcp://host:port``
+      of a running scheduler, ``local`` or ``local:N`` for a LocalCluster of N single-threaded
+      worker processes started for the search, ``none``); default the ``HUB_DASK_ADDRESS``
+      setting, and without it the search runs in this process and never imports Dask. On a
+      cluster, as many evaluations run at once as it has worker threads and the bandit
+      chooses the next one whenever one ends; budget, ``stop()`` and ``best_model_`` behave
+      as in-process, and a worker lost mid-evaluation costs that evaluation only. Starting
+      or reaching the cluster is not counted in the budget (as opening the MLflow store).
+      ``cluster_`` describes the cluster while the search runs (address, workers).
 
     When no configuration beats the trivial baseline (the most common class, the mean), the
     final model is that baseline and ``SearchResult.beats_baseline`` is false.
 
     ``best_model_`` is the best model so far at any moment (also from another thread while
     ``fit`` runs, e.g. ``fit_in_background``); ``stop()`` ends the search after the current
-    evaluation.
+    evaluation (on a cluster: at once, cancelling what is under way).
     """
 
     def __init__(self, *, budget: float = 10.0, metric: str | None = None, cv: int | None = None,
@@ -79,7 +88,8 @@ class PipelineSearch(BaseEstimator):
                  audit: AuditLog | bool | None = None, refit: bool = True,
                  early_stop: bool = False, ensemble: bool = True, name: str = "dataset",
                  callback: Callable[[Evaluation, PipelineSearch], None] | None = None,
-                 leak_guard: bool = True, keep_columns: Sequence[str] = ()) -> None:
+                 leak_guard: bool = True, keep_columns: Sequence[str] = (),
+                 cluster: str | None = None) -> None:
         self.budget = budget
         self.metric = metric
         self.cv = cv
@@ -101,6 +111,8 @@ class PipelineSearch(BaseEstimator):
         self.callback = callback
         self.leak_guard = leak_guard
         self.keep_columns = keep_columns
+        self.cluster = cluster
+        self.cluster_: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.best_model_: Any = None
@@ -109,7 +121,9 @@ class PipelineSearch(BaseEstimator):
         self.result_: SearchResult | None = None
 
     def __repr__(self) -> str:
-        return f"PipelineSearch(budget={self.budget}, metric={self.metric!r}, n_jobs={self.n_jobs})"
+        cluster = f", cluster={self.cluster!r}" if self.cluster is not None else ""
+        return (f"PipelineSearch(budget={self.budget}, metric={self.metric!r}, "
+                f"n_jobs={self.n_jobs}{cluster})")
 
     def stop(self) -> None:
         """Ask the search to stop after the evaluation under way."""
