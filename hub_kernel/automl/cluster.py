@@ -49,7 +49,7 @@ def _warm_up() -> int:
     import sklearn.neighbors
     import sklearn.svm  # noqa: F401
 
-    import hub_kernel.automl.distributed  # noqa: F401
+    import hub_kernel.automl.evaluation  # noqa: F401
 
     return os.getpid()
 

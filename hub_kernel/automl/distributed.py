@@ -23,7 +23,7 @@ import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from distributed import Event, KilledWorker, wait
@@ -34,7 +34,7 @@ from hub_kernel.automl.space import Config
 
 if TYPE_CHECKING:
     from hub_kernel.automl.cluster import Cluster
-    from hub_kernel.automl.run import SearchRun
+    from hub_kernel.automl.results import Evaluation
 
 logger = logging.getLogger("hub_kernel")
 
@@ -88,6 +88,33 @@ def evaluate_on_worker(config: Config, data: FoldData, *, allowed: float, deadli
     except ValueError:  # not on a worker (called directly)
         address = None
     return outcome, address, os.getpid()
+
+
+class SearchRun(Protocol):
+    """What the loop uses of the search run (``run.SearchRun``)."""
+
+    search: Any
+    data: FoldData
+
+    def next_choice(self, busy: int = 0
+                    ) -> tuple[Config, str, float | None, float, str] | str | None: ...
+
+    def begin(self, config: Config, explanation: str) -> tuple[Config, str] | None: ...
+
+    def allowed(self) -> float: ...
+
+    def hard_deadline(self) -> float: ...
+
+    def remaining(self) -> float: ...
+
+    def reserve(self) -> float: ...
+
+    def failed(self, config: Config, exc: BaseException, propensity: float, *,
+               lost: bool = False) -> None: ...
+
+    def conclude(self, config: Config, found: CVOutcome, explanation: str,
+                 expected: float | None, propensity: float, source: str, seconds: float,
+                 worker: str | None = None) -> Evaluation | None: ...
 
 
 @dataclass
