@@ -152,12 +152,14 @@ def registered_models(name: str) -> list[ShownModel]:
 
 
 def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
-               on_progress: Callable[[float, float | None], None] | None = None,
+               on_progress: Callable[[float, float | None, int | None], None] | None = None,
                dashboard: str | None = None) -> Any:
     """Search pipelines for ``target`` within ``budget`` seconds and register the winner (an
     ensemble when that won) as a new version of ``name``: the trainer's one path,
-    ``ModelTrainer.train_model(..., budget=)``; returns its ``TrainResult``.
-    ``on_progress(elapsed, best)`` follows the search."""
+    ``ModelTrainer.train_model(..., budget=)``; returns its ``TrainResult``. The search runs
+    on the Dask cluster of ``HUB_DASK_ADDRESS`` when it is set.
+    ``on_progress(elapsed, best, workers)`` follows the search (``workers``: the Dask workers
+    it evaluates on, None in-process)."""
     from hub_kernel.automl.searcher import StrategySearcher
     from hub_kernel.models.features import prepare_xy
     from hub_kernel.models.trainer import ModelTrainer
@@ -168,13 +170,32 @@ def train_best(frame: pd.DataFrame, target: str, name: str, *, budget: float,
     def progress(_evaluation: Any, search: Any) -> None:
         if on_progress is not None:
             best = search.best_.score if search.best_ is not None else None
-            on_progress(time.monotonic() - started, best)
+            on = getattr(search, "cluster_", None)
+            on_progress(time.monotonic() - started, best, on["workers"] if on else None)
 
     X, y = frame.drop(columns=[target]), frame[target]
     return ModelTrainer(n_jobs=1).train_model_sync(
         name, X, y, budget=budget, searcher=StrategySearcher(callback=progress),
         tags={"hub.trained_from": "dashboard",
               **({"hub.dashboard": dashboard} if dashboard else {})})
+
+
+def cluster_words(workers: int | None = None) -> str:
+    """Where the Train button's search evaluates, for its progress line: "" in-process, else
+    "on a Dask cluster of N workers" (before the first result: what HUB_DASK_ADDRESS says)."""
+    from hub_kernel.automl.cluster import cluster_address, local_workers
+
+    if workers is not None:
+        return f" on a Dask cluster of {workers} worker{'s' if workers != 1 else ''}"
+    try:
+        address = cluster_address(None)
+    except HubError:
+        return ""
+    if address is None:
+        return ""
+    local = local_workers(address)
+    return (f" on a local Dask cluster of {local} worker{'s' if local != 1 else ''}"
+            if local is not None else f" on the Dask cluster {address}")
 
 
 def leaks_html(leaks: Any) -> str:
@@ -225,6 +246,7 @@ class ModelTile(w.VBox):
         self._thread: threading.Thread | None = None
         self._started = 0.0
         self._best: float | None = None
+        self._where = ""  # where the search evaluates ("" in-process)
         self._task: str | None = None
         self._baseline: float | None = None  # of the first model shown (or the default metric)
         self._baselines: dict[str, float] = {}  # metric -> the baseline's score
@@ -298,6 +320,7 @@ class ModelTile(w.VBox):
             return None
         seconds = float(budget if budget is not None else self.budget.value)
         self.error, self._best = None, None
+        self._where = cluster_words()
         self._message.value = ""
         self.button.disabled = True
         self._bar.max, self._bar.value = seconds, 0.0
@@ -330,8 +353,11 @@ class ModelTile(w.VBox):
             return
         self._call(self._finished, result, None)
 
-    def _on_progress(self, _elapsed: float, best: float | None) -> None:  # training thread
+    def _on_progress(self, _elapsed: float, best: float | None,
+                     workers: int | None = None) -> None:  # training thread
         self._best = best
+        if workers is not None:
+            self._where = cluster_words(workers)
 
     def _tick(self, seconds: float) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -342,7 +368,7 @@ class ModelTile(w.VBox):
 
     def _show_progress(self, elapsed: float, best: float | None, seconds: float) -> None:
         self._bar.value = min(elapsed, seconds)
-        phase = (f"searching: {elapsed:.1f} / {seconds:.0f} s" if elapsed < seconds
+        phase = (f"searching{self._where}: {elapsed:.1f} / {seconds:.0f} s" if elapsed < seconds
                  else f"training the winner: {elapsed:.1f} s (search budget {seconds:.0f} s)")
         text = phase + (f" · best so far {best:.3f}" if best is not None else "")
         self._bar_text.value = f"<span class='hub-train-status'>{escape(text)}</span>"

@@ -192,16 +192,18 @@ class SupervisedModel(Analysis):
              n_jobs: int | None = None, track: bool = False,
              searcher: Callable[..., SearchResult] | None = None,
              name: str = "dataset", random_state: int = 0,
-             keep_columns: Sequence[str] = ()) -> AnalysisResult:
+             keep_columns: Sequence[str] = (), cluster: str | None = None) -> AnalysisResult:
         assert target is not None
         X = frame.drop(columns=[target])
         y = frame[target]
         # the search leaves out the columns that leak the target (models.leakage)
         keep: dict[str, Any] = {"keep_columns": tuple(keep_columns)} if keep_columns else {}
+        # a Dask cluster (else the HUB_DASK_ADDRESS setting) for the search's evaluations
+        on: dict[str, Any] = {"cluster": cluster} if cluster is not None else {}
         if search:
             searcher = searcher if searcher is not None else _default_searcher(random_state)
             result = searcher(X, y, budget=budget, name=name, metric=metric, n_jobs=n_jobs,
-                              track=track, **keep)
+                              track=track, **keep, **on)
         else:
             from hub_kernel.automl.search import PipelineSearch
 

@@ -104,11 +104,11 @@ class Cluster:
                 logger.warning("could not close the Dask %s: %s", type(part).__name__, exc)
 
 
-def _local_cluster(address: str, workers: str) -> Any:
+def _local_cluster(address: str) -> Any:
     import dask
     from distributed import LocalCluster
 
-    n = int(workers) if workers else (os.cpu_count() or 1)
+    n = local_workers(address) or 0
     if n < 1:
         raise ClusterError(f"Dask address {address!r}: a local cluster needs at least one "
                            "worker (local:N with N >= 1)")
@@ -117,6 +117,51 @@ def _local_cluster(address: str, workers: str) -> Any:
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                             host="127.0.0.1", scheduler_port=0, dashboard_address=None,
                             silence_logs=logging.ERROR)
+
+
+def local_workers(address: str) -> int | None:
+    """The workers of a ``local[:N]`` address (None: not a local one)."""
+    match = _LOCAL.fullmatch(address.strip())
+    if match is None:
+        return None
+    return int(match.group(1)) if match.group(1) else (os.cpu_count() or 1)
+
+
+def probe_cluster(cluster: str | None) -> str | None:
+    """Check before any work that the search's cluster (``cluster``, else HUB_DASK_ADDRESS)
+    can be used: Dask installed, a running scheduler reachable and with workers. Returns it
+    in words for a progress line ("a local Dask cluster of 2 workers"), None for in-process;
+    ``ClusterError`` naming the address otherwise."""
+    address = cluster_address(cluster)
+    if address is None:
+        return None
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ClusterError(f"the search was asked to run on the Dask cluster {address!r} but "
+                           f"Dask is not installed ({exc}); {INSTALL}") from exc
+    workers = local_workers(address)
+    if workers is not None:
+        if workers < 1:
+            raise ClusterError(f"Dask address {address!r}: a local cluster needs at least one "
+                               "worker (local:N with N >= 1)")
+        return f"a local Dask cluster of {workers} worker{'s' if workers != 1 else ''}"
+    try:
+        with Client(address, timeout=CONNECT_TIMEOUT) as client:
+            count = len(client.nthreads())
+    except Exception as exc:
+        raise ClusterError(_unreachable(address, exc)) from exc
+    if not count:
+        raise ClusterError(f"the Dask scheduler at {address!r} has no workers; start some "
+                           "(`dask worker ADDRESS`) or use local[:N]")
+    return f"the Dask cluster at {address} ({count} worker{'s' if count != 1 else ''})"
+
+
+def _unreachable(address: str, exc: BaseException, local: bool = False) -> str:
+    what = "start a local Dask cluster" if local else "reach the Dask scheduler"
+    return (f"could not {what} at {address!r} ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}); check HUB_DASK_ADDRESS or --cluster "
+            "(tcp://host:port of a running scheduler, or local[:N])")
 
 
 def open_cluster(address: str | None) -> Cluster | None:
@@ -129,11 +174,11 @@ def open_cluster(address: str | None) -> Cluster | None:
     except ImportError as exc:
         raise ClusterError(f"the search was asked to run on the Dask cluster {address!r} but "
                            f"Dask is not installed ({exc}); {INSTALL}") from exc
-    local_match = _LOCAL.fullmatch(address)
+    local_match = local_workers(address)
     local = None
     try:
         if local_match is not None:
-            local = _local_cluster(address, local_match.group(1))
+            local = _local_cluster(address)
             client = Client(local, timeout=CONNECT_TIMEOUT)
         else:
             client = Client(address, timeout=CONNECT_TIMEOUT)
@@ -142,11 +187,7 @@ def open_cluster(address: str | None) -> Cluster | None:
     except Exception as exc:
         if local is not None:
             local.close()
-        what = "start a local Dask cluster" if local_match else "reach the Dask scheduler"
-        raise ClusterError(f"could not {what} at {address!r} "
-                           f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
-                           "check HUB_DASK_ADDRESS or --cluster (tcp://host:port of a running "
-                           "scheduler, or local[:N])") from exc
+        raise ClusterError(_unreachable(address, exc, local_match is not None)) from exc
     cluster = Cluster(address, client, local)
     try:
         cluster.pids = {str(k): int(v) for k, v in client.run(_warm_up).items()}

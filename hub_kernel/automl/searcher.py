@@ -53,14 +53,17 @@ class StrategySearcher:
     ensemble of configurations scored better, a ``models.blend.Blend`` of their pipelines with
     the ensemble's weights. ``callback(evaluation, search)`` follows the search (the
     dashboard's progress bar); ``store``, ``audit`` and ``use_policy`` as for
-    ``search_and_remember``."""
+    ``search_and_remember``; ``cluster`` the Dask cluster it evaluates on (``PipelineSearch``'s
+    ``cluster``: default the ``HUB_DASK_ADDRESS`` setting, else in-process)."""
 
     def __init__(self, *, store: MetaStore | None = None, audit: AuditLog | bool = True,
-                 use_policy: bool = True, callback: Any = None) -> None:
+                 use_policy: bool = True, callback: Any = None,
+                 cluster: str | None = None) -> None:
         self.store = store
         self.audit = audit
         self.use_policy = use_policy
         self.callback = callback
+        self.cluster = cluster
 
     def _policy(self, store: MetaStore) -> FamilyPolicy | None:
         if not self.use_policy:
@@ -86,7 +89,7 @@ class StrategySearcher:
             audit=audit or None, seed=request.seed, budget=request.budget, name=request.name,
             metric=request.metric, n_jobs=request.n_jobs, track=True,
             tracking_uri=request.tracking_uri, start=list(request.start),
-            callback=self.callback, model_type=request.task)
+            callback=self.callback, model_type=request.task, cluster=self.cluster)
         return outcome_of(result, request)
 
 

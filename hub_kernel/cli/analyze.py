@@ -55,6 +55,10 @@ def analyze_command(
     keep_column: Annotated[list[str] | None, typer.Option(
         "--keep-column", help="Keep a column the leakage guard would leave out (repeat for "
                               "more).")] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", help="Evaluate the model search on Dask: tcp://host:port of a running "
+                          "scheduler, local[:N] for N local worker processes, none for this "
+                          "process (default: HUB_DASK_ADDRESS).")] = None,
 ) -> None:
     """Let the strategy agent pick analyses for DATASET (and with --target, search models).
 
@@ -83,6 +87,11 @@ def analyze_command(
                                        "summary,trend")
         for name in asked or ():
             get(name)  # unknown names fail before any work
+        on = None
+        if target is not None:
+            from hub_kernel.automl.cluster import probe_cluster
+
+            on = probe_cluster(cluster)  # an unusable cluster fails before any work
         record, frame = _load(dataset)
         if target is not None and target not in frame.columns:
             raise AnalysisRequestError(f"no column {target!r} in {record.name}; columns: "
@@ -93,10 +102,11 @@ def analyze_command(
                       f"{profile.n_rows:,} rows, "
                       f"{profile.n_columns} columns" + (f"; target {escape(target)}"
                                                         if target else ""))
-        with console.status("choosing and running analyses…"):
+        doing = "choosing and running analyses" + (f" (model search on {on})" if on else "")
+        with console.status(f"{escape(doing)}…"):
             report = agent.analyze(frame, target, names=asked, budget=budget, n_jobs=n_jobs,
                                    name=record.name, profile=profile, metric=metric,
-                                   keep_columns=keep)
+                                   keep_columns=keep, cluster=cluster)
     except HubError as exc:
         fail(exc)
     if report.leaks is not None:
@@ -137,8 +147,11 @@ def _print_choices(choices: list[Any], asked: bool) -> None:
 def _print_search(result: Any) -> None:
     from hub_kernel.models.metrics import baseline_words
 
+    on = result.cluster
+    where = (f" on {on['workers']} Dask worker{'s' if on['workers'] != 1 else ''}"
+             + (f" ({on['lost']} lost with a worker)" if on["lost"] else "") if on else "")
     table = Table(title=f"model search: {result.metric}, {len(result.evaluations)} "
-                        f"configurations in {result.seconds:.1f} s ({result.stop_reason})",
+                        f"configurations in {result.seconds:.1f} s{where} ({result.stop_reason})",
                   box=box.SIMPLE_HEAD)
     # "eval" is the evaluation number the final-model line names; "weight" its ensemble weight
     for column in ("rank", "eval", "configuration", "score", "± std", "seconds", "chosen as",

@@ -63,14 +63,23 @@ def train_command(
     keep_column: Annotated[list[str] | None, typer.Option(
         "--keep-column", help="Keep a column the leakage guard would leave out (repeatable).")
     ] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", help="Evaluate the --budget search on Dask: tcp://host:port, local[:N] or "
+                          "none (default: HUB_DASK_ADDRESS).")] = None,
 ) -> None:
     """Train a model on DATASET to predict --target; registers a new version in MLflow.
     Columns that give the target away (copies, monotone transforms, identifiers) are named
     and left out first."""
     from hub_kernel.data.catalog import Catalog
+    from hub_kernel.models.searching import default_searcher
     from hub_kernel.models.trainer import ModelTrainer
 
     try:
+        on = None
+        if budget:
+            from hub_kernel.automl.cluster import probe_cluster
+
+            on = probe_cluster(cluster)  # an unusable cluster fails before any work
         if model_type not in ("auto", "classification", "regression"):
             raise ModelError(f"unknown --type {model_type!r}: use auto, classification or "
                              "regression")
@@ -87,10 +96,12 @@ def train_command(
             )
         frame = catalog.load(record.id)
         model_name = name or _default_name(record.name, target)
-        trainer = ModelTrainer(cv=cv)
+        trainer = ModelTrainer(cv=cv, searcher=default_searcher(cluster=cluster)
+                               if cluster is not None else None)
         doing = (f"searching pipelines for {model_name} for {budget:g} s" if budget
                  else f"training {model_name}")
-        with console.status(f"{doing} on {record.n_rows:,} rows…"):
+        with console.status(escape(f"{doing} on {record.n_rows:,} rows"
+                                   + (f", evaluated on {on}" if on else "") + "…")):
             result = trainer.train_model_sync(model_name, frame, target,
                                               model_type=model_type,  # type: ignore[arg-type]
                                               dataset_id=record.id, sensitive=sensitive or None,

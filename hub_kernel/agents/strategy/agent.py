@@ -271,8 +271,8 @@ class StrategyAgent:
                 names: Sequence[str] | None = None, budget: float = 10.0,
                 n_jobs: int | None = None, track: bool = True, name: str = "dataset",
                 profile: DatasetProfile | None = None, explore: bool = True,
-                metric: str | None = None, keep_columns: Sequence[str] = ()
-                ) -> StrategyReport:
+                metric: str | None = None, keep_columns: Sequence[str] = (),
+                cluster: str | None = None) -> StrategyReport:
         """Choose analyses for ``frame`` (or run ``names``), run them, and with a ``target``
         search model pipelines for ``budget`` seconds: one call for a notebook cell.
 
@@ -280,7 +280,8 @@ class StrategyAgent:
         (``models.leakage``; ``report.leaks`` names them) unless named in ``keep_columns``;
         ``metric`` is the scikit-learn scorer the model is judged by (default: one that fits
         the target, ``models.metrics.default_metric``). ``track`` logs the search (child run
-        per configuration) and the choices to MLflow. A named analysis that does not apply
+        per configuration) and the choices to MLflow; ``cluster`` the Dask cluster the search
+        evaluates on (default the HUB_DASK_ADDRESS setting). A named analysis that does not apply
         raises ``AnalysisError``; a metric that does not suit the target, ``ModelError``.
         """
         from hub_kernel.analyses import AnalysisError, AnalysisRequestError, run_analyses
@@ -304,7 +305,8 @@ class StrategyAgent:
         params: dict[str, dict[str, Any]] = {
             "supervised_model": {"budget": budget, "track": track, "searcher": self.search,
                                  "name": name, "n_jobs": n_jobs, "metric": metric,
-                                 "keep_columns": tuple(keep_columns)},
+                                 "keep_columns": tuple(keep_columns),
+                                 **({"cluster": cluster} if cluster is not None else {})},
             "feature_importance": {"metric": metric, "leaks": leaks}}
         results = run_analyses(frame, profile, names=chosen, target=target, params=params,
                                errors="skip")
