@@ -45,11 +45,14 @@ def _warm_up() -> int:
     """Run on each worker before the clock starts: the imports of an evaluation (so that the
     first one's time is its own); returns the worker's process id."""
     import sklearn.ensemble
+    import sklearn.feature_selection
     import sklearn.linear_model
+    import sklearn.metrics
     import sklearn.neighbors
     import sklearn.svm  # noqa: F401
 
-    import hub_kernel.automl.evaluation  # noqa: F401
+    import hub_kernel.automl.evaluation
+    import hub_kernel.models.features  # noqa: F401
 
     return os.getpid()
 

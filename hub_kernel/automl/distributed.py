@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from distributed import Event, KilledWorker, wait
+from distributed import Event, KilledWorker
 
 from hub_kernel.automl.evaluation import CVOutcome, FoldData, cross_validate
 from hub_kernel.automl.scoring import metric_function, scorer_for
@@ -142,6 +143,9 @@ def run_on_cluster(run: SearchRun, cluster: Cluster) -> str:
     stop_reason: str | None = None
     threads, threads_at = cluster.threads(), time.monotonic()
     arrived: float | None = None  # when the last result came in (for the turnaround)
+    # set when an evaluation ends (distributed.wait would use the process's default client,
+    # which may be another one)
+    ended = threading.Event()
     try:
         while True:
             if time.monotonic() - threads_at > 1.0:  # workers come and go
@@ -163,6 +167,7 @@ def run_on_cluster(run: SearchRun, cluster: Cluster) -> str:
                     evaluate_on_worker, config, data, allowed=run.allowed(),
                     deadline=deadline, stop_name=stop_name, pure=False, retries=0,
                     key=f"hub-evaluate-{config.family}-{uuid.uuid4().hex}")
+                future.add_done_callback(lambda _future: ended.set())
                 now = time.monotonic()
                 under_way[future] = Pending(config, explanation, expected, propensity,
                                             source, now)
@@ -180,11 +185,9 @@ def run_on_cluster(run: SearchRun, cluster: Cluster) -> str:
                 continue
             if time.monotonic() >= run.hard_deadline():
                 return _cancel(under_way, cluster, stop_event, stop_reason or "budget spent")
-            try:
-                done, _ = wait(list(under_way), timeout=POLL, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                continue
-            for future in done:
+            ended.wait(POLL)
+            ended.clear()
+            for future in [f for f in under_way if f.done()]:
                 arrived = time.monotonic()
                 _take_in(run, cluster, future, under_way.pop(future), arrived)
     finally:
