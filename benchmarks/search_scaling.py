@@ -16,11 +16,12 @@ search, not the bookkeeping; its own final step included) runs with:
 
 Reported per dataset, medians over the seeds: evaluations completed, the best configuration's
 cross-validated score (the search's own folds, seeded), and the cluster's scheduling overhead
-per evaluation: the median time from submitting an evaluation to having its result, less the
-time it took on the worker (``overhead``), and from a result arriving to the next submission
-(``turnaround``: the bandit's choice and the bookkeeping); plus the round trip of a trivial
-task. The modes of one (dataset, seed) run one after another, so that the machine's load falls
-on all of them alike.
+per evaluation: the median time from submitting an evaluation to seeing it done, less the
+time it took on the worker (``overhead``: dispatch, the worker's deserialising, the news of
+its end), and from seeing one done to the next submission (``turnaround``: fetching its
+result, fold models included, the bookkeeping and the bandit's choice); plus the round trip
+of a trivial task. The modes of one (dataset, seed) run one after another, so that the
+machine's load falls on all of them alike.
 
 Datasets (``automl_data``): ``breast_cancer`` and ``digits`` are tuning datasets of the searcher
 (issue 16); ``mixed_missing`` and ``mixed_regression`` are held out (never tuned on). The

@@ -8,6 +8,9 @@
 - ``observation`` and ``policy``: what a trained family policy sees, and loading one;
 - ``proposals``: what to evaluate next (portfolio, family bandit, Bayesian step);
 - ``results`` and ``tracking``: evaluations, the ``SearchResult``, MLflow runs;
+- ``evaluation``: one configuration's cross-validation, cut short when it cannot finish in time;
+- ``cluster`` and ``distributed``: the Dask cluster a search may evaluate on, and the loop
+  that keeps its workers busy (asynchronous successive choices);
 - ``search``: ``PipelineSearch`` (a scikit-learn estimator); ``run``: the loop of one ``fit``;
   ``final``: how it ends (baseline, ensemble, refit); ``searcher``: search and remember.
 """

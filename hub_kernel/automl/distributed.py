@@ -110,6 +110,9 @@ class SearchRun(Protocol):
 
     def reserve(self) -> float: ...
 
+    def record(self, action: str, explanation: str, *, propensity: float | None = None,
+               expected: float | None = None, observation: Any = None) -> None: ...
+
     def failed(self, config: Config, exc: BaseException, propensity: float, *,
                lost: bool = False) -> None: ...
 
@@ -175,7 +178,7 @@ def run_on_cluster(run: SearchRun, cluster: Cluster) -> str:
                     cluster.turnaround.append(now - arrived)
                     arrived = None
             if search._stop.is_set():
-                return _cancel(under_way, cluster, stop_event, "stopped on request")
+                return _cancel(run, under_way, cluster, stop_event, "stopped on request")
             if not under_way:
                 if stop_reason is not None:
                     return stop_reason
@@ -184,7 +187,8 @@ def run_on_cluster(run: SearchRun, cluster: Cluster) -> str:
                 time.sleep(POLL)  # no worker to run on (yet): wait for one
                 continue
             if time.monotonic() >= run.hard_deadline():
-                return _cancel(under_way, cluster, stop_event, stop_reason or "budget spent")
+                return _cancel(run, under_way, cluster, stop_event,
+                               stop_reason or "budget spent")
             ended.wait(POLL)
             ended.clear()
             for future in [f for f in under_way if f.done()]:
@@ -200,11 +204,15 @@ def run_on_cluster(run: SearchRun, cluster: Cluster) -> str:
             logger.debug("tidying the Dask search: %s", exc)
 
 
-def _cancel(under_way: dict[Any, Pending], cluster: Cluster, stop_event: Any,
-            reason: str) -> str:
+def _cancel(run: SearchRun, under_way: dict[Any, Pending], cluster: Cluster,
+            stop_event: Any, reason: str) -> str:
+    """Cancel what is under way (the search stops: ``reason``), each named in the audit log."""
     stop_event.set()
-    for future in under_way:
+    for future, pending in under_way.items():
         future.cancel()
+        run.record(f"cut:{pending.config.family}", f"{pending.config.label()} was still under "
+                   f"way on a Dask worker when the search stopped ({reason}): cancelled",
+                   propensity=pending.propensity)
     cluster.cut += len(under_way)
     under_way.clear()
     return reason

@@ -3,6 +3,9 @@
 ``SearchRun`` prepares the table (folds, metric, leak guard), cross-validates each configuration
 that ``proposals`` chooses within the time left (cutting short what cannot finish), records each
 choice in MLflow and the audit log, and ends as ``final`` says (ensemble, refit or baseline).
+Each evaluation is ``evaluation.cross_validate``: here, one after another, or on the Dask
+workers of ``cluster`` (``distributed.run_on_cluster``: several at once, choosing the next one
+whenever one ends).
 It reads and writes its ``PipelineSearch`` through ``SearchSettings``, so it does not import
 ``search`` (which imports it).
 """
@@ -198,6 +201,7 @@ class SearchRun(Proposals, FinalModel):
                 "cv_folds": self.folds, "n_rows": self.n_rows,
                 "n_features": len(self.plan.features), "families": ",".join(self.allowed_families),
                 "n_jobs": s.n_jobs, "target": self.target,
+                "cluster": self.cluster.address if self.cluster is not None else "in-process",
                 "excluded_columns": ", ".join(self.leaks.excluded)
                 if self.leaks is not None else "-"})
             self.tracker.tags(leak_tags(self.leaks))

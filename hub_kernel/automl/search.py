@@ -67,7 +67,8 @@ class PipelineSearch(BaseEstimator):
       setting, and without it the search runs in this process and never imports Dask. On a
       cluster, as many evaluations run at once as it has worker threads and the bandit
       chooses the next one whenever one ends; budget, ``stop()`` and ``best_model_`` behave
-      as in-process, and a worker lost mid-evaluation costs that evaluation only. Starting
+      as in-process, and a worker lost mid-evaluation costs that evaluation only. Each
+      evaluation uses one worker thread (``n_jobs`` is then the final refit's). Starting
       or reaching the cluster is not counted in the budget (as opening the MLflow store).
       ``cluster_`` describes the cluster while the search runs (address, workers).
 
