@@ -59,6 +59,24 @@ def _trivial() -> None:
     return None
 
 
+def _spin(seconds: float) -> int:
+    end, n = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        n += 1
+    return n
+
+
+def parallel_capacity(seconds: float = 3.0) -> float:
+    """How much more CPU work two busy processes get done than one, right now: 2.0 on two idle
+    cores, less when other jobs share them (the ceiling of any speed-up from 2 workers)."""
+    from multiprocessing import get_context
+
+    one = _spin(seconds)
+    with get_context("spawn").Pool(2) as pool:
+        two = sum(pool.map(_spin, [seconds, seconds]))
+    return two / max(one, 1)
+
+
 def round_trip(client: Any, n: int = 20) -> float:
     """Median seconds of submitting a trivial task and having its result."""
     times = []
@@ -94,12 +112,14 @@ def median_of(rows: list[dict[str, Any]], key: str) -> float | None:
 
 
 def report(rows: list[dict[str, Any]], budget: float, trips: dict[str, float],
-           load: tuple[float, float]) -> bool:
+           load: tuple[float, float], capacity: tuple[float, float]) -> bool:
     names = list(dict.fromkeys(r["dataset"] for r in rows))
     print(f"\n### Strategy search on Dask, {budget:g} s wall budget, medians of "
           f"{len({r['seed'] for r in rows})} seeds\n")
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} at the start and "
-          f"{load[1]:.1f} at the end (shared with other jobs)\n")
+          f"{load[1]:.1f} at the end (shared with other jobs); two busy processes got "
+          f"{capacity[0]:.2f}x the work of one done at the start and {capacity[1]:.2f}x at the "
+          "end (2.00 on idle cores: the ceiling of a speed-up from 2 workers)\n")
     print("| dataset | mode | evaluations | x in-process | best CV score | final score | "
           "seconds | overhead ms/eval | turnaround ms |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -159,6 +179,7 @@ def main() -> int:
 
     datasets = load_datasets(args.datasets.split(","))
     load_start = os.getloadavg()[0]
+    capacity_start = parallel_capacity()
     clusters, clients, addresses = [], [], {}
     for workers in (1, 2):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -185,7 +206,8 @@ def main() -> int:
             client.close()
         for cluster in clusters:
             cluster.close()
-    report(rows, args.budget, trips, (load_start, os.getloadavg()[0]))
+    report(rows, args.budget, trips, (load_start, os.getloadavg()[0]),
+           (capacity_start, parallel_capacity()))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"budget": args.budget, "rows": rows, "round_trip": trips}, handle,
