@@ -31,7 +31,8 @@ Goals (issue 18): on every dataset, >= 1.7x the in-process evaluations on 2 work
 best score never lower than in-process. Missing a goal still exits 0 (this is a measurement).
 
 Run: ``.venv/bin/python benchmarks/search_scaling.py [--budget 10] [--seeds 0 1 2]
-[--datasets breast_cancer,digits,mixed_missing,mixed_regression] [--json out.json]``;
+[--datasets breast_cancer,digits,mixed_missing,mixed_regression] [--json out.json]``
+(``--report out.json`` prints its table again);
 ``--quick``: one dataset, one seed, 4 s.
 """
 
@@ -151,6 +152,14 @@ def report(rows: list[dict[str, Any]], budget: float, trips: dict[str, float],
           f"{'met' if met_ratio else 'NOT met'}")
     print(f"goal: best score on 2 workers never lower than in-process (medians): "
           f"{'met' if met_score else 'NOT met'}")
+    pairs = {(r["dataset"], r["seed"]): r["best"] for r in rows if r["mode"] == "in-process"}
+    lower = [f"{r['dataset']} seed {r['seed']} ({r['best']:.4f} against "
+             f"{pairs[r['dataset'], r['seed']]:.4f})" for r in rows
+             if r["mode"] == "dask 2" and (r["dataset"], r["seed"]) in pairs
+             and r["best"] < pairs[r["dataset"], r["seed"]]]
+    print(f"per seed, 2 workers' best below in-process: {len(lower)} of "
+          f"{sum(r['mode'] == 'dask 2' for r in rows)}" + (": " + "; ".join(lower)
+                                                           if lower else ""))
     x2 = all((median_of([r for r in rows if r["dataset"] == n and r["mode"] == "dask 2"],
                         "evaluations") or 0)
              >= (median_of([r for r in rows if r["dataset"] == n
@@ -168,7 +177,15 @@ def main() -> int:
     parser.add_argument("--datasets", default=",".join(TUNING + HELD_OUT))
     parser.add_argument("--json")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--report", help="print the table of an earlier run's --json")
     args = parser.parse_args()
+    if args.report:
+        with open(args.report) as handle:
+            saved = json.load(handle)
+        report(saved["rows"], saved["budget"], saved["round_trip"],
+               tuple(saved.get("load", (float("nan"),) * 2)),
+               tuple(saved.get("capacity", (float("nan"),) * 2)))
+        return 0
     if args.quick:
         args.budget, args.seeds, args.datasets = 4.0, [0], "breast_cancer"
     warnings.simplefilter("ignore")
@@ -206,12 +223,13 @@ def main() -> int:
             client.close()
         for cluster in clusters:
             cluster.close()
-    report(rows, args.budget, trips, (load_start, os.getloadavg()[0]),
-           (capacity_start, parallel_capacity()))
+    load = (load_start, os.getloadavg()[0])
+    capacity = (capacity_start, parallel_capacity())
+    report(rows, args.budget, trips, load, capacity)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"budget": args.budget, "rows": rows, "round_trip": trips}, handle,
-                      indent=1)
+            json.dump({"budget": args.budget, "rows": rows, "round_trip": trips, "load": load,
+                       "capacity": capacity}, handle, indent=1)
     return 0
 
 
