@@ -32,7 +32,7 @@ from hub_kernel.exceptions import HubError
 
 app = command_group("hub: Jupyter-first analytics whose agents arrange live dashboards.",
                     name="hub")
-app.add_typer(stream_app, name="stream", help="Live WebSocket streams.")
+app.add_typer(stream_app, name="stream", help="Live streams (WebSocket, Redis Streams).")
 app.add_typer(models_app, name="models",
               help="Registered models: list, show, promote, roll back, archive.")
 app.add_typer(audit_app, name="audit",
