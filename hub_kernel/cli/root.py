@@ -106,7 +106,8 @@ def serve(
         envvar="HUB_SERVE_TOKEN")] = None,
     dataset: Annotated[Path | None, typer.Option(help="Dataset the dashboard opens.")] = None,
     stream: Annotated[str | None, typer.Option(
-        help="A WebSocket URL of JSON rows to show as a live tile ('demo': the sample "
+        help="A stream of JSON rows to show as a live tile: ws://..., "
+             "redis://[:password@]host[:port][/db]/stream?group=G, or 'demo' (the sample "
              "replayed).")] = None,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A host name the server answers to besides its address "
@@ -142,7 +143,8 @@ def demo(
         Path | None, typer.Option(help="A CSV/Parquet file instead of the sample.")
     ] = None,
     stream: Annotated[str | None, typer.Option(
-        help="A WebSocket URL of JSON rows to show as a live tile ('demo': the sample "
+        help="A stream of JSON rows to show as a live tile: ws://..., "
+             "redis://[:password@]host[:port][/db]/stream?group=G, or 'demo' (the sample "
              "replayed).")] = None,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A host name the server answers to besides its address "

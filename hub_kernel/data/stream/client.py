@@ -18,7 +18,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from hub_kernel.core.redact import redact_url
+from hub_kernel.core.redact import redact_text, redact_url, secrets_of
 from hub_kernel.data.stream.frames import PendingFrames
 from hub_kernel.data.stream.quality import Counters, SeqState
 from hub_kernel.exceptions import StreamError
@@ -131,7 +131,7 @@ class StreamClient:
                 logger.info("stream %s: connected to %s", self.name, redact_url(url))
                 return await self._consume(ws, stop)
         except (TimeoutError, OSError, websockets.WebSocketException) as exc:
-            self._last_error = f"{type(exc).__name__}: {exc}"
+            self._last_error = redact_text(f"{type(exc).__name__}: {exc}", secrets_of(url))
             logger.warning("stream %s: cannot connect to %s: %s", self.name, redact_url(url),
                            self._last_error)
             return 0

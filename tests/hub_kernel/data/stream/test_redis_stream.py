@@ -226,3 +226,72 @@ def test_without_redis_py_the_error_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
     with pytest.raises(StreamError, match=r"pip install 'hub\[redis\]'"):
         StreamSource("redis://127.0.0.1:1/s", store_dir=tmp_path)
+
+
+def stored_count(path) -> int:
+    import sqlite3
+
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+    except sqlite3.OperationalError:  # the consumer is creating it
+        return 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_consumer_killed_with_sigkill_mid_stream_stores_every_entry_exactly_once(
+        redis_server, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    server = redis_server()
+    total = 3000
+    url = server.url("orders", group="billing")
+    home = tmp_path / "home"
+    env = {**os.environ, "HUB_HOME": str(home)}
+    store = home / "streams" / "orders.sqlite"
+    argv = [sys.executable, "-m", "hub_kernel.cli.stream", "consume", url, "--every", "0"]
+
+    def producer() -> None:  # keeps adding while consumers come and go
+        r = server.client()
+        for start in range(0, total, 20):
+            with r.pipeline(transaction=False) as pipe:
+                for n in range(start, start + 20):
+                    pipe.xadd("orders", {"n": str(n), "amount": str(n * 0.25)})
+                pipe.execute()
+            time.sleep(0.01)
+
+    feeding = threading.Thread(target=producer, daemon=True)
+    feeding.start()
+    kills = 0
+    for threshold in (300, 1200):
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda t=threshold: stored_count(store) >= t, timeout=60,
+                     what=f"{threshold} rows stored")
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+        kills += 1
+        assert stored_count(store) < total  # killed mid-stream
+    assert feeding.is_alive() or stored_count(store) < total  # the producer was still going
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    try:
+        feeding.join(60)
+        wait_for(lambda: stored_count(store) >= total, timeout=60, what="every entry")
+        time.sleep(0.5)  # anything stored twice would show up now
+    finally:
+        process.send_signal(signal.SIGTERM)  # a clean stop: stores what it read, then exits
+        out, _ = process.communicate(timeout=20)
+    assert process.returncode == 0 and kills == 2
+    assert "orders: 3,000 rows" in out  # the quality line printed on the way out
+    numbers = read_store("orders", home / "streams")["n"].tolist()
+    assert numbers == list(range(total))  # every entry, exactly once, in order
+    assert pending(server.client(), "orders", "billing") == 0
