@@ -26,10 +26,11 @@ def free_port() -> int:
 class RedisServer:
     """``redis-server --port <free> --bind 127.0.0.1 --save '' --dir <tmp>``; with
     ``appendonly`` every write is fsynced to an append-only file, so a kill -9 and a restart
-    (``kill()``, ``start()``) keep the data."""
+    (``kill()``, ``start()``) keep the data; with ``tls`` it speaks only TLS (``rediss://``)
+    with a self-signed certificate for 127.0.0.1 (``ca``)."""
 
     def __init__(self, folder: Path, *, appendonly: bool = False,
-                 password: str | None = None) -> None:
+                 password: str | None = None, tls: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail(f"redis-server not found: install it with `{INSTALL}` (make test does "
@@ -41,9 +42,28 @@ class RedisServer:
         self.password = password
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.tls = tls
+        self.ca = folder / "cert.pem"
+        if tls:
+            self._certificate()
+
+    def _certificate(self) -> None:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            pytest.fail("openssl not found: install it with `apt-get install openssl`")
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-keyout", str(self.folder / "key.pem"), "-out", str(self.ca),
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True)
 
     def start(self) -> RedisServer:
-        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file",
+                     str(self.ca), "--tls-key-file", str(self.folder / "key.pem"),
+                     "--tls-ca-cert-file", str(self.ca), "--tls-auth-clients", "no"]
+        argv = [self.binary, *ports, "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
                 "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log"),
                 "--daemonize", "no"]
@@ -79,14 +99,19 @@ class RedisServer:
     def client(self):  # a redis.Redis
         import redis
 
+        tls = {"ssl": True, "ssl_ca_certs": str(self.ca)} if self.tls else {}
         return redis.Redis(host="127.0.0.1", port=self.port, password=self.password,
-                           socket_timeout=5)
+                           socket_timeout=5, **tls)
 
     def url(self, stream: str, *, password: str | None = None, **query: str) -> str:
         secret = password if password is not None else self.password
         auth = f":{quote(secret, safe='')}@" if secret else ""
+        if self.tls:
+            query = {"ssl_ca_certs": str(self.ca), **query}
         params = "&".join(f"{k}={v}" for k, v in query.items())
-        return f"redis://{auth}127.0.0.1:{self.port}/0/{stream}" + (f"?{params}" if params else "")
+        scheme = "rediss" if self.tls else "redis"
+        return (f"{scheme}://{auth}127.0.0.1:{self.port}/0/{stream}"
+                + (f"?{params}" if params else ""))
 
     def kill(self) -> None:
         """kill -9: no shutdown, no save."""

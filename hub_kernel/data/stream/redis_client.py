@@ -29,6 +29,9 @@ garbage frame, acknowledged (it would block the group otherwise) and the stream 
 
 A lost connection (the server restarted, the network cut) ends the session; the source
 reconnects with its usual back-off and resumes with its pending entries: nothing is lost.
+Memory: at most 500 entries are read at once, fewer when entries are large (about
+``buffer_bytes`` per read at the mean entry size seen); Redis cannot cap one entry's size before
+it is read, so an entry larger than ``max_message_bytes`` is read whole once, then refused.
 Requires redis-py (``pip install 'hub[redis]'``).
 """
 
@@ -186,6 +189,8 @@ class RedisTransport:
             (parts.scheme, parts.netloc, f"/{db}",
              "&".join(f"{k}={quote(v)}" for k, v in query.items()), ""))
         self.db = db
+        self._stored = 0  # rows stored in the current session
+        self._mean_size = 0.0  # bytes per entry, a moving mean
 
     def default_name(self) -> str | None:
         """The stream key, as a store name (characters a name may not hold become ``_``)."""
@@ -215,6 +220,7 @@ class RedisTransport:
             single_connection_client=True,
         )
         self._stored = 0
+        self._mean_size = 0.0
         try:
             await client.ping()
             await self._ensure_group(client, redis)
@@ -253,7 +259,7 @@ class RedisTransport:
         after: str | None = "0"
         while not stop.is_set():
             reply = await client.xreadgroup(
-                self.group, self.consumer_name, {self.key: after or ">"}, count=_COUNT,
+                self.group, self.consumer_name, {self.key: after or ">"}, count=self._count(),
                 block=None if after else _BLOCK_MS,
             )
             entries = _entries(reply)
@@ -265,6 +271,12 @@ class RedisTransport:
             if entries:
                 await self._store(client, entries)
 
+    def _count(self) -> int:
+        """Entries to read at once: up to ``_COUNT``, fewer when entries are large, so that a
+        batch of entries of the mean size seen holds about ``buffer_bytes``."""
+        room = self.source.buffer_max_bytes // max(1, int(self._mean_size))
+        return max(1, min(_COUNT, room))
+
     async def _store(self, client: Any, entries: list[RedisEntry]) -> None:
         source = self.source
         max_bytes = source.max_message_bytes
@@ -272,8 +284,10 @@ class RedisTransport:
         def parse(entry: RedisEntry, name: str) -> list[tuple[object, str | None]]:
             return entry_rows(entry, name, max_bytes)
 
-        peak = sum(e.size for e in entries)
-        source._buffer_peak = max(source._buffer_peak, peak)
+        size = sum(e.size for e in entries)
+        source._buffer_peak = max(source._buffer_peak, size)
+        mean = size / len(entries)
+        self._mean_size = 0.8 * self._mean_size + 0.2 * mean if self._mean_size else mean
         self._stored += source._ingest(entries, parse=parse, key_of=entry_key)
         await client.xack(self.key, self.group, *[e.id for e in entries])  # after the commit
 

@@ -295,3 +295,18 @@ def test_a_consumer_killed_with_sigkill_mid_stream_stores_every_entry_exactly_on
     numbers = read_store("orders", home / "streams")["n"].tolist()
     assert numbers == list(range(total))  # every entry, exactly once, in order
     assert pending(server.client(), "orders", "billing") == 0
+
+
+def test_a_rediss_url_reads_over_tls(redis_server, consume, tmp_path):
+    server = redis_server(tls=True, password="tls-pa55")
+    r = server.client()
+    for n in range(20):
+        r.xadd("secure", {"n": str(n)})
+    url = server.url("secure", group="g")
+    assert url.startswith("rediss://") and "ssl_ca_certs=" in url
+    source = consume(url)
+    wait_for(lambda: source.quality().rows_stored == 20, what="20 rows over TLS")
+    assert read_store("secure", tmp_path)["n"].tolist() == list(range(20))
+    plain = consume(url.replace("rediss://", "redis://", 1).split("?")[0], "plain")
+    wait_for(lambda: plain.quality().last_error is not None, what="plain text refused")
+    assert plain.quality().rows_stored == 0 and "tls-pa55" not in plain.quality().last_error
