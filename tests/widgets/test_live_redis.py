@@ -86,3 +86,8 @@ def test_the_dashboard_follows_hub_stream_set_to_a_redis_url(redis_server, hub_h
         assert r.xpending("line-1", "dashboard")["pending"] == 0  # acknowledged once stored
     finally:
         source.close()
+    # nothing hub keeps (stream store, audit log, events, layouts...) holds the password
+    holding = [path for path in hub_home.rglob("*")
+               if path.is_file() and b"tile-pa55word" in path.read_bytes()]
+    assert holding == []
+    assert (hub_home / "streams" / "live-demo.sqlite").exists() and (hub_home / "audit.db").exists()
