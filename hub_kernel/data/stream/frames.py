@@ -157,13 +157,15 @@ def decode_frames(
     parse: Parse = parse_frame,
     key_of: KeyOf | None = None,
     has_key: Callable[[str], bool] | None = None,
+    event_of: Callable[[Any], float | None] | None = None,
 ) -> Batch:
     """The rows of ``frames``, checked: ``seqs`` and ``counters`` (the caller's copies) are
     updated, ``has_seq`` says whether the store holds a number. Any failure on one frame or row
     makes it garbage (``refuse(frame, counters, reason)``); the batch's other rows are kept.
 
     With ``key_of``, every frame is one message of one row keyed by its id: a key in the store
-    (``has_key``) or earlier in the batch is a duplicate."""
+    (``has_key``) or earlier in the batch is a duplicate. ``event_of`` gives a message's own
+    event time (seconds), used when there is no ``time_field``."""
     records: list[tuple[int | None, float, str, str | None]] = []
     keys: set[str] = set()  # this batch's message ids
     rows: list[Row] = []
@@ -198,6 +200,8 @@ def decode_frames(
                 event = None
                 if time_field is not None:
                     event = event_time_seconds(row.get(time_field))
+                elif event_of is not None:
+                    event = event_of(frame)
             except Exception as exc:
                 counters.rejected_rows += 1
                 where = f"row {position + 1} of {len(items)}: " if len(items) > 1 else ""

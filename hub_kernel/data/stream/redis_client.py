@@ -27,6 +27,9 @@ text). An entry that cannot be a row (not UTF-8, not JSON, not one object, large
 ``max_message_bytes``, or deleted from the stream before it was read back) is counted as a
 garbage frame, acknowledged (it would block the group otherwise) and the stream goes on.
 
+Lag: without a ``time_field`` the quality line's lag is measured from the time of the newest
+stored entry's id (when the producer added it), not from when it was read.
+
 A lost connection (the server restarted, the network cut) ends the session; the source
 reconnects with its usual back-off and resumes with its pending entries: nothing is lost.
 Memory: at most 500 entries are read at once, fewer when entries are large (about
@@ -101,6 +104,15 @@ class RedisEntry:
 def entry_key(entry: RedisEntry) -> str:
     """The store key of an entry: its id."""
     return entry.id
+
+
+def entry_time(entry: RedisEntry) -> float | None:
+    """When the entry was added (seconds): the milliseconds of its id, unless the producer
+    chose its ids (an id below 1e11 ms, before 1973, is taken as not a time)."""
+    head = entry.id.partition("-")[0]
+    if not head.isdigit() or int(head) < 1e11:
+        return None
+    return int(head) / 1000.0
 
 
 def _scalar(text: str) -> object:
@@ -288,7 +300,8 @@ class RedisTransport:
         source._buffer_peak = max(source._buffer_peak, size)
         mean = size / len(entries)
         self._mean_size = 0.8 * self._mean_size + 0.2 * mean if self._mean_size else mean
-        self._stored += source._ingest(entries, parse=parse, key_of=entry_key)
+        self._stored += source._ingest(entries, parse=parse, key_of=entry_key,
+                                       event_of=entry_time)
         await client.xack(self.key, self.group, *[e.id for e in entries])  # after the commit
 
 

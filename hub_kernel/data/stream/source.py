@@ -392,7 +392,8 @@ class StreamSource(StreamClient):
         """Store the rows of ``frames`` in one transaction, then publish them. Rows stored.
 
         Any failure on one frame or row makes it garbage; the batch's other rows are stored.
-        ``how``: a transport's own ``parse`` and ``key_of`` (``frames.decode_frames``)."""
+        ``how``: a transport's own ``parse``, ``key_of`` and ``event_of``
+        (``frames.decode_frames``)."""
         received = time.time()
         seqs = self._seqs.copy()
         counters = Counters(**vars(self._counters))
@@ -411,6 +412,7 @@ class StreamSource(StreamClient):
             parse=how.get("parse", parse_frame),
             key_of=how.get("key_of"),
             has_key=self._store.has_key,
+            event_of=how.get("event_of"),
         )
         records, rows, sizes, schema = batch.records, batch.rows, batch.sizes, batch.schema
         if not records and counters == self._counters:

@@ -68,6 +68,7 @@ def test_entries_become_rows_in_order_acknowledged_once_stored(redis_server, con
     assert groups[b"dash"]["last-delivered-id"] == r.xrevrange("events", count=1)[0][0]
     quality = source.quality()
     assert quality.connected and quality.garbage_frames == 0 and quality.duplicates == 0
+    assert quality.lag_basis == "event" and 0 <= quality.lag_seconds < 60  # from the entry ids
     assert "201 rows" in quality.summary() and "connected" in quality.summary()
 
     r.xadd("events", {"json": json.dumps({"n": 201, "v": 1.0, "tag": "t0"})})  # live
