@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from hub_kernel.core.sqlite import connect, connect_readonly
 from hub_kernel.data.stream.quality import Row, SeqState
 from hub_kernel.exceptions import HubError, StreamError
 
+#: a stored row: (seq, receive time, JSON text) or with the message's own id, (..., key)
+Record = tuple[int | None, float, str] | tuple[int | None, float, str, str | None]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # whole name: fullmatch
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, seq INTEGER UNIQUE, "
@@ -112,17 +114,15 @@ class StreamStore:
         """Whether a row with message id ``key`` is stored (an index lookup)."""
         return self._db.execute("SELECT 1 FROM rows WHERE key = ?", (key,)).fetchone() is not None
 
-    def append(
-        self, rows: list[tuple[int | None, float, str, str | None]], meta: dict[str, Any]
-    ) -> None:
-        """Commit ``(seq, received, json, key)`` rows and metadata in one transaction."""
+    def append(self, rows: Sequence[Record], meta: dict[str, Any]) -> None:
+        """Commit ``(seq, received, json[, key])`` rows and metadata in one transaction."""
         try:
             with self._transaction():
                 if rows:
                     self._db.executemany(
                         "INSERT OR IGNORE INTO rows (seq, received, data, key) "
                         "VALUES (?, ?, ?, ?)",
-                        rows,
+                        (row if len(row) == 4 else (*row, None) for row in rows),
                     )
                 self._db.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?) "
