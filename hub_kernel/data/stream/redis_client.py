@@ -4,9 +4,10 @@ URL: ``redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]/STREAM[?group=G&consumer=C&sta
 ``rediss://`` (TLS). One path segment is the stream key (database 0); two are the database
 number and the key. The key is percent-decoded (``my%2Fstream`` is ``my/stream``). Query
 parameters: ``group`` (default ``hub``), ``consumer`` and ``start`` (as the keywords of the same
-names, which win over them), and redis-py's own connection options (``socket_timeout``,
-``ssl_cert_reqs``, ``ssl_ca_certs``...); anything else is an error. The password is never shown:
-errors, logs, the quality line and ``repr`` carry the URL redacted (``***@host``).
+names, which win over them), ``claim_idle`` (below), and redis-py's own connection options
+(``socket_timeout``, ``ssl_cert_reqs``, ``ssl_ca_certs``...); anything else is an error. The
+password is never shown: errors, logs, the quality line and ``repr`` carry the URL redacted
+(``***@host``).
 
 Consumer group: created when missing (``XGROUP CREATE key group <start> MKSTREAM``) with
 ``start="0"`` (the default: a new group reads the stream from its first entry) or ``start="$"``
@@ -14,6 +15,10 @@ Consumer group: created when missing (``XGROUP CREATE key group <start> MKSTREAM
 consumer (default ``<hostname>-<store name>``: stable across restarts, so a restarted process
 finds its own pending entries) first re-reads its pending entries (``XREADGROUP ... 0``, entries
 read before a kill or a lost connection but not acknowledged), then new ones (``>``).
+With ``?claim_idle=SECONDS`` it also takes over entries pending that long with other consumers
+of the group (``XAUTOCLAIM``; a consumer that died for good, e.g. on a host that was renamed),
+when it starts and then every ``SECONDS``; off by default, since an entry taken from a consumer
+that is merely slow would be stored by both.
 
 Exactly once: each batch of entries is committed to the store in one transaction, keyed by the
 entry id (the store's unique ``key``), and only then acknowledged (``XACK``). An entry stored but
@@ -47,6 +52,7 @@ import logging
 import math
 import re
 import socket
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
@@ -65,7 +71,7 @@ DEFAULT_GROUP = "hub"
 _COUNT = 500  # entries read (and committed) at once at most
 _BLOCK_MS = 500  # how long a read waits for new entries: how soon a stop is noticed
 _STARTS = ("0", "$")
-_OWN_PARAMS = ("group", "consumer", "start")
+_OWN_PARAMS = ("group", "consumer", "start", "claim_idle")
 # redis-py connection options a URL may carry (``redis.asyncio.connection.parse_url``)
 _CONNECTION_PARAMS = re.compile(
     r"socket_timeout|socket_connect_timeout|socket_keepalive|health_check_interval|"
@@ -186,13 +192,20 @@ class RedisTransport:
             if param not in _OWN_PARAMS and not _CONNECTION_PARAMS.fullmatch(param):
                 raise StreamError(
                     shown, f"unknown query parameter {param!r}; a redis:// stream takes group, "
-                    "consumer, start and redis-py's connection options")
+                    "consumer, start, claim_idle and redis-py's connection options")
             query[param] = value
-        self.group = str(options.get("group") or query.pop("group", "") or DEFAULT_GROUP)
-        self.consumer = str(options.get("consumer") or query.pop("consumer", "") or "") or None
-        self.start = str(options.get("start") or query.pop("start", "") or "0")
-        for param in _OWN_PARAMS:
-            query.pop(param, None)
+        own = {param: query.pop(param, "") for param in _OWN_PARAMS}  # the rest is redis-py's
+        self.group = str(options.get("group") or own["group"] or DEFAULT_GROUP)
+        self.consumer = str(options.get("consumer") or own["consumer"]) or None
+        self.start = str(options.get("start") or own["start"] or "0")
+        claim = own["claim_idle"]
+        try:
+            self.claim_idle = float(claim) if claim else None
+        except ValueError:
+            self.claim_idle = -1.0
+        if self.claim_idle is not None and not 0 < self.claim_idle < 1e6:
+            raise StreamError(shown, f"claim_idle={claim!r}: give the seconds an entry must have "
+                              "been pending with another consumer before this one takes it")
         if self.start not in _STARTS:
             raise StreamError(shown, f"start={self.start!r}: a new group starts at '0' (the "
                               "stream's first entry) or '$' (entries added from now on)")
@@ -269,7 +282,11 @@ class RedisTransport:
         """This consumer's pending entries first (``0``, then after the last one read), then
         new ones (``>``), each batch stored and then acknowledged."""
         after: str | None = "0"
+        claim_at = time.monotonic()  # when to take over others' idle entries next
         while not stop.is_set():
+            if after is None and self.claim_idle is not None and time.monotonic() >= claim_at:
+                await self._claim(client, stop)
+                claim_at = time.monotonic() + self.claim_idle
             reply = await client.xreadgroup(
                 self.group, self.consumer_name, {self.key: after or ">"}, count=self._count(),
                 block=None if after else _BLOCK_MS,
@@ -282,6 +299,23 @@ class RedisTransport:
                 after = entries[-1].id
             if entries:
                 await self._store(client, entries)
+
+    async def _claim(self, client: Any, stop: asyncio.Event) -> None:
+        """Take over and store the entries pending for ``claim_idle`` seconds with others."""
+        assert self.claim_idle is not None
+        cursor: Any = "0-0"
+        while not stop.is_set():
+            reply = await client.xautoclaim(
+                self.key, self.group, self.consumer_name, int(self.claim_idle * 1000),
+                start_id=cursor, count=self._count())
+            cursor = reply[0]
+            entries = [RedisEntry(i, f) for i, f in reply[1] if i is not None]
+            if entries:
+                logger.info("stream %s: took over %d entries idle for %g s or more",
+                            self.source.name, len(entries), self.claim_idle)
+                await self._store(client, entries)
+            if cursor in (b"0-0", "0-0"):
+                return
 
     def _count(self) -> int:
         """Entries to read at once: up to ``_COUNT``, fewer when entries are large, so that a

@@ -311,3 +311,24 @@ def test_a_rediss_url_reads_over_tls(redis_server, consume, tmp_path):
     plain = consume(url.replace("rediss://", "redis://", 1).split("?")[0], "plain")
     wait_for(lambda: plain.quality().last_error is not None, what="plain text refused")
     assert plain.quality().rows_stored == 0 and "tls-pa55" not in plain.quality().last_error
+
+
+def test_claim_idle_takes_over_the_entries_of_a_consumer_that_died(redis_server, consume,
+                                                                   tmp_path):
+    server = redis_server()
+    r = server.client()
+    r.xgroup_create("c", "g", id="0", mkstream=True)
+    for n in range(25):
+        r.xadd("c", {"n": str(n)})
+    r.xreadgroup("g", "old-host-c", {"c": ">"}, count=20)  # its host is gone for good
+    without = consume(server.url("c", group="g"), "without")  # the default: never taken
+    wait_for(lambda: without.quality().rows_stored == 5, what="the 5 entries not pending")
+    time.sleep(1.0)
+    assert without.quality().rows_stored == 5 and pending(r, "c", "g") == 20
+    without.close()
+    source = consume(server.url("c", group="g", claim_idle="0.5"), "with")
+    wait_for(lambda: source.quality().rows_stored == 20, what="the 20 abandoned entries")
+    assert sorted(read_store("with", tmp_path)["n"].tolist()) == list(range(20))
+    wait_for(lambda: pending(r, "c", "g") == 0, what="taken over and acknowledged")
+    with pytest.raises(StreamError, match="claim_idle='soon'"):
+        StreamSource(server.url("c", claim_idle="soon"), "bad", store_dir=tmp_path)
