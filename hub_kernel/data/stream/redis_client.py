@@ -209,10 +209,14 @@ class RedisTransport:
         if self.start not in _STARTS:
             raise StreamError(shown, f"start={self.start!r}: a new group starts at '0' (the "
                               "stream's first entry) or '$' (entries added from now on)")
-        _redis_module()  # fail now, not in the stream's thread, when redis-py is missing
+        redis = _redis_module()  # fail now, not in the stream's thread, when it is missing
         self._connect_url = urlunsplit(  # redis-py's form: the database as the path
             (parts.scheme, parts.netloc, f"/{db}",
              "&".join(f"{k}={quote(v)}" for k, v in query.items()), ""))
+        try:  # redis-py's own checks of its options, now rather than at each connection
+            redis.asyncio.connection.parse_url(self._connect_url)
+        except ValueError as exc:
+            raise StreamError(shown, redact_text(str(exc), self._secrets)) from None
         self.db = db
         self._stored = 0  # rows stored in the current session
         self._mean_size = 0.0  # bytes per entry, a moving mean
@@ -237,16 +241,17 @@ class RedisTransport:
 
         source = self.source
         timeout = source.open_timeout
-        client = redis.asyncio.Redis.from_url(
-            self._connect_url,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout + _BLOCK_MS / 1000,
-            retry=Retry(NoBackoff(), 0),  # the source's own back-off, and a fresh pending read
-            single_connection_client=True,
-        )
         self._stored = 0
         self._mean_size = 0.0
+        client = None
         try:
+            client = redis.asyncio.Redis.from_url(
+                self._connect_url,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout + _BLOCK_MS / 1000,
+                retry=Retry(NoBackoff(), 0),  # the source's own back-off; a fresh pending read
+                single_connection_client=True,
+            )
             await client.ping()
             await self._ensure_group(client, redis)
             source._connected = True
@@ -265,8 +270,9 @@ class RedisTransport:
                          source._last_error)
         finally:
             source._connected = False
-            with contextlib.suppress(Exception):  # the connection is gone either way
-                await client.aclose()
+            if client is not None:
+                with contextlib.suppress(Exception):  # the connection is gone either way
+                    await client.aclose()
         return self._stored
 
     async def _ensure_group(self, client: Any, redis: Any) -> None:

@@ -332,3 +332,32 @@ def test_claim_idle_takes_over_the_entries_of_a_consumer_that_died(redis_server,
     wait_for(lambda: pending(r, "c", "g") == 0, what="taken over and acknowledged")
     with pytest.raises(StreamError, match="claim_idle='soon'"):
         StreamSource(server.url("c", claim_idle="soon"), "bad", store_dir=tmp_path)
+
+
+def test_a_bad_connection_option_is_refused_when_the_source_is_made(tmp_path):
+    with pytest.raises(StreamError, match="socket_timeout") as caught:
+        StreamSource("redis://:pw-in-url@127.0.0.1:1/s?socket_timeout=soon", store_dir=tmp_path)
+    assert "pw-in-url" not in str(caught.value)
+
+
+def test_a_store_made_before_message_ids_were_kept_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    from hub_kernel.data.stream import StreamStore
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the schema stores had before the key column
+        db.executescript(
+            "CREATE TABLE rows (id INTEGER PRIMARY KEY, seq INTEGER UNIQUE, "
+            "received REAL NOT NULL, data TEXT NOT NULL);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO rows (seq, received, data) VALUES (1, 0.0, '{\"seq\": 1}');")
+    store = StreamStore(path)
+    try:
+        store.append([(None, 0.0, '{"n": 2}', "5-0")], {})
+        store.append([(None, 0.0, '{"n": 2}', "5-0")], {})  # the same id: kept once
+        assert store.has_key("5-0") and not store.has_key("6-0")
+        count, *_ = store.load(10, 10_000)
+        assert count == 2
+    finally:
+        store.close()
