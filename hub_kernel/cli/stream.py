@@ -75,6 +75,41 @@ def demo_server(
         raise typer.Exit(1) from None
 
 
+@app.command("redis-demo")
+def redis_demo(
+    url: Annotated[str, typer.Argument(
+        help="The stream to add to: redis://[:password@]host[:port][/db]/stream.")],
+    rate: Annotated[float, typer.Option(help="Rows per second (0: as fast as possible).")] = 20.0,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="A CSV/Parquet file to replay instead of the bundled sample."),
+    ] = None,
+    loop: Annotated[
+        bool, typer.Option("--loop/--no-loop", help="Replay the table forever.")
+    ] = True,
+    count: Annotated[int | None, typer.Option(help="Stop after this many rows.")] = None,
+    maxlen: Annotated[int, typer.Option(
+        help="Trim the stream to about this many entries (0: never).")] = 100_000,
+) -> None:
+    """Replay a table into a Redis stream, one entry per row (field json: the row with seq and
+    ts), for `hub stream consume` or `hub serve --stream redis://...` to follow."""
+    from hub_kernel.core.redact import redact_url
+    from hub_kernel.data import load_dataset
+    from hub_kernel.data.stream.redis_client import replay
+
+    try:
+        frame = load_dataset(dataset)
+        typer.echo(f"adding rows to {redact_url(url)} (Ctrl-C stops)")
+        added = asyncio.run(replay(url, frame, rate=rate or None, count=count, loop=loop,
+                                   maxlen=maxlen or None))
+        typer.echo(f"added {added:,} entries")
+    except KeyboardInterrupt:
+        pass
+    except HubError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command("consume")
 def consume(
     url: Annotated[str, typer.Argument(

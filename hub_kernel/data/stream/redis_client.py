@@ -57,7 +57,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
-from hub_kernel.core.redact import redact_text, secrets_of
+import pandas as pd
+
+from hub_kernel.core.redact import redact_text, redact_url, secrets_of
 from hub_kernel.data.stream.frames import parse_frame
 from hub_kernel.data.stream.quality import Row
 from hub_kernel.exceptions import StreamError, StreamFrameError
@@ -164,6 +166,47 @@ def entry_rows(entry: RedisEntry, name: str, max_bytes: int) -> list[tuple[objec
     return [(row, json.dumps(row))]
 
 
+def split_url(url: str) -> tuple[str, str, int, dict[str, str]]:
+    """(redis-py's URL, stream key, database, hub's own query parameters) of a ``redis://`` or
+    ``rediss://`` stream URL (the module docstring's form); ``StreamError`` naming the problem,
+    with the URL redacted, when it is not one, or when redis-py is missing."""
+    shown, secrets = redact_url(url), secrets_of(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise StreamError(shown, "not a Redis stream URL; use redis://HOST[:PORT][/DB]/STREAM")
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise StreamError(shown, "the port is not a number") from None
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) == 1:
+        db, key = 0, segments[0]
+    elif len(segments) == 2 and segments[0].isdigit():
+        db, key = int(segments[0]), segments[1]
+    else:
+        raise StreamError(shown, "the path must be /STREAM or /DB/STREAM (DB a number), "
+                          "e.g. redis://localhost:6379/0/events")
+    own: dict[str, str] = {}
+    connection: list[str] = []
+    for param, value in parse_qsl(parts.query, keep_blank_values=True):
+        if param in _OWN_PARAMS:
+            own[param] = value
+        elif _CONNECTION_PARAMS.fullmatch(param):
+            connection.append(f"{param}={quote(value)}")
+        else:
+            raise StreamError(
+                shown, f"unknown query parameter {param!r}; a redis:// stream takes group, "
+                "consumer, start, claim_idle and redis-py's connection options")
+    redis = _redis_module()
+    connect_url = urlunsplit(  # redis-py's form: the database as the path
+        (parts.scheme, parts.netloc, f"/{db}", "&".join(connection), ""))
+    try:  # redis-py's own checks of its options, now rather than at each connection
+        redis.asyncio.connection.parse_url(connect_url)
+    except ValueError as exc:
+        raise StreamError(shown, redact_text(str(exc), secrets)) from None
+    return connect_url, unquote(key), db, own
+
+
 class RedisTransport:
     """The transport of ``redis://`` and ``rediss://`` URLs (the module docstring says how)."""
 
@@ -171,30 +214,8 @@ class RedisTransport:
         self.source = source
         shown = source.display_url
         self._secrets = secrets_of(source.url)
-        parts = urlsplit(source.url)
-        if not parts.hostname:
-            raise StreamError(shown, "no host; use redis://HOST[:PORT][/DB]/STREAM")
-        try:
-            self.port = parts.port or 6379
-        except ValueError:
-            raise StreamError(shown, "the port is not a number") from None
-        segments = [s for s in parts.path.split("/") if s]
-        if len(segments) == 1:
-            db, key = 0, segments[0]
-        elif len(segments) == 2 and segments[0].isdigit():
-            db, key = int(segments[0]), segments[1]
-        else:
-            raise StreamError(shown, "the path must be /STREAM or /DB/STREAM (DB a number), "
-                              "e.g. redis://localhost:6379/0/events")
-        self.key = unquote(key)
-        query: dict[str, str] = {}
-        for param, value in parse_qsl(parts.query, keep_blank_values=True):
-            if param not in _OWN_PARAMS and not _CONNECTION_PARAMS.fullmatch(param):
-                raise StreamError(
-                    shown, f"unknown query parameter {param!r}; a redis:// stream takes group, "
-                    "consumer, start, claim_idle and redis-py's connection options")
-            query[param] = value
-        own = {param: query.pop(param, "") for param in _OWN_PARAMS}  # the rest is redis-py's
+        self._connect_url, self.key, self.db, query = split_url(source.url)
+        own = {param: query.pop(param, "") for param in _OWN_PARAMS}
         self.group = str(options.get("group") or own["group"] or DEFAULT_GROUP)
         self.consumer = str(options.get("consumer") or own["consumer"]) or None
         self.start = str(options.get("start") or own["start"] or "0")
@@ -209,15 +230,6 @@ class RedisTransport:
         if self.start not in _STARTS:
             raise StreamError(shown, f"start={self.start!r}: a new group starts at '0' (the "
                               "stream's first entry) or '$' (entries added from now on)")
-        redis = _redis_module()  # fail now, not in the stream's thread, when it is missing
-        self._connect_url = urlunsplit(  # redis-py's form: the database as the path
-            (parts.scheme, parts.netloc, f"/{db}",
-             "&".join(f"{k}={quote(v)}" for k, v in query.items()), ""))
-        try:  # redis-py's own checks of its options, now rather than at each connection
-            redis.asyncio.connection.parse_url(self._connect_url)
-        except ValueError as exc:
-            raise StreamError(shown, redact_text(str(exc), self._secrets)) from None
-        self.db = db
         self._stored = 0  # rows stored in the current session
         self._mean_size = 0.0  # bytes per entry, a moving mean
 
@@ -356,3 +368,39 @@ def _entries(reply: Any) -> list[RedisEntry]:
             stream_entries = stream_entries[0]
         out.extend(RedisEntry(i, f) for i, f in stream_entries if i is not None)
     return out
+
+
+async def replay(url: str, frame: pd.DataFrame, *, rate: float | None = 20.0,
+                 count: int | None = None, loop: bool = True,
+                 maxlen: int | None = 100_000) -> int:
+    """Add the rows of ``frame`` to the stream of ``url`` (for demos and tests), one entry per
+    row whose field ``json`` holds the row with ``seq`` (0, 1, ...) and ``ts`` (the time it was
+    added), at ``rate`` rows per second (``None`` or 0: as fast as possible), ``count`` rows
+    (default: one pass of the table, or endless with ``loop``), trimming the stream to about
+    ``maxlen`` entries. Returns the entries added."""
+    connect_url, key, _db, _own = split_url(url)
+    redis = _redis_module()
+    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    if not rows:
+        raise StreamError(redact_url(url), "the table to replay has no rows")
+    total = count if count is not None else (None if loop else len(rows))
+    batch = 1 if rate else _COUNT
+    added = 0
+    client = redis.asyncio.Redis.from_url(connect_url, socket_connect_timeout=10)
+    try:
+        while total is None or added < total:
+            size = batch if total is None else min(batch, total - added)
+            async with client.pipeline(transaction=False) as pipe:
+                for seq in range(added, added + size):
+                    row = {"seq": seq, "ts": time.time(), **rows[seq % len(rows)]}
+                    pipe.xadd(key, {"json": json.dumps(row)}, maxlen=maxlen, approximate=True)
+                await pipe.execute()
+            added += size
+            if rate:
+                await asyncio.sleep(1 / rate)
+    except (redis.RedisError, OSError) as exc:
+        raise StreamError(redact_url(url), redact_text(f"cannot add entries: {exc}",
+                                                       secrets_of(url))) from None
+    finally:
+        await client.aclose()
+    return added
