@@ -107,7 +107,8 @@ def serve(
     dataset: Annotated[Path | None, typer.Option(help="Dataset the dashboard opens.")] = None,
     stream: Annotated[str | None, typer.Option(
         help="A stream of JSON rows to show as a live tile: ws://..., "
-             "redis://[:password@]host[:port][/db]/stream?group=G, or 'demo' (the sample "
+             "redis://:password@host:port/db/stream?group=G (password, port, db "
+             "optional), or 'demo' (the sample "
              "replayed).")] = None,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A host name the server answers to besides its address "
@@ -144,7 +145,8 @@ def demo(
     ] = None,
     stream: Annotated[str | None, typer.Option(
         help="A stream of JSON rows to show as a live tile: ws://..., "
-             "redis://[:password@]host[:port][/db]/stream?group=G, or 'demo' (the sample "
+             "redis://:password@host:port/db/stream?group=G (password, port, db "
+             "optional), or 'demo' (the sample "
              "replayed).")] = None,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A host name the server answers to besides its address "

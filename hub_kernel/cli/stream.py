@@ -78,7 +78,8 @@ def demo_server(
 @app.command("redis-demo")
 def redis_demo(
     url: Annotated[str, typer.Argument(
-        help="The stream to add to: redis://[:password@]host[:port][/db]/stream.")],
+        help="The stream to add to: redis://:password@host:port/db/stream (password, port "
+             "and db optional).")],
     rate: Annotated[float, typer.Option(help="Rows per second (0: as fast as possible).")] = 20.0,
     dataset: Annotated[
         Path | None,
@@ -113,8 +114,8 @@ def redis_demo(
 @app.command("consume")
 def consume(
     url: Annotated[str, typer.Argument(
-        help="ws://host:port/path, wss://..., or redis://[:password@]host[:port][/db]/stream"
-             "[?group=G] (rediss:// for TLS).")],
+        help="ws://host:port/path, wss://..., or redis://:password@host:port/db/stream?group=G "
+             "(password, port, db and group optional; rediss:// for TLS).")],
     name: Annotated[str | None, typer.Option(
         help="The store's name under HUB_HOME/streams (default for redis://: the stream key).")
     ] = None,

@@ -47,3 +47,14 @@ def test_redis_demo_replays_the_sample_into_a_stream_that_consume_stores(hub_hom
         assert stopped.exit_code == 1 and "cannot add entries" in stopped.output
     finally:
         server.stop()
+
+
+def test_the_stream_commands_explain_themselves():
+    from hub_kernel.cli.root import app as hub
+
+    for args in (["consume", "--help"], ["redis-demo", "--help"]):
+        result = CliRunner().invoke(app, args, terminal_width=200)
+        assert result.exit_code == 0 and "redis://" in result.output, result.output
+    for command in ("serve", "demo"):  # --stream names the Redis form too
+        result = CliRunner().invoke(hub, [command, "--help"], terminal_width=200)
+        assert result.exit_code == 0 and "redis://" in result.output, result.output
