@@ -128,6 +128,9 @@ def consume(
     ] = None,
     time_field: Annotated[str | None, typer.Option(
         help="The rows' event time field (for the lag).")] = None,
+    sequence_field: Annotated[str, typer.Option(
+        help="The rows' sequence number field: gaps are counted and a number already stored "
+             "is a duplicate ('': none).")] = "seq",
     every: Annotated[float, typer.Option(
         help="Seconds between quality lines (0: only the last).")] = 10.0,
 ) -> None:
@@ -140,7 +143,7 @@ def consume(
 
     async def main() -> None:
         source = StreamSource(url, name, group=group, consumer=consumer, start=start,
-                              time_field=time_field)
+                              time_field=time_field, sequence_field=sequence_field or None)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
