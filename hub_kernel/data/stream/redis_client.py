@@ -374,10 +374,13 @@ async def replay(url: str, frame: pd.DataFrame, *, rate: float | None = 20.0,
                  count: int | None = None, loop: bool = True,
                  maxlen: int | None = 100_000) -> int:
     """Add the rows of ``frame`` to the stream of ``url`` (for demos and tests), one entry per
-    row whose field ``json`` holds the row with ``seq`` (0, 1, ...) and ``ts`` (the time it was
-    added), at ``rate`` rows per second (``None`` or 0: as fast as possible), ``count`` rows
+    row whose field ``json`` holds the row with ``seq`` and ``ts`` (the time it was added), at
+    ``rate`` rows per second (``None`` or 0: as fast as possible), ``count`` rows
     (default: one pass of the table, or endless with ``loop``), trimming the stream to about
-    ``maxlen`` entries. Returns the entries added."""
+    ``maxlen`` entries. Returns the entries added.
+
+    ``seq`` goes on after the newest entry's (0 on an empty stream): a replay started again
+    adds rows a consumer stores, not numbers it already holds (duplicates)."""
     connect_url, key, _db, _own = split_url(url)
     redis = _redis_module()
     rows = json.loads(frame.to_json(orient="records", date_format="iso"))
@@ -388,11 +391,12 @@ async def replay(url: str, frame: pd.DataFrame, *, rate: float | None = 20.0,
     added = 0
     client = redis.asyncio.Redis.from_url(connect_url, socket_connect_timeout=10)
     try:
+        first = _next_seq(await client.xrevrange(key, count=1))
         while total is None or added < total:
             size = batch if total is None else min(batch, total - added)
             async with client.pipeline(transaction=False) as pipe:
-                for seq in range(added, added + size):
-                    row = {"seq": seq, "ts": time.time(), **rows[seq % len(rows)]}
+                for n in range(added, added + size):
+                    row = {"seq": first + n, "ts": time.time(), **rows[n % len(rows)]}
                     pipe.xadd(key, {"json": json.dumps(row)}, maxlen=maxlen, approximate=True)
                 await pipe.execute()
             added += size
@@ -404,3 +408,15 @@ async def replay(url: str, frame: pd.DataFrame, *, rate: float | None = 20.0,
     finally:
         await client.aclose()
     return added
+
+
+def _next_seq(newest: Any) -> int:
+    """The ``seq`` after the one of the newest entry (``XREVRANGE ... COUNT 1``); 0 when the
+    stream is empty or its newest entry carries no integer ``seq``."""
+    try:
+        fields = newest[0][1]
+        value = json.loads(fields[b"json"])["seq"] if b"json" in fields else fields[b"seq"]
+        seq = int(json.loads(value) if isinstance(value, bytes) else value)
+    except (IndexError, KeyError, TypeError, ValueError):
+        return 0
+    return seq + 1 if seq >= 0 else 0

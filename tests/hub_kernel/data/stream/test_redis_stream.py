@@ -361,3 +361,28 @@ def test_a_store_made_before_message_ids_were_kept_is_upgraded_in_place(tmp_path
         assert count == 2
     finally:
         store.close()
+
+
+def test_a_restarted_replay_adds_rows_the_consumer_stores_not_duplicates(
+        redis_server, consume, tmp_path):
+    """`hub stream redis-demo` stopped and started again: its new entries go on numbering
+    (seq) after the stream's newest entry, so a consumer following the stream stores them
+    instead of taking them for duplicates of the first run's rows."""
+    import asyncio
+
+    import pandas as pd
+
+    from hub_kernel.data.stream.redis_client import replay
+
+    server = redis_server()
+    url = server.url("demo", group="g")
+    table = pd.DataFrame({"a": range(10)})
+    assert asyncio.run(replay(url, table, rate=None, loop=False)) == 10
+    source = consume(url, "demo")
+    wait_for(lambda: source.quality().rows_stored == 10, what="the first run's 10 rows")
+    assert asyncio.run(replay(url, table, rate=None, loop=False)) == 10  # the demo restarted
+    wait_for(lambda: source.quality().rows_stored == 20, what="the second run's 10 rows")
+    frame = read_store("demo", tmp_path)
+    assert frame["seq"].tolist() == list(range(20))
+    assert frame["a"].tolist() == list(range(10)) * 2  # each run replays the table once
+    assert source.quality().duplicates == 0
