@@ -172,12 +172,16 @@ def split_url(url: str) -> tuple[str, str, int, dict[str, str]]:
     with the URL redacted, when it is not one, or when redis-py is missing."""
     shown, secrets = redact_url(url), secrets_of(url)
     parts = urlsplit(url)
+    hint = ""
+    if "@" not in parts.netloc and "@" in url.partition("://")[2]:  # a password cut short
+        hint = "; a password holding '/', '?' or '#' must be percent-encoded (%2F, %3F, %23)"
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise StreamError(shown, "not a Redis stream URL; use redis://HOST[:PORT][/DB]/STREAM")
+        raise StreamError(
+            shown, "not a Redis stream URL; use redis://HOST[:PORT][/DB]/STREAM" + hint)
     try:
         parts.port  # noqa: B018 - parsing it is the check
     except ValueError:
-        raise StreamError(shown, "the port is not a number") from None
+        raise StreamError(shown, "the port is not a number" + hint) from None
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) == 1:
         db, key = 0, segments[0]

@@ -386,3 +386,24 @@ def test_a_restarted_replay_adds_rows_the_consumer_stores_not_duplicates(
     assert frame["seq"].tolist() == list(range(20))
     assert frame["a"].tolist() == list(range(10)) * 2  # each run replays the table once
     assert source.quality().duplicates == 0
+
+
+def test_a_password_with_a_slash_not_percent_encoded_is_not_shown(redis_server, consume,
+                                                                  tmp_path):
+    """A base64 password (``/``, ``+``, ``=``) pasted as is splits the URL in the wrong place;
+    the refusal must still not show it, and the percent-encoded URL works."""
+    secret = "Xy7q/abc+def=="
+    server = redis_server(password=secret)
+    server.client().xadd("priv", {"n": "1"})
+    for raw in (f"redis://:{secret}@127.0.0.1:{server.port}/0/priv",
+                f"redis://default:{secret}@127.0.0.1:{server.port}/priv?group=g",
+                f"redis://:ab?cd#ef@127.0.0.1:{server.port}/priv"):
+        with pytest.raises(StreamError) as caught:
+            StreamSource(raw, store_dir=tmp_path)
+        message = str(caught.value)
+        for part in ("Xy7q", "abc+def", "ab?cd", "cd#ef"):
+            assert part not in message, message
+        assert "***" in message and "must be percent-encoded (%2F" in message
+    source = consume(server.url("priv"), "priv")  # the same password, percent-encoded
+    wait_for(lambda: source.quality().rows_stored == 1, what="the row")
+    assert secret not in repr(source) and "Xy7q" not in repr(source)
