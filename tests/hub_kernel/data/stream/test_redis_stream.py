@@ -265,7 +265,9 @@ def test_a_consumer_killed_with_sigkill_mid_stream_stores_every_entry_exactly_on
                 for n in range(start, start + 20):
                     pipe.xadd("orders", {"n": str(n), "amount": str(n * 0.25)})
                 pipe.execute()
-            time.sleep(0.01)
+            # about 200 entries/s, 15 s in all: slower than a consumer stores them, so each
+            # kill lands mid-stream with the producer still adding, even on a loaded machine
+            time.sleep(0.1)
 
     feeding = threading.Thread(target=producer, daemon=True)
     feeding.start()
@@ -281,7 +283,7 @@ def test_a_consumer_killed_with_sigkill_mid_stream_stores_every_entry_exactly_on
             process.wait(10)
         kills += 1
         assert stored_count(store) < total  # killed mid-stream
-    assert feeding.is_alive() or stored_count(store) < total  # the producer was still going
+    assert feeding.is_alive()  # the producer was still going
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True)
     try:
