@@ -238,8 +238,9 @@ class RedisTransport:
         self._mean_size = 0.0  # bytes per entry, a moving mean
 
     def default_name(self) -> str | None:
-        """The stream key, as a store name (characters a name may not hold become ``_``)."""
-        return _NAME_CHARS.sub("_", self.key).lstrip(".")[:128] or None
+        """The stream key, as a store name (characters a name may not hold become ``_``; a
+        name starts with a letter or digit)."""
+        return _NAME_CHARS.sub("_", self.key).lstrip("._-")[:128] or None
 
     @property
     def consumer_name(self) -> str:

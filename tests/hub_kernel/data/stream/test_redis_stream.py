@@ -220,6 +220,9 @@ def test_redis_urls_are_checked_with_errors_that_say_what_to_do(tmp_path):
         assert (transport.key, transport.db, transport.group, transport.consumer) == (
             "my/stream", 3, "g2", "me")
         assert source.name == "my_stream"
+    for key, name in (("_events", "events"), ("-x", "x"), ("__k:v", "k_v")):  # no start: _ -
+        with StreamSource(f"redis://127.0.0.1:1/{key}", store_dir=tmp_path) as source:
+            assert source.name == name
 
 
 def test_without_redis_py_the_error_says_what_to_install(tmp_path, monkeypatch):
