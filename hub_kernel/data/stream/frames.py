@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections import deque
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from hub_kernel.data.stream.quality import (
 from hub_kernel.exceptions import StreamFrameError
 
 Refuse = Callable[[Any, Counters, str], None]  # (frame, counters, reason)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # \ud800-\udfff in JSON text
 Parse = Callable[[Any, str], list[tuple[object, str | None]]]  # (frame, stream name) -> items
 KeyOf = Callable[[Any], str]  # a message's own id (the store's ``key``)
 
@@ -101,6 +103,14 @@ def parse_frame(frame: str | bytes, name: str) -> list[tuple[object, str | None]
         value = json.loads(text)
     except ValueError as exc:
         raise StreamFrameError(name, f"not JSON ({exc})") from None
+    if _SURROGATE_ESCAPE.search(text):  # rare: only then the full check
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise StreamFrameError(
+                name, "a string holds half of a UTF-16 surrogate pair (an escape such as "
+                "\\ud800 alone), which is not text; such a row could not be read back"
+            ) from None
     if isinstance(value, dict):
         return [(value, text)]
     if isinstance(value, list):  # [] = no rows

@@ -412,3 +412,22 @@ def test_a_password_with_a_slash_not_percent_encoded_is_not_shown(redis_server, 
     source = consume(server.url("priv"), "priv")  # the same password, percent-encoded
     wait_for(lambda: source.quality().rows_stored == 1, what="the row")
     assert secret not in repr(source) and "Xy7q" not in repr(source)
+
+
+def test_an_entry_holding_a_lone_surrogate_is_garbage_not_a_row_that_breaks_reading(
+        redis_server, consume, tmp_path):
+    """JSON may escape half of a UTF-16 pair (\\ud800), which is no Unicode text: stored, it
+    made every later read_all() / read_store() and window() fail; it is refused instead."""
+    server = redis_server()
+    r = server.client()
+    r.xadd("u", {"json": json.dumps({"n": 1, "s": "ok \N{GRINNING FACE}"})})  # a whole pair
+    r.xadd("u", {"json": '{"n": 2, "s": "\\ud800"}'})
+    r.xadd("u", {"json": '{"n": 3, "deep": {"s": ["\\udc00x"]}}'})
+    r.xadd("u", {"json": '{"n": 4, "s": "a \\\\ud800 backslash"}'})  # text, not an escape
+    source = consume(server.url("u"), "u")
+    wait_for(lambda: source.quality().rows_stored == 2, what="the 2 good rows")
+    wait_for(lambda: source.quality().garbage_frames == 2, what="2 garbage entries")
+    assert "surrogate" in (source.quality().last_rejected or "")
+    assert read_store("u", tmp_path)["n"].tolist() == [1, 4]
+    assert source.window()["s"].tolist() == ["ok \N{GRINNING FACE}", "a \\ud800 backslash"]
+    wait_for(lambda: pending(r, "u", "hub") == 0, what="all acknowledged")
