@@ -130,7 +130,8 @@ def consume(
         help="The rows' event time field (for the lag).")] = None,
     sequence_field: Annotated[str, typer.Option(
         help="The rows' sequence number field: gaps are counted and a number already stored "
-             "is a duplicate ('': none).")] = "seq",
+             "is a duplicate ('': none; auto: seq for ws://, none for redis://, whose entry "
+             "ids identify rows).")] = "auto",
     every: Annotated[float, typer.Option(
         help="Seconds between quality lines (0: only the last).")] = 10.0,
 ) -> None:

@@ -40,13 +40,14 @@ def test_the_live_tile_follows_a_redis_stream(redis_server, tmp_path):
     try:
         tile = LiveTile(source, window=100)  # no running loop: rows wait for flush()
         source.start()
-        wait_for(lambda: source.last_seq == 299, step=lambda: (time.sleep(0.05), tile.flush()))
+        wait_for(lambda: source.quality().rows_stored == 300,
+                 step=lambda: (time.sleep(0.05), tile.flush()))
         tile.flush()
         assert tile.cds.data["x"] == [float(s) for s in range(200, 300)]  # x: seq, rolled over
         assert tile.cds.data["y0"][:3] == [float(20 + s % 7) for s in range(200, 203)]
         r.xadd("sensors", {"json": "{not json"})  # garbage: counted in the quality line
         r.xadd("sensors", {"json": json.dumps({"seq": 300, "temp": 21.5})})
-        wait_for(lambda: source.last_seq == 300)
+        wait_for(lambda: source.quality().rows_stored == 301)
         tile.flush()
         assert tile.cds.data["x"][-1] == 300.0 and len(tile.cds.data["x"]) == 100
         line = tile._quality.value
@@ -77,7 +78,7 @@ def test_the_dashboard_follows_hub_stream_set_to_a_redis_url(redis_server, hub_h
         assert len(live) == 1
         body = live[0]._body.children[0]
         assert isinstance(body, LiveTile) and body.source is source
-        wait_for(lambda: source.last_seq == 49, timeout=30)
+        wait_for(lambda: source.quality().rows_stored == 50, timeout=30)
         body.flush()
         assert body.cds.data["x"] == [float(s) for s in range(50)]
         assert "50 rows" in body._quality.value

@@ -214,6 +214,10 @@ def split_url(url: str) -> tuple[str, str, int, dict[str, str]]:
 class RedisTransport:
     """The transport of ``redis://`` and ``rediss://`` URLs (the module docstring says how)."""
 
+    # rows are identified by their entry ids; a row's own ``seq`` is data unless the source is
+    # given ``sequence_field="seq"`` (a producer whose numbering restarts would lose rows)
+    sequence_field: str | None = None
+
     def __init__(self, source: StreamClient, options: dict[str, Any]) -> None:
         self.source = source
         shown = source.display_url

@@ -16,7 +16,8 @@ are stored.
 A row counts as received only once it is committed to the stream's store, a SQLite database in
 WAL mode at ``settings.streams_dir/<name>.sqlite`` (one transaction per batch of frames,
 ``synchronous=FULL``), so a consumer killed at any moment loses no row it has reported. Rows
-carrying an integer sequence number (``sequence_field``, default ``seq``) are keyed by it: resent
+carrying an integer sequence number (``sequence_field``, default ``seq`` for WebSocket streams and
+none for Redis streams, whose entry ids identify rows) are keyed by it: resent
 rows are counted as duplicates and not stored twice, skipped numbers are recorded as gaps, and a
 reconnecting source asks the server to resume after the last stored number (``?from=<last+1>``).
 
@@ -118,7 +119,7 @@ class StreamSource(StreamClient):
         start: str | None = None,
         window_rows: int | None = None,
         store_dir: str | Path | None = None,
-        sequence_field: str | None = "seq",
+        sequence_field: str | None = "auto",
         time_field: str | None = None,
         resume_param: str | None = "from",
         backoff_initial_seconds: float = 0.5,
@@ -143,7 +144,7 @@ class StreamSource(StreamClient):
                 f"buffer_bytes ({self.buffer_max_bytes:,}) must hold at least one frame of "
                 f"max_message_bytes ({max_message_bytes:,}); raise it or lower max_message_bytes",
             )
-        self.sequence_field = sequence_field
+        self.sequence_field: str | None = sequence_field
         self.time_field = time_field
         self.resume_param = resume_param
         self.backoff_initial = backoff_initial_seconds
@@ -171,6 +172,8 @@ class StreamSource(StreamClient):
             if name is None:
                 raise StreamError(self.display_url, "give the stream a name (it names its store)")
         self.name = name
+        if sequence_field == "auto":  # the transport's own rule: Redis entry ids identify rows
+            self.sequence_field = getattr(self._transport, "sequence_field", "seq")
         self.store_path = store_path(name, store_dir)
         self._lock_file = self._acquire(self.store_path.with_suffix(".lock"))
         try:

@@ -130,9 +130,10 @@ def test_garbage_entries_are_counted_acknowledged_and_the_stream_goes_on(
     r.xadd("g1", {"json": "{\"n\": 1"})  # cut short
     r.xadd("g1", {"n": b"\xff\xfe"})  # not UTF-8
     r.xadd("g1", {"json": json.dumps({"n": 2, "blob": "x" * 5000})})  # over max_message_bytes
-    r.xadd("g1", {"json": json.dumps({"n": 3, "seq": "seven"})})  # a bad sequence number
+    r.xadd("g1", {"json": json.dumps({"n": 3, "seq": "seven"})})  # bad, as sequence_field
     r.xadd("g1", {"n": "4"})
-    source = consume(server.url("g1"), "g1", group="g", consumer="c", max_message_bytes=4096)
+    source = consume(server.url("g1"), "g1", group="g", consumer="c", max_message_bytes=4096,
+                     sequence_field="seq")
     wait_for(lambda: source.quality().rows_stored == 2, what="the good rows")
     wait_for(lambda: source.quality().garbage_frames == 8, what="8 garbage entries")
     assert read_store("g1", tmp_path)["n"].tolist() == [0, 4]
@@ -431,3 +432,21 @@ def test_an_entry_holding_a_lone_surrogate_is_garbage_not_a_row_that_breaks_read
     assert read_store("u", tmp_path)["n"].tolist() == [1, 4]
     assert source.window()["s"].tolist() == ["ok \N{GRINNING FACE}", "a \\ud800 backslash"]
     wait_for(lambda: pending(r, "u", "hub") == 0, what="all acknowledged")
+
+
+def test_a_producer_whose_seq_restarts_loses_no_row(redis_server, consume):
+    """Redis rows are identified by their entry ids: a ``seq`` field numbered again from 0 (a
+    restarted producer, or one numbering per device) is data, not a duplicate to drop."""
+    server = redis_server()
+    r = server.client()
+    for n in range(10):
+        r.xadd("readings", {"seq": str(n), "v": str(n)})
+    source = consume(server.url("readings", group="dash"))
+    wait_for(lambda: source.quality().rows_stored == 10, what="the first 10 rows")
+    for n in range(10):  # the producer restarted: seq 0..9 again, other values
+        r.xadd("readings", {"seq": str(n), "v": str(100 + n)})
+    wait_for(lambda: source.quality().rows_stored == 20, what="the second 10 rows")
+    assert source.quality().duplicates == 0
+    frame = read_store("readings", source.store_path.parent)
+    assert frame["v"].tolist() == [*range(10), *range(100, 110)]
+    wait_for(lambda: pending(r, "readings", "dash") == 0, what="every entry acknowledged")
