@@ -224,6 +224,9 @@ def ingest(
     verb = "stored as" if result.created else "already in the catalog as"
     console.print(f"{escape(record.name)}: {verb} [bold]{record.id}[/] "
                   f"({record.n_rows:,} rows × {record.n_columns:,} columns)")
+    if record.reference:
+        console.print(f"registered by reference: {escape(record.reference['path'])} (not "
+                      "copied; its files are fingerprinted and checked when it is opened)")
     if record.source_info:
         details = ", ".join(f"{k}={v}" for k, v in record.source_info.items())
         console.print(f"read with {escape(details)}", markup=True)
