@@ -146,9 +146,8 @@ def profile_table(table: LazyTable, *, sample_rows: int = SAMPLE_ROWS,
         count = int(per_column.loc[name, "count"])
         n_missing = n_rows - count
         approximate = name not in counts
-        n_unique = round(estimated[name]) if approximate else len(counts[name])
-        if count == 0:
-            n_unique = 0
+        # dask's HyperLogLog errs by a few percent either way; never more than the values
+        n_unique = min(round(estimated[name]), count) if approximate else len(counts[name])
         kind = kinds[name] or _kind(meta[name], n_unique, count)
         stats: dict[str, Any] = {}
         if count and kind == "numeric" and moments is not None and quartiles is not None:
