@@ -5,7 +5,8 @@ A dataset whose size on disk exceeds the memory budget (``HUB_MEMORY_BUDGET_BYTE
 quarter of this machine's memory) is never loaded whole: ``open_table`` returns a ``LazyTable``
 (a dask DataFrame and the files behind it), ``hub_kernel.data.large_profile.profile_table``
 profiles it out of core, and analyses run on a uniform random sample of ``SAMPLE_ROWS`` rows
-(``LazyTable.sample``) that every result and tile states. Folders and globs are always opened
+(``LazyTable.sample``: bottom-k over seeded random keys, one pass, no row count needed) that
+every result and tile states. Folders and globs are always opened
 this way, whatever their size (a small one is then its own "sample": every row).
 
 >>> table = open_table("data/events/")          # a folder of Parquet files
@@ -18,6 +19,7 @@ import glob
 import hashlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,7 +152,8 @@ class LazyTable:
         import dask
 
         try:
-            return tuple(dask.compute(*collections))
+            # one partition at a time: the work holds the GIL, so threads add memory, not speed
+            return tuple(dask.compute(*collections, scheduler="synchronous"))
         except MemoryError:
             raise DataError(self.path, "ran out of memory while read out of core: one of its "
                                        "files or row groups is too large to hold; write it "
@@ -163,29 +166,26 @@ class LazyTable:
                 raise DataError(self.path, f"cannot be read: {exc}") from exc
             raise
 
-    def sample_fraction(self, n: int) -> float:
-        """The Bernoulli fraction drawn so that ``n`` rows are (almost surely) among them."""
-        total = max(self.n_rows, 1)
-        if n >= total:
-            return 1.0
-        # mean n*1.1, and at least 6 standard deviations above n for small samples
-        return min(1.0, (1.1 * n + 6 * np.sqrt(n) + 10) / total)
+    def reduce(self, leaf: Any, merge: Any) -> Any:
+        """``leaf(partition, index)`` on every partition, combined pairwise with
+        ``merge(a, b)`` (a tree, so a few partitions and summaries are held at once)."""
+        from dask import delayed
 
-    def sample_collection(self, n: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) -> Any:
-        """The dask collection of a Bernoulli sample a little over ``n`` rows (``finish_sample``
-        trims it to ``n``): computed along with other work, it shares their read."""
-        fraction = self.sample_fraction(n)
-        return self.frame if fraction >= 1.0 else self.frame.sample(frac=fraction,
-                                                                    random_state=seed)
+        nodes = [delayed(leaf)(part, index)
+                 for index, part in enumerate(self.frame.to_delayed())]
+        if not nodes:
+            raise DataError(self.path, "has no data")
+        while len(nodes) > 1:
+            nodes = [delayed(merge)(nodes[i], nodes[i + 1]) if i + 1 < len(nodes) else nodes[i]
+                     for i in range(0, len(nodes), 2)]
+        return nodes[0]
 
-    def finish_sample(self, drawn: pd.DataFrame, n: int = SAMPLE_ROWS,
+    def finish_sample(self, drawn: Sample, n: int = SAMPLE_ROWS,
                       seed: int = SAMPLE_SEED) -> pd.DataFrame:
-        """``drawn`` (``sample_collection``, computed) trimmed to ``n`` rows uniformly, in the
+        """The sample ``drawn`` (``draw_sample`` over every partition, merged), in the
         dataset's row order, with ``attrs["hub_sample"] = {"rows", "of", "seed"}``."""
-        if len(drawn) > n:
-            keep = np.sort(np.random.default_rng(seed).choice(len(drawn), n, replace=False))
-            drawn = drawn.iloc[keep]
-        frame = _as_pandas_types(drawn.reset_index(drop=True))
+        rows = drawn.rows.iloc[np.argsort(drawn.order, kind="stable")]
+        frame = _as_pandas_types(rows.reset_index(drop=True))
         frame.attrs["hub_sample"] = {"rows": len(frame), "of": self.n_rows, "seed": seed}
         frame.attrs["hub_source"] = {"format": self.format, "source": self.path,
                                      "rows": self.n_rows, "columns": frame.shape[1],
@@ -194,16 +194,49 @@ class LazyTable:
         return frame
 
     def sample(self, n: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) -> pd.DataFrame:
-        """A uniform random sample of ``n`` rows (every row when there are fewer), seeded."""
+        """A uniform random sample of ``n`` rows (every row when there are fewer), seeded:
+        one pass, each partition's ``n`` rows of smallest random key kept (bottom-k)."""
         cached = self._samples.get((n, seed))
         if cached is not None:
             return cached
-        (drawn,) = self.compute(self.sample_collection(n, seed))
+        (drawn,) = self.compute(self.reduce(
+            lambda part, index: draw_sample(part, index, n, seed),
+            lambda a, b: merge_samples(a, b, n)))
         return self.finish_sample(drawn, n, seed)
 
     def __repr__(self) -> str:
         return (f"<LazyTable {self.path!r}: {len(self.files)} {self.format} file(s), "
                 f"{human_bytes(self.disk_bytes)} on disk>")
+
+
+@dataclass
+class Sample:
+    """A bottom-k sample: ``rows`` with their random ``keys`` and their ``order`` in the
+    dataset (partition, row)."""
+
+    rows: pd.DataFrame
+    keys: np.ndarray
+    order: np.ndarray
+
+
+def draw_sample(part: pd.DataFrame, index: int, n: int, seed: int) -> Sample:
+    """The ``n`` rows of ``part`` (partition ``index``) with the smallest random keys: merged
+    over partitions (``merge_samples``) this is a uniform sample of ``n`` rows of the whole."""
+    keys = np.random.default_rng([seed, index]).random(len(part))
+    keep = np.sort(np.argpartition(keys, n)[:n]) if len(part) > n else np.arange(len(part))
+    order = (np.int64(index) << np.int64(40)) + keep.astype("int64")
+    return Sample(part.iloc[keep], keys[keep], order)
+
+
+def merge_samples(a: Sample, b: Sample, n: int) -> Sample:
+    """The ``n`` rows of smallest key of two bottom-k samples."""
+    keys = np.concatenate([a.keys, b.keys])
+    order = np.concatenate([a.order, b.order])
+    rows = pd.concat([a.rows, b.rows], ignore_index=True)
+    if len(keys) > n:
+        keep = np.sort(np.argpartition(keys, n)[:n])
+        rows, keys, order = rows.iloc[keep], keys[keep], order[keep]
+    return Sample(rows, keys, order)
 
 
 def _as_pandas_types(frame: pd.DataFrame) -> pd.DataFrame:
@@ -241,7 +274,10 @@ def open_table(path: str | os.PathLike[str]) -> LazyTable:
     if format == "parquet":
         rows = _check_parquet(files)
         try:
-            frame = dd.read_parquet(names)
+            # a partition is a file, or row groups of at most 1/16 of the budget
+            frame = dd.read_parquet(names, split_row_groups="infer",
+                                    blocksize=min(256 * 2**20, max(8 * 2**20,
+                                                                   memory_budget_bytes() // 16)))
         except Exception as exc:
             raise DataError(text, f"cannot be opened as Parquet: {exc}") from exc
         table = LazyTable(text, format, files, frame, n_rows=rows)
