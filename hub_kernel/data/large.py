@@ -167,18 +167,18 @@ class LazyTable:
             raise
 
     def reduce(self, leaf: Any, merge: Any) -> Any:
-        """``leaf(partition, index)`` on every partition, combined pairwise with
-        ``merge(a, b)`` (a tree, so a few partitions and summaries are held at once)."""
+        """``leaf(partition, index)`` of every partition, folded in row order with
+        ``merge(a, b)``: one partition is read and summarised at a time, so memory holds one
+        partition and the running summary, whatever the size of the data."""
         from dask import delayed
 
-        nodes = [delayed(leaf)(part, index)
-                 for index, part in enumerate(self.frame.to_delayed())]
-        if not nodes:
+        total = None
+        for index, part in enumerate(self.frame.to_delayed()):
+            (summary,) = self.compute(delayed(leaf)(part, index))
+            total = summary if total is None else merge(total, summary)
+        if total is None:
             raise DataError(self.path, "has no data")
-        while len(nodes) > 1:
-            nodes = [delayed(merge)(nodes[i], nodes[i + 1]) if i + 1 < len(nodes) else nodes[i]
-                     for i in range(0, len(nodes), 2)]
-        return nodes[0]
+        return total
 
     def finish_sample(self, drawn: Sample, n: int = SAMPLE_ROWS,
                       seed: int = SAMPLE_SEED) -> pd.DataFrame:
@@ -199,10 +199,21 @@ class LazyTable:
         cached = self._samples.get((n, seed))
         if cached is not None:
             return cached
-        (drawn,) = self.compute(self.reduce(
-            lambda part, index: draw_sample(part, index, n, seed),
-            lambda a, b: merge_samples(a, b, n)))
+        cutoff = self.sample_cutoff(n)
+        drawn = self.reduce(lambda part, index: draw_sample(part, index, n, seed, cutoff),
+                            lambda a, b: merge_samples(a, b, n))
+        if len(drawn.keys) < min(n, self.n_rows):  # below the cutoff: all but impossible
+            drawn = self.reduce(lambda part, index: draw_sample(part, index, n, seed),
+                                lambda a, b: merge_samples(a, b, n))
         return self.finish_sample(drawn, n, seed)
+
+    def sample_cutoff(self, n: int) -> float:
+        """The random key under which a row may be among the ``n`` of smallest key, when the
+        rows are known in advance (Parquet footers); 1 otherwise. The n-th smallest of N
+        uniform keys is about n/N: the cutoff sits far above it."""
+        if self._n_rows is None or n >= self._n_rows:
+            return 1.0
+        return min(1.0, (1.1 * n + 8 * np.sqrt(n) + 20) / self._n_rows)
 
     def __repr__(self) -> str:
         return (f"<LazyTable {self.path!r}: {len(self.files)} {self.format} file(s), "
@@ -219,11 +230,15 @@ class Sample:
     order: np.ndarray
 
 
-def draw_sample(part: pd.DataFrame, index: int, n: int, seed: int) -> Sample:
-    """The ``n`` rows of ``part`` (partition ``index``) with the smallest random keys: merged
-    over partitions (``merge_samples``) this is a uniform sample of ``n`` rows of the whole."""
+def draw_sample(part: pd.DataFrame, index: int, n: int, seed: int,
+                cutoff: float = 1.0) -> Sample:
+    """The ``n`` rows of ``part`` (partition ``index``) with the smallest random keys, among
+    those under ``cutoff``: merged over partitions (``merge_samples``) this is a uniform
+    sample of ``n`` rows of the whole."""
     keys = np.random.default_rng([seed, index]).random(len(part))
-    keep = np.sort(np.argpartition(keys, n)[:n]) if len(part) > n else np.arange(len(part))
+    keep = np.flatnonzero(keys < cutoff) if cutoff < 1.0 else np.arange(len(part))
+    if len(keep) > n:
+        keep = np.sort(keep[np.argpartition(keys[keep], n)[:n]])
     order = (np.int64(index) << np.int64(40)) + keep.astype("int64")
     return Sample(part.iloc[keep], keys[keep], order)
 

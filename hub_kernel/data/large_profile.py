@@ -1,8 +1,8 @@
 """The profile of a dataset larger than memory, computed out of core with dask.
 
-One pass over the data: each partition (a Parquet file or row group, a CSV block) is summarised
-on its own, and the summaries are merged pairwise in a tree (``LazyTable.reduce``), so memory
-holds a few partitions and small summaries, whatever the size of the data. Per column a summary
+One pass over the data: each partition (a Parquet file or row group, a CSV block) is read and
+summarised on its own and folded into a running summary (``LazyTable.reduce``), so memory holds
+one partition and small summaries, whatever the size of the data. Per column a summary
 keeps:
 
 - the rows and non-missing values, min and max, and the memory the values take: **exact**;
@@ -113,7 +113,7 @@ def _numeric(summary: _Column, values: np.ndarray) -> None:
 
 
 def _summarise(part: pd.DataFrame, index: int, kinds: dict[str, ColumnKind | None],
-               sample_rows: int, seed: int) -> _Summary:
+               sample_rows: int, seed: int, cutoff: float) -> _Summary:
     columns: dict[str, _Column] = {}
     for name in part.columns:
         column = part[name]
@@ -138,7 +138,7 @@ def _summarise(part: pd.DataFrame, index: int, kinds: dict[str, ColumnKind | Non
                     counts = values.astype(str).value_counts()
                 summary.counts = counts if len(counts) <= SKETCH_SIZE else None
         columns[str(name)] = summary
-    return _Summary(len(part), columns, draw_sample(part, index, sample_rows, seed))
+    return _Summary(len(part), columns, draw_sample(part, index, sample_rows, seed, cutoff))
 
 
 def _merge_column(a: _Column, b: _Column) -> _Column:
@@ -238,11 +238,15 @@ def profile_table(table: LazyTable, *, sample_rows: int = SAMPLE_ROWS,
     started = time.perf_counter()
     meta = table.frame._meta
     kinds = {str(n): _dtype_kind(meta[n]) for n in meta.columns}
-    (total,) = table.compute(table.reduce(
-        lambda part, index: _summarise(part, index, kinds, sample_rows, seed),
-        lambda a, b: _merge(a, b, sample_rows)))
+    cutoff = table.sample_cutoff(sample_rows)
+    total = table.reduce(
+        lambda part, index: _summarise(part, index, kinds, sample_rows, seed, cutoff),
+        lambda a, b: _merge(a, b, sample_rows))
     table._n_rows = total.rows  # exact, counted now
-    sample = table.finish_sample(total.sample, sample_rows, seed)
+    if len(total.sample.keys) < min(sample_rows, total.rows):  # below the cutoff: redrawn
+        sample = table.sample(sample_rows, seed)
+    else:
+        sample = table.finish_sample(total.sample, sample_rows, seed)
     columns = tuple(_column_profile(str(name), meta[name], total.columns[str(name)], total.rows,
                                     kinds[str(name)], sample) for name in meta.columns)
     logger.info("profiled %s out of core: %d rows, %d columns in %.1f s", table.path,
