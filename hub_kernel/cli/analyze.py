@@ -98,7 +98,8 @@ def analyze_command(
         if profile.sampled:
             from hub_kernel.data.large import sample_note
 
-            console.print(f"[yellow]{escape(sample_note(len(frame), profile.n_rows))}[/]")
+            console.print(f"[yellow]{escape(sample_note(len(frame), profile.n_rows))}[/]",
+                          soft_wrap=True)
         with console.status("choosing and running analyses…"):
             report = agent.analyze(frame, target, names=asked, budget=budget, n_jobs=n_jobs,
                                    name=record.name, profile=profile, metric=metric,

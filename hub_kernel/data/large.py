@@ -174,11 +174,36 @@ class LazyTable:
 
         total = None
         for index, part in enumerate(self.frame.to_delayed()):
-            (summary,) = self.compute(delayed(leaf)(part, index))
+            try:
+                (summary,) = self.compute(delayed(leaf)(part, index))
+            except DataError:
+                self._name_broken_file()
+                raise
             total = summary if total is None else merge(total, summary)
         if total is None:
             raise DataError(self.path, "has no data")
         return total
+
+    def _name_broken_file(self) -> None:
+        """After a failed read, find the Parquet file (and row group) that cannot be read,
+        one row group at a time, and raise a ``DataError`` naming it."""
+        if self.format != "parquet":
+            return
+        import pyarrow.parquet as pq
+
+        for file in self.files:
+            try:
+                parquet = pq.ParquetFile(file)
+                for group in range(parquet.metadata.num_row_groups):
+                    try:
+                        parquet.read_row_group(group)
+                    except Exception as exc:  # pyarrow raises OSError, ArrowInvalid, ...
+                        raise DataError(file, f"row group {group} cannot be read: {exc}"
+                                        ) from None
+            except DataError:
+                raise
+            except Exception as exc:
+                raise DataError(file, f"cannot be read: {exc}") from None
 
     def finish_sample(self, drawn: Sample, n: int = SAMPLE_ROWS,
                       seed: int = SAMPLE_SEED) -> pd.DataFrame:

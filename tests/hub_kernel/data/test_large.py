@@ -174,6 +174,20 @@ def test_a_corrupt_parquet_file_is_named(events, small_budget):
         open_table(folder)
 
 
+def test_a_file_damaged_inside_is_named_when_read(events, small_budget):
+    folder, _full = events
+    damaged = folder / "older" / "part-1.parquet"
+    data = bytearray(damaged.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    for position in range(100, len(data) - footer - 100, 97):  # the pages, not the footer
+        data[position] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    table = open_table(folder)  # the footer still reads
+    with pytest.raises(DataError) as caught:
+        profile_table(table)
+    assert str(damaged) in str(caught.value) and "row group" in str(caught.value)
+
+
 def test_a_folder_without_parquet_files_is_refused(tmp_path, small_budget):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no Parquet files"):
