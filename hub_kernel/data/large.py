@@ -302,6 +302,22 @@ def _check_parquet(files: list[Path]) -> int:
     return rows
 
 
+def _csv_dialect(file: Path) -> dict[str, Any]:
+    """Encoding, delimiter and decimal mark of a CSV file, detected from its first 64 KiB as
+    ``read_table`` detects them."""
+    from hub_kernel.data.io.base import SourceInput
+    from hub_kernel.data.io.csv_detect import detect_decimal, detect_delimiter, detect_encoding
+
+    with file.open("rb") as handle:
+        head = handle.read(1 << 16)
+    encoding = detect_encoding(SourceInput(label=str(file), name=file.name, path=file), head)
+    codec = "utf-8-sig" if encoding.codec == "utf-8" and encoding.bom else encoding.codec
+    text = head[encoding.bom:].decode(encoding.codec, errors="ignore")
+    lines = text.splitlines()[:-1] or text.splitlines()  # the last line may be cut
+    delimiter = detect_delimiter(lines, None)
+    return {"encoding": codec, "sep": delimiter, "decimal": detect_decimal(text, delimiter)}
+
+
 def open_table(path: str | os.PathLike[str]) -> LazyTable:
     """Open ``path`` (Parquet file or folder, CSV file or glob) lazily with dask.dataframe.
 
@@ -326,7 +342,7 @@ def open_table(path: str | os.PathLike[str]) -> LazyTable:
 
         try:
             frame = dd.read_csv(names, blocksize=get_settings().csv_block_bytes,
-                                assume_missing=True, sample=1_000_000)
+                                assume_missing=True, sample=1_000_000, **_csv_dialect(files[0]))
         except Exception as exc:
             raise DataError(text, f"cannot be opened as CSV: {exc}") from exc
         head = frame.head(2_000, npartitions=1, compute=False)

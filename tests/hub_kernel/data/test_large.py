@@ -160,6 +160,17 @@ def test_a_csv_glob_is_profiled_out_of_core(tmp_path, small_budget):
         open_table(str(tmp_path / "nothing-*.csv"))
 
 
+def test_a_csv_of_semicolons_and_decimal_commas_is_read_as_read_table_reads_it(tmp_path, limits):
+    path = tmp_path / "messwerte.csv"
+    rows = "".join(f"{i};{i},5;Zürich\n" for i in range(3_000))
+    path.write_bytes(("nr;wert;ort\n" + rows).encode("latin-1"))
+    limits(memory_budget_bytes=1_000)
+    table = open_table(path)
+    sample = table.sample()
+    assert table.columns == ["nr", "wert", "ort"] and len(sample) == 3_000
+    assert sample["wert"].iloc[:2].tolist() == [0.5, 1.5] and sample["ort"].iloc[0] == "Zürich"
+
+
 def test_a_corrupt_parquet_file_is_named(events, small_budget):
     folder, _full = events
     broken = folder / "part-2.parquet"
