@@ -49,3 +49,16 @@ def test_ingest_registers_by_reference_and_analyze_states_the_sample(folder, mod
     gone = runner.invoke(app, ["analyze", "trips", "--analyses", "summary"], terminal_width=200)
     assert gone.exit_code == 1
     assert "trips-1.parquet: is gone" in gone.output
+
+
+def test_plan_of_a_large_folder_is_the_dashboards_plan(folder, models_home):
+    import json
+
+    from hub_kernel.agents.plan import dashboard_id
+    from hub_kernel.data import open_table
+
+    result = CliRunner().invoke(app, ["plan", str(folder), "--json"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["dashboard"] == dashboard_id(open_table(folder).sample(), None)
+    assert {"overview", "missing"} <= {tile["kind"] for tile in plan["tiles"]}
