@@ -122,10 +122,8 @@ def data_note(ctx: TileContext) -> w.HTML | None:
         css = "hub-sample-note"
     else:
         return None
-    note = w.HTML(f"<p class='{css}' style='color:#6b7280;font-size:0.85em;margin:2px 0'>"
+    return w.HTML(f"<p class='{css}' style='color:#6b7280;font-size:0.85em;margin:2px 0'>"
                   f"{escape(text)}</p>")
-    note.add_class(css)
-    return note
 
 
 def render(ctx: TileContext) -> w.Widget:
