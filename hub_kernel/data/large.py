@@ -114,8 +114,9 @@ def _dask_dataframe(path: str) -> Any:
     try:
         import dask.dataframe as dd
     except ImportError:
-        raise DataError(path, "is larger than the memory budget and is read out of core with "
-                              "dask, which is not installed: pip install 'hub[dask]'") from None
+        raise DataError(path, "is read out of core (a folder, a glob, or larger than the "
+                              "memory budget) with dask, which is not installed: "
+                              "pip install 'hub[dask]'") from None
     return dd
 
 
