@@ -167,9 +167,13 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         env["HUB_ENV_FILE"] = str(env_file.resolve())
     dataset = dataset if dataset is not None else settings.dataset
     if dataset is not None:
-        if not Path(dataset).is_file():
+        from hub_kernel.data.catalog_ref import reference_path
+        from hub_kernel.data.large import is_glob
+
+        # a folder of Parquet files or a CSV glob is opened out of core by the dashboard
+        if not (Path(dataset).is_file() or Path(dataset).is_dir() or is_glob(str(dataset))):
             raise ServeError(f"dataset not found: {dataset}")
-        env["HUB_DATASET"] = str(Path(dataset).resolve())
+        env["HUB_DATASET"] = reference_path(dataset)
     stream = stream if stream is not None else settings.stream
     if stream is not None:
         if stream != "demo" and not stream.startswith(STREAM_SCHEMES):

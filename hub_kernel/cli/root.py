@@ -225,9 +225,14 @@ def ingest(
     except HubError as exc:
         fail(exc, soft_wrap=False)
     record, report = result.record, result.report
-    verb = "stored as" if result.created else "already in the catalog as"
+    verb = ("already in the catalog as" if not result.created else
+            "registered as" if record.reference else "stored as")
     console.print(f"{escape(record.name)}: {verb} [bold]{record.id}[/] "
                   f"({record.n_rows:,} rows × {record.n_columns:,} columns)")
+    if record.reference:
+        console.print(f"registered by reference: {escape(record.reference['path'])} (not "
+                      "copied; its files are fingerprinted and checked when it is opened)",
+                      soft_wrap=True)
     if record.source_info:
         details = ", ".join(f"{k}={v}" for k, v in record.source_info.items())
         console.print(f"read with {escape(details)}", markup=True)
