@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hub_kernel.core.config import Settings, get_settings
 from hub_kernel.core.paths import template_root as bundled_template_root
+from hub_kernel.core.redact import redact_url
 from hub_kernel.exceptions import ServeError
 
 logger = logging.getLogger("hub_kernel")
@@ -104,6 +105,10 @@ class ServePlan:
     login_url: str | None = field(default=None, repr=False)  # --auth token: works once
 
 
+#: what ``--stream`` / ``HUB_STREAM`` may name (``hub_kernel.data.stream`` reads them)
+STREAM_SCHEMES = ("ws://", "wss://", "redis://", "rediss://")
+
+
 def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: int | None = None,
                token: str | None = None, dataset: str | os.PathLike[str] | None = None,
                preheat: bool | None = None, settings: Settings | None = None,
@@ -162,13 +167,18 @@ def plan_serve(notebook: str | os.PathLike[str], ip: str | None = None, port: in
         env["HUB_ENV_FILE"] = str(env_file.resolve())
     dataset = dataset if dataset is not None else settings.dataset
     if dataset is not None:
-        if not Path(dataset).is_file():
+        from hub_kernel.data.catalog_ref import reference_path
+        from hub_kernel.data.large import is_glob
+
+        # a folder of Parquet files or a CSV glob is opened out of core by the dashboard
+        if not (Path(dataset).is_file() or Path(dataset).is_dir() or is_glob(str(dataset))):
             raise ServeError(f"dataset not found: {dataset}")
-        env["HUB_DATASET"] = str(Path(dataset).resolve())
+        env["HUB_DATASET"] = reference_path(dataset)
     stream = stream if stream is not None else settings.stream
     if stream is not None:
-        if stream != "demo" and not stream.startswith(("ws://", "wss://")):
-            raise ServeError(f"--stream {stream!r} is not a WebSocket URL (ws:// or wss://) "
+        if stream != "demo" and not stream.startswith(STREAM_SCHEMES):
+            raise ServeError(f"--stream {redact_url(stream)!r} is not a stream URL (ws://, "
+                             "wss://, redis://host/stream?group=G or rediss://) "
                              "nor 'demo'")
         env["HUB_STREAM"] = stream
     argv = [

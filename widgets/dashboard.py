@@ -22,7 +22,14 @@ from hub_kernel.agents.common.events import SKILLS
 from hub_kernel.agents.controller import DashboardSession, MetaController
 from hub_kernel.agents.plan import Plan, dashboard_id, live_tile
 from hub_kernel.core.config import get_settings
-from hub_kernel.data import load_dataset, profile_dataset, sample_path
+from hub_kernel.data import (
+    is_lazy_input,
+    load_dataset,
+    open_table,
+    profile_dataset,
+    profile_table,
+    sample_path,
+)
 from hub_kernel.data.profile import DatasetProfile
 from hub_kernel.exceptions import AnalysisRequestError, HubError
 from hub_kernel.layout import Layout
@@ -183,8 +190,13 @@ class Dashboard(w.VBox):
         replayed by this kernel)."""
         settings = get_settings()
         chosen = path or settings.dataset or sample_path()
-        kwargs.setdefault("title", os.path.basename(os.fspath(chosen)))
-        frame = load_dataset(chosen)
+        kwargs.setdefault("title", os.path.basename(os.fspath(chosen).rstrip("/")))
+        if is_lazy_input(chosen):  # larger than memory: profiled out of core, a sample shown
+            table = open_table(chosen)
+            kwargs.setdefault("profile", profile_table(table))
+            frame = table.sample()
+        else:
+            frame = load_dataset(chosen)
         url = stream or settings.stream
         if url is not None and "streams" not in kwargs:
             from widgets.live import start_stream

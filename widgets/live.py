@@ -173,12 +173,14 @@ class LiveTile(w.VBox):
 
         first = rows[-1]
         if self._x is None:
-            for name in (self.source.time_field, self.source.sequence_field):
+            # a Redis source has no sequence field (entry ids identify rows), but its rows'
+            # conventional ``seq`` still makes the best x axis
+            for name in (self.source.time_field, self.source.sequence_field or "seq"):
                 if name is not None and name in first:
                     self._x = name
                     break
         if self._y is None:
-            skip = {self._x, self.source.sequence_field, self.source.time_field}
+            skip = {self._x, self.source.sequence_field or "seq", self.source.time_field}
             numeric = [k for k, v in first.items()
                        if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)]
             self._y = numeric[:1] or [k for k in first if k not in skip][:1]

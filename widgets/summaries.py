@@ -33,12 +33,14 @@ def overview_html(profile: DatasetProfile) -> str:
         elif c.kind == "datetime" and c.stats:
             summary = f"{c.stats['min'][:10]} – {c.stats['max'][:10]}"
         elif c.stats:
-            summary = f"top: {c.stats['top']} ({c.stats['top_count']:,})"
+            where = " in the sample" if c.stats.get("top_in_sample") else ""
+            summary = f"top{where}: {c.stats['top']} ({c.stats['top_count']:,})"
         else:
             summary = "empty"
         rows.append(
             f"<tr><td class='hub-col'>{escape(c.name)}</td><td>{escape(c.kind)}</td>"
-            f"<td>{c.n_unique:,}</td><td>{escape(summary)}</td></tr>"
+            f"<td>{'≈' if c.stats.get('n_unique_approximate') else ''}{c.n_unique:,}</td>"
+            f"<td>{escape(summary)}</td></tr>"
         )
     return (
         f"<div class='hub-overview'><p><b>{profile.n_rows:,}</b> rows × "

@@ -99,9 +99,38 @@ def renderer_for(kind: str) -> Callable[[TileContext], w.Widget]:
     return part
 
 
+#: tile kinds drawn from the profile alone: exact even when the data is larger than memory
+EXACT_KINDS = ("overview", "missing")
+#: tile kinds that do not show the dataset's rows
+NO_DATA_KINDS = ("runs", "live")
+
+
+def data_note(ctx: TileContext) -> w.HTML | None:
+    """What a tile of data profiled out of core says about the rows it shows: the sample
+    (``hub-sample-note``: "Sample of 50,000 of 11,000,000 rows") or every row
+    (``hub-exact-note``); None for data read whole."""
+    profile = ctx.profile
+    if not getattr(profile, "out_of_core", False) or ctx.tile.kind in NO_DATA_KINDS:
+        return None
+    if ctx.tile.kind in EXACT_KINDS:
+        text = (f"All {profile.n_rows:,} rows, counted out of core; distinct counts over "
+                "100,000 are estimates.")
+        css = "hub-exact-note"
+    elif len(ctx.frame) < profile.n_rows:
+        text = (f"Sample of {len(ctx.frame):,} of {profile.n_rows:,} rows (uniform, "
+                "random); counts of rows and missing values elsewhere are exact.")
+        css = "hub-sample-note"
+    else:
+        return None
+    return w.HTML(f"<p class='{css}' style='color:#6b7280;font-size:0.85em;margin:2px 0'>"
+                  f"{escape(text)}</p>")
+
+
 def render(ctx: TileContext) -> w.Widget:
-    """The body of ``ctx.tile``."""
-    return renderer_for(ctx.tile.kind)(ctx)
+    """The body of ``ctx.tile`` (and, for data larger than memory, its ``data_note``)."""
+    body = renderer_for(ctx.tile.kind)(ctx)
+    note = data_note(ctx)
+    return body if note is None else w.VBox([note, body], layout=w.Layout(width="100%"))
 
 
 # -- built-in kinds --------------------------------------------------------------------------

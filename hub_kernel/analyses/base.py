@@ -225,6 +225,7 @@ class Analysis:
         except Exception as exc:
             raise self._error(exc) from exc
         result.seconds = time.perf_counter() - started
+        _note_sample(result, len(frame), profile)
         logger.debug("analysis %s: %d facts in %.3f s", self.name, len(result.facts),
                      result.seconds)
         return result
@@ -249,6 +250,19 @@ class Analysis:
 
     def __repr__(self) -> str:
         return f"<analysis {self.name!r}: {self.title}>"
+
+
+def _note_sample(result: AnalysisResult, rows: int, profile: DatasetProfile) -> None:
+    """A result computed on a sample of a larger dataset (profiled out of core) says so: in
+    its caveats ("sample of 50,000 of 11,000,000 rows") and ``data["sample"]``."""
+    if not getattr(profile, "out_of_core", False) or rows >= profile.n_rows:
+        return
+    from hub_kernel.data.large import sample_note
+
+    result.data.setdefault("sample", {"rows": rows, "of": profile.n_rows})
+    note = sample_note(rows, profile.n_rows)
+    if not any(note in c for c in result.caveats):
+        result.caveats.append(note)
 
 
 # -- the registry ----------------------------------------------------------------------------

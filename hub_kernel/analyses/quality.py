@@ -40,9 +40,18 @@ class Missingness(Analysis):
         missing = frame.isna()
         n_rows, n_cells = len(frame), frame.size
         per_column = missing.sum()
+        caveats = []
+        if profile.out_of_core and n_rows < profile.n_rows:
+            # the shares per column and of all cells are exact (counted out of core); rows
+            # with no gap and columns missing together are the sample's
+            n_rows, n_cells = profile.n_rows, profile.n_rows * profile.n_columns
+            per_column = pd.Series({c.name: c.n_missing for c in profile.columns}, dtype="int64")
+            caveats.append(f"Missing shares per column and of all values are exact over all "
+                           f"{profile.n_rows:,} rows; complete rows and columns missing together "
+                           f"are from the sample of {len(frame):,} rows.")
         with_gaps = per_column[per_column > 0].sort_values(ascending=False, kind="stable")
         cell_share = pct(float(per_column.sum()), n_cells)
-        complete_share = pct(float((~missing.any(axis=1)).sum()), n_rows)
+        complete_share = pct(float((~missing.any(axis=1)).sum()), len(frame))
         facts = [
             Fact("missing.cells", f"{format_number(cell_share)}% of all values are missing.",
                  cell_share, "%"),
@@ -79,7 +88,7 @@ class Missingness(Analysis):
         chart = {"type": "bar", "x": table["column"].tolist(), "y": table["missing_%"].tolist(),
                  "x_label": "column", "y_label": "% of rows missing"}
         return self.result(facts=facts, table=table, chart=chart,
-                           data={"together": together[:20]})
+                           data={"together": together[:20]}, caveats=caveats)
 
 
 # -- outliers ---------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ from hub_kernel.exceptions import HubError
 FACTS_SHOWN = 4
 
 
-def _load(dataset: str) -> tuple[Any, Any]:
-    """(catalog record, frame) for a catalog id or name, or a file/URL ingested first."""
+def _load(dataset: str) -> tuple[Any, Any, Any]:
+    """(catalog record, frame, profile) for a catalog id or name, or a file/URL ingested
+    first; a dataset registered by reference gives its sample and its out-of-core profile."""
     from hub_kernel.data.catalog import Catalog
 
     catalog = Catalog()
@@ -32,7 +33,8 @@ def _load(dataset: str) -> tuple[Any, Any]:
         console.print(f"{escape(record.name)}: "
                       f"{'stored as' if created else 'already in the catalog as'} "
                       f"[bold]{record.id}[/]")
-    return record, catalog.load(record.id)
+    frame = catalog.load(record.id)
+    return record, frame, catalog.profile(record.id) if record.reference else None
 
 
 def analyze_command(
@@ -92,16 +94,21 @@ def analyze_command(
             from hub_kernel.automl.cluster import probe_cluster
 
             on = probe_cluster(cluster)  # an unusable cluster fails before any work
-        record, frame = _load(dataset)
+        record, frame, profile = _load(dataset)
         if target is not None and target not in frame.columns:
             raise AnalysisRequestError(f"no column {target!r} in {record.name}; columns: "
                                        f"{', '.join(map(str, frame.columns[:20]))}")
-        profile = profile_dataset(frame)
+        profile = profile or profile_dataset(frame)
         agent = StrategyAgent()
         console.print(f"[bold]{escape(record.name)}[/] {escape(f'[{record.id}]')}: "
                       f"{profile.n_rows:,} rows, "
                       f"{profile.n_columns} columns" + (f"; target {escape(target)}"
                                                         if target else ""))
+        if profile.sampled:
+            from hub_kernel.data.large import sample_note
+
+            console.print(f"[yellow]{escape(sample_note(len(frame), profile.n_rows))}[/]",
+                          soft_wrap=True)
         doing = "choosing and running analyses" + (f" (model search on {on})" if on else "")
         with console.status(f"{escape(doing)}…"):
             report = agent.analyze(frame, target, names=asked, budget=budget, n_jobs=n_jobs,

@@ -48,19 +48,26 @@ def _planned(dataset: Path, user: str | None, target: str | None
     from hub_kernel.agents.controller import MetaController
     from hub_kernel.agents.plan import dashboard_id
     from hub_kernel.core.config import get_settings
-    from hub_kernel.data import load_dataset
+    from hub_kernel.data import is_lazy_input, load_dataset, open_table, profile_table
+    from hub_kernel.data.large import is_glob
     from hub_kernel.data.profile import profile_dataset
 
-    if not dataset.exists():
+    if not dataset.exists() and not is_glob(str(dataset)):
         raise DataError(dataset, "no such file")
-    if dataset.is_dir():
+    profile = None
+    if is_lazy_input(dataset):  # larger than memory: as the dashboard opens it
+        table = open_table(str(dataset))
+        profile = profile_table(table)
+        frame = table.sample()
+    elif dataset.is_dir():
         raise DataError(dataset, "is a directory; give a data file (CSV, Parquet, Excel, JSON)")
-    frame = load_dataset(dataset)
+    else:
+        frame = load_dataset(dataset)
     if target is not None and target not in frame.columns:
         raise DataError(dataset, f"no column {target!r} (the --target); columns: "
                                  f"{', '.join(map(str, frame.columns[:20]))}"
                                  + (", ..." if len(frame.columns) > 20 else ""))
-    profile = profile_dataset(frame)
+    profile = profile or profile_dataset(frame)
     controller = MetaController()
     plan = controller.plan(profile, user=user or get_settings().user,
                            dashboard=dashboard_id(frame, target), target=target)

@@ -32,7 +32,7 @@ from hub_kernel.exceptions import HubError
 
 app = command_group("hub: Jupyter-first analytics whose agents arrange live dashboards.",
                     name="hub")
-app.add_typer(stream_app, name="stream", help="Live WebSocket streams.")
+app.add_typer(stream_app, name="stream", help="Live streams (WebSocket, Redis Streams).")
 app.add_typer(models_app, name="models",
               help="Registered models: list, show, promote, roll back, archive.")
 app.add_typer(audit_app, name="audit",
@@ -106,7 +106,9 @@ def serve(
         envvar="HUB_SERVE_TOKEN")] = None,
     dataset: Annotated[Path | None, typer.Option(help="Dataset the dashboard opens.")] = None,
     stream: Annotated[str | None, typer.Option(
-        help="A WebSocket URL of JSON rows to show as a live tile ('demo': the sample "
+        help="A stream of JSON rows to show as a live tile: ws://..., "
+             "redis://:password@host:port/db/stream?group=G (password, port, db "
+             "optional), or 'demo' (the sample "
              "replayed).")] = None,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A host name the server answers to besides its address "
@@ -142,7 +144,9 @@ def demo(
         Path | None, typer.Option(help="A CSV/Parquet file instead of the sample.")
     ] = None,
     stream: Annotated[str | None, typer.Option(
-        help="A WebSocket URL of JSON rows to show as a live tile ('demo': the sample "
+        help="A stream of JSON rows to show as a live tile: ws://..., "
+             "redis://:password@host:port/db/stream?group=G (password, port, db "
+             "optional), or 'demo' (the sample "
              "replayed).")] = None,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A host name the server answers to besides its address "
@@ -221,9 +225,14 @@ def ingest(
     except HubError as exc:
         fail(exc, soft_wrap=False)
     record, report = result.record, result.report
-    verb = "stored as" if result.created else "already in the catalog as"
+    verb = ("already in the catalog as" if not result.created else
+            "registered as" if record.reference else "stored as")
     console.print(f"{escape(record.name)}: {verb} [bold]{record.id}[/] "
                   f"({record.n_rows:,} rows × {record.n_columns:,} columns)")
+    if record.reference:
+        console.print(f"registered by reference: {escape(record.reference['path'])} (not "
+                      "copied; its files are fingerprinted and checked when it is opened)",
+                      soft_wrap=True)
     if record.source_info:
         details = ", ".join(f"{k}={v}" for k, v in record.source_info.items())
         console.print(f"read with {escape(details)}", markup=True)

@@ -155,8 +155,10 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path(".hub"), description="Folder holding all of hub's state.")
     dataset: Path | None = Field(None, description="Dataset the dashboard opens (default: sample).")
-    stream: str | None = Field(None, description="A WebSocket URL of JSON rows the dashboard "
-                               "follows as a live tile ('demo': the sample replayed).")
+    stream: str | None = Field(None, description="A stream of JSON rows the dashboard follows "
+                               "as a live tile: a WebSocket URL, a Redis stream "
+                               "(redis://[:password@]host[:port][/db]/stream?group=G) or "
+                               "'demo' (the sample replayed).")
     mlflow_tracking_uri: str | None = Field(
         None, validation_alias=AliasChoices("HUB_MLFLOW_URI", "HUB_MLFLOW_TRACKING_URI"),
         description="MLflow tracking URI, e.g. a team's `mlflow server` (http://host:5000); "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 #: a name (a parameter, a query parameter, a key) whose value is a credential
@@ -38,12 +38,33 @@ def secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(str(name)))
 
 
+def _misplaced_userinfo(url: str, parts: SplitResult) -> tuple[str, str] | None:
+    """``(userinfo, the rest after its '@')`` when a password holding an unencoded ``/``, ``?``
+    or ``#`` (a base64 one: ``redis://:ab/cd@host``) ended the host part early: no ``@`` in
+    the parsed host part, one later on, and the host part is not ``host[:port]``."""
+    _scheme, sep, rest = url.partition("://")
+    if not sep or not parts.netloc or "@" in parts.netloc or "@" not in rest:
+        return None  # (no host part at all: a file:///path that holds an @)
+    try:
+        parts.port  # noqa: B018 - a port that is not a number: a password's start
+    except ValueError:
+        pass
+    else:
+        if parts.hostname and not parts.netloc.endswith(":"):
+            return None
+    userinfo, _, after = rest.rpartition("@")
+    return userinfo, after
+
+
 def redact_url(url: str) -> str:
     """``url`` without its userinfo and with secret-looking query values masked."""
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an invalid IPv6 netloc: mask everything after the scheme
         return url.split("://", 1)[0] + "://" + MASK
+    misplaced = _misplaced_userinfo(url, parts)
+    if misplaced is not None:
+        return redact_url(f"{parts.scheme}://{MASK}@{misplaced[1]}")
     netloc = parts.netloc
     if "@" in netloc:
         netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
@@ -70,6 +91,13 @@ def _url_secrets(url: str) -> Iterable[str]:
         parts = urlsplit(url)
     except ValueError:
         return
+    misplaced = _misplaced_userinfo(url, parts)
+    if misplaced is not None:
+        userinfo = misplaced[0]
+        for raw in (userinfo, userinfo.partition(":")[2]):
+            yield raw
+            yield unquote(raw)
+        parts = urlsplit(f"{parts.scheme}://{MASK}@{misplaced[1]}")  # its query, below
     if "@" in parts.netloc:
         userinfo = parts.netloc.rsplit("@", 1)[0]
         user, colon, password = userinfo.partition(":")

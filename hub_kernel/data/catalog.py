@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from hub_kernel.data.io import downloaded, public_url, read_table
-from hub_kernel.data.profile import profile_dataset
+from hub_kernel.data.large import LazyTable, dataset_files, fingerprint, is_lazy_input
+from hub_kernel.data.profile import DatasetProfile, profile_dataset
 from hub_kernel.data.validation import (
     ColumnReport,
     Issue,
@@ -61,6 +62,9 @@ class DatasetRecord:
     n_warnings: int
     source_info: dict[str, Any] = field(default_factory=dict)
     sheet: str | None = None
+    #: a large dataset registered by reference, not copied: its path, format and file
+    #: fingerprint (``hub_kernel.data.catalog_ref``); None for a stored copy
+    reference: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,6 +158,8 @@ class Catalog:
         first; every batch of a name with a declared schema is checked against it. Bad input
         raises ``DataError`` and stores nothing.
         """
+        if not isinstance(source, bytes) and is_lazy_input(source):
+            return self._ingest_reference(source, name=name, schema=schema)
         name, label = self._name_and_label(source, name)
         if isinstance(source, str) and re.match(r"^https?://", source, re.I):
             with downloaded(source) as (local, file_name):
@@ -210,6 +216,50 @@ class Catalog:
         logger.info("ingested %s as %s (%d rows)", label, dataset_id, len(frame))
         return IngestResult(record, report, created=True)
 
+    def _ingest_reference(self, source: str | os.PathLike[str], *, name: str | None,
+                          schema: Any) -> IngestResult:
+        """Register a large dataset by reference (``hub_kernel.data.catalog_ref``): its
+        path, fingerprint, out-of-core profile and a uniform sample; its data is not copied."""
+        from hub_kernel.data import catalog_ref as ref
+
+        path = ref.reference_path(source)
+        name = name or ref.default_name(source)
+        _format, files = dataset_files(path)
+        stamp = fingerprint(files)
+        dataset_id = ref.reference_id(path, stamp)
+        if isinstance(schema, str | Path):
+            schema = load_schema(schema)
+        existing = self._read_record(dataset_id)
+        if existing is not None:  # the same files, unchanged: registered once
+            if schema is not None:
+                self.declare_schema(name, schema)
+            declared = self.declared_schema(name)
+            if declared is None and name == existing.name:
+                return IngestResult(existing, self.report(dataset_id), created=False)
+            report = ref.validate_sample(self.load(dataset_id), declared, name,
+                                         self.profile(dataset_id))
+            return IngestResult(existing, report, created=False)
+        table, profile, sample = ref.read_reference(path, files, stamp)
+        if schema is not None:  # declared only once the input has proved readable
+            self.declare_schema(name, schema)
+        declared = self.declared_schema(name)
+        report = ref.validate_sample(sample, declared, name, profile)
+        record = DatasetRecord(
+            id=dataset_id, name=name, source=path, content_hash=stamp["digest"],
+            ingested_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+            n_rows=profile.n_rows, n_columns=profile.n_columns,
+            columns={c.name: c.dtype for c in profile.columns}, valid=report.ok,
+            n_errors=len(report.errors), n_warnings=len(report.warnings),
+            source_info={"format": table.format, "files": len(files),
+                         "disk_bytes": table.disk_bytes, "sample_rows": len(sample)},
+            reference=ref.reference_of(path, table, stamp))
+        self._clean_stale()
+        ref.store_reference(self.datasets_dir, record.to_dict(), _parquet_safe(sample),
+                            profile, report, declared)
+        logger.info("registered %s by reference as %s (%d rows)", path, dataset_id,
+                    profile.n_rows)
+        return IngestResult(record, report, created=True)
+
     def declare_schema(self, name: str, schema: Any) -> Path:
         """Declare the pandera schema every batch of dataset ``name`` must meet."""
         return save_schema(schema, self.schemas_dir / f"{slug(name)}.json")
@@ -231,7 +281,8 @@ class Catalog:
     def find_or_ingest(self, source: str) -> tuple[DatasetRecord, bool | None]:
         """A catalog id or name, or a file or http(s) URL ingested first: ``(record, created)``
         where ``created`` is None for a dataset already named, else what ``ingest`` said."""
-        if Path(source).is_file() or re.match(r"^https?://", source, re.I):
+        if Path(source).is_file() or is_lazy_input(source) or re.match(r"^https?://", source,
+                                                                        re.I):
             ingested = self.ingest(source)
             return ingested.record, ingested.created
         return self.get(source), None
@@ -258,13 +309,40 @@ class Catalog:
         return [r for r in self.datasets() if r.name == name]
 
     def load(self, key: str) -> pd.DataFrame:
-        """The stored table of a dataset."""
+        """The stored table of a dataset; of one registered by reference, the uniform sample
+        kept at ingest (once its files are checked against their fingerprint)."""
         record = self.get(key)
+        if record.reference:
+            from hub_kernel.data.catalog_ref import load_reference
+
+            return load_reference(self.datasets_dir / record.id, record.reference,
+                                  record.n_rows)
         path = self.datasets_dir / record.id / "data.parquet"
         try:
             return pd.read_parquet(path)
         except Exception as exc:
             raise CatalogError(f"dataset {record.id} cannot be read from {path}: {exc}") from exc
+
+    def profile(self, key: str) -> DatasetProfile:
+        """The profile of a dataset: the out-of-core one kept at ingest for a dataset
+        registered by reference, else the stored table's."""
+        record = self.get(key)
+        if record.reference:
+            from hub_kernel.data.catalog_ref import stored_profile
+
+            return stored_profile(self.datasets_dir / record.id)
+        return profile_dataset(self.load(record.id))
+
+    def open(self, key: str) -> LazyTable:
+        """A dataset registered by reference, opened lazily with dask (``CatalogError`` for a
+        stored copy, ``DataError`` naming a file that changed or vanished)."""
+        from hub_kernel.data.catalog_ref import open_reference
+
+        record = self.get(key)
+        if not record.reference:
+            raise CatalogError(f"dataset {record.id} is a copy stored in the catalog, not a "
+                               "dataset registered by reference; use load()")
+        return open_reference(record.reference)
 
     def report(self, key: str) -> ValidationReport:
         """The validation report stored with a dataset."""

@@ -37,6 +37,11 @@ class DatasetProfile:
     n_columns: int
     memory_bytes: int
     columns: tuple[ColumnProfile, ...]
+    #: profiled with dask, out of core (``hub_kernel.data.large_profile``): counts and
+    #: missing values exact, quantiles and large distinct counts approximate
+    out_of_core: bool = False
+    #: rows of the uniform sample analyses run on (out of core only; None: every row)
+    sample_rows: int | None = None
 
     def of_kind(self, *kinds: ColumnKind) -> list[ColumnProfile]:
         return [c for c in self.columns if c.kind in kinds]
@@ -51,8 +56,24 @@ class DatasetProfile:
     def n_missing(self) -> int:
         return sum(c.n_missing for c in self.columns)
 
+    @property
+    def analysed_rows(self) -> int:
+        """The rows analyses see: the sample's out of core, else every row."""
+        return self.n_rows if self.sample_rows is None else min(self.n_rows, self.sample_rows)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether analyses of this data run on a sample of fewer rows than it has."""
+        return self.analysed_rows < self.n_rows
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetProfile:
+        """The profile ``to_dict`` gave (as stored in the catalog)."""
+        columns = tuple(ColumnProfile(**c) for c in data["columns"])
+        return cls(**{**data, "columns": columns})
 
 
 def _kind(column: pd.Series, n_unique: int, n_present: int) -> ColumnKind:

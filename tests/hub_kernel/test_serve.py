@@ -125,3 +125,14 @@ def test_bokehjs_is_served_from_hub_home(notebook, hub_home):
 
     prepare_bokehjs(config.get_settings())  # unchanged bokeh: no rewrite
     assert js.stat().st_mtime_ns == before
+
+
+def test_a_redis_stream_is_handed_to_the_kernels_and_a_bad_one_refused_without_its_password(
+        notebook, hub_home):
+    url = "redis://:hunter2-secret@127.0.0.1:6379/0/events?group=dash"
+    plan = plan_serve(notebook, port=0, stream=url)
+    assert plan.env["HUB_STREAM"] == url  # the kernels need the password to connect
+    assert "hunter2-secret" not in " ".join(plan.argv)  # not on the command line (ps)
+    with pytest.raises(ServeError, match="not a stream URL") as caught:
+        plan_serve(notebook, port=0, stream="http://:hunter2-secret@127.0.0.1/events")
+    assert "hunter2-secret" not in str(caught.value) and "***@127.0.0.1" in str(caught.value)

@@ -205,7 +205,7 @@ class StrategyAgent:
                  if not (target is not None and n == "supervised_model")]
         choices = choose_tiles(names, {n: get(n).title for n in names}, learner=learner,
                                viewer=viewer, rng=self.rng, epsilon=epsilon,
-                               budget_seconds=budget_seconds, n_rows=profile.n_rows,
+                               budget_seconds=budget_seconds, n_rows=profile.analysed_rows,
                                n_columns=profile.n_columns, measured=measured or {},
                                pinned=pinned, rejected=rejected, grid_columns=n_columns)
         last = self._last_decisions(key, len(choices))

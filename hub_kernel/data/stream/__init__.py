@@ -1,10 +1,13 @@
-"""Live streams: a WebSocket source with a durable store, a rolling window and quality figures.
+"""Live streams: a WebSocket or Redis Streams source with a durable store, a rolling window and
+quality figures.
 
-Modules: ``source`` (``StreamSource``), ``client`` (its connection loop: reconnect, resume,
-read), ``frames`` (the bounded buffer of frames read, their decoding and checks), ``store`` (the
-SQLite store of a stream's rows), ``quality`` (sequence gaps, counters, schema checks,
-``StreamQuality``) and ``server`` (``DemoStreamServer``, a local server replaying a table, for
-demos, tests and benchmarks).
+Modules: ``source`` (``StreamSource`` and ``TRANSPORTS``, the transports by URL scheme),
+``transports`` (what a transport is), ``client`` (the reconnect loop and the WebSocket
+transport: resume, read), ``redis_client`` (the Redis Streams transport: consumer group,
+acknowledge once stored, exactly once by entry id), ``frames`` (the bounded buffer of frames
+read, their decoding and checks), ``store`` (the SQLite store of a stream's rows), ``quality``
+(sequence gaps, counters, schema checks, ``StreamQuality``) and ``server``
+(``DemoStreamServer``, a local server replaying a table, for demos, tests and benchmarks).
 """
 
 from __future__ import annotations

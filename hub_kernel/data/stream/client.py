@@ -1,9 +1,11 @@
-"""The WebSocket side of a ``StreamSource``: connect, reconnect with capped, jittered back-off,
-resume after the last stored number (``?from=<last+1>``, or past a frame over the size cap), and
-read frames into the bounded buffer (``frames.PendingFrames``) whose batches the source stores.
+"""The client side of a ``StreamSource``: the reconnect loop of every transport (capped, jittered
+back-off) and the WebSocket transport: connect, resume after the last stored number
+(``?from=<last+1>``, or past a frame over the size cap), and read frames into the bounded buffer
+(``frames.PendingFrames``) whose batches the source stores.
 
 ``StreamClient`` is mixed into ``source.StreamSource``; it reads the source's state, declared
-below.
+below. ``run`` calls the source's transport (``transports``) for each connection;
+``WebSocketTransport`` is the one of ``ws://`` and ``wss://`` URLs.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from hub_kernel.core.redact import redact_text, redact_url, secrets_of
 from hub_kernel.data.stream.frames import PendingFrames
 from hub_kernel.data.stream.quality import Counters, SeqState
 from hub_kernel.exceptions import StreamError
 
 if TYPE_CHECKING:
     from hub_kernel.data.stream.store import StreamStore
+    from hub_kernel.data.stream.transports import Transport
 
 logger = logging.getLogger("hub_kernel")
 
@@ -35,6 +39,7 @@ class StreamClient:
 
     # the source's state (set by ``StreamSource.__init__``)
     url: str
+    display_url: str  # the URL without credentials: for messages and logs
     name: str
     resume_param: str | None
     backoff_initial: float
@@ -57,11 +62,12 @@ class StreamClient:
     _buffer_peak: int
     _too_big_at: int | None
     _resume_at: int | None
+    _transport: Transport
 
-    def _ingest(self, frames: list[str | bytes]) -> int:
+    def _ingest(self, frames: list[Any], **how: Any) -> int:
         raise NotImplementedError
 
-    def _refused(self, frame: str | bytes, counters: Counters, reason: str) -> None:
+    def _refused(self, frame: Any, counters: Counters, reason: str) -> None:
         raise NotImplementedError
 
     async def run(self, stop_event: asyncio.Event | None = None) -> None:
@@ -69,15 +75,17 @@ class StreamClient:
 
         Raises ``StreamError`` when the store cannot be written (nothing else stops it)."""
         if self._running:
-            raise StreamError(self.url, f"stream {self.name!r} is already running")
+            raise StreamError(self.display_url, f"stream {self.name!r} is already running")
         if self._closed:
-            raise StreamError(self.url, f"stream {self.name!r} was closed; create a new source")
+            raise StreamError(
+                self.display_url, f"stream {self.name!r} was closed; create a new source"
+            )
         stop = stop_event or asyncio.Event()
         self._running = True
         attempt = 0
         try:
             while not stop.is_set():
-                session = asyncio.create_task(self._session(stop))
+                session = asyncio.create_task(self._transport.session(stop))
                 stopper = asyncio.create_task(stop.wait())
                 await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
@@ -104,7 +112,7 @@ class StreamClient:
             self._connected = False
 
     async def _session(self, stop: asyncio.Event) -> int:
-        """One connection: connect, consume until it ends; rows stored."""
+        """One WebSocket connection: connect, consume until it ends; rows stored."""
         import websockets
         from websockets.asyncio.client import connect
 
@@ -120,11 +128,12 @@ class StreamClient:
                 proxy=None if self._loopback else True,
             ) as ws:
                 self._connected = True
-                logger.info("stream %s: connected to %s", self.name, url)
+                logger.info("stream %s: connected to %s", self.name, redact_url(url))
                 return await self._consume(ws, stop)
         except (TimeoutError, OSError, websockets.WebSocketException) as exc:
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            logger.warning("stream %s: cannot connect to %s: %s", self.name, url, self._last_error)
+            self._last_error = redact_text(f"{type(exc).__name__}: {exc}", secrets_of(url))
+            logger.warning("stream %s: cannot connect to %s: %s", self.name, redact_url(url),
+                           self._last_error)
             return 0
         except StreamError:
             raise  # the store cannot be written: stop
@@ -236,3 +245,25 @@ class StreamClient:
             if too_big:
                 self._too_big()
         return stored
+
+
+class WebSocketTransport:
+    """The transport of ``ws://`` and ``wss://`` URLs: ``StreamClient``'s WebSocket session."""
+
+    def __init__(self, source: StreamClient, options: dict[str, Any]) -> None:
+        parts = urlsplit(source.url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise StreamError(source.display_url,
+                              "not a WebSocket URL; use ws://host:port/path or wss://...")
+        if options:
+            raise StreamError(
+                source.display_url,
+                f"{', '.join(sorted(options))} is for redis:// streams, not WebSocket ones",
+            )
+        self.source = source
+
+    def session(self, stop: asyncio.Event) -> Any:
+        return self.source._session(stop)
+
+    def default_name(self) -> str | None:
+        return None

@@ -5,16 +5,22 @@ Every text or binary frame is UTF-8 JSON: one object (a row) or a list of object
 changing any state, and ``decode_frames`` turns a batch of frames into the rows to store,
 counting duplicates, refused rows, schema violations and missing cells on the way.
 ``PendingFrames`` holds frames read but not yet stored, bounded in count and in bytes.
+
+A transport whose messages are not WebSocket frames (Redis Streams entries) gives
+``decode_frames`` its own ``parse`` (one message to its rows) and ``key_of`` (the message's own
+id): a message whose key is already stored is a duplicate, and each such message holds one row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hub_kernel.data.stream.quality import (
     Counters,
@@ -27,7 +33,10 @@ from hub_kernel.data.stream.quality import (
 )
 from hub_kernel.exceptions import StreamFrameError
 
-Refuse = Callable[[str | bytes, Counters, str], None]  # (frame, counters, reason)
+Refuse = Callable[[Any, Counters, str], None]  # (frame, counters, reason)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # \ud800-\udfff in JSON text
+Parse = Callable[[Any, str], list[tuple[object, str | None]]]  # (frame, stream name) -> items
+KeyOf = Callable[[Any], str]  # a message's own id (the store's ``key``)
 
 
 class PendingFrames:
@@ -94,6 +103,14 @@ def parse_frame(frame: str | bytes, name: str) -> list[tuple[object, str | None]
         value = json.loads(text)
     except ValueError as exc:
         raise StreamFrameError(name, f"not JSON ({exc})") from None
+    if _SURROGATE_ESCAPE.search(text):  # rare: only then the full check
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise StreamFrameError(
+                name, "a string holds half of a UTF-16 surrogate pair (an escape such as "
+                "\\ud800 alone), which is not text; such a row could not be read back"
+            ) from None
     if isinstance(value, dict):
         return [(value, text)]
     if isinstance(value, list):  # [] = no rows
@@ -127,7 +144,7 @@ def accept_row(
 class Batch:
     """The rows a batch of frames yields, ready to store."""
 
-    records: list[tuple[int | None, float, str]]  # (seq, receive time, JSON text)
+    records: list[tuple[int | None, float, str, str | None]]  # (seq, received, JSON, key)
     rows: list[Row]
     sizes: list[int]  # characters of each row's JSON text
     schema: dict[str, str | None] | None
@@ -135,7 +152,7 @@ class Batch:
 
 
 def decode_frames(
-    frames: list[str | bytes],
+    frames: list[Any],
     *,
     name: str,
     sequence_field: str | None,
@@ -147,11 +164,20 @@ def decode_frames(
     last_event: float | None,
     has_seq: Callable[[int], bool],
     refuse: Refuse,
+    parse: Parse = parse_frame,
+    key_of: KeyOf | None = None,
+    has_key: Callable[[str], bool] | None = None,
+    event_of: Callable[[Any], float | None] | None = None,
 ) -> Batch:
     """The rows of ``frames``, checked: ``seqs`` and ``counters`` (the caller's copies) are
     updated, ``has_seq`` says whether the store holds a number. Any failure on one frame or row
-    makes it garbage (``refuse(frame, counters, reason)``); the batch's other rows are kept."""
-    records: list[tuple[int | None, float, str]] = []
+    makes it garbage (``refuse(frame, counters, reason)``); the batch's other rows are kept.
+
+    With ``key_of``, every frame is one message of one row keyed by its id: a key in the store
+    (``has_key``) or earlier in the batch is a duplicate. ``event_of`` gives a message's own
+    event time (seconds), used when there is no ``time_field``."""
+    records: list[tuple[int | None, float, str, str | None]] = []
+    keys: set[str] = set()  # this batch's message ids
     rows: list[Row] = []
     sizes: list[int] = []
     fresh: set[int] = set()  # this batch's numbers below the gap floor (not yet committed)
@@ -160,8 +186,16 @@ def decode_frames(
         return seq in fresh or has_seq(seq)
 
     for frame in frames:
+        key = None
         try:
-            items = parse_frame(frame, name)
+            if key_of is not None:
+                key = key_of(frame)
+                if key in keys or (has_key is not None and has_key(key)):
+                    counters.duplicates += 1
+                    continue
+            items = parse(frame, name)
+            if key is not None and len(items) != 1:
+                raise StreamFrameError(name, f"message {key} holds {len(items)} rows, not one")
         except Exception as exc:
             refuse(frame, counters, _reason(exc))
             continue
@@ -176,6 +210,8 @@ def decode_frames(
                 event = None
                 if time_field is not None:
                     event = event_time_seconds(row.get(time_field))
+                elif event_of is not None:
+                    event = event_of(frame)
             except Exception as exc:
                 counters.rejected_rows += 1
                 where = f"row {position + 1} of {len(items)}: " if len(items) > 1 else ""
@@ -194,7 +230,9 @@ def decode_frames(
             counters.expected_cells += len(schema)
             if event is not None and (last_event is None or event > last_event):
                 last_event = event
-            records.append((seq, received, data))
+            if key is not None:
+                keys.add(key)
+            records.append((seq, received, data, key))
             rows.append(row)
             sizes.append(len(data))
         if problems:

@@ -1,4 +1,10 @@
-"""``StreamSource``: a WebSocket client with a durable store, a rolling window and quality figures.
+"""``StreamSource``: a live stream (WebSocket or Redis Streams) with a durable store, a rolling
+window and quality figures.
+
+The URL's scheme picks the transport (``transports.TRANSPORTS``): ``ws://``/``wss://`` read
+WebSocket frames as below; ``redis://``/``rediss://`` read a Redis stream with a consumer group
+(``redis_client`` says how: one entry is one row, acknowledged once stored, kept exactly once by
+its entry id). Everything else here (store, window, quality, subscribers, threads) is the same.
 
 ``StreamSource(url, name)`` connects with the ``websockets`` library and treats every text or
 binary frame as UTF-8 JSON: one object (a row) or a list of objects (rows). A frame that cannot
@@ -10,7 +16,8 @@ are stored.
 A row counts as received only once it is committed to the stream's store, a SQLite database in
 WAL mode at ``settings.streams_dir/<name>.sqlite`` (one transaction per batch of frames,
 ``synchronous=FULL``), so a consumer killed at any moment loses no row it has reported. Rows
-carrying an integer sequence number (``sequence_field``, default ``seq``) are keyed by it: resent
+carrying an integer sequence number (``sequence_field``, default ``seq`` for WebSocket streams and
+none for Redis streams, whose entry ids identify rows) are keyed by it: resent
 rows are counted as duplicates and not stored twice, skipped numbers are recorded as gaps, and a
 reconnecting source asks the server to resume after the last stored number (``?from=<last+1>``).
 
@@ -47,10 +54,13 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from hub_kernel.core.config import get_settings
+from hub_kernel.core.redact import redact_url
+from hub_kernel.core.registry import Registry
 from hub_kernel.data.stream.client import StreamClient
-from hub_kernel.data.stream.frames import PendingFrames, decode_frames
+from hub_kernel.data.stream.frames import PendingFrames, decode_frames, parse_frame
 from hub_kernel.data.stream.quality import Counters, Row, StreamQuality, event_time_seconds
 from hub_kernel.data.stream.store import StreamStore, read_store, store_path
+from hub_kernel.data.stream.transports import TransportFactory
 from hub_kernel.exceptions import StreamError
 
 try:  # POSIX advisory locks: one consumer per store
@@ -62,13 +72,30 @@ logger = logging.getLogger("hub_kernel")
 
 RowsCallback = Callable[[list[Row]], None]
 
+
+def _transports() -> list[tuple[str, TransportFactory]]:
+    from hub_kernel.data.stream.client import WebSocketTransport
+    from hub_kernel.data.stream.redis_client import RedisTransport
+
+    return [("ws", WebSocketTransport), ("wss", WebSocketTransport),
+            ("redis", RedisTransport), ("rediss", RedisTransport)]
+
+
+#: stream transports by URL scheme (``transports`` says what one is)
+TRANSPORTS: Registry[TransportFactory] = Registry(
+    "stream transport", builtins=_transports, entry_point_group="hub.stream_transports"
+)
+
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _GARBAGE_LOGGED = 10  # garbage frames logged one by one; then one line every 1000
 _SHOWN = 60  # characters of a refused frame shown in logs
 
 
 class StreamSource(StreamClient):
-    """A live stream of JSON rows over WebSocket, stored durably, with a rolling window.
+    """A live stream of JSON rows (WebSocket or Redis Streams), stored durably, with a window.
+
+    ``name`` names the store (a Redis source defaults to its stream key); ``group``,
+    ``consumer`` and ``start`` are for ``redis://`` URLs (see ``redis_client``).
 
     ``window_rows`` defaults to ``settings.stream_window_rows`` and the reconnect back-off cap
     to ``settings.stream_backoff_max_seconds``. ``time_field`` names the rows' event time
@@ -85,11 +112,14 @@ class StreamSource(StreamClient):
     def __init__(
         self,
         url: str,
-        name: str,
+        name: str | None = None,
         *,
+        group: str | None = None,
+        consumer: str | None = None,
+        start: str | None = None,
         window_rows: int | None = None,
         store_dir: str | Path | None = None,
-        sequence_field: str | None = "seq",
+        sequence_field: str | None = "auto",
         time_field: str | None = None,
         resume_param: str | None = "from",
         backoff_initial_seconds: float = 0.5,
@@ -103,18 +133,18 @@ class StreamSource(StreamClient):
     ) -> None:
         settings = get_settings()
         self.url = url
-        self.name = name
+        self.display_url = redact_url(url)
         self.window_size = window_rows or settings.stream_window_rows
         self.window_max_bytes = window_bytes or settings.stream_window_bytes
         self.buffer_max_bytes = buffer_bytes or settings.stream_buffer_bytes
         self.max_gap_ranges = max(1, max_gap_ranges)
         if self.buffer_max_bytes < max_message_bytes:
             raise StreamError(
-                name,
+                name or self.display_url,
                 f"buffer_bytes ({self.buffer_max_bytes:,}) must hold at least one frame of "
                 f"max_message_bytes ({max_message_bytes:,}); raise it or lower max_message_bytes",
             )
-        self.sequence_field = sequence_field
+        self.sequence_field: str | None = sequence_field
         self.time_field = time_field
         self.resume_param = resume_param
         self.backoff_initial = backoff_initial_seconds
@@ -122,10 +152,28 @@ class StreamSource(StreamClient):
         self.rate_interval = rate_interval
         self.open_timeout = open_timeout
         self.max_message_bytes = max_message_bytes
-        parts = urlsplit(url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise StreamError(url, "not a WebSocket URL; use ws://host:port/path or wss://...")
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise StreamError(self.display_url, f"not a URL ({exc})") from None
         self._loopback = parts.hostname in _LOOPBACK_HOSTS
+        if parts.scheme not in TRANSPORTS:
+            raise StreamError(
+                self.display_url,
+                f"no stream transport for {parts.scheme or 'a URL without a scheme'}; use "
+                + ", ".join(f"{s}://" for s in TRANSPORTS.names()),
+            )
+        options = {k: v for k, v in (("group", group), ("consumer", consumer),
+                                      ("start", start)) if v is not None}
+        self.name = name or ""  # the transport may derive a default name from the URL
+        self._transport = TRANSPORTS.get(parts.scheme)(self, options)
+        if name is None:
+            name = self._transport.default_name()
+            if name is None:
+                raise StreamError(self.display_url, "give the stream a name (it names its store)")
+        self.name = name
+        if sequence_field == "auto":  # the transport's own rule: Redis entry ids identify rows
+            self.sequence_field = getattr(self._transport, "sequence_field", "seq")
         self.store_path = store_path(name, store_dir)
         self._lock_file = self._acquire(self.store_path.with_suffix(".lock"))
         try:
@@ -275,7 +323,9 @@ class StreamSource(StreamClient):
     def start(self) -> StreamSource:
         """Consume in a daemon thread with its own event loop (safe inside a Jupyter kernel)."""
         if self._closed:
-            raise StreamError(self.url, f"stream {self.name!r} was closed; create a new source")
+            raise StreamError(
+                self.display_url, f"stream {self.name!r} was closed; create a new source"
+            )
         if self._thread is not None and self._thread.is_alive():
             return self
         started = threading.Event()
@@ -327,23 +377,26 @@ class StreamSource(StreamClient):
         self.close()
 
     def __repr__(self) -> str:
-        return f"StreamSource({self.url!r}, {self.name!r}, rows={self._rows_stored})"
+        return f"StreamSource({self.display_url!r}, {self.name!r}, rows={self._rows_stored})"
 
     # ---- turning frames into stored rows ----------------------------------------------------
 
-    def _refused(self, frame: str | bytes, counters: Counters, reason: str) -> None:
+    def _refused(self, frame: Any, counters: Counters, reason: str) -> None:
         """Count a garbage frame and say why (last_error, last_rejected, throttled log)."""
         counters.garbage_frames += 1
         count = counters.garbage_frames
         message = f"stream {self.name!r}: garbage frame #{count} ignored: {reason}"
         self._last_error = self._last_rejected = message
         if count <= _GARBAGE_LOGGED or count % 1000 == 0:
-            logger.warning("%s: %r", message, frame[:_SHOWN])
+            shown = frame[:_SHOWN] if isinstance(frame, str | bytes) else frame
+            logger.warning("%s: %r", message, shown)
 
-    def _ingest(self, frames: list[str | bytes]) -> int:
+    def _ingest(self, frames: list[Any], **how: Any) -> int:
         """Store the rows of ``frames`` in one transaction, then publish them. Rows stored.
 
-        Any failure on one frame or row makes it garbage; the batch's other rows are stored."""
+        Any failure on one frame or row makes it garbage; the batch's other rows are stored.
+        ``how``: a transport's own ``parse``, ``key_of`` and ``event_of``
+        (``frames.decode_frames``)."""
         received = time.time()
         seqs = self._seqs.copy()
         counters = Counters(**vars(self._counters))
@@ -359,6 +412,10 @@ class StreamSource(StreamClient):
             last_event=self._last_event,
             has_seq=self._store.has_seq,
             refuse=self._refused,
+            parse=how.get("parse", parse_frame),
+            key_of=how.get("key_of"),
+            has_key=self._store.has_key,
+            event_of=how.get("event_of"),
         )
         records, rows, sizes, schema = batch.records, batch.rows, batch.sizes, batch.schema
         if not records and counters == self._counters:
@@ -424,7 +481,7 @@ class StreamSource(StreamClient):
         except OSError:
             handle.close()
             raise StreamError(
-                self.url,
+                self.display_url,
                 f"stream {self.name!r} is already being consumed (its "
                 f"store {path.with_suffix('.sqlite')} is locked); close that "
                 "source or pick another name",

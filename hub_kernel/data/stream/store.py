@@ -1,4 +1,5 @@
-"""The durable store of one stream: rows keyed by sequence number, in SQLite (WAL).
+"""The durable store of one stream: rows keyed by sequence number and, for sources whose
+messages carry their own ids (a Redis Streams entry id), by that id (``key``), in SQLite (WAL).
 
 One transaction per batch of frames, ``synchronous=FULL``: a commit is on disk when it returns,
 so a consumer killed at any moment loses no row it has reported.
@@ -14,7 +15,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,12 @@ from hub_kernel.core.sqlite import connect, connect_readonly
 from hub_kernel.data.stream.quality import Row, SeqState
 from hub_kernel.exceptions import HubError, StreamError
 
+#: a stored row: (seq, receive time, JSON text) or with the message's own id, (..., key)
+Record = tuple[int | None, float, str] | tuple[int | None, float, str, str | None]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # whole name: fullmatch
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, seq INTEGER UNIQUE, "
-    "received REAL NOT NULL, data TEXT NOT NULL);"
+    "received REAL NOT NULL, data TEXT NOT NULL, key TEXT);"
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 )
 
@@ -47,6 +50,16 @@ class StreamStore:
                 f"cannot open the stream store ({exc.__cause__}); check that "
                 "HUB_HOME is writable or delete the damaged file",
             ) from exc.__cause__
+        try:  # stores made before ``key`` existed gain it (NULL for their rows)
+            columns = {c[1] for c in self._db.execute("PRAGMA table_info(rows)")}
+            if "key" not in columns:
+                self._db.execute("ALTER TABLE rows ADD COLUMN key TEXT")
+            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS rows_key ON rows (key)")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StreamError(
+                path, f"cannot upgrade the stream store ({exc}); check that HUB_HOME is writable"
+            ) from exc
 
     def load(
         self, window_rows: int, window_bytes: int, max_gaps: int | None = None
@@ -97,13 +110,19 @@ class StreamStore:
         """Whether a row with sequence number ``seq`` is stored (an index lookup)."""
         return self._db.execute("SELECT 1 FROM rows WHERE seq = ?", (seq,)).fetchone() is not None
 
-    def append(self, rows: list[tuple[int | None, float, str]], meta: dict[str, Any]) -> None:
-        """Commit ``(seq, received, json)`` rows and metadata in one transaction."""
+    def has_key(self, key: str) -> bool:
+        """Whether a row with message id ``key`` is stored (an index lookup)."""
+        return self._db.execute("SELECT 1 FROM rows WHERE key = ?", (key,)).fetchone() is not None
+
+    def append(self, rows: Sequence[Record], meta: dict[str, Any]) -> None:
+        """Commit ``(seq, received, json[, key])`` rows and metadata in one transaction."""
         try:
             with self._transaction():
                 if rows:
                     self._db.executemany(
-                        "INSERT OR IGNORE INTO rows (seq, received, data) VALUES (?, ?, ?)", rows
+                        "INSERT OR IGNORE INTO rows (seq, received, data, key) "
+                        "VALUES (?, ?, ?, ?)",
+                        (row if len(row) == 4 else (*row, None) for row in rows),
                     )
                 self._db.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?) "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub_kernel.core.redact import redact, redact_code, redact_text, redact_url
+from hub_kernel.core.redact import redact, redact_code, redact_text, redact_url, secrets_of
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -16,6 +16,12 @@ from hub_kernel.core.redact import redact, redact_code, redact_text, redact_url
     ("https://h/x?api_key=k&sv=2024&sig=s", "https://h/x?api_key=***&sv=2024&sig=***"),
     ("https://h/cb#access_token=t&state=1", "https://h/cb#***"),
     ("https://h/data.csv?sheet=2#top", "https://h/data.csv?sheet=2#top"),
+    # a password with an unencoded / ? or # ends urllib's host part early: still masked
+    ("redis://:Xy7/ab+c=@h:6379/0/s?group=g", "redis://***@h:6379/0/s?group=g"),
+    ("redis://user:a/b@h/s", "redis://***@h/s"),
+    ("redis://:ab?cd#ef@h/s", "redis://***@h/s"),
+    ("https://host:8080/users/@bob", "https://host:8080/users/@bob"),
+    ("file:///home/u@x/d.csv", "file:///home/u@x/d.csv"),
 ])
 def test_urls_lose_userinfo_and_secret_query_values(url, shown):
     assert redact_url(url) == shown
@@ -45,3 +51,9 @@ def test_injected_parameters_cell_is_redacted_line_by_line():
               'password = "hun#ter2"  # a comment\nmodel = "m"\n')
     assert redact_code(source) == ('# Parameters\nsource = "https://***@host/x?token=***"\n'
                                    "password = '***'\nmodel = \"m\"\n")
+
+
+def test_a_password_cut_short_by_urllib_is_a_secret_masked_anywhere():
+    url = "redis://:Xy7/ab+c=@h:6379/0/s"
+    assert redact_text(f"cannot log in with 'Xy7/ab+c=' at {url}", secrets_of(url)) == (
+        "cannot log in with '***' at redis://***@h:6379/0/s")

@@ -277,7 +277,7 @@ def test_event_times_in_seconds_milliseconds_and_iso_text():
 
 def test_misuse_raises_stream_errors_that_say_what_to_do(tmp_path, serve):
     server = serve()
-    with pytest.raises(StreamError, match="not a WebSocket URL"):
+    with pytest.raises(StreamError, match="no stream transport for http"):
         StreamSource("http://127.0.0.1:1/", "x", store_dir=tmp_path)
     with pytest.raises(StreamError, match="letters, digits"):
         StreamSource(server.url, "../escape", store_dir=tmp_path)
