@@ -149,12 +149,18 @@ def run_on_cluster(run: SearchRun, cluster: Cluster) -> str:
     # set when an evaluation ends (distributed.wait would use the process's default client,
     # which may be another one)
     ended = threading.Event()
+    # the next choice, made while every worker is busy: choosing (the bandit's Gaussian process)
+    # takes a noticeable time, which would otherwise leave a worker idle after each result
+    prepared: tuple[Config, str, float | None, float, str] | None = None
     try:
         while True:
             if time.monotonic() - threads_at > 1.0:  # workers come and go
                 threads, threads_at = cluster.threads(), time.monotonic()
             while stop_reason is None and len(under_way) < threads:
-                choice = run.next_choice(busy=len(under_way))
+                fresh = (prepared is None or search._stop.is_set()
+                         or run.remaining() - run.reserve() <= 0)
+                choice = run.next_choice(busy=len(under_way)) if fresh else prepared
+                prepared = None
                 if choice is None:
                     break
                 if isinstance(choice, str):
@@ -189,6 +195,11 @@ def run_on_cluster(run: SearchRun, cluster: Cluster) -> str:
             if time.monotonic() >= run.hard_deadline():
                 return _cancel(run, under_way, cluster, stop_event,
                                stop_reason or "budget spent")
+            if (prepared is None and stop_reason is None and len(under_way) >= threads
+                    and not ended.is_set()):
+                ahead = run.next_choice(busy=len(under_way))
+                # a reason to stop or to wait is decided again once results are in
+                prepared = ahead if isinstance(ahead, tuple) else None
             ended.wait(POLL)
             ended.clear()
             for future in [f for f in under_way if f.done()]:
