@@ -10,6 +10,11 @@ The copy is built in ``DEST.partial`` and renamed when complete, with a manifest
 file's SHA-256 written last: a killed backup never looks finished. ``restore`` checks every
 checksum before it writes anything, and moves MLflow's absolute artifact locations to the
 new home.
+
+When the MLflow store is not the embedded ``mlflow.db`` of the home (``HUB_MLFLOW_URI`` names a
+team's server, or another database), the runs, models and their artifacts live there and are
+NOT in the copy: the report and the manifest say so, naming the store without credentials; back
+it up where it runs (``pg_dump`` of its database and a copy of its artifacts folder).
 """
 
 from __future__ import annotations
@@ -48,10 +53,18 @@ class BackupReport:
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    #: the MLflow store when it is not in the home (its models are not in this backup)
+    external_mlflow: str | None = None
 
     def summary(self) -> str:
-        return (f"backed up {len(self.databases)} database(s) and {self.files} other file(s), "
+        text = (f"backed up {len(self.databases)} database(s) and {self.files} other file(s), "
                 f"{self.bytes / 1e6:.1f} MB, to {self.path} in {self.seconds:.1f} s")
+        if self.external_mlflow:
+            text += (f"; models, runs and their artifacts are NOT included: they live in the "
+                     f"MLflow store {self.external_mlflow} (HUB_MLFLOW_URI), which must be "
+                     "backed up where it runs (pg_dump of its database and a copy of its "
+                     "artifacts folder)")
+        return text
 
 
 @dataclass
@@ -86,7 +99,7 @@ def backup(dest: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
         shutil.rmtree(partial)  # what a killed earlier backup left
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.mkdir(mode=0o700)  # a copy of everything hub keeps: for its owner only
-    report = BackupReport(target)
+    report = BackupReport(target, external_mlflow=_external_mlflow(source))
     manifest: dict[str, dict[str, object]] = {}
     databases, files = _inventory(source)
     audit_path = source / "audit.db"
@@ -120,6 +133,7 @@ def backup(dest: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
 
         (partial / MANIFEST).write_text(json.dumps(
             {"version": 1, "hub": __version__, "home": str(source),
+             "mlflow_not_included": report.external_mlflow,
              "created": datetime.now(UTC).isoformat(timespec="seconds"), "files": manifest},
             indent=1), encoding="utf-8")
         os.replace(partial, target)
@@ -179,6 +193,21 @@ def restore(src: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
         audit = (f"intact, {result.n_rows} rows, hash chain verified" if result.ok
                  else f"NOT intact: {result.reason}")
     return RestoreReport(target, len(files), audit)
+
+
+def _external_mlflow(home: Path) -> str | None:
+    """The MLflow store in force, without credentials, unless it is a SQLite file in ``home``
+    (then the backup holds it)."""
+    from urllib.parse import unquote, urlsplit
+
+    from hub_kernel.core.redact import redact_url
+
+    uri = get_settings().tracking_uri
+    if urlsplit(uri).scheme.lower() == "sqlite" and uri.startswith("sqlite:///"):
+        path = Path(unquote(uri[len("sqlite:///"):]).split("?", 1)[0])  # "/..." if absolute
+        if path.resolve().is_relative_to(home):
+            return None
+    return redact_url(uri)
 
 
 def _inventory(home: Path) -> tuple[list[Path], list[Path]]:

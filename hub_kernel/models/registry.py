@@ -364,18 +364,32 @@ class ModelRegistry:
             number = int(mv.version)
             # a version that failed (or skipped) its fairness check never leads on its own
             _, block = fairness_status(dict(model.tags or {}), dict(tags))
-            with model_lock(self.store, name):
-                if block is None and CHAMPION not in self._aliases(
-                        client.get_registered_model(name)):
-                    client.set_registered_model_alias(name, CHAMPION, str(number))
-                    return number, CHAMPION
-                current = self._aliases(client.get_registered_model(name)).get(CHALLENGER)
-                if current is None or current < number:  # the newest version is challenger
-                    client.set_registered_model_alias(name, CHALLENGER, str(number))
-                return number, CHALLENGER
+            if block is not None:
+                return number, self._alias_challenger(name, number)
+            return number, self._alias_new_version(name, number)
         except BaseException:
             self._undo_registration(name, mv, created_model)
             raise
+
+    def _alias_new_version(self, name: str, number: int) -> str:
+        """``champion`` if the model has none, else ``challenger`` (the newest version),
+        decided under the model's registry lock."""
+        client = self.client
+        with model_lock(self.store, name):
+            if CHAMPION not in self._aliases(client.get_registered_model(name)):
+                client.set_registered_model_alias(name, CHAMPION, str(number))
+                return CHAMPION
+            return self._alias_challenger(name, number)
+
+    def _alias_challenger(self, name: str, number: int) -> str:
+        """``challenger`` (if the newest), never ``champion``: for a version whose fairness
+        check did not pass."""
+        client = self.client
+        with model_lock(self.store, name):  # re-entrant
+            current = self._aliases(client.get_registered_model(name)).get(CHALLENGER)
+            if current is None or current < number:
+                client.set_registered_model_alias(name, CHALLENGER, str(number))
+        return CHALLENGER
 
     def _create_version(self, name: str, source: str, run_id: str, model_id: str | None,
                         tags: dict[str, str]) -> ModelVersion:

@@ -9,7 +9,12 @@ A local SQLite store is prepared once per process before any client opens it
 (``prepare_store``; every client hub makes comes from ``mlflow_client``): it is created under a
 file lock (two processes creating it at once race through MLflow's schema migrations and fail),
 switched to WAL (readers never block a writer; the mode stays with the file), and every
-connection SQLAlchemy opens to it gets a busy timeout of ``SQLITE_BUSY_TIMEOUT`` seconds.
+connection SQLAlchemy opens to it gets a busy timeout of ``SQLITE_BUSY_TIMEOUT`` seconds. SQLite
+still refuses at once a reader that wants to write while another process writes ("database is
+locked", whatever the timeout): every call of a client on such a store is retried, with backoff,
+for up to ``LOCKED_RETRY_SECONDS`` (a refused statement rolled back: repeating it is safe).
+An MLflow server (``HUB_MLFLOW_URI=http://...``) needs none of this: its database serializes
+the writers.
 
 ``repair_runs`` marks KILLED the runs a dead process left RUNNING (hub tags each run with its
 process: ``process_marker``). mlflow is imported inside the functions that need it: importing
@@ -19,8 +24,11 @@ this module stays light.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
 import os
+import random
 import re
 import socket
 import sqlite3
@@ -54,6 +62,8 @@ _FLUENT_LOCK = threading.RLock()
 
 #: seconds a connection to a local store waits for another process's lock before failing
 SQLITE_BUSY_TIMEOUT = 30.0
+#: seconds a call refused with "database is locked" is retried before the error is raised
+LOCKED_RETRY_SECONDS = 60.0
 _CREATE_TIMEOUT = 300.0  # creating a store (its migrations) takes seconds; waiting, no more
 _prepared: set[str] = set()  # the SQLite files this process prepared (resolved paths)
 _prepare_lock = threading.Lock()
@@ -183,9 +193,53 @@ def prepare_store(uri: str) -> None:
                              "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME") from exc
 
 
+def _locked(exc: BaseException) -> bool:
+    text = str(exc)
+    return "database is locked" in text or "database table is locked" in text
+
+
+def _retry_locked(func: Callable[P, R]) -> Callable[P, R]:
+    """``func``, repeated while SQLite answers "database is locked" (module docstring)."""
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        deadline = time.monotonic() + LOCKED_RETRY_SECONDS
+        pause = 0.02
+        while True:
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:
+                if not _locked(exc) or time.monotonic() > deadline:
+                    raise
+                logger.info("the MLflow store is locked by another writer; %s again",
+                            func.__name__)
+                time.sleep(pause + random.uniform(0, pause))  # noqa: S311 - jitter only
+                pause = min(pause * 2, 1.0)
+
+    return wrapper
+
+
+@functools.cache
+def _sqlite_client_class() -> type[MlflowClient]:
+    """``MlflowClient`` with every public method retried on "database is locked"."""
+    from mlflow import MlflowClient
+
+    def retried(name: str, member: Callable[..., object]) -> Callable[..., object]:
+        @functools.wraps(member)
+        def method(self: MlflowClient, *args: object, **kwargs: object) -> object:
+            # looked up at each call: what patches MlflowClient patches this class too
+            return _retry_locked(getattr(MlflowClient, name))(self, *args, **kwargs)
+
+        return method
+
+    methods = {name: retried(name, member) for name, member in vars(MlflowClient).items()
+               if not name.startswith("_") and inspect.isfunction(member)}
+    return type("SQLiteMlflowClient", (MlflowClient,), methods)
+
+
 def mlflow_client(uri: str) -> MlflowClient:
     """An ``MlflowClient`` for tracking and registry at ``uri``, the store prepared first
-    (``prepare_store``)."""
+    (``prepare_store``); on a local SQLite store its calls are retried while another process
+    holds the write lock."""
     from mlflow import MlflowClient
 
     prepare_store(uri)
@@ -193,7 +247,8 @@ def mlflow_client(uri: str) -> MlflowClient:
     # hub never lets mlflow unpickle a model (``models.artifact`` loads them): mlflow's own
     # loaders refuse every format in this process unless someone chose otherwise explicitly
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    cls = _sqlite_client_class() if sqlite_file(uri) is not None else MlflowClient
+    return cls(tracking_uri=uri, registry_uri=uri)
 
 
 def ensure_experiment(client: MlflowClient, name: str, *, tracking_uri: str,

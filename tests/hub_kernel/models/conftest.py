@@ -229,3 +229,12 @@ def server_home(hub_home, mlflow_server, monkeypatch):
     yield hub_home
     monkeypatch.undo()
     config.reload_settings()
+
+
+@pytest.fixture
+def server_tools():
+    """The helpers above, for tests that start their own server."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(free_port=free_port, wait_for_health=wait_for_health,
+                           stop_process_group=stop_process_group)

@@ -85,3 +85,32 @@ def test_two_processes_creating_the_store_and_registering_at_once_do_not_fail(hu
         assert db.execute("SELECT COUNT(*) FROM model_versions WHERE name = 'shared'"
                           ).fetchone()[0] == 16
     assert journal_mode(hub_home / "mlflow.db") == "wal"
+
+
+@pytest.mark.slow
+def test_a_write_refused_with_database_is_locked_is_retried(hub_home, monkeypatch):
+    """SQLite refuses a writer past its busy timeout (or at once, when a reader must become a
+    writer): hub's client repeats the call instead of failing the training or promotion."""
+    from mlflow import MlflowClient
+
+    from hub_kernel.models import tracking
+
+    monkeypatch.setattr(tracking, "SQLITE_BUSY_TIMEOUT", 0.05)  # connections give up at once
+    store = TrackingStore.from_settings().open()
+    path = hub_home / "mlflow.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        # mlflow's own client fails: the lock outlasts the timeout
+        with pytest.raises(Exception, match="database is locked"):
+            MlflowClient(tracking_uri=store.tracking_uri,
+                         registry_uri=store.tracking_uri).create_registered_model("plain")
+        release = threading.Timer(1.0, holder.execute, ["ROLLBACK"])
+        release.start()
+        started = time.monotonic()
+        store.client.create_registered_model("retried")  # hub's client waits it out
+        assert time.monotonic() - started >= 0.9
+        release.join()
+    finally:
+        holder.close()
+    assert store.client.get_registered_model("retried").name == "retried"
