@@ -284,7 +284,7 @@ class ModelRegistry:
         except MlflowException as exc:
             if _missing(exc):
                 return []
-            raise ModelError(f"registry at {self.store.tracking_uri} failed: {exc}") from exc
+            raise ModelError(f"registry at {self.store.shown_uri} failed: {exc}") from exc
         names = tag_names((model.tags or {}).get(SENSITIVE_TAG))
         if found is not None:
             names += tag_names((found.tags or {}).get(SENSITIVE_TAG))
@@ -318,7 +318,7 @@ class ModelRegistry:
         except MlflowException as exc:
             if _missing(exc):
                 return
-            raise ModelError(f"registry at {self.store.tracking_uri} failed: {exc}") from exc
+            raise ModelError(f"registry at {self.store.shown_uri} failed: {exc}") from exc
         if self.is_archived(model):
             raise RegistryStateError(
                 f"model {name!r} is archived; restore it first (`hub models restore {name}`) "

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from hub_kernel.core.process import alive, this_process
+from hub_kernel.core.redact import redact_text, redact_url
 from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import HubError, ModelError
 
@@ -98,8 +99,9 @@ def translate_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The first line of ``exc``, credentials in any URL it quotes removed."""
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:500]
+    return redact_text((text[0] if text else type(exc).__name__)[:500])
 
 
 def sqlite_file(uri: str) -> Path | None:
@@ -189,8 +191,9 @@ def prepare_store(uri: str) -> None:
             raise
         except Exception as exc:
             _prepared.difference_update(keys)
-            raise ModelError(f"MLflow store {uri} cannot be opened: {_one_line(exc)}; check "
-                             "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME") from exc
+            raise ModelError(f"MLflow store {redact_url(uri)} cannot be opened: "
+                             f"{_one_line(exc)}; check HUB_MLFLOW_TRACKING_URI or the "
+                             "permissions of HUB_HOME") from exc
 
 
 def _locked(exc: BaseException) -> bool:
@@ -303,6 +306,11 @@ class TrackingStore:
                 ) from exc
         return cls(tracking_uri=uri, artifacts_dir=settings.artifacts_dir)
 
+    @property
+    def shown_uri(self) -> str:
+        """``tracking_uri`` as messages show it (no credentials)."""
+        return redact_url(self.tracking_uri)
+
     def __post_init__(self) -> None:
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
@@ -363,7 +371,7 @@ class TrackingStore:
             raise
         except Exception as exc:
             raise ModelError(
-                f"MLflow store {self.tracking_uri} cannot be opened: {_one_line(exc)}; check "
+                f"MLflow store {self.shown_uri} cannot be opened: {_one_line(exc)}; check "
                 "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME"
             ) from exc
         self._client = client

@@ -56,7 +56,8 @@ def batches(tmp_path):
     return paths
 
 
-def test_the_whole_lifecycle_runs_on_a_shared_server(server_home, mlflow_server, batches):
+def test_the_whole_lifecycle_runs_on_a_shared_server(server_home, mlflow_server, batches,
+                                                    monkeypatch):
     from hub_kernel.core.config import get_settings
 
     assert get_settings().tracking_uri == mlflow_server["url"]
@@ -106,6 +107,17 @@ def test_the_whole_lifecycle_runs_on_a_shared_server(server_home, mlflow_server,
     assert ("ab_gate", f"promoted {name} v3") in actions
     assert any(a == "person" and x.startswith(f"rollback {name}") for a, x in actions)
     assert "hash chain verified" in hub("audit", "verify")
+
+    # a colleague: another HUB_HOME (own catalog and audit log), the same server
+    from hub_kernel.core import config
+
+    colleague = server_home.parent / "colleague-home"
+    monkeypatch.setenv("HUB_HOME", str(colleague))
+    config.reload_settings()
+    assert name in hub("models", "list")
+    assert ModelRegistry().load_model(name).predict(rows).tolist() == predictions.tolist()
+    out = hub("models", "retrain", "--mode", "supervised", "--name", name)
+    assert "skipped" in out and "not in this catalog" in out
 
     hub("models", "delete", name)
     assert name not in hub("models", "list")
@@ -228,3 +240,57 @@ def test_two_processes_register_at_once_on_the_embedded_store(models_home, tmp_p
     """The embedded SQLite store: the same guarantees (aliases under a file lock)."""
     name, count = unique("race"), 4
     check_no_version_lost_or_duplicated(register_at_once(name, count, tmp_path), name, count)
+
+
+_PROMOTE = """
+import sys, time
+from pathlib import Path
+from hub_kernel.models.registry import ModelRegistry
+
+name, version, start = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+registry = ModelRegistry()
+registry.get_model_info(name)
+Path(sys.argv[4]).touch()
+while not start.exists():
+    time.sleep(0.002)
+registry.promote(name, version, override=True, reason=f"process promoting v{version}")
+print("promoted")
+"""
+
+
+def test_two_promotions_at_once_from_two_processes_both_count(server_home, tmp_path):
+    """Promotions from two machines never interleave: the second sees the first's champion,
+    so the history keeps both and two rollbacks walk back through them."""
+    registry = ModelRegistry()
+    name = unique("promo")
+    client = registry.client
+    run = client.create_run(registry.store.experiment_id, run_name=name)
+    for _ in range(3):
+        registry.register_version(name, source=f"{run.info.artifact_uri}/model",
+                                  run_id=run.info.run_id, model_id=None, tags={})
+    assert registry.get_model_info(name).champion == 1
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    start = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", _PROMOTE, name, str(v), str(start),
+                               str(tmp_path / f"ready{v}")], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for v in (2, 3)]
+    import time
+
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready{v}").exists() for v in (2, 3)):
+        for proc in procs:
+            if proc.poll() is not None:
+                pytest.fail(proc.communicate()[1][-3000:])
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    start.touch()
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0 and "promoted" in out, err[-3000:]
+    info = registry.get_model_info(name)
+    assert info.champion in (2, 3)
+    first = 5 - info.champion
+    assert list(info.champion_history) == [1, first]  # neither promotion was lost
+    assert registry.rollback(name).champion == first
+    assert registry.rollback(name).champion == 1
