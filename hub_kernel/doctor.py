@@ -112,14 +112,18 @@ def check_mlflow(settings: Settings) -> Check:
         return check_mlflow_server(settings.tracking_uri)
     try:
         settings.ensure_home()
-        from hub_kernel.models.tracking import mlflow_client
+        from hub_kernel.models.tracking import check_uri, mlflow_client
 
+        check_uri(settings.tracking_uri)
         client = mlflow_client(settings.tracking_uri)  # WAL, busy timeout, created under a lock
         n = len(client.search_experiments())
     except Exception as exc:
+        from hub_kernel.core.redact import redact_text, redact_url
+
         return Check("mlflow", "fail",
-                     f"store {settings.tracking_uri} does not open: {exc}; check "
-                     "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME")
+                     f"store {redact_url(settings.tracking_uri)} does not open: "
+                     f"{redact_text(str(exc))}; check HUB_MLFLOW_URI or the permissions of "
+                     "HUB_HOME")
     return Check("mlflow", "ok", f"{settings.tracking_uri} opens ({n} experiments)")
 
 

@@ -123,7 +123,7 @@ class ServerPlan:
 
 
 def server_argv(artifacts_destination: Path, *, host: str, port: int,
-                workers: int | None = None) -> list[str]:
+                workers: int | None = None, allowed_hosts: list[str] | None = None) -> list[str]:
     """The ``mlflow server`` command (the backend store comes from the environment,
     ``MLFLOW_BACKEND_STORE_URI``): artifacts served by the server from
     ``artifacts_destination``, so clients see ``mlflow-artifacts:`` URIs."""
@@ -132,7 +132,28 @@ def server_argv(artifacts_destination: Path, *, host: str, port: int,
             "--port", str(port)]
     if workers:
         argv += ["--workers", str(workers)]
+    if allowed_hosts:
+        argv += ["--allowed-hosts", ",".join(allowed_hosts)]
     return argv
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def allowed_hosts(host: str, uri: str) -> list[str] | None:
+    """The Host headers the server accepts when it listens beyond loopback: mlflow's own
+    defaults (loopback, private addresses) and this machine's names, as team members reach
+    it (``uri``); ``None`` (mlflow's defaults) on loopback."""
+    if host in _LOOPBACK:
+        return None
+    import socket
+
+    from mlflow.server.security_utils import get_default_allowed_hosts
+
+    names = {host, socket.gethostname(), socket.getfqdn(), urlsplit(uri).hostname or host}
+    names -= {"", "0.0.0.0", "::"}  # noqa: S104 - not a bind, a name to leave out
+    extra = [form for name in sorted(names) for form in (name, f"{name}:*")]
+    return [*get_default_allowed_hosts(), *extra]
 
 
 def client_uri(host: str, port: int) -> str:
@@ -161,5 +182,7 @@ def prepare_server(backend_uri: str, artifacts_destination: str | os.PathLike[st
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ModelError(f"artifacts folder {folder} is not writable")
     check_backend(backend, timeout=check_timeout)
-    return ServerPlan(server_argv(folder, host=host, port=port, workers=workers),
-                      {"MLFLOW_BACKEND_STORE_URI": backend.uri}, client_uri(host, port), backend)
+    uri = client_uri(host, port)
+    argv = server_argv(folder, host=host, port=port, workers=workers,
+                       allowed_hosts=allowed_hosts(host, uri))
+    return ServerPlan(argv, {"MLFLOW_BACKEND_STORE_URI": backend.uri}, uri, backend)

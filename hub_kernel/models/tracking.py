@@ -239,6 +239,22 @@ def _sqlite_client_class() -> type[MlflowClient]:
     return type("SQLiteMlflowClient", (MlflowClient,), methods)
 
 
+_DATABASES = ("postgresql", "postgres", "mysql", "mssql", "oracle")
+
+
+def check_uri(uri: str) -> None:
+    """``ModelError`` for a tracking URI hub cannot share models through: a database named
+    directly (each machine would keep the artifacts on its own disk, where the others cannot
+    load them); a team uses a tracking server in front of it."""
+    scheme = urlsplit(uri).scheme.lower().split("+", 1)[0]
+    if scheme in _DATABASES:
+        raise ModelError(
+            f"HUB_MLFLOW_URI {redact_url(uri)} names a database, not a tracking server: the "
+            "models' files would stay on each machine. Start a server on it (`hub mlflow-server "
+            "--backend-store-uri URL --artifacts-destination DIR`) and set HUB_MLFLOW_URI to "
+            "the http:// address it prints")
+
+
 def mlflow_client(uri: str) -> MlflowClient:
     """An ``MlflowClient`` for tracking and registry at ``uri``, the store prepared first
     (``prepare_store``); on a local SQLite store its calls are retried while another process
@@ -317,6 +333,7 @@ class TrackingStore:
 
     # -- opening -------------------------------------------------------------------------
     def _check_reachable(self) -> None:
+        check_uri(self.tracking_uri)
         parts = urlsplit(self.tracking_uri)
         scheme = parts.scheme.lower()
         if scheme in ("http", "https"):

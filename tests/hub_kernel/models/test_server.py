@@ -125,3 +125,38 @@ def test_hub_mlflow_server_starts_a_server_the_team_uses(postgres, tmp_path, hub
     check = check_mlflow(config.get_settings())  # the server is gone: doctor says so
     assert check.status == "fail" and "does not answer" in check.detail, check
     assert "hub mlflow-server" in check.detail
+
+
+@pytest.mark.slow
+def test_a_server_for_the_team_accepts_this_machine_s_name(postgres, tmp_path):
+    import socket
+
+    plan = prepare_server(postgres.url("postgres"), tmp_path / "art", host="0.0.0.0",
+                          port=5123, workers=2)
+    assert plan.client_uri == f"http://{socket.getfqdn()}:5123"
+    allowed = plan.argv[plan.argv.index("--allowed-hosts") + 1].split(",")
+    assert f"{socket.getfqdn()}:*" in allowed and "127.0.0.1:*" in allowed
+    assert plan.argv[plan.argv.index("--workers") + 1] == "2"
+    assert "s3cret-pw" not in " ".join(plan.argv) and "s3cret-pw" not in plan.shown()
+    assert plan.env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg2://hub:")
+    # on loopback mlflow's own defaults apply
+    assert "--allowed-hosts" not in prepare_server(
+        postgres.url("postgres"), tmp_path / "art", host="127.0.0.1", port=5123).argv
+
+
+def test_a_database_named_as_the_tracking_uri_is_refused_with_what_to_do(hub_home,
+                                                                         monkeypatch):
+    from hub_kernel.core import config
+    from hub_kernel.doctor import check_mlflow
+    from hub_kernel.models.registry import ModelRegistry
+
+    monkeypatch.setenv("HUB_MLFLOW_URI", "postgresql://ana:Hidden-Pw-42@db.team/mlflow")
+    config.reload_settings()
+    with pytest.raises(ModelError, match="names a database, not a tracking server") as refused:
+        ModelRegistry().list_models()
+    assert "hub mlflow-server" in str(refused.value)
+    assert "Hidden-Pw-42" not in str(refused.value)
+    check = check_mlflow(config.get_settings())
+    assert check.status == "fail" and "Hidden-Pw-42" not in check.detail
+    monkeypatch.undo()
+    config.reload_settings()
