@@ -82,6 +82,10 @@ def check_backend(backend: Backend, *, timeout: float = 5.0) -> None:
     refused login, no such database) and where, without the password."""
     driver = backend.uri.split("://", 1)[0].split("+", 1)[1]
     if importlib.util.find_spec(driver) is None:
+        if driver == "psycopg":
+            raise ModelError("the PostgreSQL driver psycopg (3) named by postgresql+psycopg:// "
+                             "is not installed: give postgresql:// (hub's postgres extra "
+                             f"brings psycopg2: {_INSTALL}) or `pip install psycopg`")
         raise ModelError(f"the PostgreSQL driver {driver} is not installed: {_INSTALL}")
     try:
         import sqlalchemy

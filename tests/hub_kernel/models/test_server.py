@@ -160,3 +160,19 @@ def test_a_database_named_as_the_tracking_uri_is_refused_with_what_to_do(hub_hom
     assert check.status == "fail" and "Hidden-Pw-42" not in check.detail
     monkeypatch.undo()
     config.reload_settings()
+
+
+def test_a_missing_driver_says_which_extra_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "psycopg2" else real(name, *a))
+    with pytest.raises(ModelError,
+                       match=r"psycopg2 is not installed: pip install 'hub\[postgres\]'"):
+        prepare_server("postgresql://ana:pw@127.0.0.1:5/x", tmp_path / "art",
+                       host="127.0.0.1", port=5000)
+    monkeypatch.undo()
+    with pytest.raises(ModelError, match=r"psycopg \(3\).*give postgresql://"):
+        prepare_server("postgresql+psycopg://ana:pw@127.0.0.1:5/x", tmp_path / "art",
+                       host="127.0.0.1", port=5000)
