@@ -10,9 +10,10 @@ A local SQLite store is prepared once per process before any client opens it
 file lock (two processes creating it at once race through MLflow's schema migrations and fail),
 switched to WAL (readers never block a writer; the mode stays with the file), and every
 connection SQLAlchemy opens to it gets a busy timeout of ``SQLITE_BUSY_TIMEOUT`` seconds. SQLite
-still refuses at once a reader that wants to write while another process writes ("database is
-locked", whatever the timeout): every call of a client on such a store is retried, with backoff,
-for up to ``LOCKED_RETRY_SECONDS`` (a refused statement rolled back: repeating it is safe).
+still refuses a writer once MLflow's own sessions stop waiting (20 s), and at once a reader that
+must become a writer while another process writes ("database is locked"): every call of a
+client on such a store is retried, with backoff, for up to ``LOCKED_RETRY_SECONDS`` (a refused
+statement rolled back: repeating it is safe).
 An MLflow server (``HUB_MLFLOW_URI=http://...``) needs none of this: its database serializes
 the writers.
 

@@ -88,29 +88,36 @@ def test_two_processes_creating_the_store_and_registering_at_once_do_not_fail(hu
 
 
 @pytest.mark.slow
-def test_a_write_refused_with_database_is_locked_is_retried(hub_home, monkeypatch):
-    """SQLite refuses a writer past its busy timeout (or at once, when a reader must become a
-    writer): hub's client repeats the call instead of failing the training or promotion."""
+def test_a_write_refused_with_database_is_locked_is_retried(models_home):
+    """A writer that holds SQLite's lock longer than MLflow waits (its sessions give up after
+    20 s with "database is locked"): mlflow's own client fails, hub's repeats the call and
+    succeeds once the lock is released."""
     from mlflow import MlflowClient
 
-    from hub_kernel.models import tracking
-
-    monkeypatch.setattr(tracking, "SQLITE_BUSY_TIMEOUT", 0.05)  # connections give up at once
     store = TrackingStore.from_settings().open()
-    path = hub_home / "mlflow.db"
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder = sqlite3.connect(models_home / "mlflow.db", isolation_level=None,
+                             check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
-    try:
-        # mlflow's own client fails: the lock outlasts the timeout
-        with pytest.raises(Exception, match="database is locked"):
+    plain: list[BaseException] = []
+
+    def plain_write() -> None:
+        try:
             MlflowClient(tracking_uri=store.tracking_uri,
                          registry_uri=store.tracking_uri).create_registered_model("plain")
-        release = threading.Timer(1.0, holder.execute, ["ROLLBACK"])
+        except Exception as exc:
+            plain.append(exc)
+
+    other = threading.Thread(target=plain_write)
+    release = threading.Timer(23.0, holder.execute, ["ROLLBACK"])
+    try:
+        other.start()
         release.start()
         started = time.monotonic()
         store.client.create_registered_model("retried")  # hub's client waits it out
-        assert time.monotonic() - started >= 0.9
+        assert time.monotonic() - started >= 22
+        other.join(timeout=60)
         release.join()
     finally:
         holder.close()
+    assert plain and "database is locked" in str(plain[0])
     assert store.client.get_registered_model("retried").name == "retried"
