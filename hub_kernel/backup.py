@@ -74,10 +74,13 @@ class RestoreReport:
     home: Path
     files: int
     audit: str | None  # the audit verification's summary, None without an audit log
+    external_mlflow: str | None = None  # the MLflow store the backup did not hold
 
     def summary(self) -> str:
         audit = f"; audit log: {self.audit}" if self.audit else ""
-        return f"restored {self.files} file(s) into {self.home}{audit}"
+        mlflow = (f"; models were in the MLflow store {self.external_mlflow}, not in this "
+                  "backup: set HUB_MLFLOW_URI to it again") if self.external_mlflow else ""
+        return f"restored {self.files} file(s) into {self.home}{audit}{mlflow}"
 
 
 def backup(dest: str | os.PathLike[str], *, home: str | os.PathLike[str] | None = None
@@ -154,6 +157,7 @@ def restore(src: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
         files: dict[str, dict[str, object]] = manifest["files"]
         old_home = str(manifest["home"])
+        external = manifest.get("mlflow_not_included")
     except FileNotFoundError:
         raise BackupError(f"{source} is not a hub backup (no {MANIFEST}); give the folder "
                           "`hub backup` made") from None
@@ -192,7 +196,8 @@ def restore(src: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
         result = AuditLog(target / "audit.db").verify()
         audit = (f"intact, {result.n_rows} rows, hash chain verified" if result.ok
                  else f"NOT intact: {result.reason}")
-    return RestoreReport(target, len(files), audit)
+    return RestoreReport(target, len(files), audit,
+                         str(external) if external else None)
 
 
 def _external_mlflow(home: Path) -> str | None:

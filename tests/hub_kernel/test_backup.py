@@ -162,3 +162,9 @@ def test_a_backup_says_the_models_on_a_shared_server_are_not_in_it(hub_home, tmp
     assert "mlflow.team:5000" in out and "Hidden-Pw-42" not in out
     manifest = json.loads((tmp_path / "b" / "hub-backup.json").read_text())
     assert manifest["mlflow_not_included"] == "http://***@mlflow.team:5000"
+    monkeypatch.setenv("HUB_HOME", str(tmp_path / "h2"))
+    config.reload_settings()
+    result = runner.invoke(app, ["restore", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "models were in the MLflow store http://***@mlflow.team:5000" in out
