@@ -15,7 +15,9 @@ alias. ``model_lock`` therefore takes a lock the store itself arbitrates:
   ticket holds the lock; the holder deletes its ticket to release it. A ticket whose process is
   gone (same host: ``core.process.alive``) or whose lease (``LEASE_SECONDS``) ran out is deleted
   by the next waiter, so a crashed holder blocks others for at most the lease. Deleted versions
-  keep their number (MLflow deletes them softly), so a ticket number is never reused.
+  keep their number (MLflow deletes them softly), so a ticket number is never reused. Each
+  ticket carries a token: if the MLflow client resent the request (it retries when an answer
+  is lost), the extra ticket is found by its token and deleted at once.
 
 hub's own names cannot start with ``_`` (``registry.check_name``), so ``__hub_lock__.*`` never
 collides with a user's model; hub hides them from its listings.
@@ -29,6 +31,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -52,6 +55,7 @@ LEASE_SECONDS = 120.0
 WAIT_SECONDS = 180.0
 _LOCK_EXPERIMENT = "hub-locks"
 _LEASE_TAG = "hub.lease_until"
+_TICKET_TAG = "hub.ticket"
 _held = threading.local()  # the locks this thread holds: a nested request passes through
 _runs: dict[tuple[str, str], str] = {}  # (store, lock model) -> the run its tickets point at
 
@@ -163,10 +167,26 @@ def _ticket_lock(store: TrackingStore, name: str, wait: float) -> Iterator[None]
                                        tags={"hub.kind": "lock"})
         run_id = _runs[(store.tracking_uri, lock_name)] = _lock_run(client, lock_name,
                                                                     experiment)
-    tags = {**process_marker(), _LEASE_TAG: f"{time.time() + LEASE_SECONDS:.3f}"}
-    ticket = int(client.create_model_version(
-        lock_name, f"runs:/{run_id}/lock", run_id=run_id, tags=tags,
-        await_creation_for=0).version)
+    token = uuid.uuid4().hex
+    tags = {**process_marker(), _LEASE_TAG: f"{time.time() + LEASE_SECONDS:.3f}",
+            _TICKET_TAG: token}
+    failure: Exception | None = None
+    try:
+        client.create_model_version(lock_name, f"runs:/{run_id}/lock", run_id=run_id,
+                                    tags=tags, await_creation_for=0)
+    except Exception as exc:  # its answer may be lost while the ticket exists
+        failure = exc
+    # the client resends a request whose answer it lost: keep one ticket, the lowest
+    mine = sorted(int(v.version) for v in client.search_model_versions(
+        f"name = '{lock_name}' and tags.`{_TICKET_TAG}` = '{token}'"))
+    if not mine:
+        raise ModelError(f"the registry lock of model {name!r} could not be taken at "
+                         f"{store.shown_uri}: {failure or 'the request was not recorded'}"
+                         ) from failure
+    ticket = mine[0]
+    for extra in mine[1:]:
+        with contextlib.suppress(MlflowException):
+            client.delete_model_version(lock_name, str(extra))
     try:
         deadline = time.monotonic() + wait
         pause = 0.02
