@@ -134,8 +134,11 @@ def _lock_run(client: MlflowClient, lock_name: str, experiment_id: str) -> str:
         return run_id
     run = client.create_run(experiment_id, run_name=lock_name, tags={"hub.kind": "lock"})
     client.set_terminated(run.info.run_id)
-    client.set_registered_model_tag(lock_name, "hub.lock_run", run.info.run_id)
-    return str(run.info.run_id)  # another process may record its own: both remain valid
+    # two processes setting a new tag at once: MLflow's store inserts it twice and one fails
+    # (a unique violation on PostgreSQL); the other's run is recorded, this one stays valid
+    with contextlib.suppress(MlflowException):
+        client.set_registered_model_tag(lock_name, "hub.lock_run", run.info.run_id)
+    return str(run.info.run_id)
 
 
 def _stale(ticket: ModelVersion, now: float) -> bool:
