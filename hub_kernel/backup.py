@@ -10,6 +10,11 @@ The copy is built in ``DEST.partial`` and renamed when complete, with a manifest
 file's SHA-256 written last: a killed backup never looks finished. ``restore`` checks every
 checksum before it writes anything, and moves MLflow's absolute artifact locations to the
 new home.
+
+When the MLflow store is not the embedded ``mlflow.db`` of the home (``HUB_MLFLOW_URI`` names a
+team's server, or another database), the runs, models and their artifacts live there and are
+NOT in the copy: the report and the manifest say so, naming the store without credentials; back
+it up where it runs (``pg_dump`` of its database and a copy of its artifacts folder).
 """
 
 from __future__ import annotations
@@ -48,10 +53,18 @@ class BackupReport:
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    #: the MLflow store when it is not in the home (its models are not in this backup)
+    external_mlflow: str | None = None
 
     def summary(self) -> str:
-        return (f"backed up {len(self.databases)} database(s) and {self.files} other file(s), "
+        text = (f"backed up {len(self.databases)} database(s) and {self.files} other file(s), "
                 f"{self.bytes / 1e6:.1f} MB, to {self.path} in {self.seconds:.1f} s")
+        if self.external_mlflow:
+            text += (f"; models, runs and their artifacts are NOT included: they live in the "
+                     f"MLflow store {self.external_mlflow} (HUB_MLFLOW_URI), which must be "
+                     "backed up where it runs (pg_dump of its database and a copy of its "
+                     "artifacts folder)")
+        return text
 
 
 @dataclass
@@ -61,10 +74,13 @@ class RestoreReport:
     home: Path
     files: int
     audit: str | None  # the audit verification's summary, None without an audit log
+    external_mlflow: str | None = None  # the MLflow store the backup did not hold
 
     def summary(self) -> str:
         audit = f"; audit log: {self.audit}" if self.audit else ""
-        return f"restored {self.files} file(s) into {self.home}{audit}"
+        mlflow = (f"; models were in the MLflow store {self.external_mlflow}, not in this "
+                  "backup: set HUB_MLFLOW_URI to it again") if self.external_mlflow else ""
+        return f"restored {self.files} file(s) into {self.home}{audit}{mlflow}"
 
 
 def backup(dest: str | os.PathLike[str], *, home: str | os.PathLike[str] | None = None
@@ -86,7 +102,7 @@ def backup(dest: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
         shutil.rmtree(partial)  # what a killed earlier backup left
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.mkdir(mode=0o700)  # a copy of everything hub keeps: for its owner only
-    report = BackupReport(target)
+    report = BackupReport(target, external_mlflow=_external_mlflow(source))
     manifest: dict[str, dict[str, object]] = {}
     databases, files = _inventory(source)
     audit_path = source / "audit.db"
@@ -120,6 +136,7 @@ def backup(dest: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
 
         (partial / MANIFEST).write_text(json.dumps(
             {"version": 1, "hub": __version__, "home": str(source),
+             "mlflow_not_included": report.external_mlflow,
              "created": datetime.now(UTC).isoformat(timespec="seconds"), "files": manifest},
             indent=1), encoding="utf-8")
         os.replace(partial, target)
@@ -140,6 +157,7 @@ def restore(src: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
         files: dict[str, dict[str, object]] = manifest["files"]
         old_home = str(manifest["home"])
+        external = manifest.get("mlflow_not_included")
     except FileNotFoundError:
         raise BackupError(f"{source} is not a hub backup (no {MANIFEST}); give the folder "
                           "`hub backup` made") from None
@@ -178,7 +196,23 @@ def restore(src: str | os.PathLike[str], *, home: str | os.PathLike[str] | None 
         result = AuditLog(target / "audit.db").verify()
         audit = (f"intact, {result.n_rows} rows, hash chain verified" if result.ok
                  else f"NOT intact: {result.reason}")
-    return RestoreReport(target, len(files), audit)
+    return RestoreReport(target, len(files), audit,
+                         str(external) if external else None)
+
+
+def _external_mlflow(home: Path) -> str | None:
+    """The MLflow store in force, without credentials, unless it is a SQLite file in ``home``
+    (then the backup holds it)."""
+    from urllib.parse import unquote, urlsplit
+
+    from hub_kernel.core.redact import redact_url
+
+    uri = get_settings().tracking_uri
+    if urlsplit(uri).scheme.lower() == "sqlite" and uri.startswith("sqlite:///"):
+        path = Path(unquote(uri[len("sqlite:///"):]).split("?", 1)[0])  # "/..." if absolute
+        if path.resolve().is_relative_to(home):
+            return None
+    return redact_url(uri)
 
 
 def _inventory(home: Path) -> tuple[list[Path], list[Path]]:

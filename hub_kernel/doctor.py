@@ -106,17 +106,58 @@ def check_kernel(settings: Settings, timeout: float = 60.0) -> Check:
 
 
 def check_mlflow(settings: Settings) -> Check:
+    from urllib.parse import urlsplit
+
+    if urlsplit(settings.tracking_uri).scheme.lower() in ("http", "https"):
+        return check_mlflow_server(settings.tracking_uri)
     try:
         settings.ensure_home()
-        from hub_kernel.models.tracking import mlflow_client
+        from hub_kernel.models.tracking import check_uri, mlflow_client
 
+        check_uri(settings.tracking_uri)
         client = mlflow_client(settings.tracking_uri)  # WAL, busy timeout, created under a lock
         n = len(client.search_experiments())
     except Exception as exc:
+        from hub_kernel.core.redact import redact_text, redact_url
+
         return Check("mlflow", "fail",
-                     f"store {settings.tracking_uri} does not open: {exc}; check "
-                     "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME")
+                     f"store {redact_url(settings.tracking_uri)} does not open: "
+                     f"{redact_text(str(exc))}; check HUB_MLFLOW_URI or the permissions of "
+                     "HUB_HOME")
     return Check("mlflow", "ok", f"{settings.tracking_uri} opens ({n} experiments)")
+
+
+def check_mlflow_server(uri: str, timeout: float = 5.0) -> Check:
+    """A shared tracking server (``HUB_MLFLOW_URI=http://...``): its ``/health`` answers and
+    so does its API. The detail never holds credentials."""
+    import urllib.error
+    import urllib.request
+
+    from hub_kernel.core.redact import redact_url
+
+    shown = redact_url(uri)
+    health = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(health, timeout=timeout) as answer:  # noqa: S310 - http(s)
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return Check("mlflow", "fail",
+                     f"tracking server {shown} does not answer ({redact_url(str(reason))}); "
+                     "start it (`hub mlflow-server`) or fix HUB_MLFLOW_URI")
+    if status != 200:
+        return Check("mlflow", "fail",
+                     f"tracking server {shown} answers /health with HTTP {status}")
+    try:
+        from hub_kernel.models.tracking import mlflow_client
+
+        n = len(mlflow_client(uri).search_experiments(max_results=100))
+    except Exception as exc:
+        return Check("mlflow", "fail", f"tracking server {shown} is up but its API fails: "
+                                       f"{redact_url(str(exc).splitlines()[0][:300])}")
+    return Check("mlflow", "ok", f"tracking server {shown} answers ({n} experiments)")
 
 
 def check_browser(settings: Settings) -> Check:

@@ -181,9 +181,8 @@ def mlflow_ui_command(
         store = TrackingStore.from_settings()
         if not store.tracking_uri.startswith("sqlite:"):
             raise ModelError(
-                f"the tracking store {store.tracking_uri} is not a local SQLite file; open its "
-                "own server's UI instead"
-            )
+                f"the tracking store {store.shown_uri} is not a local SQLite file; a tracking "
+                "server has its own UI: open its address in a browser")
         store.open()  # hub's experiment exists, with its artifact location, before the UI
         store.artifacts_dir.mkdir(parents=True, exist_ok=True)
     except (HubError, OSError) as exc:

@@ -17,6 +17,7 @@ from hub_kernel.cli.agents import app as agents_app
 from hub_kernel.cli.analyze import analyze_command
 from hub_kernel.cli.audit import app as audit_app
 from hub_kernel.cli.common import command_group, console, err_console, fail
+from hub_kernel.cli.mlflow_server import mlflow_server_command
 from hub_kernel.cli.models import app as models_app
 from hub_kernel.cli.models import mlflow_ui_command, train_command
 from hub_kernel.cli.plan import feedback_command, plan_command
@@ -56,6 +57,7 @@ app.add_typer(agents_app, name="agents",
               help="Offline training of the agents: pretrain the layout policy.")
 app.command("train")(train_command)
 app.command("mlflow-ui")(mlflow_ui_command)
+app.command("mlflow-server")(mlflow_server_command)
 app.command("report")(report_command)
 app.command("analyze")(analyze_command)
 app.command("plan")(plan_command)

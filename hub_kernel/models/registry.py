@@ -25,11 +25,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hub_kernel.exceptions import ModelError, RegistryStateError
+from hub_kernel.models.locking import is_lock_model, model_lock
 from hub_kernel.models.records import ModelInfo, ModelSummary, VersionInfo
 from hub_kernel.models.tags import (
     AB_CHAMPION_TAG,
@@ -54,7 +55,8 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 _HISTORY_LIMIT = 50
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" would pass "x\n"
-_ALIAS_LOCK = threading.Lock()
+#: version tag: a token unique to one registration (finds it again if its answer was lost)
+REGISTRATION_TAG = "hub.registration"
 
 
 def check_name(name: str) -> str:
@@ -127,7 +129,7 @@ class ModelRegistry:
         token = None
         while True:
             page = self.client.search_registered_models(max_results=1000, page_token=token)
-            found.extend(page)
+            found.extend(m for m in page if not is_lock_model(m.name))
             token = page.token
             if not token:
                 break
@@ -282,7 +284,7 @@ class ModelRegistry:
         except MlflowException as exc:
             if _missing(exc):
                 return []
-            raise ModelError(f"registry at {self.store.tracking_uri} failed: {exc}") from exc
+            raise ModelError(f"registry at {self.store.shown_uri} failed: {exc}") from exc
         names = tag_names((model.tags or {}).get(SENSITIVE_TAG))
         if found is not None:
             names += tag_names((found.tags or {}).get(SENSITIVE_TAG))
@@ -291,8 +293,9 @@ class ModelRegistry:
     def declare_sensitive(self, name: str, attributes: tuple[str, ...] | list[str]) -> list[str]:
         """Add ``attributes`` to the sensitive attributes declared on model ``name`` (never
         removes one); returns the declaration."""
-        declared = list(dict.fromkeys([*self.declared_sensitive(name), *attributes]))
-        self.client.set_registered_model_tag(name, SENSITIVE_TAG, json.dumps(declared))
+        with model_lock(self.store, name):  # two trainings at once: neither loses its own
+            declared = list(dict.fromkeys([*self.declared_sensitive(name), *attributes]))
+            self.client.set_registered_model_tag(name, SENSITIVE_TAG, json.dumps(declared))
         return declared
 
     @translate_errors("reading the fairness status")
@@ -315,7 +318,7 @@ class ModelRegistry:
         except MlflowException as exc:
             if _missing(exc):
                 return
-            raise ModelError(f"registry at {self.store.tracking_uri} failed: {exc}") from exc
+            raise ModelError(f"registry at {self.store.shown_uri} failed: {exc}") from exc
         if self.is_archived(model):
             raise RegistryStateError(
                 f"model {name!r} is archived; restore it first (`hub models restore {name}`) "
@@ -328,9 +331,11 @@ class ModelRegistry:
     ) -> tuple[int, str]:
         """Register ``source`` as a new version of ``name`` and alias it.
 
-        The version becomes ``champion`` when the model has none, else ``challenger``. Returns
-        ``(version, alias)``. When a step fails the new version (and a model created for it) is
-        removed again, so the registry never keeps a half-registered version.
+        The version becomes ``champion`` when the model has none, else ``challenger``, decided
+        under the model's registry lock (``models.locking``). Returns ``(version, alias)``. The
+        number comes from the store, which allocates them one at a time (on a server too). When
+        a step fails the new version (and a model created for it) is removed again, so the
+        registry never keeps a half-registered version.
         """
         from mlflow.exceptions import MlflowException
 
@@ -353,42 +358,65 @@ class ModelRegistry:
         if self.is_archived(model):
             raise RegistryStateError(f"model {name!r} is archived; restore it first")
         mv = None
+        tags = {**tags, REGISTRATION_TAG: uuid.uuid4().hex}
         try:
-            with self.store.fluent():  # a models:/ source is resolved through mlflow's globals
-                mv = client.create_model_version(name, source, run_id=run_id, tags=tags,
-                                                 model_id=model_id)
+            mv = self._create_version(name, source, run_id, model_id, tags)
+            number = int(mv.version)
             # a version that failed (or skipped) its fairness check never leads on its own
             _, block = fairness_status(dict(model.tags or {}), dict(tags))
             if block is not None:
-                return int(mv.version), self._alias_challenger(name, int(mv.version))
-            return int(mv.version), self._alias_new_version(name, int(mv.version))
+                return number, self._alias_challenger(name, number)
+            return number, self._alias_new_version(name, number)
         except BaseException:
             self._undo_registration(name, mv, created_model)
             raise
 
     def _alias_new_version(self, name: str, number: int) -> str:
-        """``champion`` if the model has none, else ``challenger`` (the newest version)."""
+        """``champion`` if the model has none, else ``challenger`` (the newest version),
+        decided under the model's registry lock."""
         client = self.client
-        with _ALIAS_LOCK:  # trainings in this process decide one at a time
+        with model_lock(self.store, name):
             if CHAMPION not in self._aliases(client.get_registered_model(name)):
                 client.set_registered_model_alias(name, CHAMPION, str(number))
-                # another process may have claimed it at the same moment: the last write won
-                if self._aliases(client.get_registered_model(name)).get(CHAMPION) == number:
-                    return CHAMPION
-            current = self._aliases(client.get_registered_model(name)).get(CHALLENGER)
-            if current is None or current < number:
-                client.set_registered_model_alias(name, CHALLENGER, str(number))
-            return CHALLENGER
+                return CHAMPION
+            return self._alias_challenger(name, number)
 
     def _alias_challenger(self, name: str, number: int) -> str:
         """``challenger`` (if the newest), never ``champion``: for a version whose fairness
         check did not pass."""
         client = self.client
-        with _ALIAS_LOCK:
+        with model_lock(self.store, name):  # re-entrant
             current = self._aliases(client.get_registered_model(name)).get(CHALLENGER)
             if current is None or current < number:
                 client.set_registered_model_alias(name, CHALLENGER, str(number))
         return CHALLENGER
+
+    def _create_version(self, name: str, source: str, run_id: str, model_id: str | None,
+                        tags: dict[str, str]) -> ModelVersion:
+        """One new version, exactly once. The MLflow client resends a request whose answer it
+        did not get: a registration the store made twice is found by its token and the later
+        copy removed; one whose answer was lost for good is found and used."""
+        token = tags[REGISTRATION_TAG]
+        try:
+            with self.store.fluent():  # a models:/ source is resolved through mlflow's globals
+                created = self.client.create_model_version(name, source, run_id=run_id,
+                                                           tags=tags, model_id=model_id)
+        except Exception:
+            found = self._registered_by(name, token)
+            if not found:
+                raise
+            created = found[0]
+        found = self._registered_by(name, token)
+        for extra in found[1:]:
+            logger.warning("removing version %s of %s: a repeated request registered it twice "
+                           "(kept version %s)", extra.version, name, found[0].version)
+            self.client.delete_model_version(name, extra.version)
+        return found[0] if found else created
+
+    def _registered_by(self, name: str, token: str) -> list[ModelVersion]:
+        found = self.client.search_model_versions(
+            f"name = '{name}' and tags.`{REGISTRATION_TAG}` = '{token}'")
+        return sorted(found, key=lambda v: int(v.version))
 
     def _undo_registration(self, name: str, mv: ModelVersion | None, created: bool) -> None:
         client = self.client
@@ -410,8 +438,23 @@ class ModelRegistry:
         Only a version the A/B gate decided to promote (``hub.ab_decision`` tag, set by
         ``models.lifecycle.gate.run_gate``) may be promoted, and one that declares sensitive
         attributes only with a passed fairness check, unless a person ``override``s with a
-        ``reason`` (kept on the version). The audit entry records the fairness status.
+        ``reason`` (kept on the version). The audit entry records the fairness status. The
+        checks and the change happen under the model's registry lock (``models.locking``): two
+        promotions, or a promotion and a rollback, from different processes never interleave.
         """
+        check_name(name)
+        with model_lock(self.store, name):
+            current = self._promote(name, int(version), reason=reason, override=override,
+                                    approved_by=approved_by)
+        from hub_kernel.core.bus import default_bus
+
+        default_bus().publish("model_promoted", name=name, version=int(version),
+                              previous=current, override=override)
+        return self._summary(name)
+
+    def _promote(self, name: str, version: int, *, reason: str | None, override: bool,
+                 approved_by: str | None) -> int | None:
+        """``promote``'s checks and changes (the lock held); returns the previous champion."""
         from mlflow.exceptions import MlflowException
 
         model = self._registered(name)
@@ -476,15 +519,18 @@ class ModelRegistry:
             self.client.set_model_version_tag(name, str(version), "hub.promotion_reason",
                                               reason[:5000])
         logger.info("promoted %s v%s to champion (was %s)", name, version, current)
-        from hub_kernel.core.bus import default_bus
-
-        default_bus().publish("model_promoted", name=name, version=version, previous=current,
-                              override=override)
-        return self._summary(name)
+        return current
 
     @translate_errors("rolling back a model")
     def rollback(self, name: str, *, approved_by: str | None = None) -> ModelSummary:
-        """Restore the champion before the last promotion (``RegistryStateError`` if none)."""
+        """Restore the champion before the last promotion (``RegistryStateError`` if none),
+        under the model's registry lock."""
+        check_name(name)
+        with model_lock(self.store, name):
+            self._rollback(name, approved_by=approved_by)
+        return self._summary(name)
+
+    def _rollback(self, name: str, *, approved_by: str | None) -> None:
         model = self._registered(name)
         if self.is_archived(model):
             raise RegistryStateError(f"model {name!r} is archived; restore it first")
@@ -513,7 +559,6 @@ class ModelRegistry:
                 datetime.now(UTC).isoformat(timespec="seconds"),
             )
         logger.info("rolled %s back to v%s (was v%s)", name, previous, current)
-        return self._summary(name)
 
     @translate_errors("deleting a model")
     def delete_model(self, name: str, *, permanent: bool = False) -> None:

@@ -9,7 +9,13 @@ A local SQLite store is prepared once per process before any client opens it
 (``prepare_store``; every client hub makes comes from ``mlflow_client``): it is created under a
 file lock (two processes creating it at once race through MLflow's schema migrations and fail),
 switched to WAL (readers never block a writer; the mode stays with the file), and every
-connection SQLAlchemy opens to it gets a busy timeout of ``SQLITE_BUSY_TIMEOUT`` seconds.
+connection SQLAlchemy opens to it gets a busy timeout of ``SQLITE_BUSY_TIMEOUT`` seconds. SQLite
+still refuses a writer once MLflow's own sessions stop waiting (20 s), and at once a reader that
+must become a writer while another process writes ("database is locked"): every call of a
+client on such a store is retried, with backoff, for up to ``LOCKED_RETRY_SECONDS`` (a refused
+statement rolled back: repeating it is safe).
+An MLflow server (``HUB_MLFLOW_URI=http://...``) needs none of this: its database serializes
+the writers.
 
 ``repair_runs`` marks KILLED the runs a dead process left RUNNING (hub tags each run with its
 process: ``process_marker``). mlflow is imported inside the functions that need it: importing
@@ -19,8 +25,11 @@ this module stays light.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
 import os
+import random
 import re
 import socket
 import sqlite3
@@ -34,6 +43,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from hub_kernel.core.process import alive, this_process
+from hub_kernel.core.redact import redact_text, redact_url
 from hub_kernel.core.sqlite import connect
 from hub_kernel.exceptions import HubError, ModelError
 
@@ -54,6 +64,8 @@ _FLUENT_LOCK = threading.RLock()
 
 #: seconds a connection to a local store waits for another process's lock before failing
 SQLITE_BUSY_TIMEOUT = 30.0
+#: seconds a call refused with "database is locked" is retried before the error is raised
+LOCKED_RETRY_SECONDS = 60.0
 _CREATE_TIMEOUT = 300.0  # creating a store (its migrations) takes seconds; waiting, no more
 _prepared: set[str] = set()  # the SQLite files this process prepared (resolved paths)
 _prepare_lock = threading.Lock()
@@ -88,8 +100,9 @@ def translate_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The first line of ``exc``, credentials in any URL it quotes removed."""
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:500]
+    return redact_text((text[0] if text else type(exc).__name__)[:500])
 
 
 def sqlite_file(uri: str) -> Path | None:
@@ -179,13 +192,74 @@ def prepare_store(uri: str) -> None:
             raise
         except Exception as exc:
             _prepared.difference_update(keys)
-            raise ModelError(f"MLflow store {uri} cannot be opened: {_one_line(exc)}; check "
-                             "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME") from exc
+            raise ModelError(f"MLflow store {redact_url(uri)} cannot be opened: "
+                             f"{_one_line(exc)}; check HUB_MLFLOW_TRACKING_URI or the "
+                             "permissions of HUB_HOME") from exc
+
+
+def _locked(exc: BaseException) -> bool:
+    text = str(exc)
+    return "database is locked" in text or "database table is locked" in text
+
+
+def _retry_locked(func: Callable[P, R]) -> Callable[P, R]:
+    """``func``, repeated while SQLite answers "database is locked" (module docstring)."""
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        deadline = time.monotonic() + LOCKED_RETRY_SECONDS
+        pause = 0.02
+        while True:
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:
+                if not _locked(exc) or time.monotonic() > deadline:
+                    raise
+                logger.info("the MLflow store is locked by another writer; %s again",
+                            func.__name__)
+                time.sleep(pause + random.uniform(0, pause))  # noqa: S311 - jitter only
+                pause = min(pause * 2, 1.0)
+
+    return wrapper
+
+
+@functools.cache
+def _sqlite_client_class() -> type[MlflowClient]:
+    """``MlflowClient`` with every public method retried on "database is locked"."""
+    from mlflow import MlflowClient
+
+    def retried(name: str, member: Callable[..., object]) -> Callable[..., object]:
+        @functools.wraps(member)
+        def method(self: MlflowClient, *args: object, **kwargs: object) -> object:
+            # looked up at each call: what patches MlflowClient patches this class too
+            return _retry_locked(getattr(MlflowClient, name))(self, *args, **kwargs)
+
+        return method
+
+    methods = {name: retried(name, member) for name, member in vars(MlflowClient).items()
+               if not name.startswith("_") and inspect.isfunction(member)}
+    return type("SQLiteMlflowClient", (MlflowClient,), methods)
+
+
+_DATABASES = ("postgresql", "postgres", "mysql", "mssql", "oracle")
+
+
+def check_uri(uri: str) -> None:
+    """``ModelError`` for a tracking URI hub cannot share models through: a database named
+    directly (each machine would keep the artifacts on its own disk, where the others cannot
+    load them); a team uses a tracking server in front of it."""
+    scheme = urlsplit(uri).scheme.lower().split("+", 1)[0]
+    if scheme in _DATABASES:
+        raise ModelError(
+            f"HUB_MLFLOW_URI {redact_url(uri)} names a database, not a tracking server: the "
+            "models' files would stay on each machine. Start a server on it (`hub mlflow-server "
+            "--backend-store-uri URL --artifacts-destination DIR`) and set HUB_MLFLOW_URI to "
+            "the http:// address it prints")
 
 
 def mlflow_client(uri: str) -> MlflowClient:
     """An ``MlflowClient`` for tracking and registry at ``uri``, the store prepared first
-    (``prepare_store``)."""
+    (``prepare_store``); on a local SQLite store its calls are retried while another process
+    holds the write lock."""
     from mlflow import MlflowClient
 
     prepare_store(uri)
@@ -193,7 +267,8 @@ def mlflow_client(uri: str) -> MlflowClient:
     # hub never lets mlflow unpickle a model (``models.artifact`` loads them): mlflow's own
     # loaders refuse every format in this process unless someone chose otherwise explicitly
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    cls = _sqlite_client_class() if sqlite_file(uri) is not None else MlflowClient
+    return cls(tracking_uri=uri, registry_uri=uri)
 
 
 def ensure_experiment(client: MlflowClient, name: str, *, tracking_uri: str,
@@ -248,12 +323,18 @@ class TrackingStore:
                 ) from exc
         return cls(tracking_uri=uri, artifacts_dir=settings.artifacts_dir)
 
+    @property
+    def shown_uri(self) -> str:
+        """``tracking_uri`` as messages show it (no credentials)."""
+        return redact_url(self.tracking_uri)
+
     def __post_init__(self) -> None:
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
 
     # -- opening -------------------------------------------------------------------------
     def _check_reachable(self) -> None:
+        check_uri(self.tracking_uri)
         parts = urlsplit(self.tracking_uri)
         scheme = parts.scheme.lower()
         if scheme in ("http", "https"):
@@ -308,7 +389,7 @@ class TrackingStore:
             raise
         except Exception as exc:
             raise ModelError(
-                f"MLflow store {self.tracking_uri} cannot be opened: {_one_line(exc)}; check "
+                f"MLflow store {self.shown_uri} cannot be opened: {_one_line(exc)}; check "
                 "HUB_MLFLOW_TRACKING_URI or the permissions of HUB_HOME"
             ) from exc
         self._client = client

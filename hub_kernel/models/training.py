@@ -230,7 +230,7 @@ class TrainingRun:
             run = client.create_run(self.store.experiment_id, run_name=f"{self.name}-train",
                                     tags=self._tags())
         except Exception as exc:
-            raise ModelError(f"cannot start an MLflow run in {self.store.tracking_uri}: "
+            raise ModelError(f"cannot start an MLflow run in {self.store.shown_uri}: "
                              f"{_first_line(exc)}") from exc
         self.run_id = run.info.run_id
         try:

@@ -141,3 +141,30 @@ def test_the_cli_backs_up_and_restores(hub_home, tmp_path, monkeypatch):
     assert "audit log: intact, 1 rows" in result.output
     result = runner.invoke(app, ["restore", str(tmp_path / "b")])
     assert result.exit_code == 1 and "is not empty" in result.output
+
+
+def test_a_backup_says_the_models_on_a_shared_server_are_not_in_it(hub_home, tmp_path,
+                                                                    monkeypatch):
+    from hub_kernel.cli import app
+    from hub_kernel.core import config
+    from hub_kernel.safety.audit import AuditLog
+
+    AuditLog().record(agent="test", action="one", explanation="a row")
+    runner = CliRunner()
+    result = runner.invoke(app, ["backup", str(tmp_path / "local")])
+    assert result.exit_code == 0 and "NOT included" not in result.output  # embedded: all in
+    monkeypatch.setenv("HUB_MLFLOW_URI", "http://ana:Hidden-Pw-42@mlflow.team:5000")
+    config.reload_settings()
+    result = runner.invoke(app, ["backup", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "models, runs and their artifacts are NOT included" in out
+    assert "mlflow.team:5000" in out and "Hidden-Pw-42" not in out
+    manifest = json.loads((tmp_path / "b" / "hub-backup.json").read_text())
+    assert manifest["mlflow_not_included"] == "http://***@mlflow.team:5000"
+    monkeypatch.setenv("HUB_HOME", str(tmp_path / "h2"))
+    config.reload_settings()
+    result = runner.invoke(app, ["restore", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "models were in the MLflow store http://***@mlflow.team:5000" in out

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from hub_kernel.core.config import get_settings
+from hub_kernel.core.redact import redact_text, redact_url
 from hub_kernel.exceptions import ModelError
 
 logger = logging.getLogger("hub_kernel")
@@ -275,7 +276,8 @@ def log_ab_result(result: ABResult, model_name: str, champion_version: str | int
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(f"could not log the A/B result to MLflow at {uri}: {exc}") from exc
+        raise ModelError(f"could not log the A/B result to MLflow at {redact_url(uri)}: "
+                         f"{redact_text(str(exc))}") from exc
     logger.info("logged A/B result for %s (v%s vs v%s) as run %s", model_name,
                 challenger_version, champion_version, run_id)
     return run_id

@@ -149,6 +149,11 @@ async def _retrain_one(trainer: Trainer, policy: RetrainPolicy, summary: ModelSu
         return RetrainOutcome(name, "skipped", "no dataset recorded (trained from an "
                               "in-memory table the catalog could not store)")
     catalog = Catalog()
+    if not any(dataset_key in (r.name, r.id) for r in catalog.datasets()):
+        # a shared registry (HUB_MLFLOW_URI) holds models trained where other data lives
+        return RetrainOutcome(name, "skipped", f"its dataset {dataset_key!r} is not in this "
+                              "catalog (trained elsewhere?); retrain it where the data is, "
+                              "or `hub ingest` the data here")
     dataset = catalog.get(dataset_key)
     frame = catalog.load(dataset.id)
     context = RetrainContext(model=summary, base=base, dataset=dataset, frame=frame,

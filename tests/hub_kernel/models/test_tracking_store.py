@@ -85,3 +85,39 @@ def test_two_processes_creating_the_store_and_registering_at_once_do_not_fail(hu
         assert db.execute("SELECT COUNT(*) FROM model_versions WHERE name = 'shared'"
                           ).fetchone()[0] == 16
     assert journal_mode(hub_home / "mlflow.db") == "wal"
+
+
+@pytest.mark.slow
+def test_a_write_refused_with_database_is_locked_is_retried(models_home):
+    """A writer that holds SQLite's lock longer than MLflow waits (its sessions give up after
+    20 s with "database is locked"): mlflow's own client fails, hub's repeats the call and
+    succeeds once the lock is released."""
+    from mlflow import MlflowClient
+
+    store = TrackingStore.from_settings().open()
+    holder = sqlite3.connect(models_home / "mlflow.db", isolation_level=None,
+                             check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    plain: list[BaseException] = []
+
+    def plain_write() -> None:
+        try:
+            MlflowClient(tracking_uri=store.tracking_uri,
+                         registry_uri=store.tracking_uri).create_registered_model("plain")
+        except Exception as exc:
+            plain.append(exc)
+
+    other = threading.Thread(target=plain_write)
+    release = threading.Timer(23.0, holder.execute, ["ROLLBACK"])
+    try:
+        other.start()
+        release.start()
+        started = time.monotonic()
+        store.client.create_registered_model("retried")  # hub's client waits it out
+        assert time.monotonic() - started >= 22
+        other.join(timeout=60)
+        release.join()
+    finally:
+        holder.close()
+    assert plain and "database is locked" in str(plain[0])
+    assert store.client.get_registered_model("retried").name == "retried"
