@@ -336,7 +336,8 @@ class MetaController:
         proposal = guarded(self.agent.name, key, lambda: self.agent.decide(DesignContext(
             layout, mine, learner, viewer, candidates, prior=prior, epsilon=epsilon,
             observation={"dashboard": dashboard, "user": user, "epsilon": round(epsilon, 4),
-                         "plan": True})), failures=self.failures)
+                         "plan": True}, seed=self.plan_seed(user, dashboard))),
+            failures=self.failures)
         if proposal is None:  # the agent failed (logged): the plan's own order is shown
             return layout
         applies = first or self.controls.applies_directly(mode, "layout")

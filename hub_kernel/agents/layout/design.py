@@ -70,6 +70,9 @@ class DesignContext:
     epsilon: float = 0.0
     keep: frozenset[str] = frozenset()  # tiles that must stay (expanded this round)
     observation: Mapping[str, Any] = field(default_factory=dict)  # for the audit log
+    # the exploring draw's seed (the controller's plan seed: a page opened again with nothing
+    # learned since gets the same arrangement); None: the agent's own generator
+    seed: int | None = None
 
 
 @dataclass
@@ -122,8 +125,9 @@ class DesignAgent:
             return [rows[picked[tid]] for tid in order]
 
         greedy = arrange(means)
-        explore = bool(self._rng.random() < context.epsilon) and bool(rows)
-        chosen = arrange(learner.draw(X, self._rng)[0] + offset) if explore else greedy
+        rng = self._rng if context.seed is None else np.random.default_rng(context.seed)
+        explore = bool(rng.random() < context.epsilon) and bool(rows)
+        chosen = arrange(learner.draw(X, rng)[0] + offset) if explore else greedy
         samples = self.params.mc_samples
         if rows and context.epsilon > 0:
             draws = learner.draw(X, np.random.default_rng(0), size=samples) + offset
