@@ -21,8 +21,14 @@ from typing import Any
 
 import ipywidgets as w
 
-from hub_kernel.data.stream import Row, StreamQuality, StreamSource, event_time_seconds
-from hub_kernel.data.stream.follower import StreamFollower, shared_stream
+from hub_kernel.data.stream import (
+    Row,
+    StreamFollower,
+    StreamQuality,
+    StreamSource,
+    event_time_seconds,
+    shared_stream,
+)
 from widgets.bokehjs import ensure_bokehjs
 from widgets.charts import PALETTE
 from widgets.markup import escape
@@ -67,7 +73,11 @@ def quality_html(quality: StreamQuality) -> str:
         f"<span>missing values {quality.missing_fraction:.1%}</span>",
         f"<span class='hub-live-state'>{state}</span>",
     ]
-    title = f" title='{escape(quality.last_error)}'" if quality.last_error else ""
+    note = quality.last_error
+    if quality.following and not note:
+        note = ("another process consumes this stream; this tile reads the rows it stores "
+                "(its connection and reconnects are not seen from here)")
+    title = f" title='{escape(note)}'" if note else ""
     return f"<div{title}>" + " · ".join(parts) + "</div>"
 
 

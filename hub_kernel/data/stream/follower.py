@@ -106,8 +106,11 @@ class StreamFollower:
             raise StreamError(self.store_path, f"cannot read the stream store ({exc})") from exc
 
     def _open(self) -> sqlite3.Connection:
-        if not self.store_path.is_file():
-            raise StreamError(self.store_path, "no such stream store to follow")
+        deadline = time.monotonic() + 5.0  # the consumer creates it just after taking the lock
+        while not self.store_path.is_file():
+            if time.monotonic() > deadline:
+                raise StreamError(self.store_path, "no such stream store to follow")
+            time.sleep(0.05)
         try:
             db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True,
                                  isolation_level=None, check_same_thread=False, timeout=5.0)

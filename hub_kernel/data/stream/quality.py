@@ -133,7 +133,10 @@ class StreamQuality:
     buffer_bytes: int = 0  # frames read but not yet stored, now
     buffer_peak_bytes: int = 0  # the most ever held at once, in this source's life
     buffer_max_bytes: int = 0  # the bound (one larger frame is let through alone)
-    following: bool = False  # reading the store another process consumes into (a follower)
+    # a follower (``follower.StreamFollower``) reads the store another process consumes into:
+    # its counters come from the store; connected, reconnects, last_error, last_rejected and the
+    # buffer figures belong to that process and are not known (False, 0, None, 0)
+    following: bool = False
 
     def summary(self) -> str:
         """One line for logs and status bars."""

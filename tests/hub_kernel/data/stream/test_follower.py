@@ -140,3 +140,31 @@ def test_a_follower_of_a_redis_group_holds_every_entry_and_takes_over(redis_serv
             consumer.kill()
         if follower is not None:
             follower.close()
+
+
+def test_a_follower_takes_over_when_the_consumer_closes(tmp_path):
+    """The consumer's viewer leaves (its source closes): the follower consumes the rest."""
+    server = DemoStreamServer(rate=200, loop=False, count=600).start()
+    consumer = shared_stream(server.url, "s", store_dir=tmp_path, backoff_initial_seconds=0.05)
+    follower = None
+    try:
+        assert isinstance(consumer, StreamSource)
+        wait_for(lambda: consumer.quality().rows_stored >= 20, what="the first rows")
+        follower = shared_stream(server.url, "s", store_dir=tmp_path, window_rows=5_000,
+                                 poll_seconds=0.1, takeover_seconds=0.3,
+                                 backoff_initial_seconds=0.05)
+        assert isinstance(follower, StreamFollower)
+        seen: list[dict] = []
+        window, _ = follower.follow(seen.extend)
+        assert len(window) >= 20
+        consumer.close()
+        wait_for(lambda: not follower.following, what="the takeover")
+        wait_for(lambda: stored_count(tmp_path) == 600, what="all 600 rows")
+        time.sleep(0.5)
+        assert read_store("s", tmp_path)["seq"].astype(int).tolist() == list(range(600))
+        assert [seq_of(r) for r in window + seen] == list(range(600))
+    finally:
+        consumer.close()
+        if follower is not None:
+            follower.close()
+        server.stop()
