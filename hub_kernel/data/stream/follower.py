@@ -123,9 +123,7 @@ class StreamFollower:
         db = self._db
         db.execute("BEGIN")
         try:
-            reader = StreamStore.__new__(StreamStore)  # its queries, on this read-only connection
-            reader.path, reader._db = self.store_path, db
-            count, seqs, window, meta, received = reader.load(
+            count, seqs, window, meta, received = StreamStore.reading(self.store_path, db).load(
                 self.window_size, self.window_max_bytes, 1_000)
             self._last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM rows").fetchone()[0]
         finally:
@@ -322,8 +320,8 @@ class StreamFollower:
         now = time.monotonic()
         self._set_counters(meta)
         with self._guard:
-            for _, seq, _, _ in batch:
-                if seq is not None and not self._seqs.stored(seq, self._has_seq):
+            for _, seq, _, _ in batch:  # a new row of the store: its seq was not stored
+                if seq is not None:
                     self._seqs.add(seq, self._has_seq)
             self._last_id = batch[-1][0]
             self._extend_window(rows, sizes)
