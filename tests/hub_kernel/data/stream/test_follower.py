@@ -144,7 +144,7 @@ def test_a_follower_of_a_redis_group_holds_every_entry_and_takes_over(redis_serv
 
 def test_a_follower_takes_over_when_the_consumer_closes(tmp_path):
     """The consumer's viewer leaves (its source closes): the follower consumes the rest."""
-    server = DemoStreamServer(rate=200, loop=False, count=600).start()
+    server = DemoStreamServer(rate=200, loop=False, count=600, garbage_every=40).start()
     consumer = shared_stream(server.url, "s", store_dir=tmp_path, backoff_initial_seconds=0.05)
     follower = None
     try:
@@ -157,6 +157,9 @@ def test_a_follower_takes_over_when_the_consumer_closes(tmp_path):
         seen: list[dict] = []
         window, _ = follower.follow(seen.extend)
         assert len(window) >= 20
+        # the garbage frames the consumer counted reach the follower through the store
+        wait_for(lambda: follower.quality().garbage_frames >= 2, what="garbage counted")
+        assert "garbage frames" in follower.quality().summary()
         consumer.close()
         wait_for(lambda: not follower.following, what="the takeover")
         wait_for(lambda: stored_count(tmp_path) == 600, what="all 600 rows")
