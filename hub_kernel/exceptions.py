@@ -27,6 +27,15 @@ class StreamError(DataError):
     """A live stream cannot be reached, or sends what cannot be used."""
 
 
+class StreamBusyError(StreamError):
+    """A stream's store is already being consumed by another source (``name`` names it);
+    ``data.stream.follower.shared_stream`` follows it instead."""
+
+    def __init__(self, source: str | Path, reason: str, name: str = "") -> None:
+        super().__init__(source, reason)
+        self.name = name
+
+
 class StreamFrameError(StreamError):
     """One frame or row of a live stream cannot be used: it is counted as garbage and the
     stream goes on (never raised out of a running stream)."""

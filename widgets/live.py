@@ -21,7 +21,14 @@ from typing import Any
 
 import ipywidgets as w
 
-from hub_kernel.data.stream import Row, StreamQuality, StreamSource, event_time_seconds
+from hub_kernel.data.stream import (
+    Row,
+    StreamFollower,
+    StreamQuality,
+    StreamSource,
+    event_time_seconds,
+    shared_stream,
+)
 from widgets.bokehjs import ensure_bokehjs
 from widgets.charts import PALETTE
 from widgets.markup import escape
@@ -54,6 +61,8 @@ def quality_html(quality: StreamQuality) -> str:
 
     lag = "–" if quality.lag_seconds is None else f"{quality.lag_seconds:,.2f} s"
     state = "● live" if quality.connected else "○ reconnecting"
+    if quality.following:  # another kernel consumes; its connection is not seen from here
+        state = "◐ following the store of another consumer"
     parts = [
         f"<span class='hub-live-rows'>{quality.rows_stored:,} rows</span>",
         f"<span class='hub-live-rate'>{quality.rate:,.1f} rows/s</span>",
@@ -64,7 +73,11 @@ def quality_html(quality: StreamQuality) -> str:
         f"<span>missing values {quality.missing_fraction:.1%}</span>",
         f"<span class='hub-live-state'>{state}</span>",
     ]
-    title = f" title='{escape(quality.last_error)}'" if quality.last_error else ""
+    note = quality.last_error
+    if quality.following and not note:
+        note = ("another process consumes this stream; this tile reads the rows it stores "
+                "(its connection and reconnects are not seen from here)")
+    title = f" title='{escape(note)}'" if note else ""
     return f"<div{title}>" + " · ".join(parts) + "</div>"
 
 
@@ -72,8 +85,9 @@ class LiveTile(w.VBox):
     """A live chart of ``source``: ``y`` columns (default: the first numeric field) against
     ``x`` (default: the source's time field, else its sequence field, else arrival order)."""
 
-    def __init__(self, source: StreamSource, *, y: str | Sequence[str] | None = None,
-                 x: str | None = None, title: str | None = None, window: int | None = None,
+    def __init__(self, source: StreamSource | StreamFollower, *,
+                 y: str | Sequence[str] | None = None, x: str | None = None,
+                 title: str | None = None, window: int | None = None,
                  height: int = 260, max_updates_per_second: float = 5.0,
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.source = source
@@ -226,7 +240,7 @@ class LiveTile(w.VBox):
 
 
 def start_stream(stream_url: str | None = None, name: str = "live-demo",
-                 time_field: str = "ts") -> StreamSource:
+                 time_field: str = "ts") -> StreamSource | StreamFollower:
     """A started stream. Without ``stream_url`` this kernel replays the bundled sample itself
     (each Voila viewer gets its own demo stream and a throwaway store); with one, rows are
     stored under ``HUB_HOME/streams/<name>`` and resumed after a restart."""
@@ -237,7 +251,9 @@ def start_stream(stream_url: str | None = None, name: str = "live-demo",
     if stream_url is None:
         demo = DemoStreamServer(rate=20).start()
         stream_url, store_dir = demo.url, scratch_store_dir()
-    return StreamSource(stream_url, name, store_dir=store_dir, time_field=time_field).start()
+    # one consumer per store: another kernel of the same dashboard (a second viewer, Voila's
+    # preheated pool) follows the store the first one fills, and takes over when it goes
+    return shared_stream(stream_url, name, store_dir=store_dir, time_field=time_field)
 
 
 def live_tile(stream_url: str | None = None, name: str = "live-demo",

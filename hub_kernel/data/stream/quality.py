@@ -133,6 +133,10 @@ class StreamQuality:
     buffer_bytes: int = 0  # frames read but not yet stored, now
     buffer_peak_bytes: int = 0  # the most ever held at once, in this source's life
     buffer_max_bytes: int = 0  # the bound (one larger frame is let through alone)
+    # a follower (``follower.StreamFollower``) reads the store another process consumes into:
+    # its counters come from the store; connected, reconnects, last_error, last_rejected and the
+    # buffer figures belong to that process and are not known (False, 0, None, 0)
+    following: bool = False
 
     def summary(self) -> str:
         """One line for logs and status bars."""
@@ -142,8 +146,14 @@ class StreamQuality:
             f"{self.gap_count} gaps ({self.missing_seqs:,} missing), "
             f"{self.schema_violations:,} schema violations, "
             f"{self.garbage_frames:,} garbage frames, "
-            f"{'connected' if self.connected else 'disconnected'}"
+            f"{self.state()}"
         )
+
+    def state(self) -> str:
+        """connected, disconnected, or following the store of another consumer."""
+        if self.following:
+            return "following the store of another consumer"
+        return "connected" if self.connected else "disconnected"
 
 
 @dataclass

@@ -61,7 +61,7 @@ from hub_kernel.data.stream.frames import PendingFrames, decode_frames, parse_fr
 from hub_kernel.data.stream.quality import Counters, Row, StreamQuality, event_time_seconds
 from hub_kernel.data.stream.store import StreamStore, read_store, store_path
 from hub_kernel.data.stream.transports import TransportFactory
-from hub_kernel.exceptions import StreamError
+from hub_kernel.exceptions import StreamBusyError, StreamError
 
 try:  # POSIX advisory locks: one consumer per store
     import fcntl
@@ -480,11 +480,12 @@ class StreamSource(StreamClient):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise StreamError(
+            raise StreamBusyError(
                 self.display_url,
                 f"stream {self.name!r} is already being consumed (its "
                 f"store {path.with_suffix('.sqlite')} is locked); close that "
                 "source or pick another name",
+                self.name,
             ) from None
         return handle
 

@@ -61,6 +61,14 @@ class StreamStore:
                 path, f"cannot upgrade the stream store ({exc}); check that HUB_HOME is writable"
             ) from exc
 
+    @classmethod
+    def reading(cls, path: Path, db: sqlite3.Connection) -> StreamStore:
+        """This store's queries (``load``, ``has_seq``...) on a connection opened elsewhere (a
+        follower's read-only one): nothing is created or upgraded."""
+        store = cls.__new__(cls)
+        store.path, store._db = path, db
+        return store
+
     def load(
         self, window_rows: int, window_bytes: int, max_gaps: int | None = None
     ) -> tuple[int, SeqState, list[tuple[Row, int]], dict[str, Any], float]:
