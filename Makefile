@@ -99,6 +99,8 @@ bench: install browser peers
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/layout_agent.py
 	$(PY) benchmarks/automl.py  # about an hour: 7 datasets x 5 folds x (10 s + 30 s) x 2
+	$(PY) benchmarks/search_scaling.py  # about 10 minutes
+	$(PY) benchmarks/out_of_core.py  # about 3 minutes, 1.2 GB of generated Parquet in a tmp dir
 
 doctor: install
 	$(VENV)/bin/hub doctor
