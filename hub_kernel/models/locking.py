@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from hub_kernel.core.process import alive
 from hub_kernel.exceptions import ModelError
-from hub_kernel.models.tracking import process_marker, sqlite_file
+from hub_kernel.models.tracking import file_lock, process_marker, sqlite_file
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -87,33 +87,12 @@ def model_lock(store: TrackingStore, name: str, *, wait: float | None = None
             held.discard(key)
 
 
-@contextlib.contextmanager
-def _file_lock(lock_path: os.PathLike[str], name: str, wait: float) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: one process per store
-        yield
-        return
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise ModelError(f"the registry lock {lock_path} cannot be opened: {exc.strerror}; "
-                         "check the permissions of HUB_HOME") from exc
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ModelError(
-                        f"another process has held the registry lock of model {name!r} for "
-                        f"more than {wait:.0f} s ({lock_path}); try again") from None
-                time.sleep(0.02)
-        yield
-    finally:
-        os.close(fd)  # releases the flock
+def _file_lock(lock_path: os.PathLike[str], name: str,
+               wait: float) -> contextlib.AbstractContextManager[None]:
+    return file_lock(
+        lock_path, wait, what="the registry lock", poll=0.02,
+        busy=f"another process has held the registry lock of model {name!r} for more than "
+             f"{wait:.0f} s ({lock_path}); try again")
 
 
 def _lock_run(client: MlflowClient, lock_name: str, experiment_id: str) -> str:

@@ -129,35 +129,43 @@ def _on_connect(dbapi_connection: object, _record: object) -> None:
 
 
 @contextlib.contextmanager
-def _creating(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` while a store is created (released by the OS
-    if this process dies); ``ModelError`` after ``_CREATE_TIMEOUT`` seconds of waiting."""
+def file_lock(lock_path: os.PathLike[str], wait: float, *, what: str, busy: str,
+              poll: float = 0.05) -> Iterator[None]:
+    """Hold an exclusive flock on ``lock_path`` (released by the OS if this process dies),
+    waiting up to ``wait`` seconds; ``ModelError`` naming ``what`` if it cannot be opened, or
+    saying ``busy`` when the wait runs out."""
     try:
         import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock
+    except ImportError:  # pragma: no cover - Windows: one process per store
         yield
         return
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise ModelError(f"MLflow store lock {lock_path} cannot be opened: {exc.strerror}; "
+        raise ModelError(f"{what} {lock_path} cannot be opened: {exc.strerror}; "
                          "check the permissions of HUB_HOME") from exc
     try:
-        deadline = time.monotonic() + _CREATE_TIMEOUT
+        deadline = time.monotonic() + wait
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise ModelError(
-                        f"another process has been creating the MLflow store next to "
-                        f"{lock_path} for more than {_CREATE_TIMEOUT:.0f} s; stop it or "
-                        "remove the half-made store") from None
-                time.sleep(0.05)
+                    raise ModelError(busy) from None
+                time.sleep(poll)
         yield
     finally:
-        os.close(fd)
+        os.close(fd)  # releases the flock
+
+
+def _creating(lock_path: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold an exclusive lock on ``lock_path`` while a store is created; ``ModelError`` after
+    ``_CREATE_TIMEOUT`` seconds of waiting."""
+    return file_lock(
+        lock_path, _CREATE_TIMEOUT, what="MLflow store lock",
+        busy=f"another process has been creating the MLflow store next to {lock_path} for "
+             f"more than {_CREATE_TIMEOUT:.0f} s; stop it or remove the half-made store")
 
 
 def prepare_store(uri: str) -> None:
